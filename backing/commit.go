@@ -1,0 +1,298 @@
+package backing
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/revision"
+)
+
+// Write is one new version of a managed file, handed to Commit.
+type Write struct {
+	Path   string // relative to DIR
+	Data   []byte // the whole new content
+	Base   int64  // revision the write was derived from; -1 when unknown
+	Op     string // log op: "commit" (the default) or "rename", "truncate", ...
+	From   string // rename source, for the log
+	Caller Caller
+	Mode   uint32 // permission bits when the file does not exist yet (0644 if 0)
+}
+
+// Result is what a commit made.
+type Result struct {
+	Rev  int64  // the new revision
+	Data []byte // the committed bytes (with the revision scalar stamped)
+}
+
+// current is the committed state of a path, read under its lock.
+type current struct {
+	exists bool
+	st     unix.Stat_t
+	data   []byte
+	doc    *revision.Doc // nil when data does not parse
+	rev    int64
+}
+
+// Commit turns w into the new committed version of w.Path: it validates the
+// content, takes P.lock (waiting at most the lock timeout), checks the
+// revision, stamps the revision scalar, writes a temp file beside P, fsyncs
+// it, renames it over P, fsyncs the directory, appends one log line, and
+// unlocks. A refusal is a *Refusal; the backing file is then untouched and
+// the refused bytes are kept under .paracfs/rejected/.
+//
+// Validation runs before the lock is taken: it depends on the bytes alone,
+// and the lock is then held only for the short read-check-rename.
+func (d *Dir) Commit(w Write) (Result, error) {
+	if err := d.begin(); err != nil {
+		return Result{}, err
+	}
+	defer d.inflight.Done()
+	if IsMeta(w.Path) {
+		return Result{}, d.refuse(&Refusal{Op: OpReadOnly, Path: w.Path, Reason: MetaDir + "/ is read-only through the mount"}, w.Caller, nil, 0)
+	}
+	if d.IsLog(w.Path) {
+		return Result{}, d.refuse(&Refusal{Op: OpAppendOnly, Path: w.Path, Reason: "the change log can only be appended to"}, w.Caller, w.Data, 0)
+	}
+	kind := revision.KindOf(w.Path)
+	doc, err := revision.Parse(kind, w.Data, d.cfg.Limits)
+	if err != nil {
+		return Result{}, d.refuse(refusalFrom(w.Path, err), w.Caller, w.Data, d.peekRevision(w.Path))
+	}
+
+	pfd, base, err := d.parent(w.Path)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", w.Path, err)
+	}
+	defer d.closeParent(pfd)
+
+	unlock, err := d.lock(w.Path, pfd, base)
+	if err != nil {
+		var lt *errLockTimeout
+		if errors.As(err, &lt) {
+			return Result{}, d.refuse(&Refusal{Op: OpLockTimeout, Path: w.Path, Reason: err.Error()}, w.Caller, w.Data, d.peekRevision(w.Path))
+		}
+		return Result{}, err
+	}
+	defer unlock()
+
+	cur, err := d.readCurrent(pfd, base, w.Path, kind)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", w.Path, err)
+	}
+	next, stamp, err := revision.Check(cur.rev, w.Base, doc)
+	if err != nil {
+		return Result{}, d.refuse(refusalFrom(w.Path, err), w.Caller, w.Data, cur.rev)
+	}
+	data := w.Data
+	if stamp {
+		data = doc.Stamped(next)
+	}
+	sum := sha256hex(data)
+	if err := d.replace(pfd, base, w, cur, data, next, sum); err != nil {
+		return Result{}, fmt.Errorf("%s: %w", w.Path, err)
+	}
+	if !cur.exists {
+		d.revs.unbury(w.Path)
+	}
+
+	op := w.Op
+	if op == "" {
+		op = "commit"
+	}
+	if op == "commit" && !cur.exists {
+		op = "create"
+	}
+	e := d.entry(op, w.Path, w.Caller)
+	e.Revision, e.OldRevision = &next, &cur.rev
+	size := int64(len(data))
+	e.Size, e.SHA256, e.From = &size, sum, w.From
+	d.describeChanges(e, cur.doc, doc)
+	e.Description = fmt.Sprintf("%s: revision %d → %d (%s) by %s[%d]", w.Path, cur.rev, next, op, w.Caller.Command, w.Caller.Pid)
+	d.appendLog(e)
+	return Result{Rev: next, Data: data}, nil
+}
+
+// readCurrent reads P's committed bytes and revision. A missing P, or a P
+// that is not a regular file (a symlink is never followed), counts as absent.
+func (d *Dir) readCurrent(pfd int, base, rel string, kind revision.Kind) (current, error) {
+	var cur current
+	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err == unix.ENOENT || err == unix.ELOOP {
+		cur.rev, _ = d.revs.tombstone(rel)
+		return cur, nil
+	}
+	if err != nil {
+		return cur, err
+	}
+	defer unix.Close(fd)
+	if err := unix.Fstat(fd, &cur.st); err != nil {
+		return cur, err
+	}
+	if cur.st.Mode&unix.S_IFMT != unix.S_IFREG {
+		cur.rev, _ = d.revs.tombstone(rel)
+		return cur, nil
+	}
+	cur.exists = true
+	limit := d.cfg.Limits.MaxSize
+	cur.data, err = readAllFd(fd, cur.st.Size, limit)
+	if err != nil {
+		return cur, err
+	}
+	cur.doc, _ = revision.Parse(kind, cur.data, d.cfg.Limits)
+	cur.rev = d.revisionOf(fd, rel, cur.doc)
+	return cur, nil
+}
+
+// revisionOf is the current revision of an existing file: the one recorded
+// on it, else its revision field, else the name's tombstone, else 0.
+func (d *Dir) revisionOf(fd int, rel string, doc *revision.Doc) int64 {
+	if rev, _, ok := d.revs.stored(fd, rel); ok {
+		return rev
+	}
+	if doc != nil && doc.HasRev {
+		return doc.Rev
+	}
+	if rev, ok := d.revs.tombstone(rel); ok {
+		return rev
+	}
+	return 0
+}
+
+// peekRevision reads the current revision without the lock, for log lines
+// of refusals that never reached it.
+func (d *Dir) peekRevision(rel string) int64 {
+	rev, _ := d.Revision(rel)
+	return rev
+}
+
+// Revision returns the current revision of the managed file rel.
+func (d *Dir) Revision(rel string) (int64, error) {
+	fd, err := d.openat(rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err == unix.ENOENT {
+		rev, _ := d.revs.tombstone(rel)
+		return rev, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	if rev, _, ok := d.revs.stored(fd, rel); ok {
+		return rev, nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, err
+	}
+	data, err := readAllFd(fd, st.Size, d.cfg.Limits.MaxSize)
+	if err != nil {
+		return 0, err
+	}
+	doc, _ := revision.Parse(revision.KindOf(rel), data, d.cfg.Limits)
+	return d.revisionOf(fd, rel, doc), nil
+}
+
+// replace writes data to a temp file beside P with P's mode and owner (or,
+// for a new file, the caller's), records the revision on it, fsyncs it,
+// renames it over P and fsyncs the directory.
+func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, rev int64, sum string) error {
+	mode := w.Mode & 0o7777
+	if mode == 0 {
+		mode = 0o644
+	}
+	uid, gid := int(w.Caller.Uid), int(w.Caller.Gid)
+	if cur.exists {
+		mode = cur.st.Mode & 0o7777
+		uid, gid = int(cur.st.Uid), int(cur.st.Gid)
+	}
+	tmp := tempName(base)
+	fd, err := unix.Openat(pfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			unix.Close(fd)
+			unix.Unlinkat(pfd, tmp, 0)
+		}
+	}()
+	if err := writeAll(fd, data); err != nil {
+		return err
+	}
+	if os.Geteuid() == 0 {
+		if err := unix.Fchown(fd, uid, gid); err != nil {
+			return err
+		}
+	}
+	if err := unix.Fchmod(fd, mode); err != nil {
+		return err
+	}
+	d.revs.record(fd, w.Path, rev, sum)
+	if err := unix.Fsync(fd); err != nil {
+		return err
+	}
+	if err := unix.Close(fd); err != nil {
+		return err
+	}
+	if err := unix.Renameat(pfd, tmp, pfd, base); err != nil {
+		return err
+	}
+	ok = true
+	return fsyncDir(pfd)
+}
+
+// fsyncDir fsyncs a directory given by an O_PATH descriptor.
+func fsyncDir(pfd int) error {
+	fd, err := unix.Openat(pfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Fsync(fd)
+}
+
+func tempName(base string) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return tempPrefix + base + "." + hex.EncodeToString(b[:])
+}
+
+func sha256hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// readAllFd reads an open file from offset 0, refusing more than limit bytes.
+func readAllFd(fd int, sizeHint, limit int64) ([]byte, error) {
+	if sizeHint > limit {
+		return nil, fmt.Errorf("file is %d bytes, over the %d-byte limit", sizeHint, limit)
+	}
+	buf := make([]byte, 0, sizeHint+1)
+	var off int64
+	for {
+		if int64(len(buf)) == int64(cap(buf)) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := unix.Pread(fd, buf[len(buf):cap(buf)], off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+		off += int64(n)
+		if off > limit {
+			return nil, fmt.Errorf("file is over the %d-byte limit", limit)
+		}
+	}
+}

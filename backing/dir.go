@@ -1,0 +1,231 @@
+// Package backing is the directory behind the mount. It is rooted at a
+// directory descriptor opened before the mount, and reaches every file
+// relative to it with *at() calls and openat2(RESOLVE_BENEATH|
+// RESOLVE_NO_SYMLINKS), so nothing here ever re-enters the mount or
+// follows a symlink out of DIR. It stages nothing itself: callers hand it
+// whole new contents, and Commit turns them into a locked, validated,
+// revision-checked, atomic, logged replacement. It knows nothing of FUSE.
+package backing
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/changelog"
+	"github.com/paracfs/paracfs/revision"
+)
+
+// Config is what a mount is told on its command line (and, later, in DIR's
+// config file).
+type Config struct {
+	Globs       []string        // managed names; DefaultGlobs when empty
+	LockTimeout time.Duration   // how long a commit waits for P.lock
+	Limits      revision.Limits // size, depth and alias limits for validation
+	LogPath     string          // change log relative to DIR
+}
+
+// Dir is an open backing directory.
+type Dir struct {
+	fd   int    // O_RDONLY|O_DIRECTORY on DIR, opened before the mount
+	Root string // DIR's absolute path, for messages only: never opened
+
+	cfg   Config
+	log   *changelog.Writer
+	logf  *os.File
+	revs  *revStore
+	locks *lockTable
+
+	inflight sync.WaitGroup // commits under way, waited for by Close
+	closeMu  sync.RWMutex
+	closed   bool
+}
+
+// Open opens DIR, cleans what a killed daemon left behind (temp files, a
+// torn log line) and opens the change log. It must be called before DIR is
+// mounted over.
+func Open(root string, cfg Config) (*Dir, error) {
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", root, err)
+	}
+	if len(cfg.Globs) == 0 {
+		cfg.Globs = DefaultGlobs
+	}
+	if cfg.LogPath == "" {
+		cfg.LogPath = DefaultLogPath
+	}
+	if cfg.LockTimeout <= 0 {
+		cfg.LockTimeout = 10 * time.Second
+	}
+	if cfg.Limits.MaxSize <= 0 {
+		cfg.Limits = revision.DefaultLimits()
+	}
+	d := &Dir{fd: fd, Root: root, cfg: cfg, locks: newLockTable()}
+	if err := d.prepareMeta(); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	d.revs = newRevStore(d)
+	removed, err := d.removeTemps(".")
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	if err := d.openLog(); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	if removed > 0 {
+		d.note("recover", fmt.Sprintf("removed %d temp file(s) left by an interrupted commit", removed))
+	}
+	return d, nil
+}
+
+// Config returns the configuration in force.
+func (d *Dir) Config() Config { return d.cfg }
+
+// Fd is the directory descriptor, for callers that must name a backing file
+// by path (as /proc/self/fd/N/rel).
+func (d *Dir) Fd() int { return d.fd }
+
+// ProcPath names rel through the directory descriptor, for libraries that
+// take paths. It never resolves through the mount.
+func (d *Dir) ProcPath(rel string) string {
+	return "/proc/self/fd/" + strconv.Itoa(d.fd) + "/" + rel
+}
+
+// Close waits for commits in flight, then closes the log and DIR.
+func (d *Dir) Close() error {
+	d.closeMu.Lock()
+	d.closed = true
+	d.closeMu.Unlock()
+	d.inflight.Wait()
+	var errs []error
+	if d.logf != nil {
+		errs = append(errs, d.logf.Close())
+	}
+	errs = append(errs, unix.Close(d.fd))
+	return errors.Join(errs...)
+}
+
+// begin registers a commit in flight; it fails once Close has started.
+func (d *Dir) begin() error {
+	d.closeMu.RLock()
+	defer d.closeMu.RUnlock()
+	if d.closed {
+		return unix.ESHUTDOWN
+	}
+	d.inflight.Add(1)
+	return nil
+}
+
+const resolveFlags = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
+
+// openat opens rel beneath DIR without following any symlink on the way.
+func (d *Dir) openat(rel string, flags int, mode uint32) (int, error) {
+	if rel == "" {
+		rel = "."
+	}
+	how := &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Mode: uint64(mode), Resolve: resolveFlags}
+	for {
+		fd, err := unix.Openat2(d.fd, rel, how)
+		if err == unix.EAGAIN || err == unix.EINTR {
+			continue // a concurrent rename raced the resolution: try again
+		}
+		return fd, err
+	}
+}
+
+// parent opens rel's parent directory (O_PATH) and returns it with rel's
+// base name. The caller closes pfd unless it is d.fd (use closeParent).
+func (d *Dir) parent(rel string) (pfd int, base string, err error) {
+	dir, base := split(rel)
+	if dir == "." {
+		return d.fd, base, nil
+	}
+	pfd, err = d.openat(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	return pfd, base, err
+}
+
+func (d *Dir) closeParent(pfd int) {
+	if pfd != d.fd {
+		unix.Close(pfd)
+	}
+}
+
+// prepareMeta creates .paracfs/ with a .gitignore that keeps it out of git.
+func (d *Dir) prepareMeta() error {
+	if err := unix.Mkdirat(d.fd, MetaDir, 0o755); err != nil && err != unix.EEXIST {
+		return fmt.Errorf("%s/%s: %w", d.Root, MetaDir, err)
+	}
+	for _, sub := range []string{"rejected"} {
+		if err := unix.Mkdirat(d.fd, MetaDir+"/"+sub, 0o755); err != nil && err != unix.EEXIST {
+			return fmt.Errorf("%s/%s/%s: %w", d.Root, MetaDir, sub, err)
+		}
+	}
+	fd, err := d.openat(MetaDir+"/.gitignore", unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o644)
+	if err == nil {
+		_, err = unix.Write(fd, []byte("# paracfs metadata: refused writes, history, daemon log\n*\n"))
+		unix.Close(fd)
+	}
+	if err != nil && err != unix.EEXIST {
+		return fmt.Errorf("%s/%s/.gitignore: %w", d.Root, MetaDir, err)
+	}
+	return nil
+}
+
+// openLog opens the change log for appending, creating it and its folders,
+// and repairs a torn last line, keeping the cut bytes.
+func (d *Dir) openLog() error {
+	dir, _ := split(d.cfg.LogPath)
+	if err := d.mkdirAll(dir); err != nil {
+		return fmt.Errorf("change log %s: %w", d.cfg.LogPath, err)
+	}
+	fd, err := d.openat(d.cfg.LogPath, unix.O_RDWR|unix.O_APPEND|unix.O_CREAT, 0o644)
+	if err != nil {
+		return fmt.Errorf("change log %s: %w", d.cfg.LogPath, err)
+	}
+	f := os.NewFile(uintptr(fd), d.cfg.LogPath)
+	w, torn, err := changelog.NewWriter(f)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("change log %s: %w", d.cfg.LogPath, err)
+	}
+	d.log, d.logf = w, f
+	if len(torn) > 0 {
+		kept, _ := d.keep(d.cfg.LogPath, "torn", Caller{Pid: os.Getpid(), Command: "paracfs"}, torn)
+		d.note("recover", fmt.Sprintf("repaired a torn last line of %d bytes (kept in %s)", len(torn), kept))
+	}
+	return nil
+}
+
+// mkdirAll creates rel and its parents beneath DIR.
+func (d *Dir) mkdirAll(rel string) error {
+	if rel == "." || rel == "" {
+		return nil
+	}
+	fd, err := d.openat(rel, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err == nil {
+		unix.Close(fd)
+		return nil
+	}
+	parent, _ := split(rel)
+	if err := d.mkdirAll(parent); err != nil {
+		return err
+	}
+	pfd, base, err := d.parent(rel)
+	if err != nil {
+		return err
+	}
+	defer d.closeParent(pfd)
+	if err := unix.Mkdirat(pfd, base, 0o755); err != nil && err != unix.EEXIST {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,135 @@
+package backing
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/changelog"
+	"github.com/paracfs/paracfs/revision"
+)
+
+// entry starts a log line for op on rel by c.
+func (d *Dir) entry(op, rel string, c Caller) *changelog.Entry {
+	uid := c.Uid
+	return &changelog.Entry{
+		Timestamp:  changelog.Timestamp(time.Now()),
+		ProcessID:  c.Pid,
+		ChangeType: op,
+		Path:       rel,
+		Op:         op,
+		UID:        &uid,
+		Command:    c.Command,
+	}
+}
+
+// appendLog writes one line to the change log. A log that cannot be written
+// is reported on the daemon's stderr; it never fails the commit that is
+// already durable.
+func (d *Dir) appendLog(e *changelog.Entry) {
+	if d.log == nil {
+		fmt.Fprintf(os.Stderr, "paracfs: %s\n", e.Description)
+		return
+	}
+	if err := d.log.Append(e); err != nil {
+		fmt.Fprintf(os.Stderr, "paracfs: change log %s: %v (lost line: %s)\n", d.cfg.LogPath, err, e.Description)
+	}
+}
+
+// note logs one of the daemon's own events (recovery, warnings).
+func (d *Dir) note(op, msg string) {
+	e := d.entry(op, "", Caller{Pid: os.Getpid(), Uid: uint32(os.Getuid()), Command: "paracfs"})
+	e.Description = msg
+	fmt.Fprintf(os.Stderr, "paracfs: %s: %s\n", op, msg)
+	d.appendLog(e)
+}
+
+// describeChanges fills the changed top-level keys, and paracle's
+// old_value/new_value with the old and new values of those keys.
+func (d *Dir) describeChanges(e *changelog.Entry, old, new *revision.Doc) {
+	changes := revision.Changes(old, new)
+	if len(changes) == 0 {
+		return
+	}
+	e.Keys = map[string]changelog.KeyChange{}
+	oldv, newv := map[string]any{}, map[string]any{}
+	for k, c := range changes {
+		e.Keys[k] = changelog.KeyChange{Old: c.Old, New: c.New}
+		oldv[k], newv[k] = c.Old, c.New
+	}
+	e.OldValue, e.NewValue = oldv, newv
+}
+
+// AppendLog appends complete JSON lines written through the mount to the
+// change log. Anything else is refused: the log is append-only.
+func (d *Dir) AppendLog(data []byte, c Caller) error {
+	if len(data) == 0 {
+		return nil
+	}
+	if _, err := revision.Parse(revision.JSONL, data, d.cfg.Limits); err != nil {
+		return d.refuse(refusalFrom(d.cfg.LogPath, err), c, data, 0)
+	}
+	if err := d.log.AppendLines(data); err != nil {
+		return fmt.Errorf("%s: %w", d.cfg.LogPath, err)
+	}
+	return nil
+}
+
+// Refuse records a refusal found outside Commit (an oversize write, a
+// rewrite of the log) and returns it.
+func (d *Dir) Refuse(op, rel, reason string, c Caller, data []byte) error {
+	return d.refuse(&Refusal{Op: op, Path: rel, Reason: reason}, c, data, d.peekRevision(rel))
+}
+
+// readSmall reads a small metadata file.
+func (d *Dir) readSmall(rel string) ([]byte, error) {
+	fd, err := d.openat(rel, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	return readAllFd(fd, st.Size, 64<<20)
+}
+
+// writeMetaFile atomically replaces a metadata file.
+func (d *Dir) writeMetaFile(rel string, data []byte) error {
+	pfd, base, err := d.parent(rel)
+	if err != nil {
+		return err
+	}
+	defer d.closeParent(pfd)
+	tmp := tempName(base)
+	fd, err := unix.Openat(pfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return err
+	}
+	err = writeAll(fd, data)
+	if err == nil {
+		err = unix.Fsync(fd)
+	}
+	unix.Close(fd)
+	if err == nil {
+		err = unix.Renameat(pfd, tmp, pfd, base)
+	}
+	if err != nil {
+		unix.Unlinkat(pfd, tmp, 0)
+	}
+	return err
+}
+
+
+// WriteMeta atomically replaces .paracfs/<name> (the daemon's state file).
+func (d *Dir) WriteMeta(name string, data []byte) error {
+	return d.writeMetaFile(MetaDir+"/"+name, data)
+}
+
+// RemoveMeta removes .paracfs/<name>.
+func (d *Dir) RemoveMeta(name string) error {
+	return unix.Unlinkat(d.fd, MetaDir+"/"+name, 0)
+}

@@ -1,0 +1,145 @@
+package backing
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// Remove unlinks rel. Removing a managed file is allowed (git and vim do
+// it) and logged; the name keeps its revision, so a file re-created under
+// it continues the count. The change log cannot be removed.
+func (d *Dir) Remove(rel string, c Caller) error {
+	if IsMeta(rel) {
+		return unix.EPERM
+	}
+	if d.IsLog(rel) {
+		return d.Refuse(OpAppendOnly, rel, "the change log cannot be removed through the mount", c, nil)
+	}
+	if !d.Managed(rel) {
+		return d.atParent(rel, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) })
+	}
+	return d.away(rel, c, "delete", "deleted", func(pfd int, base string) error {
+		return unix.Unlinkat(pfd, base, 0)
+	})
+}
+
+// away runs fn (an unlink or a rename to a scratch name) on managed rel
+// under its lock, buries its revision and logs it.
+func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, base string) error) error {
+	if err := d.begin(); err != nil {
+		return err
+	}
+	defer d.inflight.Done()
+	pfd, base, err := d.parent(rel)
+	if err != nil {
+		return err
+	}
+	defer d.closeParent(pfd)
+	var st unix.Stat_t
+	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fn(pfd, base) // a directory or symlink under a managed-looking name
+	}
+	unlock, err := d.lock(rel, pfd, base)
+	if err != nil {
+		var lt *errLockTimeout
+		if errors.As(err, &lt) {
+			return d.refuse(&Refusal{Op: OpLockTimeout, Path: rel, Reason: err.Error()}, c, nil, d.peekRevision(rel))
+		}
+		return err
+	}
+	defer unlock()
+	rev, err := d.Revision(rel)
+	if err != nil {
+		return err
+	}
+	if err := fn(pfd, base); err != nil {
+		return err
+	}
+	d.revs.bury(rel, rev)
+	e := d.entry(op, rel, c)
+	e.Revision, e.OldRevision = &rev, &rev
+	e.Description = fmt.Sprintf("%s: %s at revision %d by %s[%d]", rel, what, rev, c.Command, c.Pid)
+	d.appendLog(e)
+	return nil
+}
+
+// Rename moves oldRel to newRel. A rename onto a managed name is a commit
+// of that name with the source's bytes (sed -i, editors' safe-save, rsync,
+// paracle's x.yaml.tmp → x.yaml): validated, revision-checked, logged once
+// under the managed name; the source is removed only once it committed. A
+// managed file renamed to a scratch name is logged like a delete.
+func (d *Dir) Rename(oldRel, newRel string, flags uint32, c Caller) error {
+	if IsMeta(oldRel) || IsMeta(newRel) {
+		return unix.EPERM
+	}
+	if d.IsLog(oldRel) || d.IsLog(newRel) {
+		return d.Refuse(OpAppendOnly, d.cfg.LogPath, "the change log cannot be renamed or replaced through the mount", c, nil)
+	}
+	srcManaged, dstManaged := d.Managed(oldRel), d.Managed(newRel)
+	plain := func() error { return d.renameat(oldRel, newRel, flags) }
+	if !srcManaged && !dstManaged {
+		return plain()
+	}
+	if flags&unix.RENAME_EXCHANGE != 0 {
+		return unix.EINVAL // no atomic exchange of managed files
+	}
+	if !dstManaged {
+		return d.away(oldRel, c, "delete", "renamed to "+newRel, func(int, string) error { return plain() })
+	}
+
+	src, err := d.Lstat(oldRel)
+	if err != nil {
+		return err
+	}
+	if src.Mode&unix.S_IFMT != unix.S_IFREG {
+		return plain()
+	}
+	if flags&unix.RENAME_NOREPLACE != 0 {
+		if _, err := d.Lstat(newRel); err == nil {
+			return unix.EEXIST
+		}
+	}
+	fd, err := d.openat(oldRel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	data, err := readAllFd(fd, src.Size, d.cfg.Limits.MaxSize)
+	unix.Close(fd)
+	if err != nil {
+		return d.Refuse(OpTooLarge, newRel, fmt.Sprintf("%s: %v", oldRel, err), c, nil)
+	}
+	op := "commit"
+	if srcManaged {
+		op = "rename"
+	}
+	srcRev := int64(0)
+	if srcManaged {
+		srcRev, _ = d.Revision(oldRel)
+	}
+	if _, err := d.Commit(Write{Path: newRel, Data: data, Base: -1, Op: op, From: oldRel, Caller: c, Mode: src.Mode & 0o7777}); err != nil {
+		return err
+	}
+	if err := d.atParent(oldRel, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) }); err != nil && err != unix.ENOENT {
+		return err
+	}
+	if srcManaged {
+		d.revs.bury(oldRel, srcRev)
+	}
+	return nil
+}
+
+func (d *Dir) renameat(oldRel, newRel string, flags uint32) error {
+	opfd, obase, err := d.parent(oldRel)
+	if err != nil {
+		return err
+	}
+	defer d.closeParent(opfd)
+	return d.atParent(newRel, func(npfd int, nbase string) error {
+		return unix.Renameat2(opfd, obase, npfd, nbase, uint(flags))
+	})
+}

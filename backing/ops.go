@@ -1,0 +1,356 @@
+package backing
+
+import (
+	"errors"
+	"encoding/binary"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/revision"
+)
+
+// The namespace operations below act on any file; those that change a
+// managed file's content go through Commit, Remove and Rename instead.
+
+// Lstat stats rel without following a final symlink.
+func (d *Dir) Lstat(rel string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	if rel == "" {
+		return st, unix.Fstat(d.fd, &st)
+	}
+	pfd, base, err := d.parent(rel)
+	if err != nil {
+		return st, err
+	}
+	defer d.closeParent(pfd)
+	err = unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+	return st, err
+}
+
+// OpenFile opens rel for direct use (scratch files, and reads of managed
+// files). Writes inside .paracfs/ are refused. A file it creates belongs to
+// the caller.
+func (d *Dir) OpenFile(rel string, flags int, mode uint32, c Caller) (int, error) {
+	if IsMeta(rel) && (flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC) != 0) {
+		return -1, unix.EPERM
+	}
+	fd, err := d.openat(rel, flags|unix.O_NOFOLLOW, mode&0o7777)
+	if err != nil {
+		return -1, err
+	}
+	if flags&unix.O_CREAT != 0 {
+		d.own(fd, c)
+	}
+	return fd, nil
+}
+
+// own gives a file the daemon just created to the caller (root daemons only).
+func (d *Dir) own(fd int, c Caller) {
+	if os.Geteuid() == 0 && (c.Uid != 0 || c.Gid != 0) {
+		unix.Fchown(fd, int(c.Uid), int(c.Gid))
+	}
+}
+
+// ReadFile reads a managed file's committed bytes with its revision, both
+// from the same open file, so they belong together.
+func (d *Dir) ReadFile(rel string) (data []byte, rev int64, err error) {
+	fd, err := d.openat(rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err == unix.ENOENT {
+		rev, _ := d.revs.tombstone(rel)
+		return nil, rev, err
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, 0, err
+	}
+	data, err = readAllFd(fd, st.Size, d.cfg.Limits.MaxSize)
+	if err != nil {
+		return nil, 0, unix.EFBIG
+	}
+	if rev, _, ok := d.revs.stored(fd, rel); ok {
+		return data, rev, nil
+	}
+	doc, _ := revision.Parse(revision.KindOf(rel), data, d.cfg.Limits)
+	return data, d.revisionOf(fd, rel, doc), nil
+}
+
+// Mkdir creates a directory owned by the caller.
+func (d *Dir) Mkdir(rel string, mode uint32, c Caller) error {
+	if IsMeta(rel) {
+		return unix.EPERM
+	}
+	pfd, base, err := d.parent(rel)
+	if err != nil {
+		return err
+	}
+	defer d.closeParent(pfd)
+	if err := unix.Mkdirat(pfd, base, mode&0o7777); err != nil {
+		return err
+	}
+	if os.Geteuid() == 0 {
+		unix.Fchownat(pfd, base, int(c.Uid), int(c.Gid), unix.AT_SYMLINK_NOFOLLOW)
+	}
+	return nil
+}
+
+// Rmdir removes an empty directory.
+func (d *Dir) Rmdir(rel string) error {
+	if IsMeta(rel) {
+		return unix.EPERM
+	}
+	return d.atParent(rel, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, unix.AT_REMOVEDIR) })
+}
+
+// Symlink creates a symlink owned by the caller.
+func (d *Dir) Symlink(target, rel string, c Caller) error {
+	if IsMeta(rel) || d.Managed(rel) {
+		return unix.EPERM
+	}
+	return d.atParent(rel, func(pfd int, base string) error {
+		if err := unix.Symlinkat(target, pfd, base); err != nil {
+			return err
+		}
+		if os.Geteuid() == 0 {
+			unix.Fchownat(pfd, base, int(c.Uid), int(c.Gid), unix.AT_SYMLINK_NOFOLLOW)
+		}
+		return nil
+	})
+}
+
+// Readlink reads a symlink.
+func (d *Dir) Readlink(rel string) (string, error) {
+	var target string
+	err := d.atParent(rel, func(pfd int, base string) error {
+		buf := make([]byte, 4096)
+		n, err := unix.Readlinkat(pfd, base, buf)
+		target = string(buf[:n])
+		return err
+	})
+	return target, err
+}
+
+// Link makes a hard link between scratch names. A link to or from a managed
+// name is refused (EPERM): writes through the scratch name would change the
+// managed file behind its commit.
+func (d *Dir) Link(oldRel, newRel string) error {
+	if IsMeta(oldRel) || IsMeta(newRel) || d.Managed(oldRel) || d.Managed(newRel) {
+		return unix.EPERM
+	}
+	opfd, obase, err := d.parent(oldRel)
+	if err != nil {
+		return err
+	}
+	defer d.closeParent(opfd)
+	return d.atParent(newRel, func(npfd int, nbase string) error {
+		return unix.Linkat(opfd, obase, npfd, nbase, 0)
+	})
+}
+
+// Chmod changes a file's mode. Symlinks have none.
+func (d *Dir) Chmod(rel string, mode uint32) error {
+	return d.viaPath(rel, func(p string) error { return unix.Fchmodat(unix.AT_FDCWD, p, mode, 0) })
+}
+
+// Chown changes a file's owner and group (-1 keeps one).
+func (d *Dir) Chown(rel string, uid, gid int) error {
+	if IsMeta(rel) {
+		return unix.EPERM
+	}
+	return d.atParent(rel, func(pfd int, base string) error {
+		return unix.Fchownat(pfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
+	})
+}
+
+// Utimes sets access and modification times (UTIME_OMIT keeps one).
+func (d *Dir) Utimes(rel string, ts [2]unix.Timespec) error {
+	if IsMeta(rel) {
+		return unix.EPERM
+	}
+	return d.atParent(rel, func(pfd int, base string) error {
+		return unix.UtimesNanoAt(pfd, base, ts[:], unix.AT_SYMLINK_NOFOLLOW)
+	})
+}
+
+// Truncate changes a scratch file's size by path.
+func (d *Dir) Truncate(rel string, size int64) error {
+	fd, err := d.OpenFile(rel, unix.O_WRONLY, 0, Caller{})
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Ftruncate(fd, size)
+}
+
+// Statfs reports the backing filesystem.
+func (d *Dir) Statfs() (unix.Statfs_t, error) {
+	var st unix.Statfs_t
+	return st, unix.Fstatfs(d.fd, &st)
+}
+
+// viaPath runs fn on /proc/self/fd/N for an O_PATH descriptor of rel, so that
+// calls without an *at() form act on rel itself, never through a symlink.
+func (d *Dir) viaPath(rel string, fn func(p string) error) error {
+	if IsMeta(rel) {
+		return unix.EPERM
+	}
+	fd, err := d.openat(rel, unix.O_PATH|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return unix.EOPNOTSUPP
+	}
+	return fn("/proc/self/fd/" + strconv.Itoa(fd))
+}
+
+func (d *Dir) atParent(rel string, fn func(pfd int, base string) error) error {
+	pfd, base, err := d.parent(rel)
+	if err != nil {
+		return err
+	}
+	defer d.closeParent(pfd)
+	return fn(pfd, base)
+}
+
+// DirEntry is one name in a directory.
+type DirEntry struct {
+	Name string
+	Ino  uint64
+	Type uint8 // unix.DT_*
+}
+
+// ReadDir lists a directory, leaving out "." and ".." and, unless all is
+// set, the daemon's own temp files.
+func (d *Dir) ReadDir(rel string, all bool) ([]DirEntry, error) {
+	fd, err := d.openat(rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	var out []DirEntry
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			return out, nil
+		}
+		for b := buf[:n]; len(b) >= 19; {
+			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+			if reclen == 0 || reclen > len(b) {
+				break
+			}
+			name := b[19:reclen]
+			if i := strings.IndexByte(unsafeString(name), 0); i >= 0 {
+				name = name[:i]
+			}
+			e := DirEntry{Name: string(name), Ino: binary.NativeEndian.Uint64(b[0:8]), Type: b[18]}
+			b = b[reclen:]
+			if e.Name == "." || e.Name == ".." || (!all && IsTemp(e.Name)) {
+				continue
+			}
+			out = append(out, e)
+		}
+	}
+}
+
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// Xattrs. user.paracfs.* belongs to paracfs: hidden from listings and
+// never written through the mount.
+
+const xattrPrefix = "user.paracfs."
+
+// GetXattr reads an extended attribute of rel.
+func (d *Dir) GetXattr(rel, attr string, dest []byte) (int, error) {
+	if strings.HasPrefix(attr, xattrPrefix) {
+		return 0, unix.ENODATA
+	}
+	var n int
+	err := d.atParent(rel, func(pfd int, base string) error {
+		var err error
+		n, err = unix.Lgetxattr(procAt(pfd, base), attr, dest)
+		return err
+	})
+	return n, err
+}
+
+// SetXattr sets an extended attribute of rel.
+func (d *Dir) SetXattr(rel, attr string, data []byte, flags int) error {
+	if strings.HasPrefix(attr, xattrPrefix) || IsMeta(rel) {
+		return unix.EPERM
+	}
+	return d.atParent(rel, func(pfd int, base string) error {
+		return unix.Lsetxattr(procAt(pfd, base), attr, data, flags)
+	})
+}
+
+// RemoveXattr removes an extended attribute of rel.
+func (d *Dir) RemoveXattr(rel, attr string) error {
+	if strings.HasPrefix(attr, xattrPrefix) || IsMeta(rel) {
+		return unix.EPERM
+	}
+	return d.atParent(rel, func(pfd int, base string) error {
+		return unix.Lremovexattr(procAt(pfd, base), attr)
+	})
+}
+
+// ListXattr lists rel's extended attributes, without paracfs's own.
+func (d *Dir) ListXattr(rel string) ([]string, error) {
+	var names []string
+	err := d.atParent(rel, func(pfd int, base string) error {
+		p := procAt(pfd, base)
+		sz, err := unix.Llistxattr(p, nil)
+		if err != nil || sz == 0 {
+			return err
+		}
+		buf := make([]byte, sz)
+		sz, err = unix.Llistxattr(p, buf)
+		if err != nil {
+			return err
+		}
+		for _, n := range strings.Split(string(buf[:sz]), "\x00") {
+			if n != "" && !strings.HasPrefix(n, xattrPrefix) {
+				names = append(names, n)
+			}
+		}
+		return nil
+	})
+	return names, err
+}
+
+func procAt(pfd int, base string) string { return "/proc/self/fd/" + strconv.Itoa(pfd) + "/" + base }
+
+// Errno extracts the errno of an error from this package (EIO if none).
+func Errno(err error) syscall.Errno {
+	if err == nil {
+		return 0
+	}
+	if r, ok := err.(*Refusal); ok {
+		return r.Errno()
+	}
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return syscall.EIO
+}

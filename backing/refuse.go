@@ -1,0 +1,150 @@
+package backing
+
+import (
+	"fmt"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/revision"
+)
+
+// Caller is the process on whose behalf an operation runs.
+type Caller struct {
+	Pid      int
+	Uid, Gid uint32
+	Command  string // process name (comm)
+}
+
+// The kinds of refusal. Each maps to exactly one errno, in Errno.
+const (
+	OpConflict    = "conflict"     // derived from an older revision
+	OpInvalid     = "invalid"      // failed validation
+	OpTooLarge    = "too_large"    // over --max-size
+	OpLockTimeout = "lock_timeout" // P.lock held past --lock-timeout
+	OpAppendOnly  = "append_only"  // rewrite of the change log
+	OpReadOnly    = "read_only"    // write inside .paracfs/
+)
+
+// Refusal is a write paracfs refused. The backing file is untouched and the
+// refused bytes, if any, were kept at Kept (relative to DIR).
+type Refusal struct {
+	Op     string
+	Path   string
+	Reason string
+	Kept   string
+}
+
+func (r *Refusal) Error() string {
+	s := fmt.Sprintf("%s: %s refused: %s", r.Path, strings.ReplaceAll(r.Op, "_", " "), r.Reason)
+	if r.Kept != "" {
+		s += " (bytes kept in " + r.Kept + ")"
+	}
+	return s
+}
+
+// Errno is the one place where a refusal becomes the errno a tool sees.
+func (r *Refusal) Errno() syscall.Errno {
+	switch r.Op {
+	case OpConflict:
+		return syscall.EBUSY
+	case OpInvalid:
+		return syscall.EBADMSG
+	case OpTooLarge:
+		return syscall.EFBIG
+	case OpLockTimeout:
+		return syscall.ETIMEDOUT
+	case OpAppendOnly, OpReadOnly:
+		return syscall.EPERM
+	}
+	return syscall.EIO
+}
+
+// ErrnoName is the symbolic name of an errno, for log lines.
+func ErrnoName(e syscall.Errno) string {
+	if n := unix.ErrnoName(e); n != "" {
+		return n
+	}
+	return fmt.Sprintf("errno %d", int(e))
+}
+
+// refusalFrom classifies a validation or revision-check error.
+func refusalFrom(rel string, err error) *Refusal {
+	switch e := err.(type) {
+	case *revision.ConflictError:
+		return &Refusal{Op: OpConflict, Path: rel, Reason: e.Error()}
+	case *revision.TooLargeError:
+		return &Refusal{Op: OpTooLarge, Path: rel, Reason: e.Error()}
+	case *revision.InvalidError:
+		return &Refusal{Op: OpInvalid, Path: rel, Reason: e.Error()}
+	}
+	return &Refusal{Op: OpInvalid, Path: rel, Reason: err.Error()}
+}
+
+// keep stores refused bytes where a person finds them:
+// .paracfs/rejected/<path>.<time>.pid<pid>.<reason>, mirroring DIR's tree.
+// It returns that path relative to DIR.
+func (d *Dir) keep(rel, reason string, c Caller, data []byte) (string, error) {
+	now := time.Now().UTC()
+	name := fmt.Sprintf("%s.%s.%06d.pid%d.%s", path.Base(rel),
+		now.Format("20060102-150405"), now.Nanosecond()/1000, c.Pid, reason)
+	dir, _ := split(rel)
+	keptDir := MetaDir + "/rejected"
+	if dir != "." {
+		keptDir += "/" + dir
+	}
+	if err := d.mkdirAll(keptDir); err != nil {
+		return "", err
+	}
+	kept := keptDir + "/" + name
+	fd, err := d.openat(kept, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	if err := writeAll(fd, data); err != nil {
+		return "", err
+	}
+	return kept, nil
+}
+
+// refuse keeps the refused bytes, logs the refusal and returns it.
+func (d *Dir) refuse(r *Refusal, c Caller, data []byte, current int64) *Refusal {
+	if data != nil {
+		if kept, err := d.keep(r.Path, r.Op, c, data); err == nil {
+			r.Kept = kept
+		} else {
+			r.Reason += fmt.Sprintf("; the refused bytes could not be kept: %v", err)
+		}
+	}
+	e := d.entry(r.Op, r.Path, c)
+	e.Description = r.Error()
+	e.Reason = r.Reason
+	e.Errno = ErrnoName(r.Errno())
+	e.Kept = r.Kept
+	e.Revision = &current
+	if data != nil {
+		size := int64(len(data))
+		e.Size = &size
+		e.SHA256 = sha256hex(data)
+	}
+	d.appendLog(e)
+	return r
+}
+
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}

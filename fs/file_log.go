@@ -1,0 +1,89 @@
+package fs
+
+import (
+	"context"
+	"sync"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/backing"
+)
+
+// logHandle is the change log opened for writing. Through the mount the
+// log is append-only: writes must continue at its end, and the appended
+// bytes are checked to be complete JSON lines before they are appended.
+type logHandle struct {
+	r      *Root
+	fd     int // read-only, for reads through this handle
+	opener backing.Caller
+
+	mu     sync.Mutex
+	start  int64 // the log's size at open
+	append bool  // O_APPEND: every write goes to the end
+	buf    []byte
+}
+
+var (
+	_ = (fs.FileReader)((*logHandle)(nil))
+	_ = (fs.FileWriter)((*logHandle)(nil))
+	_ = (fs.FileFlusher)((*logHandle)(nil))
+	_ = (fs.FileFsyncer)((*logHandle)(nil))
+	_ = (fs.FileReleaser)((*logHandle)(nil))
+)
+
+func (h *logHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	n, err := unix.Pread(h.fd, dest, off)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+func (h *logHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.append && off != h.start+int64(len(h.buf)) {
+		return 0, errno(h.r.d.Refuse(backing.OpAppendOnly, h.r.d.Config().LogPath,
+			"the change log can only be appended to, not rewritten", caller(ctx), nil))
+	}
+	h.buf = append(h.buf, data...)
+	return uint32(len(data)), 0
+}
+
+func (h *logHandle) truncate(ctx context.Context, size int64) syscall.Errno {
+	var st unix.Stat_t
+	if err := unix.Fstat(h.fd, &st); err == nil && st.Size == size {
+		return 0
+	}
+	return errno(h.r.d.Refuse(backing.OpAppendOnly, h.r.d.Config().LogPath,
+		"the change log cannot be truncated through the mount", caller(ctx), nil))
+}
+
+func (h *logHandle) flush(c backing.Caller) syscall.Errno {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.buf) == 0 {
+		return 0
+	}
+	if c.Pid == 0 {
+		c = h.opener
+	}
+	err := h.r.d.AppendLog(h.buf, c)
+	h.start += int64(len(h.buf))
+	h.buf = nil
+	return errno(err)
+}
+
+func (h *logHandle) Flush(ctx context.Context) syscall.Errno { return h.flush(caller(ctx)) }
+
+func (h *logHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	return h.flush(caller(ctx))
+}
+
+func (h *logHandle) Release(ctx context.Context) syscall.Errno {
+	h.flush(h.opener)
+	return errno(unix.Close(h.fd))
+}

@@ -1,0 +1,165 @@
+package fs
+
+import (
+	"context"
+	"sync"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/paracfs/paracfs/backing"
+)
+
+// stagedHandle is a managed file opened for writing. Its writes land in a
+// private copy; commit hands that copy to backing.Commit.
+type stagedHandle struct {
+	n      *Node
+	opener backing.Caller
+	rel    string // the name it commits to: follows renames of the node
+
+	mu         sync.Mutex
+	data       []byte
+	base       int64  // revision the copy derives from; -1 unknown
+	mode       uint32 // permission bits for a file this handle creates
+	append     bool
+	dirty      bool // written since the last commit
+	mustCommit bool // truncated or created: commit at release even if never written
+	committed  bool
+	tooLarge   bool // a write went past --max-size
+	cancelled  bool // created, then unlinked before it committed
+}
+
+var (
+	_ = (fs.FileReader)((*stagedHandle)(nil))
+	_ = (fs.FileWriter)((*stagedHandle)(nil))
+	_ = (fs.FileFlusher)((*stagedHandle)(nil))
+	_ = (fs.FileFsyncer)((*stagedHandle)(nil))
+	_ = (fs.FileReleaser)((*stagedHandle)(nil))
+	_ = (fs.FileGetattrer)((*stagedHandle)(nil))
+)
+
+func (h *stagedHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if off >= int64(len(h.data)) {
+		return fuse.ReadResultData(nil), 0
+	}
+	n := copy(dest, h.data[off:])
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+func (h *stagedHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.append {
+		off = int64(len(h.data))
+	}
+	end := off + int64(len(data))
+	if end > h.n.r.d.Config().Limits.MaxSize {
+		h.tooLarge = true
+		return 0, syscall.EFBIG
+	}
+	if end > int64(len(h.data)) {
+		if end > int64(cap(h.data)) {
+			grown := make([]byte, end, max(end, 2*int64(cap(h.data))))
+			copy(grown, h.data)
+			h.data = grown
+		} else {
+			h.data = h.data[:end]
+		}
+	}
+	copy(h.data[off:], data)
+	h.dirty = true
+	return uint32(len(data)), 0
+}
+
+func (h *stagedHandle) truncate(size int64) syscall.Errno {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if size > h.n.r.d.Config().Limits.MaxSize {
+		h.tooLarge = true
+		return syscall.EFBIG
+	}
+	if size <= int64(len(h.data)) {
+		h.data = h.data[:size]
+	} else {
+		h.data = append(h.data, make([]byte, size-int64(len(h.data)))...)
+	}
+	h.dirty = true
+	return 0
+}
+
+// Flush is close(2): commit what was written since the last commit. A
+// FLUSH with nothing new (a shell's dup2 dance, a second close of a dup)
+// commits nothing.
+func (h *stagedHandle) Flush(ctx context.Context) syscall.Errno {
+	return h.commit(caller(ctx), false)
+}
+
+func (h *stagedHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	return h.commit(caller(ctx), false)
+}
+
+// Release commits a truncation or creation that was never followed by a
+// write (`: > f`, touch). Its error cannot reach the tool; the log and the
+// kept bytes still show it.
+func (h *stagedHandle) Release(ctx context.Context) syscall.Errno {
+	h.commit(h.opener, true)
+	h.n.clearPending(h)
+	return 0
+}
+
+func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c.Pid == 0 {
+		c = h.opener
+	}
+	d := h.n.r.d
+	rel := h.target()
+	if h.cancelled {
+		return 0
+	}
+	if h.tooLarge {
+		h.tooLarge, h.dirty = false, false
+		return errno(d.Refuse(backing.OpTooLarge, rel, "a write went past the --max-size limit", c, nil))
+	}
+	if !h.dirty && !(final && h.mustCommit && !h.committed) {
+		return 0
+	}
+	res, err := d.Commit(backing.Write{Path: rel, Data: h.data, Base: h.base, Caller: c, Mode: h.mode})
+	h.dirty = false
+	h.committed = true // a refused truncation is not retried at release
+	if err != nil {
+		return errno(err)
+	}
+	h.base, h.data = res.Rev, res.Data
+	h.n.clearPending(h)
+	h.n.r.invalidate(h.n.EmbeddedInode())
+	return 0
+}
+
+// target is the name the handle commits to: the node's current name, or
+// the last one it had if it was unlinked or replaced meanwhile. h.mu held.
+func (h *stagedHandle) target() string {
+	if p, ok := h.n.path(); ok {
+		h.rel = p
+	}
+	return h.rel
+}
+
+func (h *stagedHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
+	h.mu.Lock()
+	rel := h.target()
+	size := len(h.data)
+	h.mu.Unlock()
+	if st, err := h.n.r.d.Lstat(rel); err == nil {
+		fillAttr(&out.Attr, &st)
+	} else if !h.n.pendingAttr(&out.Attr) {
+		return errno(err)
+	}
+	out.Size = uint64(size)
+	out.SetTimeout(0)
+	return 0
+}

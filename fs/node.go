@@ -1,0 +1,357 @@
+package fs
+
+import (
+	"context"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/backing"
+)
+
+// Node is a file, directory or symlink of the mount. Whether a regular file
+// is managed is decided by its current name, so a node renamed onto a
+// managed name (sed -i's temp file) becomes managed.
+type Node struct {
+	fs.Inode
+	r *Root
+
+	mu      sync.Mutex
+	pending *stagedHandle // created through the mount, not committed yet
+}
+
+var (
+	_ = (fs.NodeLookuper)((*Node)(nil))
+	_ = (fs.NodeGetattrer)((*Node)(nil))
+	_ = (fs.NodeSetattrer)((*Node)(nil))
+	_ = (fs.NodeReaddirer)((*Node)(nil))
+	_ = (fs.NodeMkdirer)((*Node)(nil))
+	_ = (fs.NodeRmdirer)((*Node)(nil))
+	_ = (fs.NodeUnlinker)((*Node)(nil))
+	_ = (fs.NodeRenamer)((*Node)(nil))
+	_ = (fs.NodeSymlinker)((*Node)(nil))
+	_ = (fs.NodeReadlinker)((*Node)(nil))
+	_ = (fs.NodeLinker)((*Node)(nil))
+	_ = (fs.NodeStatfser)((*Node)(nil))
+	_ = (fs.NodeOpener)((*Node)(nil))
+	_ = (fs.NodeCreater)((*Node)(nil))
+)
+
+// child returns the inode for a name that exists in the backing directory.
+// A managed regular file keeps one inode for its name across commits (each
+// commit replaces the backing inode), with an inode number of its own;
+// everything else is identified by its backing inode number, so hard links
+// between scratch names show as one file.
+func (n *Node) child(ctx context.Context, name, rel string, st *unix.Stat_t, out *fuse.EntryOut) *fs.Inode {
+	fillAttr(&out.Attr, st)
+	out.SetEntryTimeout(entryTimeout)
+	out.SetAttrTimeout(attrTimeout(st.Mode))
+	isReg := st.Mode&syscall.S_IFMT == syscall.S_IFREG
+	if isReg && n.r.d.Managed(rel) {
+		if ch := n.GetChild(name); ch != nil && ch.StableAttr().Mode == syscall.S_IFREG {
+			out.Attr.Ino = ch.StableAttr().Ino
+			return ch
+		}
+		return n.NewInode(ctx, &Node{r: n.r}, fs.StableAttr{Mode: syscall.S_IFREG})
+	}
+	return n.NewInode(ctx, &Node{r: n.r}, fs.StableAttr{Mode: st.Mode & syscall.S_IFMT, Ino: st.Ino})
+}
+
+func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if backing.IsTemp(name) {
+		return nil, syscall.ENOENT
+	}
+	rel := join(n.rel(), name)
+	st, err := n.r.d.Lstat(rel)
+	if err != nil {
+		if ch := n.GetChild(name); ch != nil {
+			if cn, ok := ch.Operations().(*Node); ok && cn.pendingAttr(&out.Attr) {
+				out.SetEntryTimeout(0)
+				return ch, 0
+			}
+		}
+		return nil, errno(err)
+	}
+	return n.child(ctx, name, rel, &st, out), 0
+}
+
+// pendingAttr describes a file created through the mount that has not
+// committed yet; it exists only for the handles that created it.
+func (n *Node) pendingAttr(out *fuse.Attr) bool {
+	n.mu.Lock()
+	h := n.pending
+	n.mu.Unlock()
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now()
+	out.Mode = syscall.S_IFREG | h.mode
+	out.Size = uint64(len(h.data))
+	out.Nlink = 1
+	out.Uid, out.Gid = h.opener.Uid, h.opener.Gid
+	out.SetTimes(&now, &now, &now)
+	return true
+}
+
+func (n *Node) setPending(h *stagedHandle) {
+	n.mu.Lock()
+	n.pending = h
+	n.mu.Unlock()
+}
+
+func (n *Node) clearPending(h *stagedHandle) {
+	n.mu.Lock()
+	if n.pending == h {
+		n.pending = nil
+	}
+	n.mu.Unlock()
+}
+
+func (n *Node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if h, ok := f.(*stagedHandle); ok {
+		return h.Getattr(ctx, out)
+	}
+	if h, ok := f.(*fdHandle); ok {
+		return h.Getattr(ctx, out)
+	}
+	st, err := n.r.d.Lstat(n.rel())
+	if err != nil {
+		if n.pendingAttr(&out.Attr) {
+			return 0
+		}
+		return errno(err)
+	}
+	fillAttr(&out.Attr, &st)
+	out.SetTimeout(attrTimeout(st.Mode))
+	return 0
+}
+
+func (n *Node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	rel := n.rel()
+	d := n.r.d
+	if sz, ok := in.GetSize(); ok {
+		if e := n.truncate(ctx, f, rel, int64(sz)); e != 0 {
+			return e
+		}
+	}
+	if mode, ok := in.GetMode(); ok {
+		if !n.setPendingMode(mode) {
+			if err := d.Chmod(rel, mode&0o7777); err != nil {
+				return errno(err)
+			}
+		}
+	}
+	uid, uok := in.GetUID()
+	gid, gok := in.GetGID()
+	if uok || gok {
+		u, g := -1, -1
+		if uok {
+			u = int(uid)
+		}
+		if gok {
+			g = int(gid)
+		}
+		if err := d.Chown(rel, u, g); err != nil && !n.isPending() {
+			return errno(err)
+		}
+	}
+	atime, aok := in.GetATime()
+	mtime, mok := in.GetMTime()
+	if aok || mok {
+		ts := [2]unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Nsec: unix.UTIME_OMIT}}
+		if aok {
+			ts[0] = unix.NsecToTimespec(atime.UnixNano())
+		}
+		if mok {
+			ts[1] = unix.NsecToTimespec(mtime.UnixNano())
+		}
+		if err := d.Utimes(rel, ts); err != nil && !n.isPending() {
+			return errno(err)
+		}
+	}
+	return n.Getattr(ctx, f, out)
+}
+
+func (n *Node) isPending() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.pending != nil
+}
+
+func (n *Node) setPendingMode(mode uint32) bool {
+	n.mu.Lock()
+	h := n.pending
+	n.mu.Unlock()
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	h.mode = mode & 0o7777
+	h.mu.Unlock()
+	return true
+}
+
+// truncate changes a file's size. For a managed file without a writing
+// handle (truncate(1), a handle-less SETATTR) that is a commit of its own.
+func (n *Node) truncate(ctx context.Context, f fs.FileHandle, rel string, size int64) syscall.Errno {
+	switch h := f.(type) {
+	case *stagedHandle:
+		return h.truncate(size)
+	case *logHandle:
+		return h.truncate(ctx, size)
+	case *fdHandle:
+		return h.truncate(size)
+	}
+	n.mu.Lock()
+	p := n.pending
+	n.mu.Unlock()
+	if p != nil {
+		return p.truncate(size)
+	}
+	d := n.r.d
+	if !d.Managed(rel) {
+		return errno(d.Truncate(rel, size))
+	}
+	c := caller(ctx)
+	if d.IsLog(rel) {
+		return errno(d.Refuse(backing.OpAppendOnly, rel, "the change log cannot be truncated through the mount", c, nil))
+	}
+	data, _, err := d.ReadFile(rel)
+	if err != nil {
+		return errno(err)
+	}
+	if size > d.Config().Limits.MaxSize {
+		return errno(d.Refuse(backing.OpTooLarge, rel, "truncate beyond --max-size", c, nil))
+	}
+	if int64(len(data)) > size {
+		data = data[:size]
+	} else {
+		data = append(data, make([]byte, size-int64(len(data)))...)
+	}
+	_, err = d.Commit(backing.Write{Path: rel, Data: data, Base: -1, Op: "truncate", Caller: c})
+	if err == nil {
+		n.r.invalidate(n.EmbeddedInode())
+	}
+	return errno(err)
+}
+
+func (n *Node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	entries, err := n.r.d.ReadDir(n.rel(), false)
+	if err != nil {
+		return nil, errno(err)
+	}
+	out := make([]fuse.DirEntry, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, fuse.DirEntry{Name: e.Name, Ino: e.Ino, Mode: uint32(e.Type) << 12})
+	}
+	return fs.NewListDirStream(out), 0
+}
+
+func (n *Node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	rel := join(n.rel(), name)
+	if err := n.r.d.Mkdir(rel, mode, caller(ctx)); err != nil {
+		return nil, errno(err)
+	}
+	return n.lookupNew(ctx, name, rel, out)
+}
+
+func (n *Node) lookupNew(ctx context.Context, name, rel string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	st, err := n.r.d.Lstat(rel)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return n.child(ctx, name, rel, &st, out), 0
+}
+
+func (n *Node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return errno(n.r.d.Rmdir(join(n.rel(), name)))
+}
+
+func (n *Node) Unlink(ctx context.Context, name string) syscall.Errno {
+	err := n.r.d.Remove(join(n.rel(), name), caller(ctx))
+	if err == unix.ENOENT {
+		if ch := n.GetChild(name); ch != nil {
+			if cn, ok := ch.Operations().(*Node); ok && cn.cancelPending() {
+				return 0
+			}
+		}
+	}
+	return errno(err)
+}
+
+// cancelPending drops a file created through the mount and removed before
+// it ever committed.
+func (n *Node) cancelPending() bool {
+	n.mu.Lock()
+	h := n.pending
+	n.pending = nil
+	n.mu.Unlock()
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	h.cancelled = true
+	h.mu.Unlock()
+	return true
+}
+
+func (n *Node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	np, ok := newParent.(*Node)
+	if !ok {
+		return syscall.EXDEV
+	}
+	oldRel, newRel := join(n.rel(), name), join(np.rel(), newName)
+	if err := n.r.d.Rename(oldRel, newRel, flags, caller(ctx)); err != nil {
+		return errno(err)
+	}
+	if ch := n.GetChild(name); ch != nil {
+		n.r.invalidate(ch)
+	}
+	return 0
+}
+
+func (n *Node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	rel := join(n.rel(), name)
+	if err := n.r.d.Symlink(target, rel, caller(ctx)); err != nil {
+		return nil, errno(err)
+	}
+	return n.lookupNew(ctx, name, rel, out)
+}
+
+func (n *Node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	t, err := n.r.d.Readlink(n.rel())
+	if err != nil {
+		return nil, errno(err)
+	}
+	return []byte(t), 0
+}
+
+func (n *Node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	tn, ok := target.(*Node)
+	if !ok {
+		return nil, syscall.EXDEV
+	}
+	rel := join(n.rel(), name)
+	if err := n.r.d.Link(tn.rel(), rel); err != nil {
+		return nil, errno(err)
+	}
+	return n.lookupNew(ctx, name, rel, out)
+}
+
+func (n *Node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	st, err := n.r.d.Statfs()
+	if err != nil {
+		return errno(err)
+	}
+	out.Blocks, out.Bfree, out.Bavail = st.Blocks, st.Bfree, st.Bavail
+	out.Files, out.Ffree = st.Files, st.Ffree
+	out.Bsize, out.Frsize = uint32(st.Bsize), uint32(st.Frsize)
+	out.NameLen = uint32(st.Namelen)
+	return 0
+}

@@ -1,0 +1,118 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/backing"
+)
+
+const accMode = syscall.O_ACCMODE
+
+func writes(flags uint32) bool { return flags&accMode != syscall.O_RDONLY }
+
+func (n *Node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	rel := n.rel()
+	d := n.r.d
+	c := caller(ctx)
+	if writes(flags) && d.Managed(rel) {
+		if d.IsLog(rel) {
+			return n.openLog(rel, flags, c)
+		}
+		return n.openStaged(rel, flags, c)
+	}
+	if writes(flags) && n.isPending() {
+		return nil, 0, syscall.EBUSY
+	}
+	fd, err := d.OpenFile(rel, int(flags)&^(syscall.O_CREAT|syscall.O_EXCL|syscall.O_NOCTTY), 0, c)
+	if err != nil {
+		return nil, 0, errno(err)
+	}
+	return &fdHandle{fd: fd}, 0, 0
+}
+
+// openStaged opens a managed file for writing: a private copy of its
+// committed bytes (none with O_TRUNC), whose base is the revision at open.
+func (n *Node) openStaged(rel string, flags uint32, c backing.Caller) (fs.FileHandle, uint32, syscall.Errno) {
+	h := &stagedHandle{n: n, rel: rel, opener: c, base: -1, append: flags&syscall.O_APPEND != 0}
+	if flags&syscall.O_TRUNC != 0 {
+		h.mustCommit = true
+	} else {
+		data, rev, err := n.r.d.ReadFile(rel)
+		switch {
+		case err == unix.ENOENT:
+			h.mustCommit = true
+		case err != nil:
+			return nil, 0, errno(err)
+		default:
+			h.data, h.base = data, rev
+		}
+	}
+	if st, err := n.r.d.Lstat(rel); err == nil {
+		h.mode = st.Mode & 0o7777
+	} else {
+		h.mode = 0o644
+	}
+	return h, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// openLog opens the change log for appending. Truncating it is refused.
+func (n *Node) openLog(rel string, flags uint32, c backing.Caller) (fs.FileHandle, uint32, syscall.Errno) {
+	d := n.r.d
+	if flags&syscall.O_TRUNC != 0 {
+		return nil, 0, errno(d.Refuse(backing.OpAppendOnly, rel, "the change log cannot be truncated through the mount", c, nil))
+	}
+	fd, err := d.OpenFile(rel, syscall.O_RDONLY, 0, c)
+	if err != nil {
+		return nil, 0, errno(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, 0, errno(err)
+	}
+	return &logHandle{r: n.r, fd: fd, opener: c, start: st.Size, append: flags&syscall.O_APPEND != 0}, fuse.FOPEN_DIRECT_IO, 0
+}
+
+func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	if backing.IsTemp(name) {
+		return nil, nil, 0, syscall.EPERM
+	}
+	d := n.r.d
+	rel := join(n.rel(), name)
+	c := caller(ctx)
+	if d.Managed(rel) {
+		if st, err := d.Lstat(rel); err == nil {
+			// Known to the backing directory but not to the kernel's cache.
+			if flags&syscall.O_EXCL != 0 {
+				return nil, nil, 0, syscall.EEXIST
+			}
+			ch := n.child(ctx, name, rel, &st, out)
+			fh, ff, e := ch.Operations().(*Node).Open(ctx, flags)
+			return ch, fh, ff, e
+		}
+		// A new managed file exists only in its handle until it commits.
+		cn := &Node{r: n.r}
+		ch := n.NewInode(ctx, cn, fs.StableAttr{Mode: syscall.S_IFREG})
+		h := &stagedHandle{n: cn, rel: rel, opener: c, base: -1, mustCommit: true, mode: mode & 0o7777, append: flags&syscall.O_APPEND != 0}
+		cn.setPending(h)
+		cn.pendingAttr(&out.Attr)
+		out.SetEntryTimeout(0)
+		out.SetAttrTimeout(0)
+		return ch, h, fuse.FOPEN_DIRECT_IO, 0
+	}
+	fd, err := d.OpenFile(rel, int(flags)|syscall.O_CREAT, mode, c)
+	if err != nil {
+		return nil, nil, 0, errno(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, nil, 0, errno(err)
+	}
+	return n.child(ctx, name, rel, &st, out), &fdHandle{fd: fd}, 0, 0
+}

@@ -1,0 +1,163 @@
+// Package fs is the FUSE front end of paracfs. It maps kernel requests to
+// operations of package backing and holds the per-handle staging copies of
+// managed files; it has no disk logic of its own.
+//
+// Writes to a managed file go to a private, in-memory staging copy owned by
+// the handle. The copy is committed (backing.Commit) at the first FLUSH
+// after a write (close), at fsync, or when a rename lands a file on a
+// managed name; a handle that truncated or created the file and never wrote
+// commits at RELEASE. Staging handles use direct I/O so that uncommitted
+// bytes never enter the kernel's page cache, where other readers would see
+// them. Everything else (scratch files, reads) passes straight through.
+package fs
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/backing"
+)
+
+// Timeouts of the kernel's caches. Regular files get no attribute caching,
+// so a reader's stat or open right after another process's commit fetches
+// the new size; names, directories and symlinks are cached for a second.
+const (
+	entryTimeout = time.Second
+	dirTimeout   = time.Second
+)
+
+// Root is the shared state of one mount.
+type Root struct {
+	d     *backing.Dir
+	root  *Node
+	inval chan func()
+}
+
+// NewRoot returns the root node serving d.
+func NewRoot(d *backing.Dir) *Node {
+	r := &Root{d: d, inval: make(chan func(), 1024)}
+	r.root = &Node{r: r}
+	go r.invalidator()
+	return r.root
+}
+
+// Options are the go-fuse options paracfs mounts with. Timeouts are left
+// nil on purpose: every reply sets its own.
+func Options(dir string, allowOther, debug bool) *fs.Options {
+	o := &fs.Options{NullPermissions: true}
+	o.FsName = dir
+	o.Name = "paracfs"
+	o.EnableLocks = false
+	o.ExtraCapabilities = fuse.CAP_ATOMIC_O_TRUNC
+	o.DisabledCapabilities = fuse.CAP_PASSTHROUGH
+	o.Debug = debug
+	o.MaxBackground = 64
+	if allowOther {
+		o.AllowOther = true
+		o.Options = append(o.Options, "default_permissions")
+	}
+	if os.Geteuid() == 0 {
+		o.DirectMount = true
+		o.DirectMountStrict = true
+	}
+	return o
+}
+
+// invalidator sends queued cache invalidations to the kernel. They are
+// never sent from inside a request handler: the kernel may hold locks that
+// the invalidation needs until the handler replies.
+func (r *Root) invalidator() {
+	for f := range r.inval {
+		f()
+	}
+}
+
+// invalidate queues dropping the kernel's cached data and attributes of n.
+func (r *Root) invalidate(n *fs.Inode) {
+	select {
+	case r.inval <- func() { n.NotifyContent(0, 0) }:
+	default: // queue full: attributes are not cached anyway
+	}
+}
+
+// rel is n's path relative to DIR ("" for the top). A node that is no
+// longer in the tree (unlinked, or replaced by a rename) gets a path that
+// does not exist, so nothing acts on another file by mistake.
+func (n *Node) rel() string {
+	if p, ok := n.path(); ok {
+		return p
+	}
+	return orphanPath
+}
+
+const orphanPath = backing.MetaDir + "/orphaned"
+
+// path walks up to the root; ok is false for a node cut off from it.
+func (n *Node) path() (string, bool) {
+	root := n.r.root.EmbeddedInode()
+	var segs []string
+	for p := n.EmbeddedInode(); p != root; {
+		name, parent := p.Parent()
+		if parent == nil {
+			return "", false
+		}
+		segs = append(segs, name)
+		p = parent
+	}
+	for i, j := 0, len(segs)-1; i < j; i, j = i+1, j-1 {
+		segs[i], segs[j] = segs[j], segs[i]
+	}
+	return strings.Join(segs, "/"), true
+}
+
+func join(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// caller identifies the process behind a request.
+func caller(ctx context.Context) backing.Caller {
+	c := backing.Caller{}
+	if fc, ok := fuse.FromContext(ctx); ok {
+		c.Pid, c.Uid, c.Gid = int(fc.Pid), fc.Uid, fc.Gid
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(int(fc.Pid)) + "/comm"); err == nil {
+			c.Command = strings.TrimSpace(string(b))
+		}
+	}
+	return c
+}
+
+func errno(err error) syscall.Errno { return backing.Errno(err) }
+
+// fillAttr copies a backing stat into a FUSE attribute and sets its timeout.
+func fillAttr(out *fuse.Attr, st *unix.Stat_t) {
+	out.Ino = st.Ino
+	out.Size = uint64(st.Size)
+	out.Blocks = uint64(st.Blocks)
+	out.Atime, out.Atimensec = uint64(st.Atim.Sec), uint32(st.Atim.Nsec)
+	out.Mtime, out.Mtimensec = uint64(st.Mtim.Sec), uint32(st.Mtim.Nsec)
+	out.Ctime, out.Ctimensec = uint64(st.Ctim.Sec), uint32(st.Ctim.Nsec)
+	out.Mode = st.Mode
+	out.Nlink = uint32(st.Nlink)
+	out.Uid, out.Gid = st.Uid, st.Gid
+	out.Rdev = uint32(st.Rdev)
+	out.Blksize = uint32(st.Blksize)
+}
+
+// attrTimeout is how long the kernel may cache attributes of this mode.
+func attrTimeout(mode uint32) time.Duration {
+	if mode&syscall.S_IFMT == syscall.S_IFREG {
+		return 0
+	}
+	return dirTimeout
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/paracfs/paracfs/backing"
+	"github.com/paracfs/paracfs/changelog"
+)
+
+func runLog(args []string) error {
+	fs := flagSet("log", "[flags] [DIR]",
+		"Prints the change log of DIR (default: the nearest .parac), oldest first: every commit,\n"+
+			"refusal, delete and rename, with paracle's own entries.")
+	path := fs.String("path", "", "only entries for this path (relative to DIR, or a glob such as 'roadmap/*.yaml')")
+	since := fs.String("since", "", "only entries at or after this time: a duration (1h, 30m) or a date (2026-11-28, RFC 3339)")
+	n := fs.IntP("lines", "n", 0, "only the last N matching entries (0: all)")
+	op := fs.String("op", "", "only entries with this op (commit, conflict, invalid, delete, ...)")
+	asJSON := fs.Bool("json", false, "print the raw JSON lines")
+	logPath := fs.String("log", backing.DefaultLogPath, "change log, relative to DIR")
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	var dir string
+	var err error
+	if fs.NArg() == 1 {
+		dir, err = absDir(fs.Arg(0))
+	} else {
+		dir, err = findParac()
+	}
+	if err != nil {
+		return err
+	}
+	f := changelog.Filter{Op: *op, Path: relTo(dir, *path)}
+	if *since != "" {
+		if f.Since, err = parseSince(*since, time.Now()); err != nil {
+			return usageError{fmt.Sprintf("--since %q: %v", *since, err)}
+		}
+	}
+	if *n < 0 {
+		return usageError{"-n must be 0 or more"}
+	}
+	file, err := os.Open(filepath.Join(dir, *logPath))
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	st, err := file.Stat()
+	if err != nil {
+		return err
+	}
+	entries, err := changelog.Last(file, st.Size(), f, *n)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if *asJSON {
+			fmt.Printf("%s\n", e.Raw)
+		} else {
+			fmt.Println(changelog.Format(e))
+		}
+	}
+	return nil
+}
+
+// relTo turns a path given from the cwd (.parac/x.yaml, or absolute) into
+// one relative to dir; a path already relative to dir is kept.
+func relTo(dir, p string) string {
+	if p == "" {
+		return ""
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		if r, err := filepath.Rel(dir, abs); err == nil && !strings.HasPrefix(r, "..") && (filepath.IsAbs(p) || strings.Contains(p, ".parac")) {
+			return filepath.ToSlash(r)
+		}
+	}
+	return filepath.ToSlash(filepath.Clean(p))
+}
+
+// parseSince reads a duration back from now, or a date or time.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("want a duration (1h, 30m) or a date (2026-11-28, 2026-11-28T10:00:00Z)")
+}

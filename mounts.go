@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// fsType is how paracfs mounts show in /proc/self/mountinfo.
+const fsType = "fuse.paracfs"
+
+// mountEntry is one paracfs mount from /proc/self/mountinfo.
+type mountEntry struct {
+	Dir        string // the backing directory (the FUSE source)
+	Mountpoint string
+}
+
+// paracfsMounts lists the paracfs mounts the kernel knows.
+func paracfsMounts() ([]mountEntry, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []mountEntry
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		sep := -1
+		for i, f := range fields {
+			if f == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 0 || sep+2 >= len(fields) || len(fields) < 5 {
+			continue
+		}
+		if fields[sep+1] != fsType {
+			continue
+		}
+		out = append(out, mountEntry{Dir: unescape(fields[sep+2]), Mountpoint: unescape(fields[4])})
+	}
+	return out, sc.Err()
+}
+
+// unescape undoes mountinfo's octal escapes (\040 for a space).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// mountAt returns the paracfs mount whose mountpoint is p.
+func mountAt(p string) (mountEntry, bool) {
+	ms, _ := paracfsMounts()
+	for i := len(ms) - 1; i >= 0; i-- {
+		if ms[i].Mountpoint == p {
+			return ms[i], true
+		}
+	}
+	return mountEntry{}, false
+}
+
+// isStale reports a mountpoint whose daemon died ("Transport endpoint is
+// not connected").
+func isStale(p string) bool {
+	var st syscall.Stat_t
+	return errors.Is(syscall.Stat(p, &st), syscall.ENOTCONN)
+}
+
+// findParac returns the nearest .parac directory at or above the cwd.
+func findParac() (string, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for dir := cwd; ; dir = filepath.Dir(dir) {
+		if filepath.Base(dir) == ".parac" {
+			return dir, nil
+		}
+		cand := filepath.Join(dir, ".parac")
+		if st, err := os.Stat(cand); (err == nil && st.IsDir()) || isStale(cand) {
+			return cand, nil
+		}
+		if dir == "/" {
+			return "", usageError{fmt.Sprintf("no .parac directory at or above %s: name DIR", cwd)}
+		}
+	}
+}
+
+// absDir makes p absolute and clean without resolving through a mount.
+func absDir(p string) (string, error) {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Clean(a), nil
+}
+
+// daemonState is what a running daemon writes to .paracfs/daemon.json.
+type daemonState struct {
+	Pid        int       `json:"pid"`
+	Dir        string    `json:"dir"`
+	Mountpoint string    `json:"mountpoint"`
+	Started    string    `json:"started"`
+	Config     anyConfig `json:"config"`
+}
+
+type anyConfig map[string]any
+
+func readState(mountpoint string) (daemonState, error) {
+	var s daemonState
+	b, err := os.ReadFile(filepath.Join(mountpoint, ".paracfs", "daemon.json"))
+	if err != nil {
+		return s, err
+	}
+	return s, json.Unmarshal(b, &s)
+}

@@ -38,6 +38,7 @@ type Dir struct {
 	cfg   Config
 	log   *changelog.Writer
 	logf  *os.File
+	logMu sync.Mutex // guards opening the log on its first line
 	revs  *revStore
 	locks *lockTable
 
@@ -77,7 +78,7 @@ func Open(root string, cfg Config) (*Dir, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	if err := d.openLog(); err != nil {
+	if err := d.openLog(false); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
@@ -132,6 +133,9 @@ func (d *Dir) openat(rel string, flags int, mode uint32) (int, error) {
 	if rel == "" {
 		rel = "."
 	}
+	if flags&(unix.O_CREAT|unix.O_TMPFILE) == 0 {
+		mode = 0 // openat2 refuses a mode it would not use
+	}
 	how := &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Mode: uint64(mode), Resolve: resolveFlags}
 	for {
 		fd, err := unix.Openat2(d.fd, rel, how)
@@ -180,14 +184,23 @@ func (d *Dir) prepareMeta() error {
 	return nil
 }
 
-// openLog opens the change log for appending, creating it and its folders,
-// and repairs a torn last line, keeping the cut bytes.
-func (d *Dir) openLog() error {
-	dir, _ := split(d.cfg.LogPath)
-	if err := d.mkdirAll(dir); err != nil {
-		return fmt.Errorf("change log %s: %w", d.cfg.LogPath, err)
+// openLog opens the change log for appending and repairs a torn last line,
+// keeping the cut bytes. With create, it creates the log and its folders;
+// without, a missing log is left to be created by its first line, so that
+// mounting a directory adds nothing to it until something happens.
+func (d *Dir) openLog(create bool) error {
+	flags := unix.O_RDWR | unix.O_APPEND
+	if create {
+		dir, _ := split(d.cfg.LogPath)
+		if err := d.mkdirAll(dir); err != nil {
+			return fmt.Errorf("change log %s: %w", d.cfg.LogPath, err)
+		}
+		flags |= unix.O_CREAT
 	}
-	fd, err := d.openat(d.cfg.LogPath, unix.O_RDWR|unix.O_APPEND|unix.O_CREAT, 0o644)
+	fd, err := d.openat(d.cfg.LogPath, flags, 0o644)
+	if err == unix.ENOENT && !create {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("change log %s: %w", d.cfg.LogPath, err)
 	}

@@ -29,13 +29,23 @@ func (d *Dir) entry(op, rel string, c Caller) *changelog.Entry {
 // is reported on the daemon's stderr; it never fails the commit that is
 // already durable.
 func (d *Dir) appendLog(e *changelog.Entry) {
-	if d.log == nil {
-		fmt.Fprintf(os.Stderr, "paracfs: %s\n", e.Description)
+	if err := d.ensureLog(); err != nil {
+		fmt.Fprintf(os.Stderr, "paracfs: change log %s: %v (lost line: %s)\n", d.cfg.LogPath, err, e.Description)
 		return
 	}
 	if err := d.log.Append(e); err != nil {
 		fmt.Fprintf(os.Stderr, "paracfs: change log %s: %v (lost line: %s)\n", d.cfg.LogPath, err, e.Description)
 	}
+}
+
+// ensureLog creates the change log at its first line.
+func (d *Dir) ensureLog() error {
+	d.logMu.Lock()
+	defer d.logMu.Unlock()
+	if d.log != nil {
+		return nil
+	}
+	return d.openLog(true)
 }
 
 // note logs one of the daemon's own events (recovery, warnings).
@@ -70,6 +80,9 @@ func (d *Dir) AppendLog(data []byte, c Caller) error {
 	}
 	if _, err := revision.Parse(revision.JSONL, data, d.cfg.Limits); err != nil {
 		return d.refuse(refusalFrom(d.cfg.LogPath, err), c, data, 0)
+	}
+	if err := d.ensureLog(); err != nil {
+		return fmt.Errorf("%s: %w", d.cfg.LogPath, err)
 	}
 	if err := d.log.AppendLines(data); err != nil {
 		return fmt.Errorf("%s: %w", d.cfg.LogPath, err)

@@ -132,8 +132,11 @@ func (d *Dir) Readlink(rel string) (string, error) {
 	err := d.atParent(rel, func(pfd int, base string) error {
 		buf := make([]byte, 4096)
 		n, err := unix.Readlinkat(pfd, base, buf)
+		if err != nil {
+			return err
+		}
 		target = string(buf[:n])
-		return err
+		return nil
 	})
 	return target, err
 }
@@ -234,8 +237,10 @@ type DirEntry struct {
 }
 
 // ReadDir lists a directory, leaving out "." and ".." and, unless all is
-// set, the daemon's own temp files.
+// set, the daemon's own temp files and its metadata folder (which stays
+// reachable by name: ls .parac/.paracfs/rejected).
 func (d *Dir) ReadDir(rel string, all bool) ([]DirEntry, error) {
+	top := rel == "" || rel == "."
 	fd, err := d.openat(rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return nil, err
@@ -265,7 +270,7 @@ func (d *Dir) ReadDir(rel string, all bool) ([]DirEntry, error) {
 			}
 			e := DirEntry{Name: string(name), Ino: binary.NativeEndian.Uint64(b[0:8]), Type: b[18]}
 			b = b[reclen:]
-			if e.Name == "." || e.Name == ".." || (!all && IsTemp(e.Name)) {
+			if e.Name == "." || e.Name == ".." || (!all && (IsTemp(e.Name) || (top && e.Name == MetaDir))) {
 				continue
 			}
 			out = append(out, e)

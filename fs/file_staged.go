@@ -7,6 +7,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/paracfs/paracfs/backing"
 )
@@ -28,6 +29,9 @@ type stagedHandle struct {
 	committed  bool
 	tooLarge   bool // a write went past --max-size
 	cancelled  bool // created, then unlinked before it committed
+
+	lockMu sync.Mutex
+	lfd    int // backing descriptor for locks, opened at the first lock
 }
 
 var (
@@ -107,6 +111,12 @@ func (h *stagedHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 func (h *stagedHandle) Release(ctx context.Context) syscall.Errno {
 	h.commit(h.opener, true)
 	h.n.clearPending(h)
+	h.lockMu.Lock()
+	if h.lfd > 0 {
+		unix.Close(h.lfd)
+		h.lfd = 0
+	}
+	h.lockMu.Unlock()
 	return 0
 }
 

@@ -55,7 +55,7 @@ func Options(dir string, allowOther, debug bool) *fs.Options {
 	o := &fs.Options{NullPermissions: true}
 	o.FsName = dir
 	o.Name = "paracfs"
-	o.EnableLocks = false
+	o.EnableLocks = true
 	o.ExtraCapabilities = fuse.CAP_ATOMIC_O_TRUNC
 	o.DisabledCapabilities = fuse.CAP_PASSTHROUGH
 	o.Debug = debug

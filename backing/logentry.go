@@ -136,7 +136,6 @@ func (d *Dir) writeMetaFile(rel string, data []byte) error {
 	return err
 }
 
-
 // WriteMeta atomically replaces .paracfs/<name> (the daemon's state file).
 func (d *Dir) WriteMeta(name string, data []byte) error {
 	return d.writeMetaFile(MetaDir+"/"+name, data)

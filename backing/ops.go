@@ -1,8 +1,8 @@
 package backing
 
 import (
-	"errors"
 	"encoding/binary"
+	"errors"
 	"os"
 	"strconv"
 	"strings"

@@ -71,7 +71,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	}
 	defer d.closeParent(pfd)
 
-	unlock, err := d.lock(w.Path, pfd, base)
+	unlock, err := d.lock(w.Path, pfd, base, w.Caller)
 	if err != nil {
 		var lt *errLockTimeout
 		if errors.As(err, &lt) {

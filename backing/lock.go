@@ -80,11 +80,17 @@ func (e *errLockTimeout) Error() string {
 // backing directory (paracle's convention), so processes that lock
 // P.lock themselves (through the mount or directly) exclude the commit.
 // pfd is P's parent directory; the lock file is named through it.
-func (d *Dir) lock(rel string, pfd int, base string) (unlock func(), err error) {
+//
+// When the caller holds P.lock through the mount already, only the
+// daemon's own queue is taken.
+func (d *Dir) lock(rel string, pfd int, base string, c Caller) (unlock func(), err error) {
 	wait := d.cfg.LockTimeout
 	deadline := time.Now().Add(wait)
 	if !d.locks.acquire(rel, deadline) {
 		return nil, &errLockTimeout{rel + ".lock", wait}
+	}
+	if c.holds(rel + ".lock") {
+		return func() { d.locks.release(rel) }, nil
 	}
 	// Named through the parent's descriptor, never through the mount; the
 	// last component is not followed if it is a symlink.

@@ -44,7 +44,7 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, base 
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fn(pfd, base) // a directory or symlink under a managed-looking name
 	}
-	unlock, err := d.lock(rel, pfd, base)
+	unlock, err := d.lock(rel, pfd, base, c)
 	if err != nil {
 		var lt *errLockTimeout
 		if errors.As(err, &lt) {

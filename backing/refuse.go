@@ -17,7 +17,15 @@ type Caller struct {
 	Pid      int
 	Uid, Gid uint32
 	Command  string // process name (comm)
+
+	// HoldsLock reports whether the caller (or its parent) already holds
+	// the lock file rel through the mount. A commit then does not take
+	// P.lock itself: it runs inside the caller's own critical section
+	// (paracle's save locks x.yaml.lock around os.replace onto x.yaml).
+	HoldsLock func(rel string) bool
 }
+
+func (c Caller) holds(rel string) bool { return c.HoldsLock != nil && c.HoldsLock(rel) }
 
 // The kinds of refusal. Each maps to exactly one errno, in Errno.
 const (

@@ -14,6 +14,7 @@ import (
 // files, and managed files opened read-only (a consistent snapshot of the
 // version that was committed at open).
 type fdHandle struct {
+	n  *Node
 	mu sync.Mutex
 	fd int
 }
@@ -69,6 +70,7 @@ func (h *fdHandle) Release(ctx context.Context) syscall.Errno {
 	}
 	err := unix.Close(h.fd)
 	h.fd = -1
+	h.n.r.holders.drop("", h)
 	return errno(err)
 }
 

@@ -47,7 +47,7 @@ func (h *logHandle) Write(ctx context.Context, data []byte, off int64) (uint32, 
 	defer h.mu.Unlock()
 	if !h.append && off != h.start+int64(len(h.buf)) {
 		return 0, errno(h.r.d.Refuse(backing.OpAppendOnly, h.r.d.Config().LogPath,
-			"the change log can only be appended to, not rewritten", caller(ctx), nil))
+			"the change log can only be appended to, not rewritten", h.r.caller(ctx), nil))
 	}
 	h.buf = append(h.buf, data...)
 	return uint32(len(data)), 0
@@ -59,7 +59,7 @@ func (h *logHandle) truncate(ctx context.Context, size int64) syscall.Errno {
 		return 0
 	}
 	return errno(h.r.d.Refuse(backing.OpAppendOnly, h.r.d.Config().LogPath,
-		"the change log cannot be truncated through the mount", caller(ctx), nil))
+		"the change log cannot be truncated through the mount", h.r.caller(ctx), nil))
 }
 
 func (h *logHandle) flush(c backing.Caller) syscall.Errno {
@@ -77,10 +77,10 @@ func (h *logHandle) flush(c backing.Caller) syscall.Errno {
 	return errno(err)
 }
 
-func (h *logHandle) Flush(ctx context.Context) syscall.Errno { return h.flush(caller(ctx)) }
+func (h *logHandle) Flush(ctx context.Context) syscall.Errno { return h.flush(h.r.caller(ctx)) }
 
 func (h *logHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	return h.flush(caller(ctx))
+	return h.flush(h.r.caller(ctx))
 }
 
 func (h *logHandle) Release(ctx context.Context) syscall.Errno {

@@ -98,11 +98,11 @@ func (h *stagedHandle) truncate(size int64) syscall.Errno {
 // FLUSH with nothing new (a shell's dup2 dance, a second close of a dup)
 // commits nothing.
 func (h *stagedHandle) Flush(ctx context.Context) syscall.Errno {
-	return h.commit(caller(ctx), false)
+	return h.commit(h.n.r.caller(ctx), false)
 }
 
 func (h *stagedHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	return h.commit(caller(ctx), false)
+	return h.commit(h.n.r.caller(ctx), false)
 }
 
 // Release commits a truncation or creation that was never followed by a

@@ -2,6 +2,10 @@ package fs
 
 import (
 	"context"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -78,11 +82,15 @@ func (h *fdHandle) Getlk(ctx context.Context, owner uint64, lk *fuse.FileLock, f
 }
 
 func (h *fdHandle) Setlk(ctx context.Context, owner uint64, lk *fuse.FileLock, flags uint32) syscall.Errno {
-	return setlk(h.fd, lk, flags, false)
+	e := setlk(h.fd, lk, flags, false)
+	h.n.r.track(ctx, h.n.rel(), h, lk, e)
+	return e
 }
 
 func (h *fdHandle) Setlkw(ctx context.Context, owner uint64, lk *fuse.FileLock, flags uint32) syscall.Errno {
-	return setlk(h.fd, lk, flags, true)
+	e := setlk(h.fd, lk, flags, true)
+	h.n.r.track(ctx, h.n.rel(), h, lk, e)
+	return e
 }
 
 func (h *logHandle) Getlk(ctx context.Context, owner uint64, lk *fuse.FileLock, flags uint32, out *fuse.FileLock) syscall.Errno {
@@ -138,4 +146,105 @@ func (h *stagedHandle) Setlkw(ctx context.Context, owner uint64, lk *fuse.FileLo
 		return e
 	}
 	return setlk(fd, lk, flags, true)
+}
+
+// lockHolders remembers which processes hold locks taken through the
+// mount, by file. A commit of P on behalf of a process that holds P.lock
+// through the mount (paracle's save: lock x.yaml.lock, write x.yaml.tmp,
+// os.replace onto x.yaml), or whose parent does (flock x.yaml.lock -c
+// 'sed -i ...'), must not wait for that lock: it would wait for itself.
+type lockHolders struct {
+	mu sync.Mutex
+	m  map[string]map[holder]struct{} // rel → holders
+}
+
+type holder struct {
+	pid int
+	h   any // the handle through which the lock was taken
+}
+
+func (l *lockHolders) add(rel string, pid int, h any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[string]map[holder]struct{}{}
+	}
+	if l.m[rel] == nil {
+		l.m[rel] = map[holder]struct{}{}
+	}
+	l.m[rel][holder{pid, h}] = struct{}{}
+}
+
+// drop forgets the locks taken through handle h (all of them when rel is "").
+func (l *lockHolders) drop(rel string, h any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for r, hs := range l.m {
+		if rel != "" && r != rel {
+			continue
+		}
+		for k := range hs {
+			if k.h == h {
+				delete(hs, k)
+			}
+		}
+		if len(hs) == 0 {
+			delete(l.m, r)
+		}
+	}
+}
+
+// heldBy reports whether pid, or one of its ancestors, holds a lock on rel
+// taken through the mount.
+func (l *lockHolders) heldBy(rel string, pid int) bool {
+	l.mu.Lock()
+	pids := map[int]bool{}
+	for k := range l.m[rel] {
+		pids[k.pid] = true
+	}
+	l.mu.Unlock()
+	if len(pids) == 0 || pid <= 0 {
+		return false
+	}
+	for i := 0; i < 64 && pid > 1; i++ {
+		if pids[pid] {
+			return true
+		}
+		pid = parentPid(pid)
+	}
+	return false
+}
+
+// parentPid reads a process's parent from /proc (0 when gone).
+func parentPid(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// track records the outcome of a lock request through handle h on rel.
+func (r *Root) track(ctx context.Context, rel string, h any, lk *fuse.FileLock, e syscall.Errno) {
+	if e != 0 {
+		return
+	}
+	if lk.Typ == syscall.F_UNLCK {
+		r.holders.drop(rel, h)
+		return
+	}
+	if fc, ok := fuse.FromContext(ctx); ok {
+		r.holders.add(rel, int(fc.Pid), h)
+	}
 }

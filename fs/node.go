@@ -218,7 +218,7 @@ func (n *Node) truncate(ctx context.Context, f fs.FileHandle, rel string, size i
 	if !d.Managed(rel) {
 		return errno(d.Truncate(rel, size))
 	}
-	c := caller(ctx)
+	c := n.r.caller(ctx)
 	if d.IsLog(rel) {
 		return errno(d.Refuse(backing.OpAppendOnly, rel, "the change log cannot be truncated through the mount", c, nil))
 	}
@@ -255,7 +255,7 @@ func (n *Node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 
 func (n *Node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	rel := join(n.rel(), name)
-	if err := n.r.d.Mkdir(rel, mode, caller(ctx)); err != nil {
+	if err := n.r.d.Mkdir(rel, mode, n.r.caller(ctx)); err != nil {
 		return nil, errno(err)
 	}
 	return n.lookupNew(ctx, name, rel, out)
@@ -274,7 +274,7 @@ func (n *Node) Rmdir(ctx context.Context, name string) syscall.Errno {
 }
 
 func (n *Node) Unlink(ctx context.Context, name string) syscall.Errno {
-	err := n.r.d.Remove(join(n.rel(), name), caller(ctx))
+	err := n.r.d.Remove(join(n.rel(), name), n.r.caller(ctx))
 	if err == unix.ENOENT {
 		if ch := n.GetChild(name); ch != nil {
 			if cn, ok := ch.Operations().(*Node); ok && cn.cancelPending() {
@@ -307,7 +307,7 @@ func (n *Node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		return syscall.EXDEV
 	}
 	oldRel, newRel := join(n.rel(), name), join(np.rel(), newName)
-	if err := n.r.d.Rename(oldRel, newRel, flags, caller(ctx)); err != nil {
+	if err := n.r.d.Rename(oldRel, newRel, flags, n.r.caller(ctx)); err != nil {
 		return errno(err)
 	}
 	if ch := n.GetChild(name); ch != nil {
@@ -318,7 +318,7 @@ func (n *Node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 
 func (n *Node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	rel := join(n.rel(), name)
-	if err := n.r.d.Symlink(target, rel, caller(ctx)); err != nil {
+	if err := n.r.d.Symlink(target, rel, n.r.caller(ctx)); err != nil {
 		return nil, errno(err)
 	}
 	return n.lookupNew(ctx, name, rel, out)

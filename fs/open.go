@@ -18,7 +18,7 @@ func writes(flags uint32) bool { return flags&accMode != syscall.O_RDONLY }
 func (n *Node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	rel := n.rel()
 	d := n.r.d
-	c := caller(ctx)
+	c := n.r.caller(ctx)
 	if writes(flags) && d.Managed(rel) {
 		if d.IsLog(rel) {
 			return n.openLog(rel, flags, c)
@@ -32,7 +32,7 @@ func (n *Node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if err != nil {
 		return nil, 0, errno(err)
 	}
-	return &fdHandle{fd: fd}, 0, 0
+	return &fdHandle{n: n, fd: fd}, 0, 0
 }
 
 // openStaged opens a managed file for writing: a private copy of its
@@ -84,7 +84,7 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	}
 	d := n.r.d
 	rel := join(n.rel(), name)
-	c := caller(ctx)
+	c := n.r.caller(ctx)
 	if d.Managed(rel) {
 		if st, err := d.Lstat(rel); err == nil {
 			// Known to the backing directory but not to the kernel's cache.
@@ -114,5 +114,6 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 		unix.Close(fd)
 		return nil, nil, 0, errno(err)
 	}
-	return n.child(ctx, name, rel, &st, out), &fdHandle{fd: fd}, 0, 0
+	ch := n.child(ctx, name, rel, &st, out)
+	return ch, &fdHandle{n: ch.Operations().(*Node), fd: fd}, 0, 0
 }

@@ -36,9 +36,10 @@ const (
 
 // Root is the shared state of one mount.
 type Root struct {
-	d     *backing.Dir
-	root  *Node
-	inval chan func()
+	d       *backing.Dir
+	root    *Node
+	inval   chan func()
+	holders lockHolders
 }
 
 // NewRoot returns the root node serving d.
@@ -125,14 +126,17 @@ func join(dir, name string) string {
 	return dir + "/" + name
 }
 
-// caller identifies the process behind a request.
-func caller(ctx context.Context) backing.Caller {
+// caller identifies the process behind a request, and answers for it
+// whether it holds a lock file through the mount.
+func (r *Root) caller(ctx context.Context) backing.Caller {
 	c := backing.Caller{}
 	if fc, ok := fuse.FromContext(ctx); ok {
 		c.Pid, c.Uid, c.Gid = int(fc.Pid), fc.Uid, fc.Gid
 		if b, err := os.ReadFile("/proc/" + strconv.Itoa(int(fc.Pid)) + "/comm"); err == nil {
 			c.Command = strings.TrimSpace(string(b))
 		}
+		pid := c.Pid
+		c.HoldsLock = func(rel string) bool { return r.holders.heldBy(rel, pid) }
 	}
 	return c
 }

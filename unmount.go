@@ -47,7 +47,7 @@ func runUnmount(args []string) error {
 	if err := unmount(mp, *lazy); err != nil {
 		if errors.Is(err, syscall.EBUSY) {
 			msg := fmt.Sprintf("%s is busy", mp)
-			if h := holders(mp); len(h) > 0 {
+			if h := holders(mp, st.Pid); len(h) > 0 {
 				msg += " (held by " + strings.Join(h, ", ") + ")"
 			}
 			return errors.New(msg + "; close those files or use --lazy")
@@ -88,15 +88,16 @@ func unmount(mp string, lazy bool) error {
 	return nil
 }
 
-// holders names the processes with a file, cwd or root inside mp.
-func holders(mp string) []string {
+// holders names the processes with a file, cwd or root inside mp, other
+// than the daemon itself (whose backing descriptor has the same path).
+func holders(mp string, daemon int) []string {
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	seen := map[string]bool{}
 	var out []string
 	inside := func(p string) bool { return p == mp || strings.HasPrefix(p, mp+"/") }
 	for _, p := range procs {
 		pid := filepath.Base(p)
-		if pid == strconv.Itoa(os.Getpid()) {
+		if pid == strconv.Itoa(os.Getpid()) || pid == strconv.Itoa(daemon) {
 			continue
 		}
 		var links []string

@@ -1,0 +1,161 @@
+package revision
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"hash"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Change is the old and new value of one top-level key. A value is a
+// json.RawMessage holding its canonical JSON encoding (mapping keys sorted,
+// no insignificant space), or, when that encoding is longer than 1024 bytes,
+// a string "<5321 bytes, sha256 3f2a9c0e1b7d…>" naming its length and the
+// first 12 hex digits of its SHA-256. A nil Old or New means the key is
+// absent; a null value is json.RawMessage("null"), so the two stay apart.
+type Change struct {
+	Old any `json:"old,omitempty"`
+	New any `json:"new,omitempty"`
+}
+
+// maxInlineValue is the longest encoding Changes reports as the value itself.
+const maxInlineValue = 1024
+
+// Changes lists the top-level keys whose values differ between two versions
+// of a YAML mapping or JSON object: added, removed and changed keys. old or
+// new may be nil (the file was created or deleted). It returns nil when
+// either is not a mapping, and an empty map when nothing changed. The
+// `revision` key is left out. Values are compared by their canonical JSON
+// encoding, so key order and formatting do not count as changes; YAML
+// aliases and merge keys are expanded, YAML numbers are compared by value
+// (0x10 is 16) and JSON numbers as written (2.50 is not 2.5).
+func Changes(old, new *Doc) map[string]Change {
+	if old == nil && new == nil || old != nil && !old.isMap || new != nil && !new.isMap {
+		return nil
+	}
+	before, after := topValues(old), topValues(new)
+	out := make(map[string]Change)
+	for key, o := range before {
+		if key == "revision" {
+			continue
+		}
+		n, ok := after[key]
+		if !ok {
+			out[key] = Change{Old: o.canonical().value()}
+			continue
+		}
+		if o.raw != nil && bytes.Equal(o.raw, n.raw) {
+			continue
+		}
+		oc, nc := o.canonical(), n.canonical()
+		if oc.size != nc.size || oc.sum != nc.sum {
+			out[key] = Change{Old: oc.value(), New: nc.value()}
+		}
+	}
+	for key, n := range after {
+		if _, ok := before[key]; !ok && key != "revision" {
+			out[key] = Change{New: n.canonical().value()}
+		}
+	}
+	return out
+}
+
+// topValue is the value of a top-level key: a YAML node or raw JSON.
+type topValue struct {
+	node *yaml.Node
+	raw  []byte
+}
+
+func topValues(d *Doc) map[string]topValue {
+	if d == nil {
+		return nil
+	}
+	if d.ymap != nil {
+		entries := yamlEntries(d.ymap)
+		m := make(map[string]topValue, len(entries))
+		for _, e := range entries {
+			m[e.key] = topValue{node: e.value}
+		}
+		return m
+	}
+	m := make(map[string]topValue, len(d.jmembers))
+	for _, jm := range d.jmembers {
+		m[jm.key] = topValue{raw: d.Data[jm.start:jm.end]}
+	}
+	return m
+}
+
+// canonical encodes the value as canonical JSON into a hash, keeping the
+// encoding itself only while it is short.
+func (v topValue) canonical() canonValue {
+	w := &canonWriter{h: sha256.New()}
+	if v.node != nil {
+		e := yamlEncoder{w: w}
+		e.node(v.node)
+	} else {
+		dec := json.NewDecoder(bytes.NewReader(v.raw))
+		dec.UseNumber()
+		var x any
+		if dec.Decode(&x) == nil {
+			w.buf = appendGo(w.buf, x, w)
+		} else {
+			w.buf = append(w.buf, v.raw...) // cannot happen: Parse validated it
+		}
+	}
+	return w.finish()
+}
+
+// canonValue is a canonical JSON encoding, summarised.
+type canonValue struct {
+	inline json.RawMessage // the encoding, when at most maxInlineValue bytes
+	size   int64
+	sum    [sha256.Size]byte
+}
+
+// value is what Change reports for the encoding.
+func (c canonValue) value() any {
+	if c.inline != nil {
+		return c.inline
+	}
+	return fmt.Sprintf("<%d bytes, sha256 %x…>", c.size, c.sum[:6])
+}
+
+// canonWriter receives an encoding in chunks: encoders append to buf and
+// call spill now and then, so a long encoding never sits in memory whole.
+type canonWriter struct {
+	buf  []byte
+	head []byte // the first maxInlineValue+1 bytes
+	size int64
+	h    hash.Hash
+}
+
+const canonChunk = 32 << 10
+
+// spill passes buf on once it has grown.
+func (w *canonWriter) spill() {
+	if w != nil && len(w.buf) >= canonChunk {
+		w.flush()
+	}
+}
+
+func (w *canonWriter) flush() {
+	w.h.Write(w.buf)
+	w.size += int64(len(w.buf))
+	if room := maxInlineValue + 1 - len(w.head); room > 0 {
+		w.head = append(w.head, w.buf[:min(room, len(w.buf))]...)
+	}
+	w.buf = w.buf[:0]
+}
+
+func (w *canonWriter) finish() canonValue {
+	w.flush()
+	c := canonValue{size: w.size}
+	w.h.Sum(c.sum[:0])
+	if w.size <= maxInlineValue {
+		c.inline = json.RawMessage(w.head)
+	}
+	return c
+}

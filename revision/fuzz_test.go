@@ -1,0 +1,126 @@
+package revision
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"strconv"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzParse checks that Parse never panics nor returns an unexpected error
+// type, that the JSON scanner agrees with encoding/json, and that stamping
+// any accepted revision changes only the revision scalar.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("revision: 11   # comment\nx: [1, {a: b}]\n"), byte(YAML), int64(12))
+	f.Add([]byte("{\"revision\": 3, \"a\": [1, 2.5, \"x\"]}"), byte(JSON), int64(100))
+	f.Add([]byte("{\"a\": 1}\n\n[2]\n"), byte(JSONL), int64(0))
+	f.Add([]byte("a: &a [1, 2]\nb: *a\nc: {<<: {x: 1}}\n"), byte(YAML), int64(5))
+	f.Fuzz(func(t *testing.T, data []byte, kind byte, rev int64) {
+		k := Kind(kind % 4)
+		d, err := Parse(k, data, DefaultLimits())
+		if err != nil {
+			var inv *InvalidError
+			var tl *TooLargeError
+			if !errors.As(err, &inv) && !errors.As(err, &tl) {
+				t.Fatalf("unexpected error type %T: %v", err, err)
+			}
+			if d != nil {
+				t.Fatal("Doc and error both returned")
+			}
+		}
+		if k == JSON && utf8.Valid(data) && bytes.IndexByte(data, 0) < 0 {
+			s := jsonScanner{data: data, maxDepth: 10000}
+			if got, want := s.scan() == nil, json.Valid(data); got != want {
+				t.Fatalf("scanner valid=%v, encoding/json valid=%v", got, want)
+			}
+		}
+		if d == nil {
+			return
+		}
+		if d.isMap {
+			if c := Changes(d, d); c == nil || len(c) != 0 {
+				t.Fatalf("Changes(d, d) = %v", c)
+			}
+		}
+		if _, _, err := Check(d.Rev, -1, d); err != nil {
+			t.Fatalf("Check(own revision): %v", err)
+		}
+		if d.HasRev {
+			checkStamp(t, d, nonNegative(rev))
+		}
+	})
+}
+
+// FuzzStamp checks stamping on content that is likely to carry a revision:
+// the input as is, and with a revision line before or after it.
+func FuzzStamp(f *testing.F) {
+	f.Add([]byte("revision: 11\n"), int64(12))
+	f.Add([]byte("a: b # c\r\n"), int64(7))
+	f.Add([]byte("{\"revision\" :\t0}"), int64(1))
+	f.Add([]byte("é: \"☕\"\n"), int64(1000))
+	f.Fuzz(func(t *testing.T, data []byte, rev int64) {
+		r := nonNegative(rev)
+		variants := []struct {
+			kind Kind
+			data []byte
+		}{
+			{YAML, data},
+			{YAML, append([]byte("revision: 1\n"), data...)},
+			{YAML, append(append([]byte{}, data...), "\nrevision: 1\n"...)},
+			{JSON, data},
+			{JSON, append([]byte(`{"revision": 1, "x": `), append(append([]byte{}, data...), '}')...)},
+		}
+		for _, v := range variants {
+			d, err := Parse(v.kind, v.data, DefaultLimits())
+			if err != nil || !d.HasRev {
+				continue
+			}
+			out := checkStamp(t, d, r)
+			// Stamping back restores the original bytes.
+			d2, err := Parse(v.kind, out, DefaultLimits())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if back := d2.Stamped(d.Rev); !bytes.Equal(back, v.data) {
+				t.Fatalf("stamping back gave %q, want %q", back, v.data)
+			}
+		}
+	})
+}
+
+// checkStamp stamps d with r and checks that the result parses with revision
+// r, differs from d.Data only inside the revision scalar, and has the same
+// values otherwise.
+func checkStamp(t *testing.T, d *Doc, r int64) []byte {
+	t.Helper()
+	out := d.Stamped(r)
+	tail := len(d.Data) - d.revEnd
+	digits := strconv.FormatInt(r, 10)
+	if len(out) != d.revStart+len(digits)+tail ||
+		!bytes.Equal(out[:d.revStart], d.Data[:d.revStart]) ||
+		string(out[d.revStart:len(out)-tail]) != digits ||
+		!bytes.Equal(out[len(out)-tail:], d.Data[d.revEnd:]) {
+		t.Fatalf("Stamped(%d) of %q = %q: changed more than bytes %d..%d", r, d.Data, out, d.revStart, d.revEnd)
+	}
+	d2, err := Parse(d.Kind, out, Limits{MaxSize: int64(len(out)) + 1})
+	if err != nil {
+		t.Fatalf("stamped %q does not parse: %v", out, err)
+	}
+	if !d2.HasRev || d2.Rev != r {
+		t.Fatalf("stamped %q parses with Rev=%d HasRev=%v, want %d", out, d2.Rev, d2.HasRev, r)
+	}
+	if c := Changes(d, d2); c == nil || len(c) != 0 {
+		t.Fatalf("stamping changed values: %v", c)
+	}
+	return out
+}
+
+func nonNegative(r int64) int64 {
+	if r < 0 {
+		return -(r + 1)
+	}
+	return r % math.MaxInt64
+}

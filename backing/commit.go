@@ -105,8 +105,8 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	if op == "" {
 		op = "commit"
 	}
-	if op == "commit" && !cur.exists {
-		op = "create"
+	if op == "commit" && !cur.exists && cur.rev == 0 {
+		op = "create" // a name that had no revision yet; a re-created one is an update
 	}
 	e := d.entry(op, w.Path, w.Caller)
 	e.Revision, e.OldRevision = &next, &cur.rev

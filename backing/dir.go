@@ -38,7 +38,7 @@ type Dir struct {
 	cfg   Config
 	log   *changelog.Writer
 	logf  *os.File
-	logMu sync.Mutex // guards opening the log on its first line
+	logMu sync.Mutex // guards opening the log (at start, or at its first line)
 	revs  *revStore
 	locks *lockTable
 
@@ -65,21 +65,21 @@ func Open(root string, cfg Config) (*Dir, error) {
 		cfg.LockTimeout = 10 * time.Second
 	}
 	if cfg.Limits.MaxSize <= 0 {
-		cfg.Limits = revision.DefaultLimits()
+		cfg.Limits.MaxSize = revision.DefaultLimits().MaxSize // other zero limits mean revision's defaults
 	}
 	d := &Dir{fd: fd, Root: root, cfg: cfg, locks: newLockTable()}
 	if err := d.prepareMeta(); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
-	d.revs = newRevStore(d)
-	removed, err := d.removeTemps(".")
-	if err != nil {
+	if err := d.openLog(false); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
-	if err := d.openLog(false); err != nil {
-		unix.Close(fd)
+	d.revs = newRevStore(d)
+	removed, err := d.removeTemps(".")
+	if err != nil {
+		d.Close()
 		return nil, err
 	}
 	if removed > 0 {
@@ -108,9 +108,11 @@ func (d *Dir) Close() error {
 	d.closeMu.Unlock()
 	d.inflight.Wait()
 	var errs []error
+	d.logMu.Lock()
 	if d.logf != nil {
 		errs = append(errs, d.logf.Close())
 	}
+	d.logMu.Unlock()
 	errs = append(errs, unix.Close(d.fd))
 	return errors.Join(errs...)
 }
@@ -189,33 +191,46 @@ func (d *Dir) prepareMeta() error {
 // without, a missing log is left to be created by its first line, so that
 // mounting a directory adds nothing to it until something happens.
 func (d *Dir) openLog(create bool) error {
+	torn, err := d.openLogLocked(create)
+	if err != nil || len(torn) == 0 {
+		return err
+	}
+	kept, _ := d.keep(d.cfg.LogPath, "torn", Caller{Pid: os.Getpid(), Command: "paracfs"}, torn)
+	d.note("recover", fmt.Sprintf("repaired a torn last line of %d bytes (kept in %s)", len(torn), kept))
+	return nil
+}
+
+// openLogLocked opens the log unless it is open already, under logMu, and
+// returns the torn tail it cut off; openLog reports it once unlocked.
+func (d *Dir) openLogLocked(create bool) ([]byte, error) {
+	d.logMu.Lock()
+	defer d.logMu.Unlock()
+	if d.log != nil {
+		return nil, nil
+	}
 	flags := unix.O_RDWR | unix.O_APPEND
 	if create {
 		dir, _ := split(d.cfg.LogPath)
 		if err := d.mkdirAll(dir); err != nil {
-			return fmt.Errorf("change log %s: %w", d.cfg.LogPath, err)
+			return nil, fmt.Errorf("change log %s: %w", d.cfg.LogPath, err)
 		}
 		flags |= unix.O_CREAT
 	}
 	fd, err := d.openat(d.cfg.LogPath, flags, 0o644)
 	if err == unix.ENOENT && !create {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("change log %s: %w", d.cfg.LogPath, err)
+		return nil, fmt.Errorf("change log %s: %w", d.cfg.LogPath, err)
 	}
 	f := os.NewFile(uintptr(fd), d.cfg.LogPath)
 	w, torn, err := changelog.NewWriter(f)
 	if err != nil {
 		f.Close()
-		return fmt.Errorf("change log %s: %w", d.cfg.LogPath, err)
+		return nil, fmt.Errorf("change log %s: %w", d.cfg.LogPath, err)
 	}
 	d.log, d.logf = w, f
-	if len(torn) > 0 {
-		kept, _ := d.keep(d.cfg.LogPath, "torn", Caller{Pid: os.Getpid(), Command: "paracfs"}, torn)
-		d.note("recover", fmt.Sprintf("repaired a torn last line of %d bytes (kept in %s)", len(torn), kept))
-	}
-	return nil
+	return torn, nil
 }
 
 // mkdirAll creates rel and its parents beneath DIR.

@@ -29,23 +29,40 @@ func (d *Dir) entry(op, rel string, c Caller) *changelog.Entry {
 // is reported on the daemon's stderr; it never fails the commit that is
 // already durable.
 func (d *Dir) appendLog(e *changelog.Entry) {
-	if err := d.ensureLog(); err != nil {
+	w, err := d.logWriter()
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "paracfs: change log %s: %v (lost line: %s)\n", d.cfg.LogPath, err, e.Description)
 		return
 	}
-	if err := d.log.Append(e); err != nil {
+	if err := w.Append(e); err != nil {
 		fmt.Fprintf(os.Stderr, "paracfs: change log %s: %v (lost line: %s)\n", d.cfg.LogPath, err, e.Description)
 	}
 }
 
+// CreateLog creates the change log if it does not exist yet (an appender
+// through the mount opened it with O_CREAT before its first line).
+func (d *Dir) CreateLog() error { return d.ensureLog() }
+
 // ensureLog creates the change log at its first line.
 func (d *Dir) ensureLog() error {
+	_, err := d.logWriter()
+	return err
+}
+
+// logWriter returns the open change log, creating it if needed.
+func (d *Dir) logWriter() (*changelog.Writer, error) {
+	d.logMu.Lock()
+	w := d.log
+	d.logMu.Unlock()
+	if w != nil {
+		return w, nil
+	}
+	if err := d.openLog(true); err != nil {
+		return nil, err
+	}
 	d.logMu.Lock()
 	defer d.logMu.Unlock()
-	if d.log != nil {
-		return nil
-	}
-	return d.openLog(true)
+	return d.log, nil
 }
 
 // note logs one of the daemon's own events (recovery, warnings).
@@ -81,10 +98,11 @@ func (d *Dir) AppendLog(data []byte, c Caller) error {
 	if _, err := revision.Parse(revision.JSONL, data, d.cfg.Limits); err != nil {
 		return d.refuse(refusalFrom(d.cfg.LogPath, err), c, data, 0)
 	}
-	if err := d.ensureLog(); err != nil {
+	w, err := d.logWriter()
+	if err != nil {
 		return fmt.Errorf("%s: %w", d.cfg.LogPath, err)
 	}
-	if err := d.log.AppendLines(data); err != nil {
+	if err := w.AppendLines(data); err != nil {
 		return fmt.Errorf("%s: %w", d.cfg.LogPath, err)
 	}
 	return nil

@@ -44,6 +44,8 @@ type Refusal struct {
 	Path   string
 	Reason string
 	Kept   string
+
+	base *int64 // for a conflict: the revision the write was derived from
 }
 
 func (r *Refusal) Error() string {
@@ -83,7 +85,8 @@ func ErrnoName(e syscall.Errno) string {
 func refusalFrom(rel string, err error) *Refusal {
 	switch e := err.(type) {
 	case *revision.ConflictError:
-		return &Refusal{Op: OpConflict, Path: rel, Reason: e.Error()}
+		base := e.Base
+		return &Refusal{Op: OpConflict, Path: rel, Reason: e.Error(), base: &base}
 	case *revision.TooLargeError:
 		return &Refusal{Op: OpTooLarge, Path: rel, Reason: e.Error()}
 	case *revision.InvalidError:
@@ -133,7 +136,7 @@ func (d *Dir) refuse(r *Refusal, c Caller, data []byte, current int64) *Refusal 
 	e.Reason = r.Reason
 	e.Errno = ErrnoName(r.Errno())
 	e.Kept = r.Kept
-	e.Revision = &current
+	e.Revision, e.OldRevision = &current, r.base
 	if data != nil {
 		size := int64(len(data))
 		e.Size = &size

@@ -14,10 +14,13 @@ import (
 // files, and managed files opened read-only (a consistent snapshot of the
 // version that was committed at open).
 type fdHandle struct {
-	n  *Node
-	mu sync.Mutex
-	fd int
+	n     *Node
+	mu    sync.Mutex
+	fd    int
+	owner int // the thread that opened it
 }
+
+func (h *fdHandle) openedBy() int { return h.owner }
 
 var (
 	_ = (fs.FileReader)((*fdHandle)(nil))

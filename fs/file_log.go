@@ -87,3 +87,5 @@ func (h *logHandle) Release(ctx context.Context) syscall.Errno {
 	h.flush(h.opener)
 	return errno(unix.Close(h.fd))
 }
+
+func (h *logHandle) openedBy() int { return h.opener.Pid }

@@ -132,8 +132,10 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 		return 0
 	}
 	if h.tooLarge {
-		h.tooLarge, h.dirty = false, false
-		return errno(d.Refuse(backing.OpTooLarge, rel, "a write went past the --max-size limit", c, nil))
+		// Refused as a whole: the truncation or creation is not committed
+		// at release either. What was written below the limit is kept.
+		h.tooLarge, h.dirty, h.committed = false, false, true
+		return errno(d.Refuse(backing.OpTooLarge, rel, "a write went past the --max-size limit", c, h.data))
 	}
 	if !h.dirty && !(final && h.mustCommit && !h.committed) {
 		return 0
@@ -173,3 +175,5 @@ func (h *stagedHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.E
 	out.SetTimeout(0)
 	return 0
 }
+
+func (h *stagedHandle) openedBy() int { return h.opener.Pid }

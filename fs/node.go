@@ -113,12 +113,16 @@ func (n *Node) clearPending(h *stagedHandle) {
 	n.mu.Unlock()
 }
 
+// Getattr answers from the file's committed state, except for the process
+// that opened the handle: it sees its own uncommitted size (staging) or its
+// open file (fstat of a deleted scratch file). go-fuse hands us some open
+// handle even when the kernel sent none, so the handle alone says nothing
+// about who is asking.
 func (n *Node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if h, ok := f.(*stagedHandle); ok {
-		return h.Getattr(ctx, out)
-	}
-	if h, ok := f.(*fdHandle); ok {
-		return h.Getattr(ctx, out)
+	if o, ok := f.(interface{ openedBy() int }); ok && sameProcess(ctx, o.openedBy()) {
+		if h, ok := f.(fs.FileGetattrer); ok {
+			return h.Getattr(ctx, out)
+		}
 	}
 	st, err := n.r.d.Lstat(n.rel())
 	if err != nil {

@@ -32,7 +32,15 @@ func (n *Node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if err != nil {
 		return nil, 0, errno(err)
 	}
-	return &fdHandle{n: n, fd: fd}, 0, 0
+	var fuseFlags uint32
+	if d.Managed(rel) {
+		// A writer's O_TRUNC open makes the kernel set the shared inode's
+		// size to 0 until its commit; a page-cache read racing with that
+		// would read nothing. Direct reads ask the daemon, which reads the
+		// committed file.
+		fuseFlags = fuse.FOPEN_DIRECT_IO
+	}
+	return &fdHandle{n: n, fd: fd, owner: c.Pid}, fuseFlags, 0
 }
 
 // openStaged opens a managed file for writing: a private copy of its
@@ -85,6 +93,11 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	d := n.r.d
 	rel := join(n.rel(), name)
 	c := n.r.caller(ctx)
+	if d.IsLog(rel) {
+		if err := d.CreateLog(); err != nil {
+			return nil, nil, 0, errno(err)
+		}
+	}
 	if d.Managed(rel) {
 		if st, err := d.Lstat(rel); err == nil {
 			// Known to the backing directory but not to the kernel's cache.
@@ -115,5 +128,5 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 		return nil, nil, 0, errno(err)
 	}
 	ch := n.child(ctx, name, rel, &st, out)
-	return ch, &fdHandle{n: ch.Operations().(*Node), fd: fd}, 0, 0
+	return ch, &fdHandle{n: ch.Operations().(*Node), fd: fd, owner: c.Pid}, 0, 0
 }

@@ -57,7 +57,7 @@ func Options(dir string, allowOther, debug bool) *fs.Options {
 	o.FsName = dir
 	o.Name = "paracfs"
 	o.EnableLocks = true
-	o.ExtraCapabilities = fuse.CAP_ATOMIC_O_TRUNC
+	o.ExtraCapabilities = fuse.CAP_ATOMIC_O_TRUNC | fuse.CAP_DIRECT_IO_ALLOW_MMAP
 	o.DisabledCapabilities = fuse.CAP_PASSTHROUGH
 	o.Debug = debug
 	o.MaxBackground = 64
@@ -142,6 +142,41 @@ func (r *Root) caller(ctx context.Context) backing.Caller {
 }
 
 func errno(err error) syscall.Errno { return backing.Errno(err) }
+
+// sameProcess reports whether the request comes from the process of thread
+// tid. FUSE names the calling thread, not its process.
+func sameProcess(ctx context.Context, tid int) bool {
+	fc, ok := fuse.FromContext(ctx)
+	if !ok || tid <= 0 {
+		return false
+	}
+	if int(fc.Pid) == tid {
+		return true
+	}
+	t := tgid(tid)
+	return t > 0 && t == tgid(int(fc.Pid))
+}
+
+// tgid reads a thread's process id from /proc (-1 when gone).
+func tgid(tid int) int {
+	if tid <= 0 {
+		return -1
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
+	if err != nil {
+		return -1
+	}
+	s := string(b)
+	if i := strings.Index(s, "\nTgid:"); i >= 0 {
+		f := strings.Fields(s[i+7:])
+		if len(f) > 0 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				return v
+			}
+		}
+	}
+	return -1
+}
 
 // fillAttr copies a backing stat into a FUSE attribute and sets its timeout.
 func fillAttr(out *fuse.Attr, st *unix.Stat_t) {

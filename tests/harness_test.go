@@ -1,0 +1,1233 @@
+// Package tests holds the end-to-end tests of paracfs: they build the real
+// binary once, mount real FUSE filesystems with it the way a user does
+// (`paracfs mount DIR`), and drive them with real tools (python3, bash,
+// sed, coreutils), asserting what a user sees: bytes on disk, errnos, the
+// change log.
+//
+// Every project lives in a fresh directory under /var/tmp/paracfs-tests/
+// (not /tmp: some tools behave differently there). Mounts are cleaned up
+// even when a test fails; TestMain fails the run if one is left behind.
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// testsBase is where every test project is created.
+const testsBase = "/var/tmp/paracfs-tests"
+
+// fuseSuperMagic is statfs(2)'s f_type of a FUSE filesystem.
+const fuseSuperMagic = 0x65735546
+
+// revXattr is the revision of a managed file, as shown on the mount.
+const revXattr = "user.paracfs.revision"
+
+// logRel is the change log relative to DIR.
+const logRel = "memory/logs/state_changes.jsonl"
+
+// stateRel is the fixture's paracle state file (revision: 11).
+const stateRel = "memory/context/current_state.yaml"
+
+var (
+	paracfsBin string // the binary under test, built by TestMain
+	repoRoot   string // the module root
+	runDir     string // this run's directory under testsBase
+)
+
+func TestMain(m *testing.M) { os.Exit(testMain(m)) }
+
+func testMain(m *testing.M) int {
+	flag.Parse()
+	var err error
+	if repoRoot, err = findRepoRoot(); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: tests: %v\n", err)
+		return 1
+	}
+	binDir, err := os.MkdirTemp("", "paracfs-bin-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: tests: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(binDir)
+	paracfsBin = filepath.Join(binDir, "paracfs")
+	goBin := findGo()
+	build := exec.Command(goBin, "build", "-o", paracfsBin, ".")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: tests: cannot build paracfs (%s build -o %s . in %s): %v\n%s\n",
+			goBin, paracfsBin, repoRoot, err, out)
+		return 1
+	}
+	if f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: tests: these end-to-end tests mount real FUSE filesystems and need /dev/fuse: %v\n"+
+			"(run as root, or in a container started with --device /dev/fuse --cap-add SYS_ADMIN)\n", err)
+		return 1
+	} else {
+		f.Close()
+	}
+	if _, err := exec.LookPath("python3"); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: tests: python3 is needed to drive the mount (apt-get install python3)\n")
+		return 1
+	}
+	if err := os.MkdirAll(testsBase, 0o755); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: tests: %v\n", err)
+		return 1
+	}
+	reapOldRuns()
+	if runDir, err = os.MkdirTemp(testsBase, "run-"); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: tests: %v\n", err)
+		return 1
+	}
+	os.WriteFile(filepath.Join(runDir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+
+	stop := startWatchdog()
+	code := m.Run()
+	stop()
+
+	if left := mountsUnder(runDir); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: tests: %d paracfs mount(s) left behind by the tests:\n", len(left))
+		for _, mi := range left {
+			fmt.Fprintf(os.Stderr, "  %s on %s\n", mi.Source, mi.Mountpoint)
+		}
+		killDaemons(runDir)
+		detachAll(runDir)
+		if len(mountsUnder(runDir)) == 0 && os.Getenv("PARACFS_KEEP") == "" {
+			os.RemoveAll(runDir)
+		}
+		return 1
+	}
+	if os.Getenv("PARACFS_KEEP") == "" {
+		os.RemoveAll(runDir)
+	}
+	return code
+}
+
+// findRepoRoot walks up from the cwd (the tests/ directory under go test)
+// to the paracfs module root.
+func findRepoRoot() (string, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for dir := cwd; ; dir = filepath.Dir(dir) {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.Contains(b, []byte("module github.com/paracfs/paracfs\n")) {
+			return dir, nil
+		}
+		if dir == "/" {
+			return "", fmt.Errorf("no go.mod of github.com/paracfs/paracfs at or above %s", cwd)
+		}
+	}
+}
+
+// findGo finds the go command: on PATH, else the toolchain running us.
+func findGo() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	if g := os.Getenv("GOROOT"); g != "" {
+		if _, err := os.Stat(filepath.Join(g, "bin", "go")); err == nil {
+			return filepath.Join(g, "bin", "go")
+		}
+	}
+	if _, err := os.Stat("/usr/local/go/bin/go"); err == nil {
+		return "/usr/local/go/bin/go"
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
+}
+
+// startWatchdog makes sure a run killed by -timeout leaves no mount behind:
+// shortly before the deadline it kills this run's daemons (which aborts
+// their FUSE connections, so hung calls return) and detaches their mounts.
+func startWatchdog() (stop func()) {
+	f := flag.Lookup("test.timeout")
+	if f == nil {
+		return func() {}
+	}
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return func() {}
+	}
+	timeout, _ := g.Get().(time.Duration)
+	if timeout < time.Minute {
+		return func() {}
+	}
+	timer := time.AfterFunc(timeout-20*time.Second, func() {
+		fmt.Fprintf(os.Stderr, "tests: the -timeout of %s is near: killing this run's daemons and detaching its mounts\n", timeout)
+		killDaemons(runDir)
+		detachAll(runDir)
+	})
+	return func() { timer.Stop() }
+}
+
+// reapOldRuns cleans up after earlier runs that died (a -timeout panic, a
+// kill): their mounts are detached and their directories removed. Runs
+// whose test process is still alive are left alone.
+func reapOldRuns() {
+	dirs, _ := filepath.Glob(filepath.Join(testsBase, "run-*"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "owner.pid"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || syscall.Kill(pid, 0) == nil {
+			continue
+		}
+		killDaemons(d)
+		detachAll(d)
+		if len(mountsUnder(d)) == 0 {
+			os.RemoveAll(d)
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Mount table
+
+type mountInfo struct {
+	Mountpoint string
+	Source     string // the backing directory
+}
+
+// paracfsMounts lists the paracfs mounts in /proc/self/mountinfo.
+func paracfsMounts() []mountInfo {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []mountInfo
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		sep := -1
+		for i, x := range fields {
+			if x == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 5 || sep+2 >= len(fields) || fields[sep+1] != "fuse.paracfs" {
+			continue
+		}
+		out = append(out, mountInfo{Mountpoint: unescapeMount(fields[4]), Source: unescapeMount(fields[sep+2])})
+	}
+	return out
+}
+
+func unescapeMount(s string) string {
+	re := regexp.MustCompile(`\\[0-7]{3}`)
+	return re.ReplaceAllStringFunc(s, func(m string) string {
+		v, _ := strconv.ParseUint(m[1:], 8, 8)
+		return string([]byte{byte(v)})
+	})
+}
+
+// mountsUnder lists the paracfs mounts whose mountpoint is dir or inside it.
+func mountsUnder(dir string) []mountInfo {
+	var out []mountInfo
+	for _, m := range paracfsMounts() {
+		if m.Mountpoint == dir || strings.HasPrefix(m.Mountpoint, dir+"/") {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// isMounted reports whether a paracfs mount sits on mp.
+func isMounted(mp string) bool {
+	for _, m := range paracfsMounts() {
+		if m.Mountpoint == mp {
+			return true
+		}
+	}
+	return false
+}
+
+// countMounts counts the paracfs mounts stacked on mp.
+func countMounts(mp string) int {
+	n := 0
+	for _, m := range paracfsMounts() {
+		if m.Mountpoint == mp {
+			n++
+		}
+	}
+	return n
+}
+
+// detachAll lazily detaches every paracfs mount under dir (deepest first).
+func detachAll(dir string) {
+	for i := 0; i < 10; i++ {
+		ms := mountsUnder(dir)
+		if len(ms) == 0 {
+			return
+		}
+		for j := len(ms) - 1; j >= 0; j-- {
+			unix.Unmount(ms[j].Mountpoint, unix.MNT_DETACH)
+		}
+	}
+}
+
+// daemonPids finds running paracfs processes of the binary under test whose
+// command line names a path inside dir: only processes this run started.
+func daemonPids(dir string) []int {
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	var out []int
+	for _, p := range procs {
+		pid, err := strconv.Atoi(filepath.Base(p))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		exe, err := os.Readlink(filepath.Join(p, "exe"))
+		if err != nil {
+			continue
+		}
+		exe = strings.TrimSuffix(exe, " (deleted)")
+		if paracfsBin == "" || exe != paracfsBin {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join(p, "cmdline"))
+		if err != nil {
+			continue
+		}
+		for _, a := range strings.Split(string(cmdline), "\x00") {
+			if a == dir || strings.HasPrefix(a, dir+"/") {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// killDaemons SIGKILLs this run's daemons serving paths under dir.
+func killDaemons(dir string) {
+	for _, pid := range daemonPids(dir) {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'Z' {
+		return false
+	}
+	return true
+}
+
+// waitGone waits up to d for pid to exit.
+func waitGone(pid int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if !alive(pid) {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return !alive(pid)
+}
+
+// ---------------------------------------------------------------------------
+// Projects
+
+// project is a fresh copy of testdata/parac.
+type project struct {
+	Root string // a fresh directory of its own
+	Dir  string // Root/.parac: DIR, and the mountpoint of an in-place mount
+
+	backingFd int // O_PATH descriptor on DIR opened before any mount
+
+	mu   sync.Mutex
+	pids []int // daemon pids seen
+}
+
+// newProject copies tests/testdata/parac to <fresh dir>/.parac. Its cleanup
+// unmounts whatever is still mounted under the fresh dir (even when the
+// test failed), kills the daemons still alive and removes the directory.
+func newProject(t *testing.T) *project {
+	t.Helper()
+	if runDir == "" {
+		t.Fatal("runDir not set: TestMain did not run")
+	}
+	root, err := os.MkdirTemp(runDir, safeName(t.Name())+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &project{Root: root, Dir: filepath.Join(root, ".parac"), backingFd: -1}
+	t.Cleanup(func() { p.teardown(t) })
+	if err := copyTree("testdata/parac", p.Dir); err != nil {
+		t.Fatalf("copying testdata/parac: %v", err)
+	}
+	fd, err := unix.Open(p.Dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.backingFd = fd
+	return p
+}
+
+func safeName(s string) string {
+	s = regexp.MustCompile(`[^A-Za-z0-9_.-]+`).ReplaceAllString(s, "_")
+	if len(s) > 60 {
+		s = s[:60]
+	}
+	return s
+}
+
+// path is rel inside DIR, as users name it (through the mount when mounted
+// in place).
+func (p *project) path(rel string) string { return filepath.Join(p.Dir, rel) }
+
+// backing is rel in the backing directory itself, reached through a
+// descriptor opened before the mount: it never goes through the mount.
+func (p *project) backing(rel string) string {
+	return "/proc/self/fd/" + strconv.Itoa(p.backingFd) + "/" + rel
+}
+
+func (p *project) addPid(pid int) {
+	p.mu.Lock()
+	p.pids = append(p.pids, pid)
+	p.mu.Unlock()
+}
+
+// teardown unmounts everything under Root (umount(2), `paracfs unmount`
+// retried, --lazy, umount -l, then killing the daemon), kills daemons still
+// alive, logs daemon.log if the test failed, and removes Root.
+func (p *project) teardown(t *testing.T) {
+	unmountAll(t, p.Root)
+	p.mu.Lock()
+	pids := append([]int(nil), p.pids...)
+	p.mu.Unlock()
+	pids = append(pids, daemonPids(p.Root)...)
+	for _, pid := range pids {
+		if alive(pid) && !waitGone(pid, 3*time.Second) {
+			t.Logf("cleanup: daemon %d still alive after its mount is gone: killing it", pid)
+			syscall.Kill(pid, syscall.SIGKILL)
+			waitGone(pid, 2*time.Second)
+		}
+	}
+	if left := mountsUnder(p.Root); len(left) > 0 {
+		t.Errorf("cleanup: could not unmount %v: leaving %s in place", left, p.Root)
+		return
+	}
+	if p.backingFd >= 0 {
+		unix.Close(p.backingFd)
+		p.backingFd = -1
+	}
+	if t.Failed() {
+		t.Logf("daemon.log of %s:\n%s", p.Dir, p.daemonLogPlain())
+	}
+	if os.Getenv("PARACFS_KEEP") == "" {
+		os.RemoveAll(p.Root)
+	} else {
+		t.Logf("cleanup: PARACFS_KEEP is set: %s kept", p.Root)
+	}
+}
+
+// unmountAll unmounts every paracfs mount under dir, whatever it takes.
+func unmountAll(t *testing.T, dir string) {
+	for round := 0; round < 5; round++ {
+		ms := mountsUnder(dir)
+		if len(ms) == 0 {
+			return
+		}
+		for i := len(ms) - 1; i >= 0; i-- {
+			unmountOne(t, ms[i].Mountpoint)
+		}
+	}
+}
+
+func unmountOne(t *testing.T, mp string) {
+	try := func(name string, args ...string) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+		if err != nil {
+			t.Logf("cleanup: %s %s: %v: %s", name, strings.Join(args, " "), err, bytes.TrimSpace(out))
+		}
+		return !isMounted(mp)
+	}
+	n := countMounts(mp)
+	// umount(2) first: what `paracfs unmount` does as root, without its
+	// wait for the daemon to be reaped (slow under some inits).
+	if os.Geteuid() == 0 {
+		for i := 0; i < 3; i++ {
+			if unix.Unmount(mp, 0) == nil || countMounts(mp) < n {
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		if try(paracfsBin, "unmount", mp) || countMounts(mp) < n {
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if try(paracfsBin, "unmount", "--lazy", mp) || countMounts(mp) < n {
+		return
+	}
+	if umount, err := exec.LookPath("umount"); err == nil {
+		if try(umount, "-l", mp) {
+			return
+		}
+	} else if unix.Unmount(mp, unix.MNT_DETACH) == nil && !isMounted(mp) {
+		return
+	}
+	// A hung daemon: killing it aborts the connection; then detach.
+	killDaemons(filepath.Dir(mp))
+	unix.Unmount(mp, unix.MNT_DETACH)
+}
+
+// copyTree copies a directory tree of regular files, directories and
+// symlinks, keeping permission bits.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, info.Mode().Perm()|0o700)
+		case d.Type()&fs.ModeSymlink != 0:
+			l, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(l, target)
+		case d.Type().IsRegular():
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(target, b, info.Mode().Perm())
+		}
+		return fmt.Errorf("%s: unexpected file type %v", path, d.Type())
+	})
+}
+
+// fixture reads a file of testdata/parac.
+func fixture(t *testing.T, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata/parac", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// ---------------------------------------------------------------------------
+// Mounting
+
+// mount runs `paracfs mount [flags...] DIR` from Root, as a user does,
+// asserts that it succeeded and that the mount answers, and registers a
+// cleanup that unmounts it (even when the test fails). It returns the
+// command's stdout.
+func mount(t *testing.T, p *project, flags ...string) string {
+	t.Helper()
+	args := append(append([]string{"mount"}, flags...), p.Dir)
+	return mountWith(t, p, p.Root, args...)
+}
+
+// mountWith runs `paracfs <args...>` from cwd (a mount command line, with
+// or without DIR) and asserts that it mounted p.Dir in place.
+func mountWith(t *testing.T, p *project, cwd string, args ...string) string {
+	t.Helper()
+	t.Cleanup(func() { unmountAll(t, p.Root) })
+	r := run(t, cwd, paracfsBin, args...)
+	if r.Code != 0 {
+		t.Fatalf("paracfs %s: exit %d\nstdout: %s\nstderr: %s\ndaemon.log:\n%s",
+			strings.Join(args, " "), r.Code, r.Stdout, r.Stderr, p.daemonLog())
+	}
+	if !isMounted(p.Dir) {
+		t.Fatalf("paracfs %s returned 0 but nothing is mounted on %s\nstdout: %s", strings.Join(args, " "), p.Dir, r.Stdout)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(p.Dir, &st); err != nil || st.Type != fuseSuperMagic {
+		t.Fatalf("paracfs %s returned 0 but %s does not answer as a FUSE filesystem: statfs: %v, type %#x",
+			strings.Join(args, " "), p.Dir, err, st.Type)
+	}
+	if pid := p.daemonPid(t); pid > 0 {
+		p.addPid(pid)
+	}
+	return r.Stdout
+}
+
+// daemonPid reads the daemon's pid from .paracfs/daemon.json (through the
+// mount, where DIR's metadata folder is visible read-only); 0 if unknown.
+func (p *project) daemonPid(t *testing.T) int {
+	t.Helper()
+	var st struct {
+		Pid int `json:"pid"`
+	}
+	b, err := os.ReadFile(p.path(".paracfs/daemon.json"))
+	if err != nil {
+		t.Logf("reading .paracfs/daemon.json: %v", err)
+		return 0
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Errorf(".paracfs/daemon.json is not JSON: %v: %q", err, b)
+		return 0
+	}
+	return st.Pid
+}
+
+// daemonLogPlain is the daemon's stderr once nothing is mounted.
+func (p *project) daemonLogPlain() string {
+	b, err := os.ReadFile(filepath.Join(p.Dir, ".paracfs", "daemon.log"))
+	if err != nil {
+		return fmt.Sprintf("(no daemon.log: %v)", err)
+	}
+	return string(b)
+}
+
+// daemonLog is the daemon's stderr, read from the backing directory.
+func (p *project) daemonLog() string {
+	b, err := os.ReadFile(p.backing(".paracfs/daemon.log"))
+	if err != nil {
+		return fmt.Sprintf("(no daemon.log: %v)", err)
+	}
+	return string(b)
+}
+
+// foreground is a daemon started with `paracfs mount -f`.
+type foreground struct {
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	done   chan struct{}
+	err    error // cmd.Wait's result, once done is closed
+	waited bool
+}
+
+// mountForeground starts `paracfs mount -f [flags...] DIR` and waits until
+// the mount answers. Its cleanup unmounts and reaps the process.
+func mountForeground(t *testing.T, p *project, flags ...string) *foreground {
+	t.Helper()
+	args := append(append([]string{"mount", "-f"}, flags...), p.Dir)
+	cmd := exec.Command(paracfsBin, args...)
+	cmd.Dir = p.Root
+	buf := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = buf, buf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting paracfs %s: %v", strings.Join(args, " "), err)
+	}
+	fg := &foreground{cmd: cmd, out: buf, done: make(chan struct{})}
+	go func() { fg.err = cmd.Wait(); close(fg.done) }()
+	p.addPid(cmd.Process.Pid)
+	t.Cleanup(func() {
+		unmountAll(t, p.Root)
+		select {
+		case <-fg.done:
+		case <-time.After(5 * time.Second):
+			t.Logf("cleanup: foreground daemon %d did not exit after unmount: killing it", cmd.Process.Pid)
+			cmd.Process.Kill()
+			<-fg.done
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for !isMounted(p.Dir) {
+		select {
+		case <-fg.done:
+			t.Fatalf("paracfs %s exited before mounting: %v\n%s", strings.Join(args, " "), fg.err, buf.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("paracfs %s: not mounted after 10s\n%s", strings.Join(args, " "), buf.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fg
+}
+
+// wait waits up to d for the foreground daemon to exit and returns its
+// exit code (-1 on timeout or signal).
+func (fg *foreground) wait(d time.Duration) (int, bool) {
+	select {
+	case <-fg.done:
+	case <-time.After(d):
+		return -1, false
+	}
+	if fg.err == nil {
+		return 0, true
+	}
+	var ee *exec.ExitError
+	if errors.As(fg.err, &ee) {
+		return ee.ExitCode(), true
+	}
+	return -1, true
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// ---------------------------------------------------------------------------
+// Running tools
+
+// result is what a finished command printed and its exit code (-1 when it
+// was killed by a signal).
+type result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
+}
+
+// run runs a tool in dir with its output captured. It fails the test only
+// when the tool cannot be started or runs for more than a minute.
+func run(t *testing.T, dir, name string, args ...string) result {
+	t.Helper()
+	return runInput(t, dir, "", name, args...)
+}
+
+// runInput is run with stdin.
+func runInput(t *testing.T, dir, stdin, name string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{Stdout: stdout.String(), Stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		t.Fatalf("%s %s: still running after 60s (killed)\nstdout: %s\nstderr: %s", name, strings.Join(args, " "), r.Stdout, r.Stderr)
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+	default:
+		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+	}
+	return r
+}
+
+// mustRun is run that fails the test unless the tool exits 0.
+func mustRun(t *testing.T, dir, name string, args ...string) result {
+	t.Helper()
+	r := run(t, dir, name, args...)
+	if r.Code != 0 {
+		t.Fatalf("%s %s: %s", name, strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// paracfs runs the binary under test.
+func paracfs(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	return run(t, dir, paracfsBin, args...)
+}
+
+// pyWriteScript writes one file with os.open/os.write/os.close (no buffering
+// in between, so each errno is attributed to the call that returned it) and
+// prints its pid and the outcome as JSON. With "hold", it prints "opened"
+// after open and waits for a line on stdin before writing.
+const pyWriteScript = `
+import errno, json, os, sys
+a = json.loads(sys.argv[1])
+flags = {"trunc": os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "rw": os.O_RDWR,
+         "append": os.O_WRONLY | os.O_APPEND, "create": os.O_WRONLY | os.O_CREAT | os.O_EXCL}[a["flags"]]
+res = {"pid": os.getpid(), "errno": 0, "stage": "", "error": ""}
+stage = "open"
+fd = -1
+try:
+    fd = os.open(a["path"], flags, 0o644)
+    if a.get("hold"):
+        print("opened", flush=True)
+        sys.stdin.readline()
+    stage = "write"
+    data = a["data"].encode()
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]
+    if a.get("fsync"):
+        stage = "fsync"
+        os.fsync(fd)
+    stage = "close"
+    f, fd = fd, -1
+    os.close(f)
+except OSError as e:
+    res.update(errno=e.errno, stage=stage, error=str(e))
+    if fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+print(json.dumps(res), flush=True)
+`
+
+// pyResult is the outcome of pyWriteScript.
+type pyResult struct {
+	Pid   int    `json:"pid"`
+	Errno int    `json:"errno"`
+	Stage string `json:"stage"`
+	Error string `json:"error"`
+}
+
+func (r pyResult) errno() syscall.Errno { return syscall.Errno(r.Errno) }
+
+// pyWrite writes data to path (relative to dir, or absolute) from a python3
+// child: flags is "trunc" (open("w")), "rw" (no O_TRUNC), "append" or
+// "create".
+func pyWrite(t *testing.T, dir, path, flags string, data []byte) pyResult {
+	t.Helper()
+	return pyWriteOpts(t, dir, map[string]any{"path": path, "flags": flags, "data": string(data)})
+}
+
+func pyWriteOpts(t *testing.T, dir string, opts map[string]any) pyResult {
+	t.Helper()
+	arg, _ := json.Marshal(opts)
+	r := run(t, dir, "python3", "-c", pyWriteScript, string(arg))
+	return parsePy(t, r)
+}
+
+func parsePy(t *testing.T, r result) pyResult {
+	t.Helper()
+	var res pyResult
+	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
+	if r.Code != 0 || json.Unmarshal([]byte(lines[len(lines)-1]), &res) != nil {
+		t.Fatalf("python3 writer: %s", r)
+	}
+	return res
+}
+
+// pyHeld is a python3 writer that opened its file and waits to write.
+type pyHeld struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Reader
+}
+
+// pyOpenHeld starts pyWriteScript with hold and waits until it has opened
+// the file.
+func pyOpenHeld(t *testing.T, dir, path, flags string, data []byte) *pyHeld {
+	t.Helper()
+	arg, _ := json.Marshal(map[string]any{"path": path, "flags": flags, "data": string(data), "hold": true})
+	cmd := exec.Command("python3", "-c", pyWriteScript, string(arg))
+	cmd.Dir = dir
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	h := &pyHeld{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
+	line, err := readLineTimeout(h.out, 20*time.Second)
+	if err != nil || line != "opened" {
+		t.Fatalf("python3 writer did not open %s: %q %v\nstderr: %s", path, line, err, stderr.String())
+	}
+	return h
+}
+
+// finish lets the held writer write and close, and returns its outcome.
+func (h *pyHeld) finish(t *testing.T) pyResult {
+	t.Helper()
+	io.WriteString(h.stdin, "go\n")
+	line, err := readLineTimeout(h.out, 60*time.Second)
+	if err != nil {
+		t.Fatalf("python3 writer: %v", err)
+	}
+	var res pyResult
+	if err := json.Unmarshal([]byte(line), &res); err != nil {
+		t.Fatalf("python3 writer printed %q: %v", line, err)
+	}
+	h.cmd.Wait()
+	return res
+}
+
+// start lets the held writer go without waiting for it.
+func (h *pyHeld) start() { io.WriteString(h.stdin, "go\n") }
+
+func readLineTimeout(r *bufio.Reader, d time.Duration) (string, error) {
+	type res struct {
+		s   string
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		s, err := r.ReadString('\n')
+		ch <- res{strings.TrimSpace(s), err}
+	}()
+	select {
+	case x := <-ch:
+		return x.s, x.err
+	case <-time.After(d):
+		return "", fmt.Errorf("nothing after %s", d)
+	}
+}
+
+// errnoOf extracts the errno of a failed system call (0 if none).
+func errnoOf(err error) syscall.Errno {
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return 0
+}
+
+// ---------------------------------------------------------------------------
+// Files, revisions and the log
+
+// readFile reads a file and fails the test if it cannot.
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading %s: %v", path, err)
+	}
+	return b
+}
+
+// rev reads a managed file's revision from the mount's xattr.
+func rev(t *testing.T, path string) int64 {
+	t.Helper()
+	buf := make([]byte, 64)
+	n, err := unix.Getxattr(path, revXattr, buf)
+	if err != nil {
+		t.Fatalf("getxattr %s %s: %v", path, revXattr, err)
+	}
+	r, err := strconv.ParseInt(string(buf[:n]), 10, 64)
+	if err != nil {
+		t.Fatalf("getxattr %s %s: %q is not an integer", path, revXattr, buf[:n])
+	}
+	return r
+}
+
+// logEntry is one line of the change log.
+type logEntry struct {
+	Timestamp   string              `json:"timestamp"`
+	ProcessID   int                 `json:"process_id"`
+	ChangeType  string              `json:"change_type"`
+	Description string              `json:"description"`
+	OldValue    any                 `json:"old_value"`
+	NewValue    any                 `json:"new_value"`
+	Revision    *int64              `json:"revision"`
+	Path        string              `json:"path"`
+	Op          string              `json:"op"`
+	UID         *int64              `json:"uid"`
+	Command     string              `json:"command"`
+	OldRevision *int64              `json:"old_revision"`
+	Size        *int64              `json:"size"`
+	SHA256      string              `json:"sha256"`
+	Keys        map[string]keyDelta `json:"keys"`
+	From        string              `json:"from"`
+	Kept        string              `json:"kept"`
+	Errno       string              `json:"errno"`
+	Reason      string              `json:"reason"`
+
+	Raw    string                     `json:"-"`
+	Fields map[string]json.RawMessage `json:"-"`
+}
+
+type keyDelta struct {
+	Old any `json:"old"`
+	New any `json:"new"`
+}
+
+func (e logEntry) String() string { return e.Raw }
+
+// logLines parses the change log of dir (through the mount when mounted in
+// place). Every line must be a complete JSON object.
+func logLines(t *testing.T, dir string) []logEntry {
+	t.Helper()
+	b := readFile(t, filepath.Join(dir, logRel))
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		t.Errorf("the change log does not end with a newline: %q", b[max(0, len(b)-200):])
+	}
+	var out []logEntry
+	for i, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if line == "" && len(b) == 0 {
+			break
+		}
+		var e logEntry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("change log line %d is not JSON: %v: %q", i+1, err, line)
+		}
+		json.Unmarshal([]byte(line), &e.Fields)
+		e.Raw = line
+		out = append(out, e)
+	}
+	return out
+}
+
+// logSince returns the log lines after the first n.
+func logSince(t *testing.T, dir string, n int) []logEntry {
+	t.Helper()
+	all := logLines(t, dir)
+	if len(all) < n {
+		t.Fatalf("the change log shrank from %d to %d lines", n, len(all))
+	}
+	return all[n:]
+}
+
+// forPath keeps the entries of one path.
+func forPath(es []logEntry, path string) []logEntry {
+	var out []logEntry
+	for _, e := range es {
+		if e.Path == path {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// checkCommitLine asserts the fields every commit line carries.
+func checkCommitLine(t *testing.T, e logEntry, path string, pid int, command string, oldRev, newRev int64, content []byte) {
+	t.Helper()
+	if e.Path != path {
+		t.Errorf("log line path = %q, want %q\n%s", e.Path, path, e)
+	}
+	if e.Op != "commit" && e.Op != "create" {
+		t.Errorf("log line op = %q, want commit\n%s", e.Op, e)
+	}
+	if pid > 0 && e.ProcessID != pid {
+		t.Errorf("log line process_id = %d, want the writer's pid %d\n%s", e.ProcessID, pid, e)
+	}
+	if command != "" && e.Command != command {
+		t.Errorf("log line command = %q, want %q\n%s", e.Command, command, e)
+	}
+	if e.Revision == nil || *e.Revision != newRev {
+		t.Errorf("log line revision = %v, want %d\n%s", ptrStr(e.Revision), newRev, e)
+	}
+	if e.OldRevision == nil || *e.OldRevision != oldRev {
+		t.Errorf("log line old_revision = %v, want %d\n%s", ptrStr(e.OldRevision), oldRev, e)
+	}
+	if content != nil {
+		if e.Size == nil || *e.Size != int64(len(content)) {
+			t.Errorf("log line size = %v, want %d\n%s", ptrStr(e.Size), len(content), e)
+		}
+		if want := sha256hex(content); e.SHA256 != want {
+			t.Errorf("log line sha256 = %q, want %q (of the committed bytes)\n%s", e.SHA256, want, e)
+		}
+	}
+	if e.UID == nil || *e.UID != int64(os.Getuid()) {
+		t.Errorf("log line uid = %v, want %d\n%s", ptrStr(e.UID), os.Getuid(), e)
+	}
+	checkTimestamp(t, e)
+	for _, f := range []string{"timestamp", "process_id", "change_type", "description", "old_value", "new_value", "revision"} {
+		if _, ok := e.Fields[f]; !ok {
+			t.Errorf("log line lacks paracle's field %q\n%s", f, e)
+		}
+	}
+	if e.ChangeType == "" || e.Description == "" {
+		t.Errorf("log line has an empty change_type or description\n%s", e)
+	}
+}
+
+// checkRefusalLine asserts the fields of a refusal's log line.
+func checkRefusalLine(t *testing.T, p *project, e logEntry, path, op, errnoName string, pid int, refused []byte) {
+	t.Helper()
+	if e.Path != path || e.Op != op || e.Errno != errnoName {
+		t.Errorf("log line path/op/errno = %q/%q/%q, want %q/%q/%q\n%s", e.Path, e.Op, e.Errno, path, op, errnoName, e)
+	}
+	if pid > 0 && e.ProcessID != pid {
+		t.Errorf("log line process_id = %d, want the writer's pid %d\n%s", e.ProcessID, pid, e)
+	}
+	if e.Reason == "" {
+		t.Errorf("log line has no reason\n%s", e)
+	}
+	checkTimestamp(t, e)
+	if refused == nil {
+		return
+	}
+	// The refused bytes are kept under .paracfs/rejected/<subpath>/<base>.<time>.pid<pid>.<reason>.
+	dir, base := filepath.Split(path)
+	pat := `^\.paracfs/rejected/` + regexp.QuoteMeta(dir+base) + `\.[0-9][-0-9T:.Z]*[0-9]\.pid` + strconv.Itoa(e.ProcessID) + `\.` + regexp.QuoteMeta(op) + `$`
+	if !regexp.MustCompile(pat).MatchString(e.Kept) {
+		t.Errorf("log line kept = %q, want a name matching %s\n%s", e.Kept, pat, e)
+		return
+	}
+	got, err := os.ReadFile(p.backing(e.Kept))
+	if err != nil {
+		t.Errorf("the refused bytes are not where the log says (%s): %v", e.Kept, err)
+	} else if !bytes.Equal(got, refused) {
+		t.Errorf("kept bytes in %s = %q, want the refused bytes %q", e.Kept, got, refused)
+	}
+	// They can be found through the mount too.
+	if got, err := os.ReadFile(p.path(e.Kept)); err != nil || !bytes.Equal(got, refused) {
+		t.Errorf("kept bytes through the mount %s: %q, %v", e.Kept, got, err)
+	}
+}
+
+func checkTimestamp(t *testing.T, e logEntry) {
+	t.Helper()
+	ts, err := time.Parse(time.RFC3339Nano, e.Timestamp)
+	if err != nil || !regexp.MustCompile(`[+-]\d\d:\d\d$`).MatchString(e.Timestamp) {
+		t.Errorf("log line timestamp %q is not ISO 8601 with an offset (like 2026-11-27T23:53:45.653104+00:00): %v\n%s", e.Timestamp, err, e)
+		return
+	}
+	if d := time.Since(ts); d < -time.Minute || d > 10*time.Minute {
+		t.Errorf("log line timestamp %s is %s away from now\n%s", e.Timestamp, d, e)
+	}
+}
+
+func sha256hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func ptrStr(p *int64) string {
+	if p == nil {
+		return "<missing>"
+	}
+	return strconv.FormatInt(*p, 10)
+}
+
+// findTemps lists the daemon's temp files (.paracfs-tmp.*) under a backing
+// directory.
+func findTemps(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), ".paracfs-tmp.") {
+			out = append(out, path)
+		}
+		return nil
+	})
+	return out
+}
+
+// unmountCmd runs `paracfs unmount DIR` as a user does and asserts that the
+// mount is gone and DIR is a plain directory again.
+func unmountCmd(t *testing.T, p *project) {
+	t.Helper()
+	r := paracfs(t, p.Root, "unmount", p.Dir)
+	if r.Code != 0 {
+		t.Fatalf("paracfs unmount %s: %s", p.Dir, r)
+	}
+	if isMounted(p.Dir) {
+		t.Fatalf("paracfs unmount %s exited 0 but the mount is still there", p.Dir)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(p.Dir, &st); err != nil || st.Type == fuseSuperMagic {
+		t.Fatalf("after unmount, %s: statfs %v, type %#x (want a plain directory)", p.Dir, err, st.Type)
+	}
+}
+
+// assertContent asserts that rel holds want, both through the mount and in
+// the backing directory.
+func assertContent(t *testing.T, p *project, rel string, want []byte) {
+	t.Helper()
+	if got, err := os.ReadFile(p.path(rel)); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("%s through the mount: %v\n got: %q\nwant: %q", rel, err, got, want)
+	}
+	if got, err := os.ReadFile(p.backing(rel)); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("%s in the backing directory: %v\n got: %q\nwant: %q", rel, err, got, want)
+	}
+}
+
+// replace is bytes.Replace that fails the test when old is absent.
+func replace(t *testing.T, b []byte, old, new string) []byte {
+	t.Helper()
+	if !bytes.Contains(b, []byte(old)) {
+		t.Fatalf("%q not found in %q", old, b)
+	}
+	return bytes.Replace(b, []byte(old), []byte(new), 1)
+}
+
+// startPy starts a python3 script with pipes on its stdin and stdout; its
+// cleanup kills it if it is still running.
+func startPy(t *testing.T, dir, script string, args ...string) *pyHeld {
+	t.Helper()
+	cmd := exec.Command("python3", append([]string{"-c", script}, args...)...)
+	cmd.Dir = dir
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return &pyHeld{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// short abbreviates a long string for a failure message.
+func short(s string) string {
+	if len(s) <= 240 {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("%q … (%d bytes) … %q", s[:160], len(s), s[len(s)-60:])
+}

@@ -44,6 +44,7 @@ func runUnmount(args []string) error {
 		return fmt.Errorf("%s is not mounted by paracfs", mp)
 	}
 	st, _ := readState(mp)
+	os.Chdir("/") // our own working directory must not hold the mount
 	if err := unmount(mp, *lazy); err != nil {
 		if errors.Is(err, syscall.EBUSY) {
 			msg := fmt.Sprintf("%s is busy", mp)
@@ -56,7 +57,7 @@ func runUnmount(args []string) error {
 	}
 	// The daemon finishes its commits and exits once the kernel lets go.
 	if st.Pid > 0 && !*lazy {
-		for i := 0; i < 100 && syscall.Kill(st.Pid, 0) == nil; i++ {
+		for i := 0; i < 100 && alive(st.Pid); i++ {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
@@ -122,4 +123,15 @@ func holders(mp string, daemon int) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// alive reports whether pid runs (a zombie waiting for its parent does not).
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
 }

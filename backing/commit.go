@@ -34,8 +34,7 @@ type Result struct {
 type current struct {
 	exists bool
 	st     unix.Stat_t
-	data   []byte
-	doc    *revision.Doc // nil when data does not parse
+	doc    *revision.Doc // nil when unparsable, or a kind without fields
 	rev    int64
 }
 
@@ -139,12 +138,13 @@ func (d *Dir) readCurrent(pfd int, base, rel string, kind revision.Kind) (curren
 		return cur, nil
 	}
 	cur.exists = true
-	limit := d.cfg.Limits.MaxSize
-	cur.data, err = readAllFd(fd, cur.st.Size, limit)
-	if err != nil {
-		return cur, err
+	if hasFields(kind) {
+		data, err := readAllFd(fd, cur.st.Size, d.cfg.Limits.MaxSize)
+		if err != nil {
+			return cur, err
+		}
+		cur.doc, _ = revision.Parse(kind, data, d.cfg.Limits)
 	}
-	cur.doc, _ = revision.Parse(kind, cur.data, d.cfg.Limits)
 	cur.rev = d.revisionOf(fd, rel, cur.doc)
 	return cur, nil
 }
@@ -185,6 +185,10 @@ func (d *Dir) Revision(rel string) (int64, error) {
 	if rev, _, ok := d.revs.stored(fd, rel); ok {
 		return rev, nil
 	}
+	kind := revision.KindOf(rel)
+	if !hasFields(kind) {
+		return d.revisionOf(fd, rel, nil), nil
+	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return 0, err
@@ -193,9 +197,14 @@ func (d *Dir) Revision(rel string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	doc, _ := revision.Parse(revision.KindOf(rel), data, d.cfg.Limits)
+	doc, _ := revision.Parse(kind, data, d.cfg.Limits)
 	return d.revisionOf(fd, rel, doc), nil
 }
+
+// hasFields reports whether files of kind can carry a revision field and
+// top-level keys; the others (JSONL, Markdown) need no reading of their
+// old content.
+func hasFields(kind revision.Kind) bool { return kind == revision.YAML || kind == revision.JSON }
 
 // replace writes data to a temp file beside P with P's mode and owner (or,
 // for a new file, the caller's), records the revision on it, fsyncs it,

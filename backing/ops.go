@@ -112,7 +112,7 @@ func (d *Dir) Rmdir(rel string) error {
 
 // Symlink creates a symlink owned by the caller.
 func (d *Dir) Symlink(target, rel string, c Caller) error {
-	if IsMeta(rel) || d.Managed(rel) {
+	if IsMeta(rel) {
 		return unix.EPERM
 	}
 	return d.atParent(rel, func(pfd int, base string) error {

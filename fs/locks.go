@@ -159,7 +159,7 @@ type lockHolders struct {
 }
 
 type holder struct {
-	pid int
+	pid int // the process (thread group) that took the lock
 	h   any // the handle through which the lock was taken
 }
 
@@ -194,18 +194,19 @@ func (l *lockHolders) drop(rel string, h any) {
 	}
 }
 
-// heldBy reports whether pid, or one of its ancestors, holds a lock on rel
-// taken through the mount.
-func (l *lockHolders) heldBy(rel string, pid int) bool {
+// heldBy reports whether the process of thread tid, or one of its
+// ancestors, holds a lock on rel taken through the mount.
+func (l *lockHolders) heldBy(rel string, tid int) bool {
 	l.mu.Lock()
 	pids := map[int]bool{}
 	for k := range l.m[rel] {
 		pids[k.pid] = true
 	}
 	l.mu.Unlock()
-	if len(pids) == 0 || pid <= 0 {
+	if len(pids) == 0 {
 		return false
 	}
+	pid := tgid(tid)
 	for i := 0; i < 64 && pid > 1; i++ {
 		if pids[pid] {
 			return true
@@ -245,6 +246,6 @@ func (r *Root) track(ctx context.Context, rel string, h any, lk *fuse.FileLock, 
 		return
 	}
 	if fc, ok := fuse.FromContext(ctx); ok {
-		r.holders.add(rel, int(fc.Pid), h)
+		r.holders.add(rel, tgid(int(fc.Pid)), h)
 	}
 }

@@ -334,21 +334,26 @@ func TestOpenWithoutTruncConflict(t *testing.T) {
 // here through the mount.
 func TestParacleStyleSave(t *testing.T) {
 	t.Parallel()
-	for _, withLock := range []bool{false, true} {
-		name := "no lock"
-		if withLock {
-			name = "holding x.yaml.lock"
-		}
+	// mode 0: no lock; 1: x.yaml.lock held around the save; 2: the lock is
+	// taken by another thread of the process than the one that saves.
+	for mode, name := range []string{"no lock", "holding x.yaml.lock", "lock taken by another thread"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			p := newProject(t)
 			mount(t, p, "--lock-timeout", "3s")
 			n := len(logLines(t, p.Dir))
-			const script = `import fcntl, os, sys
-p, with_lock = sys.argv[1], sys.argv[2] == "1"
+			const script = `import fcntl, os, sys, threading
+p, mode = sys.argv[1], sys.argv[2]
+with_lock = mode != "0"
 if with_lock:
     lock = open(p + ".lock", "a")
-    fcntl.flock(lock, fcntl.LOCK_EX)
+    take = lambda: fcntl.flock(lock, fcntl.LOCK_EX)
+    if mode == "2":
+        t = threading.Thread(target=take)
+        t.start()
+        t.join()
+    else:
+        take()
 text = open(p).read()
 new = text.replace("revision: 11", "revision: 12").replace("status: in_progress", "status: review", 1)
 tmp = p + ".tmp"
@@ -362,11 +367,7 @@ if with_lock:
     lock.close()
 print(os.getpid())
 `
-			arg := "0"
-			if withLock {
-				arg = "1"
-			}
-			r := mustRun(t, p.Dir, "python3", "-c", script, stateRel, arg)
+			r := mustRun(t, p.Dir, "python3", "-c", script, stateRel, strconv.Itoa(mode))
 			pid, _ := strconv.Atoi(strings.TrimSpace(r.Stdout))
 			want := replace(t, replace(t, fixture(t, stateRel), "revision: 11", "revision: 12"), "status: in_progress", "status: review")
 			assertContent(t, p, stateRel, want)

@@ -17,19 +17,43 @@ import (
 // The namespace operations below act on any file; those that change a
 // managed file's content go through Commit, Remove and Rename instead.
 
+// Stat is a file's status with its birth time, which tells a file from a
+// later one that reuses its inode number.
+type Stat struct {
+	unix.Stat_t
+	Birth uint64 // nanoseconds since the epoch; 0 when unknown
+}
+
 // Lstat stats rel without following a final symlink.
-func (d *Dir) Lstat(rel string) (unix.Stat_t, error) {
-	var st unix.Stat_t
+func (d *Dir) Lstat(rel string) (Stat, error) {
+	var st Stat
 	if rel == "" {
-		return st, unix.Fstat(d.fd, &st)
+		return st, unix.Fstat(d.fd, &st.Stat_t)
 	}
 	pfd, base, err := d.parent(rel)
 	if err != nil {
 		return st, err
 	}
 	defer d.closeParent(pfd)
-	err = unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
-	return st, err
+	var x unix.Statx_t
+	err = unix.Statx(pfd, base, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_SYNC_AS_STAT,
+		unix.STATX_BASIC_STATS|unix.STATX_BTIME, &x)
+	if err != nil {
+		return st, err
+	}
+	s := &st.Stat_t
+	s.Dev = unix.Mkdev(x.Dev_major, x.Dev_minor)
+	s.Rdev = unix.Mkdev(x.Rdev_major, x.Rdev_minor)
+	s.Ino, s.Nlink, s.Mode = x.Ino, uint64(x.Nlink), uint32(x.Mode)
+	s.Uid, s.Gid = x.Uid, x.Gid
+	s.Size, s.Blksize, s.Blocks = int64(x.Size), int64(x.Blksize), int64(x.Blocks)
+	s.Atim = unix.Timespec{Sec: x.Atime.Sec, Nsec: int64(x.Atime.Nsec)}
+	s.Mtim = unix.Timespec{Sec: x.Mtime.Sec, Nsec: int64(x.Mtime.Nsec)}
+	s.Ctim = unix.Timespec{Sec: x.Ctime.Sec, Nsec: int64(x.Ctime.Nsec)}
+	if x.Mask&unix.STATX_BTIME != 0 {
+		st.Birth = uint64(x.Btime.Sec)*1e9 + uint64(x.Btime.Nsec)
+	}
+	return st, nil
 }
 
 // OpenFile opens rel for direct use (scratch files, and reads of managed

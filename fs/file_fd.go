@@ -34,7 +34,12 @@ var (
 )
 
 func (h *fdHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	n, err := unix.Pread(h.fd, dest, off)
+	return preadResult(h.fd, dest, off)
+}
+
+// preadResult reads a backing descriptor for a FUSE READ.
+func preadResult(fd int, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	n, err := unix.Pread(fd, dest, off)
 	if err != nil {
 		return nil, errno(err)
 	}

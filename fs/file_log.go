@@ -35,11 +35,7 @@ var (
 )
 
 func (h *logHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	n, err := unix.Pread(h.fd, dest, off)
-	if err != nil {
-		return nil, errno(err)
-	}
-	return fuse.ReadResultData(dest[:n]), 0
+	return preadResult(h.fd, dest, off)
 }
 
 func (h *logHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {

@@ -17,7 +17,6 @@ import (
 type stagedHandle struct {
 	n      *Node
 	opener backing.Caller
-	rel    string // the name it commits to: follows renames of the node
 
 	mu         sync.Mutex
 	data       []byte
@@ -127,7 +126,7 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 		c = h.opener
 	}
 	d := h.n.r.d
-	rel := h.target()
+	rel := h.n.rel()
 	if h.cancelled {
 		return 0
 	}
@@ -152,22 +151,13 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 	return 0
 }
 
-// target is the name the handle commits to: the node's current name, or
-// the last one it had if it was unlinked or replaced meanwhile. h.mu held.
-func (h *stagedHandle) target() string {
-	if p, ok := h.n.path(); ok {
-		h.rel = p
-	}
-	return h.rel
-}
-
 func (h *stagedHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
 	h.mu.Lock()
-	rel := h.target()
+	rel := h.n.rel()
 	size := len(h.data)
 	h.mu.Unlock()
 	if st, err := h.n.r.d.Lstat(rel); err == nil {
-		fillAttr(&out.Attr, &st)
+		fillAttr(&out.Attr, &st.Stat_t)
 	} else if !h.n.pendingAttr(&out.Attr) {
 		return errno(err)
 	}

@@ -113,10 +113,7 @@ func (h *stagedHandle) lockFd() (int, syscall.Errno) {
 	if h.lfd > 0 {
 		return h.lfd, 0
 	}
-	h.mu.Lock()
-	rel := h.target()
-	h.mu.Unlock()
-	fd, err := h.n.r.d.OpenFile(rel, unix.O_RDONLY|unix.O_NONBLOCK, 0, h.opener)
+	fd, err := h.n.r.d.OpenFile(h.n.rel(), unix.O_RDONLY|unix.O_NONBLOCK, 0, h.opener)
 	if err != nil {
 		return -1, syscall.ENOLCK
 	}

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,6 +23,8 @@ type Node struct {
 
 	mu      sync.Mutex
 	pending *stagedHandle // created through the mount, not committed yet
+
+	lastRel atomic.Pointer[string] // the path it had when last in the tree
 }
 
 var (
@@ -44,10 +47,12 @@ var (
 // child returns the inode for a name that exists in the backing directory.
 // A managed regular file keeps one inode for its name across commits (each
 // commit replaces the backing inode), with an inode number of its own;
-// everything else is identified by its backing inode number, so hard links
-// between scratch names show as one file.
-func (n *Node) child(ctx context.Context, name, rel string, st *unix.Stat_t, out *fuse.EntryOut) *fs.Inode {
-	fillAttr(&out.Attr, st)
+// everything else is identified by its backing inode number and birth time,
+// so hard links between scratch names show as one file, and a new file
+// that reuses the number of a deleted one (sed's next temp file, say) is
+// never mistaken for the node that file became.
+func (n *Node) child(ctx context.Context, name, rel string, st *backing.Stat, out *fuse.EntryOut) *fs.Inode {
+	fillAttr(&out.Attr, &st.Stat_t)
 	out.SetEntryTimeout(entryTimeout)
 	out.SetAttrTimeout(attrTimeout(st.Mode))
 	isReg := st.Mode&syscall.S_IFMT == syscall.S_IFREG
@@ -58,7 +63,7 @@ func (n *Node) child(ctx context.Context, name, rel string, st *unix.Stat_t, out
 		}
 		return n.NewInode(ctx, &Node{r: n.r}, fs.StableAttr{Mode: syscall.S_IFREG})
 	}
-	return n.NewInode(ctx, &Node{r: n.r}, fs.StableAttr{Mode: st.Mode & syscall.S_IFMT, Ino: st.Ino})
+	return n.NewInode(ctx, &Node{r: n.r}, fs.StableAttr{Mode: st.Mode & syscall.S_IFMT, Ino: st.Ino, Gen: st.Birth})
 }
 
 func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
@@ -131,7 +136,7 @@ func (n *Node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 		}
 		return errno(err)
 	}
-	fillAttr(&out.Attr, &st)
+	fillAttr(&out.Attr, &st.Stat_t)
 	out.SetTimeout(attrTimeout(st.Mode))
 	return 0
 }

@@ -46,7 +46,7 @@ func (n *Node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 // openStaged opens a managed file for writing: a private copy of its
 // committed bytes (none with O_TRUNC), whose base is the revision at open.
 func (n *Node) openStaged(rel string, flags uint32, c backing.Caller) (fs.FileHandle, uint32, syscall.Errno) {
-	h := &stagedHandle{n: n, rel: rel, opener: c, base: -1, append: flags&syscall.O_APPEND != 0}
+	h := &stagedHandle{n: n, opener: c, base: -1, append: flags&syscall.O_APPEND != 0}
 	if flags&syscall.O_TRUNC != 0 {
 		h.mustCommit = true
 	} else {
@@ -111,7 +111,7 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 		// A new managed file exists only in its handle until it commits.
 		cn := &Node{r: n.r}
 		ch := n.NewInode(ctx, cn, fs.StableAttr{Mode: syscall.S_IFREG})
-		h := &stagedHandle{n: cn, rel: rel, opener: c, base: -1, mustCommit: true, mode: mode & 0o7777, append: flags&syscall.O_APPEND != 0}
+		h := &stagedHandle{n: cn, opener: c, base: -1, mustCommit: true, mode: mode & 0o7777, append: flags&syscall.O_APPEND != 0}
 		cn.setPending(h)
 		cn.pendingAttr(&out.Attr)
 		out.SetEntryTimeout(0)
@@ -122,8 +122,8 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	if err != nil {
 		return nil, nil, 0, errno(err)
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	st, err := d.Lstat(rel)
+	if err != nil {
 		unix.Close(fd)
 		return nil, nil, 0, errno(err)
 	}

@@ -89,12 +89,19 @@ func (r *Root) invalidate(n *fs.Inode) {
 	}
 }
 
-// rel is n's path relative to DIR ("" for the top). A node that is no
-// longer in the tree (unlinked, or replaced by a rename) gets a path that
-// does not exist, so nothing acts on another file by mistake.
+// rel is n's path relative to DIR ("" for the top). A node cut off from
+// the tree keeps the last path it had: a commit by rename replaces the
+// target's node in go-fuse's tree before the kernel moves its own entry,
+// and a reader opening the name in between must find the file there.
 func (n *Node) rel() string {
 	if p, ok := n.path(); ok {
+		if last := n.lastRel.Load(); last == nil || *last != p {
+			n.lastRel.Store(&p)
+		}
 		return p
+	}
+	if last := n.lastRel.Load(); last != nil {
+		return *last
 	}
 	return orphanPath
 }

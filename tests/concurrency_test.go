@@ -210,3 +210,72 @@ sys.stdout.write(data.decode())
 		}
 	}
 }
+
+// readerScript reads path in a loop for secs seconds and reports every read
+// that failed or was not a YAML mapping with a revision field.
+const readerScript = `import json, sys, time, yaml
+path, secs = sys.argv[1], float(sys.argv[2])
+reads, bad = 0, []
+end = time.time() + secs
+while time.time() < end:
+    try:
+        text = open(path).read()
+        doc = yaml.safe_load(text)
+        if not isinstance(doc, dict) or "revision" not in doc:
+            bad.append("not a state file: %r" % text[:60])
+    except Exception as e:
+        bad.append(repr(e)[:100])
+    reads += 1
+print(json.dumps({"reads": reads, "bad": len(bad), "sample": bad[:5]}))
+`
+
+// sed -i replaces the file through a temp file and a rename: a reader
+// looping through the mount meanwhile never gets ENOENT or a partial file,
+// and the final file holds the last edit. (This caught a node that was
+// replaced in go-fuse's tree before the kernel moved its entry.)
+func TestSedLoopWhileReading(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("/usr/bin/python3"); err != nil {
+		t.Skip("needs Debian's python3 with python3-yaml")
+	}
+	p := newProject(t)
+	mount(t, p)
+	const edits = 150
+	start := rev(t, p.path(stateRel))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	reader := exec.CommandContext(ctx, "/usr/bin/python3", "-c", readerScript, stateRel, "4")
+	reader.Dir = p.Dir
+	var out bytes.Buffer
+	reader.Stdout, reader.Stderr = &out, &out
+	if err := reader.Start(); err != nil {
+		t.Fatal(err)
+	}
+	script := `for i in $(seq 1 ` + strconv.Itoa(edits) + `); do sed -i "s/test_count: [0-9]*/test_count: $i/" "$1" || exit 1; done`
+	mustRun(t, p.Dir, "bash", "-c", script, "sed-loop", stateRel)
+	if err := reader.Wait(); err != nil {
+		t.Fatalf("reader: %v: %s", err, out.String())
+	}
+	var rep struct {
+		Reads, Bad int
+		Sample     []string
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("reader output %q: %v", out.String(), err)
+	}
+	if rep.Reads == 0 || rep.Bad != 0 {
+		t.Errorf("reader: %d of %d reads failed or saw a partial file: %v", rep.Bad, rep.Reads, rep.Sample)
+	}
+	if got := readFile(t, p.path(stateRel)); !bytes.Contains(got, []byte("test_count: "+strconv.Itoa(edits)+"\n")) {
+		t.Errorf("final file lacks the last edit:\n%s", got)
+	}
+	if got := rev(t, p.path(stateRel)); got != start+edits {
+		t.Errorf("revision = %d, want %d", got, start+edits)
+	}
+	entries, _ := os.ReadDir(p.path("memory/context"))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "sed") {
+			t.Errorf("sed's temp file %s is left behind", e.Name())
+		}
+	}
+}

@@ -116,6 +116,12 @@ func checkMount(dir, mp string) error {
 			return fmt.Errorf("%s is already mounted by paracfs (backing directory %s)", p, m.Dir)
 		}
 	}
+	ms, _ := paracfsMounts()
+	for _, m := range ms {
+		if m.Dir == dir && !isStale(m.Mountpoint) {
+			return fmt.Errorf("%s is already mounted by paracfs, on %s", dir, m.Mountpoint)
+		}
+	}
 	if err := unix.Access(dir, unix.R_OK|unix.W_OK|unix.X_OK); err != nil {
 		return fmt.Errorf("%s: permission denied (paracfs needs read, write and search access)", dir)
 	}

@@ -87,6 +87,24 @@ func TestCLIMountErrors(t *testing.T) {
 			t.Errorf("paracfs unmount of a directory that is not mounted: exit 0, want a failure\n%s", r)
 		}
 	})
+	t.Run("already mounted elsewhere", func(t *testing.T) {
+		elsewhere := filepath.Join(p.Root, "elsewhere")
+		if err := os.Mkdir(elsewhere, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unmountAll(t, p.Root) })
+		if r := paracfs(t, p.Root, "mount", p.Dir, elsewhere); r.Code != 0 || !isMounted(elsewhere) {
+			t.Fatalf("paracfs mount %s %s: %s", p.Dir, elsewhere, r)
+		}
+		r := paracfs(t, p.Root, "mount", p.Dir)
+		oneLine(t, "paracfs mount (DIR served elsewhere)", r, 1, "paracfs mount: ")
+		if !strings.Contains(r.Stderr, "already mounted") || !strings.Contains(r.Stderr, elsewhere) {
+			t.Errorf("want \"already mounted\" and %s in %q", elsewhere, r.Stderr)
+		}
+		if n := countMounts(p.Dir); n != 0 {
+			t.Errorf("%d mounts on %s, want 0", n, p.Dir)
+		}
+	})
 }
 
 func TestCLIHelpAndUsage(t *testing.T) {

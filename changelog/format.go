@@ -1,6 +1,7 @@
 package changelog
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -10,7 +11,7 @@ import (
 // Format renders e as one human-readable line for a terminal, fields
 // separated by two spaces, empty ones left out:
 //
-//	2026-11-28 00:53:45  commit  memory/context/current_state.yaml  r4→5  vim[4121]
+//	2026-11-28 00:53:45  commit  memory/context/current_state.yaml  r4→5  vim[4121]  keys: current_phase
 //	2026-11-28 00:54:02  conflict  roadmap/roadmap.yaml  r3→3  python3[977]  stale revision (EBUSY) kept: .paracfs/refused/...
 //	2026-11-19 09:12:03  progress  r9  [4121]  Updated phase progress from 30% to 35%
 //
@@ -18,8 +19,8 @@ import (
 // not parse is shown as written); the op is paracle's change_type for
 // paracle's own entries; a rename shows "from → path"; the revision shows
 // old→new when both are known; the last field is the reason a write was
-// refused, with errno and where its bytes were kept, or else the
-// description. Control characters are escaped, so that a hostile file name
+// refused, with errno and where its bytes were kept; for paracfs's own
+// lines about a file the changed top-level keys; or else the description. Control characters are escaped, so that a hostile file name
 // cannot break the line or drive the terminal.
 func Format(e *Entry) string {
 	var f []string
@@ -70,6 +71,17 @@ func Format(e *Entry) string {
 		}
 	case e.Errno != "":
 		why = e.Errno
+	case e.Op != "" && e.Path != "":
+		// paracfs's own description restates the fields above; the
+		// changed keys say more.
+		if len(e.Keys) > 0 {
+			keys := make([]string, 0, len(e.Keys))
+			for k := range e.Keys {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			why = "keys: " + strings.Join(keys, ", ")
+		}
 	default:
 		why = e.Description
 	}

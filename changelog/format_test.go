@@ -20,8 +20,9 @@ func TestFormat(t *testing.T) {
 		want string
 	}{
 		{&Entry{Timestamp: ts, ProcessID: 4121, Op: OpCommit, Path: "memory/context/current_state.yaml",
-			OldRevision: ptr[int64](4), Revision: ptr[int64](5), Command: "vim", Description: "2 keys changed"},
-			local(ts) + "  commit  memory/context/current_state.yaml  r4→5  vim[4121]  2 keys changed"},
+			OldRevision: ptr[int64](4), Revision: ptr[int64](5), Command: "vim", Description: "not shown",
+			Keys: map[string]KeyChange{"status": {}, "progress": {}}},
+			local(ts) + "  commit  memory/context/current_state.yaml  r4→5  vim[4121]  keys: progress, status"},
 		{&Entry{Timestamp: ts, ProcessID: 977, Op: OpConflict, Path: "roadmap/roadmap.yaml", OldRevision: ptr[int64](2),
 			Revision: ptr[int64](3), Command: "python3", Reason: "stale revision 2, current is 3", Errno: "EBUSY",
 			Kept: ".paracfs/refused/roadmap.yaml.1", Description: "not shown"},
@@ -33,8 +34,10 @@ func TestFormat(t *testing.T) {
 			local("2026-11-19T09:12:03.114512") + "  progress  r9  [4121]  Updated phase progress from 30% to 35%"},
 		{&Entry{Timestamp: "last tuesday", Errno: "EIO"}, "last tuesday  -  EIO"},
 		{&Entry{}, "-  -"},
-		{&Entry{Timestamp: ts, Op: OpDelete, Path: "evil\n\x1b[31mred\u202e.yaml", Command: "sh\t", Description: "a\r\x00b\u009b"},
-			local(ts) + `  delete  evil\n\x1b[31mred\u202e.yaml  sh\t  a\r\x00b\u009b`},
+		{&Entry{Timestamp: ts, Op: OpDelete, Path: "evil\n\x1b[31mred\u202e.yaml", Command: "sh\t", Keys: map[string]KeyChange{"a\r\x00b\u009b": {}}},
+			local(ts) + `  delete  evil\n\x1b[31mred\u202e.yaml  sh\t  keys: a\r\x00b\u009b`},
+		{&Entry{Timestamp: ts, Op: "recover", Description: "removed 2 temp file(s)\x1b"},
+			local(ts) + `  recover  removed 2 temp file(s)\x1b`},
 		{&Entry{Timestamp: ts, Op: "x", Path: "bad\xffutf8"}, local(ts) + `  x  bad\xffutf8`},
 	} {
 		if got := Format(c.e); got != c.want {

@@ -17,7 +17,7 @@ import (
 type Write struct {
 	Path   string // relative to DIR
 	Data   []byte // the whole new content
-	Base   int64  // revision the write was derived from; -1 when unknown
+	Base   int64  // revision the write was derived from; -1: unknown, or what Caller.Reads says
 	Op     string // log op: "commit" (the default) or "rename", "truncate", ...
 	From   string // rename source, for the log
 	Caller Caller
@@ -84,7 +84,13 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", w.Path, err)
 	}
-	next, stamp, err := revision.Check(cur.rev, w.Base, doc)
+	from := w.Base
+	if from < 0 && w.Caller.Reads != nil {
+		if r, ok := w.Caller.Reads.LastRead(w.Path); ok {
+			from = r // the caller read this file before: a read-modify-write
+		}
+	}
+	next, stamp, err := revision.Check(cur.rev, from, doc)
 	if err != nil {
 		return Result{}, d.refuse(refusalFrom(w.Path, err), w.Caller, w.Data, cur.rev)
 	}
@@ -98,6 +104,9 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	}
 	if !cur.exists {
 		d.revs.unbury(w.Path)
+	}
+	if w.Caller.Reads != nil {
+		w.Caller.Reads.Wrote(w.Path, next)
 	}
 
 	op := w.Op
@@ -138,23 +147,27 @@ func (d *Dir) readCurrent(pfd int, base, rel string, kind revision.Kind) (curren
 		return cur, nil
 	}
 	cur.exists = true
+	var data []byte
 	if hasFields(kind) {
-		data, err := readAllFd(fd, cur.st.Size, d.cfg.Limits.MaxSize)
-		if err != nil {
+		if data, err = readAllFd(fd, cur.st.Size, d.cfg.Limits.MaxSize); err != nil {
 			return cur, err
 		}
 		cur.doc, _ = revision.Parse(kind, data, d.cfg.Limits)
 	}
-	cur.rev = d.revisionOf(fd, rel, cur.doc)
+	in, err := d.inspect(fd, rel, &cur.st, data, cur.doc)
+	if err != nil {
+		return cur, err
+	}
+	if in.external {
+		d.adoptExternal(fd, rel, &cur.st, in) // we hold P's lock
+	}
+	cur.rev = in.rev
 	return cur, nil
 }
 
-// revisionOf is the current revision of an existing file: the one recorded
-// on it, else its revision field, else the name's tombstone, else 0.
+// revisionOf is the revision of an existing file that carries no stamp:
+// its revision field, else the name's tombstone, else 0.
 func (d *Dir) revisionOf(fd int, rel string, doc *revision.Doc) int64 {
-	if rev, _, ok := d.revs.stored(fd, rel); ok {
-		return rev
-	}
 	if doc != nil && doc.HasRev {
 		return doc.Rev
 	}
@@ -182,23 +195,12 @@ func (d *Dir) Revision(rel string) (int64, error) {
 		return 0, err
 	}
 	defer unix.Close(fd)
-	if rev, _, ok := d.revs.stored(fd, rel); ok {
-		return rev, nil
-	}
-	kind := revision.KindOf(rel)
-	if !hasFields(kind) {
-		return d.revisionOf(fd, rel, nil), nil
-	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return 0, err
 	}
-	data, err := readAllFd(fd, st.Size, d.cfg.Limits.MaxSize)
-	if err != nil {
-		return 0, err
-	}
-	doc, _ := revision.Parse(kind, data, d.cfg.Limits)
-	return d.revisionOf(fd, rel, doc), nil
+	in, err := d.inspect(fd, rel, &st, nil, nil)
+	return in.rev, err
 }
 
 // hasFields reports whether files of kind can carry a revision field and
@@ -242,7 +244,11 @@ func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, r
 	if err := unix.Fchmod(fd, mode); err != nil {
 		return err
 	}
-	d.revs.record(fd, w.Path, rev, sum)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	d.revs.record(fd, w.Path, stamp{rev: rev, sha: sum, size: st.Size, mtime: mtimeNs(&st)})
 	if err := unix.Fsync(fd); err != nil {
 		return err
 	}

@@ -70,9 +70,7 @@ func TestCommitCreate(t *testing.T) {
 		t.Errorf("owner = %d:%d, want the caller's 1234:5678", st.Uid, st.Gid)
 	}
 	wantRev(t, d, rel, 1)
-	if got, want := revXattrOf(t, p), "1 "+sha(data); got != want {
-		t.Errorf("xattr %s = %q, want %q", revXattr, got, want)
-	}
+	wantStamp(t, p, 1, data)
 	// No temp file is left beside it.
 	ents, _ := os.ReadDir(filepath.Dir(p))
 	for _, e := range ents {
@@ -431,9 +429,7 @@ func TestRevisionSurvivesReopen(t *testing.T) {
 	commit(t, d, rel, "# two\n")
 	commit(t, d, rel, "# three\n")
 	wantRev(t, d, rel, 3)
-	if got, want := revXattrOf(t, p), "3 "+sha("# three\n"); got != want {
-		t.Errorf("xattr = %q, want %q", got, want)
-	}
+	wantStamp(t, p, 3, "# three\n")
 	if err := d.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -288,5 +289,19 @@ func equalBytes(t *testing.T, what string, got []byte, want string) {
 	t.Helper()
 	if !bytes.Equal(got, []byte(want)) {
 		t.Errorf("%s:\n got %q\nwant %q", what, got, want)
+	}
+}
+
+// wantStamp checks the stamp a commit left on the backing file p: its
+// revision, the content's sha256, and the file's size and mtime.
+func wantStamp(t *testing.T, p string, rev int64, content string) {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%d %s %d %d", rev, sha(content), len(content), fi.ModTime().UnixNano())
+	if got := revXattrOf(t, p); got != want {
+		t.Errorf("xattr %s of %s = %q, want %q", revXattr, p, got, want)
 	}
 }

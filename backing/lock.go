@@ -84,7 +84,11 @@ func (e *errLockTimeout) Error() string {
 // When the caller holds P.lock through the mount already, only the
 // daemon's own queue is taken.
 func (d *Dir) lock(rel string, pfd int, base string, c Caller) (unlock func(), err error) {
-	wait := d.cfg.LockTimeout
+	return d.lockWithin(rel, pfd, base, c, d.cfg.LockTimeout)
+}
+
+// lockWithin is lock with its own wait.
+func (d *Dir) lockWithin(rel string, pfd int, base string, c Caller, wait time.Duration) (unlock func(), err error) {
 	deadline := time.Now().Add(wait)
 	if !d.locks.acquire(rel, deadline) {
 		return nil, &errLockTimeout{rel + ".lock", wait}

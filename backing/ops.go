@@ -10,8 +10,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/paracfs/paracfs/revision"
 )
 
 // The namespace operations below act on any file; those that change a
@@ -81,7 +79,8 @@ func (d *Dir) own(fd int, c Caller) {
 }
 
 // ReadFile reads a managed file's committed bytes with its revision, both
-// from the same open file, so they belong together.
+// from the same open file, so they belong together. A change made behind
+// the mount's back is noticed (and counted) here.
 func (d *Dir) ReadFile(rel string) (data []byte, rev int64, err error) {
 	fd, err := d.openat(rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err == unix.ENOENT {
@@ -100,11 +99,25 @@ func (d *Dir) ReadFile(rel string) (data []byte, rev int64, err error) {
 	if err != nil {
 		return nil, 0, unix.EFBIG
 	}
-	if rev, _, ok := d.revs.stored(fd, rel); ok {
-		return data, rev, nil
+	if rev, err = d.noticeExternal(fd, rel); err != nil {
+		return nil, 0, err
 	}
-	doc, _ := revision.Parse(revision.KindOf(rel), data, d.cfg.Limits)
-	return data, d.revisionOf(fd, rel, doc), nil
+	return data, rev, nil
+}
+
+// OpenRead opens a managed file for reading and returns its revision, read
+// from the same open file. A change made behind the mount's back is
+// noticed (and counted) here.
+func (d *Dir) OpenRead(rel string, flags int) (fd int, rev int64, err error) {
+	fd, err = d.openat(rel, flags|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return -1, 0, err
+	}
+	if rev, err = d.noticeExternal(fd, rel); err != nil {
+		unix.Close(fd)
+		return -1, 0, err
+	}
+	return fd, rev, nil
 }
 
 // Mkdir creates a directory owned by the caller.

@@ -23,6 +23,17 @@ type Caller struct {
 	// P.lock itself: it runs inside the caller's own critical section
 	// (paracle's save locks x.yaml.lock around os.replace onto x.yaml).
 	HoldsLock func(rel string) bool
+
+	// Reads is what the caller's process read through the mount; nil when
+	// unknown. A commit with no other base takes the revision the caller
+	// last read as its base.
+	Reads ReadTracker
+}
+
+// ReadTracker remembers the revision of each file a process last read.
+type ReadTracker interface {
+	LastRead(rel string) (rev int64, ok bool)
+	Wrote(rel string, rev int64)
 }
 
 func (c Caller) holds(rel string) bool { return c.HoldsLock != nil && c.HoldsLock(rel) }

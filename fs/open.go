@@ -28,19 +28,24 @@ func (n *Node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if writes(flags) && n.isPending() {
 		return nil, 0, syscall.EBUSY
 	}
-	fd, err := d.OpenFile(rel, int(flags)&^(syscall.O_CREAT|syscall.O_EXCL|syscall.O_NOCTTY), 0, c)
-	if err != nil {
-		return nil, 0, errno(err)
-	}
-	var fuseFlags uint32
-	if d.Managed(rel) {
+	oflags := int(flags) &^ (syscall.O_CREAT | syscall.O_EXCL | syscall.O_NOCTTY)
+	if d.Managed(rel) && !writes(flags) {
 		// A writer's O_TRUNC open makes the kernel set the shared inode's
 		// size to 0 until its commit; a page-cache read racing with that
 		// would read nothing. Direct reads ask the daemon, which reads the
 		// committed file.
-		fuseFlags = fuse.FOPEN_DIRECT_IO
+		fd, rev, err := d.OpenRead(rel, oflags)
+		if err != nil {
+			return nil, 0, errno(err)
+		}
+		sawRead(c, rel, rev)
+		return &fdHandle{n: n, fd: fd, owner: c.Pid}, fuse.FOPEN_DIRECT_IO, 0
 	}
-	return &fdHandle{n: n, fd: fd, owner: c.Pid}, fuseFlags, 0
+	fd, err := d.OpenFile(rel, oflags, 0, c)
+	if err != nil {
+		return nil, 0, errno(err)
+	}
+	return &fdHandle{n: n, fd: fd, owner: c.Pid}, 0, 0
 }
 
 // openStaged opens a managed file for writing: a private copy of its
@@ -58,6 +63,7 @@ func (n *Node) openStaged(rel string, flags uint32, c backing.Caller) (fs.FileHa
 			return nil, 0, errno(err)
 		default:
 			h.data, h.base = data, rev
+			sawRead(c, rel, rev)
 		}
 	}
 	if st, err := n.r.d.Lstat(rel); err == nil {

@@ -40,6 +40,7 @@ type Root struct {
 	root    *Node
 	inval   chan func()
 	holders lockHolders
+	readers readers
 }
 
 // NewRoot returns the root node serving d.
@@ -144,8 +145,16 @@ func (r *Root) caller(ctx context.Context) backing.Caller {
 		}
 		pid := c.Pid
 		c.HoldsLock = func(rel string) bool { return r.holders.heldBy(rel, pid) }
+		c.Reads = &procReads{r: &r.readers, tid: pid}
 	}
 	return c
+}
+
+// sawRead records a caller's read of revision rev of rel.
+func sawRead(c backing.Caller, rel string, rev int64) {
+	if pr, ok := c.Reads.(*procReads); ok {
+		pr.Read(rel, rev)
+	}
 }
 
 func errno(err error) syscall.Errno { return backing.Errno(err) }

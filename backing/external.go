@@ -1,0 +1,109 @@
+package backing
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/revision"
+)
+
+// Changes made behind the mount's back (a process writing the backing
+// directory directly while DIR is mounted elsewhere, or before the daemon
+// started) are noticed when paracfs next opens the file: its size or mtime
+// no longer match the stamp recorded at the last commit (and its sha256
+// differs), or the stamp is gone because the file was replaced. Such a
+// change counts as a commit of its own: the revision goes up by one, the
+// new stamp is written on the file, and the log gets an "external" line,
+// so a writer through the mount that derived its bytes from the older
+// version gets a conflict.
+
+// inspection is what inspect found out about an open backing file.
+type inspection struct {
+	rev      int64 // the file's revision, counting a change behind our back
+	external bool  // changed behind the mount's back since rev-1
+	sum      string
+	data     []byte // the content, when it had to be read
+}
+
+// inspect returns the revision of the open regular file fd at rel. doc is
+// its parsed content when the caller has it (for the revision field of a
+// file paracfs never stamped); data its bytes, or nil.
+func (d *Dir) inspect(fd int, rel string, st *unix.Stat_t, data []byte, doc *revision.Doc) (inspection, error) {
+	s, ok := d.revs.stored(fd, rel)
+	if ok && (s.sha == "" || (s.size == st.Size && s.mtime == mtimeNs(st))) {
+		return inspection{rev: s.rev}, nil
+	}
+	last, seen := d.revs.lastSeen(rel)
+	if !ok && !seen {
+		// Never stamped, never seen this run: its field, or the name's
+		// tombstone, or 0.
+		if doc == nil && hasFields(revision.KindOf(rel)) {
+			if data == nil {
+				var err error
+				if data, err = readAllFd(fd, st.Size, d.cfg.Limits.MaxSize); err != nil {
+					return inspection{}, err
+				}
+			}
+			doc, _ = revision.Parse(revision.KindOf(rel), data, d.cfg.Limits)
+		}
+		return inspection{rev: d.revisionOf(fd, rel, doc), data: data}, nil
+	}
+	if data == nil {
+		var err error
+		if data, err = readAllFd(fd, st.Size, d.cfg.Limits.MaxSize); err != nil {
+			return inspection{}, err
+		}
+	}
+	sum := sha256hex(data)
+	if ok && sum == s.sha {
+		return inspection{rev: s.rev, data: data}, nil // touched, not changed
+	}
+	if ok {
+		last = s.rev
+	}
+	return inspection{rev: last + 1, external: true, sum: sum, data: data}, nil
+}
+
+// adoptExternal records a change made behind the mount's back: the new
+// stamp on the file and one "external" log line. The caller holds P's
+// lock.
+func (d *Dir) adoptExternal(fd int, rel string, st *unix.Stat_t, in inspection) {
+	d.revs.record(fd, rel, stamp{rev: in.rev, sha: in.sum, size: st.Size, mtime: mtimeNs(st)})
+	old, size := in.rev-1, st.Size
+	e := d.entry("external", rel, Caller{Pid: 0, Uid: st.Uid, Command: "(outside the mount)"})
+	e.Revision, e.OldRevision, e.Size, e.SHA256 = &in.rev, &old, &size, in.sum
+	e.Description = fmt.Sprintf("%s: changed behind the mount's back: revision %d → %d", rel, old, in.rev)
+	d.appendLog(e)
+}
+
+// noticeExternal checks a file opened for reading and, if it changed
+// behind the mount's back, records that under P's lock, waiting for the
+// lock only briefly: a reader must not stall behind a writer's lock.
+func (d *Dir) noticeExternal(fd int, rel string) (int64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, err
+	}
+	in, err := d.inspect(fd, rel, &st, nil, nil)
+	if err != nil || !in.external {
+		return in.rev, err
+	}
+	pfd, base, err := d.parent(rel)
+	if err != nil {
+		return in.rev, nil
+	}
+	defer d.closeParent(pfd)
+	unlock, err := d.lockWithin(rel, pfd, base, Caller{Pid: os.Getpid()}, 100*time.Millisecond)
+	if err != nil {
+		return in.rev, nil // a commit is under way: it will notice
+	}
+	defer unlock()
+	again, err := d.inspect(fd, rel, &st, in.data, nil)
+	if err == nil && again.external {
+		d.adoptExternal(fd, rel, &st, again)
+	}
+	return again.rev, err
+}

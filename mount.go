@@ -264,6 +264,7 @@ func serve(dir, mp string, cfg backing.Config, mf mountFlags) (err error) {
 	}()
 	server.Wait()
 	close(done)
+	root.Shutdown()
 	d.RemoveMeta("daemon.json")
 	if err := d.Close(); err != nil {
 		return err

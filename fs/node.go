@@ -72,6 +72,9 @@ func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 	}
 	rel := join(n.rel(), name)
 	st, err := n.r.d.Lstat(rel)
+	if err == nil && n.r.hidden(ctx, rel) {
+		err = syscall.ENOENT // this process renamed it away
+	}
 	if err != nil {
 		if ch := n.GetChild(name); ch != nil {
 			if cn, ok := ch.Operations().(*Node); ok && cn.pendingAttr(&out.Attr) {
@@ -81,7 +84,11 @@ func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 		}
 		return nil, errno(err)
 	}
-	return n.child(ctx, name, rel, &st, out), 0
+	ch := n.child(ctx, name, rel, &st, out)
+	if n.r.kept.get(rel) != nil {
+		out.SetEntryTimeout(0) // visible to some processes only
+	}
+	return ch, 0
 }
 
 // pendingAttr describes a file created through the mount that has not
@@ -250,13 +257,24 @@ func (n *Node) truncate(ctx context.Context, f fs.FileHandle, rel string, size i
 	return errno(err)
 }
 
+// isRegular reports whether the backing name is a regular file.
+func (n *Node) isRegular(name string) bool {
+	st, err := n.r.d.Lstat(join(n.rel(), name))
+	return err == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG
+}
+
 func (n *Node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	entries, err := n.r.d.ReadDir(n.rel(), false)
+	rel := n.rel()
+	entries, err := n.r.d.ReadDir(rel, false)
 	if err != nil {
 		return nil, errno(err)
 	}
+	checkKept := n.r.kept.any()
 	out := make([]fuse.DirEntry, 0, len(entries))
 	for _, e := range entries {
+		if checkKept && n.r.hidden(ctx, join(rel, e.Name)) {
+			continue
+		}
 		out = append(out, fuse.DirEntry{Name: e.Name, Ino: e.Ino, Mode: uint32(e.Type) << 12})
 	}
 	return fs.NewListDirStream(out), 0
@@ -316,7 +334,17 @@ func (n *Node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		return syscall.EXDEV
 	}
 	oldRel, newRel := join(n.rel(), name), join(np.rel(), newName)
-	if err := n.r.d.Rename(oldRel, newRel, flags, n.r.caller(ctx)); err != nil {
+	d, c := n.r.d, n.r.caller(ctx)
+	var err error
+	if d.Managed(oldRel) && !d.Managed(newRel) && flags&^unix.RENAME_NOREPLACE == 0 && n.isRegular(name) {
+		if _, e := d.Lstat(newRel); e == nil && flags&unix.RENAME_NOREPLACE != 0 {
+			return syscall.EEXIST
+		}
+		err = n.r.renameAway(ctx, oldRel, newRel, c)
+	} else {
+		err = d.Rename(oldRel, newRel, flags, c)
+	}
+	if err != nil {
 		return errno(err)
 	}
 	if ch := n.GetChild(name); ch != nil {

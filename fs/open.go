@@ -105,7 +105,7 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 		}
 	}
 	if d.Managed(rel) {
-		if st, err := d.Lstat(rel); err == nil {
+		if st, err := d.Lstat(rel); err == nil && !n.r.hidden(ctx, rel) {
 			// Known to the backing directory but not to the kernel's cache.
 			if flags&syscall.O_EXCL != 0 {
 				return nil, nil, 0, syscall.EEXIST

@@ -41,6 +41,7 @@ type Root struct {
 	inval   chan func()
 	holders lockHolders
 	readers readers
+	kept    keptNames
 }
 
 // NewRoot returns the root node serving d.

@@ -1,0 +1,175 @@
+package fs
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/paracfs/paracfs/backing"
+)
+
+// renameGrace is how long a managed name renamed away stays visible to
+// other processes, waiting for the renamer to write it again (an editor's
+// save: rename x.yaml to x.yaml~, write x.yaml, remove x.yaml~).
+const renameGrace = 5 * time.Second
+
+// A kept name: renamed away by owner, still in the backing directory
+// (backing.RenameKeep), hidden from owner, shown to everyone else until a
+// commit replaces it or the grace period ends (backing.FinishRename).
+type kept struct {
+	rel, to string
+	owner   procKey
+	caller  backing.Caller
+	ino     uint64
+	timer   *time.Timer
+}
+
+type keptNames struct {
+	mu sync.Mutex
+	m  map[string]*kept
+}
+
+func (k *keptNames) get(rel string) *kept {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.m[rel]
+}
+
+func (k *keptNames) any() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.m) > 0
+}
+
+// renameAway renames managed oldRel to scratch newRel, keeping oldRel
+// visible to everyone but the renamer for a while.
+func (r *Root) renameAway(ctx context.Context, oldRel, newRel string, c backing.Caller) error {
+	owner, ok := procOf(c.Pid)
+	if !ok {
+		return r.d.Rename(oldRel, newRel, 0, c)
+	}
+	ino, err := r.d.RenameKeep(oldRel, newRel, c)
+	if err != nil {
+		return err
+	}
+	g := &kept{rel: oldRel, to: newRel, owner: owner, caller: c, ino: ino}
+	r.kept.mu.Lock()
+	if r.kept.m == nil {
+		r.kept.m = map[string]*kept{}
+	}
+	if old := r.kept.m[oldRel]; old != nil {
+		old.timer.Stop()
+	}
+	r.kept.m[oldRel] = g
+	g.timer = time.AfterFunc(renameGrace, func() { r.finishKept(g, false) })
+	r.kept.mu.Unlock()
+	return nil
+}
+
+// finishKept ends a kept name's grace: the rename is finished unless the
+// name was committed again meanwhile. A name the renamer is still writing
+// (created through the mount, not committed yet) waits longer, unless
+// the mount is going away (now).
+func (r *Root) finishKept(g *kept, now bool) {
+	if !now && r.pendingAt(g.rel) {
+		r.kept.mu.Lock()
+		if r.kept.m[g.rel] == g {
+			g.timer.Reset(renameGrace)
+		}
+		r.kept.mu.Unlock()
+		return
+	}
+	r.kept.mu.Lock()
+	if r.kept.m[g.rel] != g {
+		r.kept.mu.Unlock()
+		return
+	}
+	delete(r.kept.m, g.rel)
+	r.kept.mu.Unlock()
+	if err := r.d.FinishRename(g.rel, g.to, g.ino, g.caller); err == nil {
+		if n := r.nodeAt(g.rel); n != nil {
+			r.inval <- func() { n.NotifyEntry(g.rel[strings.LastIndexByte(g.rel, '/')+1:]) }
+		}
+	}
+}
+
+// FinishRenames finishes every pending rename away, at unmount.
+func (r *Root) FinishRenames() {
+	r.kept.mu.Lock()
+	var all []*kept
+	for _, g := range r.kept.m {
+		g.timer.Stop()
+		all = append(all, g)
+	}
+	r.kept.mu.Unlock()
+	for _, g := range all {
+		r.finishKept(g, true)
+	}
+}
+
+// hidden reports whether rel is a kept name that the caller renamed away:
+// for that process it is gone, as rename promised.
+func (r *Root) hidden(ctx context.Context, rel string) bool {
+	g := r.kept.get(rel)
+	if g == nil {
+		return false
+	}
+	fc, ok := fuse.FromContext(ctx)
+	if !ok {
+		return false
+	}
+	if p, ok := procOf(int(fc.Pid)); !ok || p != g.owner {
+		return false
+	}
+	st, err := r.d.Lstat(rel)
+	if err != nil || st.Ino != g.ino {
+		r.kept.mu.Lock()
+		if r.kept.m[rel] == g {
+			delete(r.kept.m, rel) // committed again: nothing to hide
+			g.timer.Stop()
+		}
+		r.kept.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+// nodeAt returns the parent node of rel if the kernel knows it.
+func (r *Root) nodeAt(rel string) *Node {
+	n := r.root
+	parts := strings.Split(rel, "/")
+	for _, p := range parts[:len(parts)-1] {
+		ch := n.GetChild(p)
+		if ch == nil {
+			return nil
+		}
+		cn, ok := ch.Operations().(*Node)
+		if !ok {
+			return nil
+		}
+		n = cn
+	}
+	return n
+}
+
+// pendingAt reports whether rel is a file created through the mount that
+// has not committed yet.
+func (r *Root) pendingAt(rel string) bool {
+	parent := r.nodeAt(rel)
+	if parent == nil {
+		return false
+	}
+	ch := parent.GetChild(rel[strings.LastIndexByte(rel, '/')+1:])
+	if ch == nil {
+		return false
+	}
+	cn, ok := ch.Operations().(*Node)
+	return ok && cn.isPending()
+}
+
+// Shutdown finishes what the mount left pending (renames away still in
+// their grace period). Call it once the server has stopped.
+func (n *Node) Shutdown() { n.r.FinishRenames() }

@@ -1,6 +1,7 @@
 package backing
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -34,6 +35,7 @@ type Result struct {
 type current struct {
 	exists bool
 	st     unix.Stat_t
+	data   []byte        // read for YAML/JSON, and when its size is the new one's
 	doc    *revision.Doc // nil when unparsable, or a kind without fields
 	rev    int64
 }
@@ -80,7 +82,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	}
 	defer unlock()
 
-	cur, err := d.readCurrent(pfd, base, w.Path, kind)
+	cur, err := d.readCurrent(pfd, base, w.Path, kind, len(w.Data))
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", w.Path, err)
 	}
@@ -93,6 +95,14 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	next, stamp, err := revision.Check(cur.rev, from, doc)
 	if err != nil {
 		return Result{}, d.refuse(refusalFrom(w.Path, err), w.Caller, w.Data, cur.rev)
+	}
+	if cur.exists && bytes.Equal(cur.data, w.Data) {
+		// Not stale, and the very bytes already committed (an editor
+		// putting back what it had after a refused save): nothing to commit.
+		if w.Caller.Reads != nil {
+			w.Caller.Reads.Wrote(w.Path, cur.rev)
+		}
+		return Result{Rev: cur.rev, Data: cur.data}, nil
 	}
 	data := w.Data
 	if stamp {
@@ -128,7 +138,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 
 // readCurrent reads P's committed bytes and revision. A missing P, or a P
 // that is not a regular file (a symlink is never followed), counts as absent.
-func (d *Dir) readCurrent(pfd int, base, rel string, kind revision.Kind) (current, error) {
+func (d *Dir) readCurrent(pfd int, base, rel string, kind revision.Kind, newLen int) (current, error) {
 	var cur current
 	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err == unix.ENOENT || err == unix.ELOOP {
@@ -147,14 +157,15 @@ func (d *Dir) readCurrent(pfd int, base, rel string, kind revision.Kind) (curren
 		return cur, nil
 	}
 	cur.exists = true
-	var data []byte
-	if hasFields(kind) {
-		if data, err = readAllFd(fd, cur.st.Size, d.cfg.Limits.MaxSize); err != nil {
+	if hasFields(kind) || cur.st.Size == int64(newLen) {
+		if cur.data, err = readAllFd(fd, cur.st.Size, d.cfg.Limits.MaxSize); err != nil {
 			return cur, err
 		}
-		cur.doc, _ = revision.Parse(kind, data, d.cfg.Limits)
 	}
-	in, err := d.inspect(fd, rel, &cur.st, data, cur.doc)
+	if hasFields(kind) {
+		cur.doc, _ = revision.Parse(kind, cur.data, d.cfg.Limits)
+	}
+	in, err := d.inspect(fd, rel, &cur.st, cur.data, cur.doc)
 	if err != nil {
 		return cur, err
 	}

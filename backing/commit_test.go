@@ -634,3 +634,24 @@ func TestConflictLineNamesBase(t *testing.T) {
 		t.Errorf("conflict line old_revision = %v, want the content's 9", ptrStr(e.OldRevision))
 	}
 }
+
+// Committing the very bytes already committed, from the current revision,
+// changes nothing: no new revision, no log line. From a stale revision it
+// is still a conflict: equal bytes can hide a lost update.
+func TestCommitSameBytesIsNoChange(t *testing.T) {
+	root := newRoot(t)
+	d := openDir(t, root, Config{})
+	commit(t, d, "a.yaml", "revision: 0\na: 1\n")
+	commit(t, d, "a.yaml", "revision: 1\na: 2\n")
+	n := len(logEntries(t, root))
+	res, err := d.Commit(Write{Path: "a.yaml", Data: []byte("revision: 2\na: 2\n"), Base: 2, Caller: testCaller})
+	if err != nil || res.Rev != 2 {
+		t.Fatalf("rewriting the current bytes: rev %d, %v; want 2, nil", res.Rev, err)
+	}
+	wantRev(t, d, "a.yaml", 2)
+	if got := len(logEntries(t, root)); got != n {
+		t.Errorf("%d new log lines for an unchanged file, want 0", got-n)
+	}
+	_, err = d.Commit(Write{Path: "a.yaml", Data: []byte("revision: 2\na: 2\n"), Base: 1, Caller: testCaller})
+	wantRefusal(t, err, OpConflict, syscall.EBUSY)
+}

@@ -62,11 +62,15 @@ func (d *Dir) RenameKeep(oldRel, newRel string, c Caller) (uint64, error) {
 	return st.Ino, err
 }
 
-// FinishRename removes oldRel after RenameKeep, unless a commit replaced it
-// meanwhile (its inode is no longer ino), and logs the rename as a delete
-// of oldRel.
+// FinishRename removes oldRel after RenameKeep (or after an unlink that the
+// front end kept, when newRel is ""), unless a commit replaced it meanwhile
+// (its inode is no longer ino), and logs it as a delete of oldRel.
 func (d *Dir) FinishRename(oldRel, newRel string, ino uint64, c Caller) error {
-	return d.away(oldRel, c, "delete", "renamed to "+newRel, func(pfd int, base string) error {
+	what := "deleted"
+	if newRel != "" {
+		what = "renamed to " + newRel
+	}
+	return d.away(oldRel, c, "delete", what, func(pfd int, base string) error {
 		var st unix.Stat_t
 		if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return err

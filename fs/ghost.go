@@ -20,7 +20,7 @@ const renameGrace = 5 * time.Second
 // (backing.RenameKeep), hidden from owner, shown to everyone else until a
 // commit replaces it or the grace period ends (backing.FinishRename).
 type kept struct {
-	rel, to string
+	rel, to string // to is "" for an unlink
 	owner   procKey
 	caller  backing.Caller
 	ino     uint64
@@ -55,7 +55,27 @@ func (r *Root) renameAway(ctx context.Context, oldRel, newRel string, c backing.
 	if err != nil {
 		return err
 	}
-	g := &kept{rel: oldRel, to: newRel, owner: owner, caller: c, ino: ino}
+	r.keep(&kept{rel: oldRel, to: newRel, owner: owner, caller: c, ino: ino})
+	return nil
+}
+
+// removeAway unlinks managed rel, keeping it visible to everyone but the
+// remover for a while.
+func (r *Root) removeAway(rel string, c backing.Caller) error {
+	owner, ok := procOf(c.Pid)
+	if !ok {
+		return r.d.Remove(rel, c)
+	}
+	st, err := r.d.Lstat(rel)
+	if err != nil {
+		return err
+	}
+	r.keep(&kept{rel: rel, owner: owner, caller: c, ino: st.Ino})
+	return nil
+}
+
+func (r *Root) keep(g *kept) {
+	oldRel := g.rel
 	r.kept.mu.Lock()
 	if r.kept.m == nil {
 		r.kept.m = map[string]*kept{}
@@ -66,7 +86,50 @@ func (r *Root) renameAway(ctx context.Context, oldRel, newRel string, c backing.
 	r.kept.m[oldRel] = g
 	g.timer = time.AfterFunc(renameGrace, func() { r.finishKept(g, false) })
 	r.kept.mu.Unlock()
-	return nil
+}
+
+// undoRenameAway handles a renamer putting back the file it renamed away
+// (vim restoring x.yaml~ after a refused save): the kept name still holds
+// that very file, so the rename is undone, with no commit.
+func (r *Root) undoRenameAway(ctx context.Context, oldRel, newRel string, c backing.Caller) bool {
+	g := r.kept.get(newRel)
+	if g == nil || g.to != oldRel || !r.hidden(ctx, newRel) {
+		return false
+	}
+	src, err := r.d.Lstat(oldRel)
+	if err != nil || src.Ino != g.ino {
+		return false
+	}
+	if r.d.Remove(oldRel, c) != nil { // a scratch name: not logged
+		return false
+	}
+	r.kept.mu.Lock()
+	if r.kept.m[newRel] == g {
+		delete(r.kept.m, newRel)
+		g.timer.Stop()
+	}
+	r.kept.mu.Unlock()
+	return true
+}
+
+// finishKeptUnder finishes at once the kept names at or below rel, before
+// rel (a directory) is removed or renamed.
+func (r *Root) finishKeptUnder(rel string) {
+	if !r.kept.any() {
+		return
+	}
+	r.kept.mu.Lock()
+	var due []*kept
+	for p, g := range r.kept.m {
+		if p == rel || strings.HasPrefix(p, rel+"/") {
+			g.timer.Stop()
+			due = append(due, g)
+		}
+	}
+	r.kept.mu.Unlock()
+	for _, g := range due {
+		r.finishKept(g, true)
+	}
 }
 
 // finishKept ends a kept name's grace: the rename is finished unless the

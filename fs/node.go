@@ -297,11 +297,23 @@ func (n *Node) lookupNew(ctx context.Context, name, rel string, out *fuse.EntryO
 }
 
 func (n *Node) Rmdir(ctx context.Context, name string) syscall.Errno {
-	return errno(n.r.d.Rmdir(join(n.rel(), name)))
+	rel := join(n.rel(), name)
+	n.r.finishKeptUnder(rel) // names removed from it may still be kept
+	return errno(n.r.d.Rmdir(rel))
 }
 
+// Unlink removes a name. A managed file is kept visible to other processes
+// for a while (see renameAway), because tools such as git replace a file
+// by unlinking it and creating it again.
 func (n *Node) Unlink(ctx context.Context, name string) syscall.Errno {
-	err := n.r.d.Remove(join(n.rel(), name), n.r.caller(ctx))
+	rel := join(n.rel(), name)
+	d, c := n.r.d, n.r.caller(ctx)
+	var err error
+	if d.Managed(rel) && !d.IsLog(rel) && n.isRegular(name) {
+		err = n.r.removeAway(rel, c)
+	} else {
+		err = d.Remove(rel, c)
+	}
 	if err == unix.ENOENT {
 		if ch := n.GetChild(name); ch != nil {
 			if cn, ok := ch.Operations().(*Node); ok && cn.cancelPending() {
@@ -336,6 +348,10 @@ func (n *Node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	oldRel, newRel := join(n.rel(), name), join(np.rel(), newName)
 	d, c := n.r.d, n.r.caller(ctx)
 	var err error
+	n.r.finishKeptUnder(oldRel) // a directory moving away takes its kept names along
+	if n.r.undoRenameAway(ctx, oldRel, newRel, c) {
+		return 0
+	}
 	if d.Managed(oldRel) && !d.Managed(newRel) && flags&^unix.RENAME_NOREPLACE == 0 && n.isRegular(name) {
 		if _, e := d.Lstat(newRel); e == nil && flags&unix.RENAME_NOREPLACE != 0 {
 			return syscall.EEXIST

@@ -22,10 +22,11 @@ import (
 
 // inspection is what inspect found out about an open backing file.
 type inspection struct {
-	rev      int64 // the file's revision, counting a change behind our back
-	external bool  // changed behind the mount's back since rev-1
-	sum      string
-	data     []byte // the content, when it had to be read
+	rev       int64 // the file's revision, counting a change behind our back
+	external  bool  // changed behind the mount's back since rev-1
+	unstamped bool  // never stamped, never seen: adopt it to notice changes later
+	sum       string
+	data      []byte // the content, when it had to be read
 }
 
 // inspect returns the revision of the open regular file fd at rel. doc is
@@ -49,7 +50,7 @@ func (d *Dir) inspect(fd int, rel string, st *unix.Stat_t, data []byte, doc *rev
 			}
 			doc, _ = revision.Parse(revision.KindOf(rel), data, d.cfg.Limits)
 		}
-		return inspection{rev: d.revisionOf(fd, rel, doc), data: data}, nil
+		return inspection{rev: d.revisionOf(fd, rel, doc), data: data, unstamped: true}, nil
 	}
 	if data == nil {
 		var err error
@@ -88,7 +89,7 @@ func (d *Dir) noticeExternal(fd int, rel string) (int64, error) {
 		return 0, err
 	}
 	in, err := d.inspect(fd, rel, &st, nil, nil)
-	if err != nil || !in.external {
+	if err != nil || !(in.external || in.unstamped) {
 		return in.rev, err
 	}
 	pfd, base, err := d.parent(rel)
@@ -102,8 +103,20 @@ func (d *Dir) noticeExternal(fd int, rel string) (int64, error) {
 	}
 	defer unlock()
 	again, err := d.inspect(fd, rel, &st, in.data, nil)
-	if err == nil && again.external {
+	switch {
+	case err != nil:
+	case again.external:
 		d.adoptExternal(fd, rel, &st, again)
+	case again.unstamped:
+		// A file paracfs never committed, read through the mount: stamp it
+		// as it is, so that a later change behind the mount's back shows.
+		data := again.data
+		if data == nil {
+			if data, err = readAllFd(fd, st.Size, d.cfg.Limits.MaxSize); err != nil {
+				return again.rev, nil
+			}
+		}
+		d.revs.adopt(fd, rel, stamp{rev: again.rev, sha: sha256hex(data), size: st.Size, mtime: mtimeNs(&st)})
 	}
 	return again.rev, err
 }

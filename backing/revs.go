@@ -108,6 +108,19 @@ func (s *revStore) record(fd int, rel string, st stamp) {
 	s.mu.Unlock()
 }
 
+// adopt stamps a file paracfs did not write, quietly: a file it may not
+// change (another user's, a read-only mount) just stays unstamped.
+func (s *revStore) adopt(fd int, rel string, st stamp) {
+	if s.noXattr {
+		s.mu.Lock()
+		s.mem[rel] = st
+		s.mu.Unlock()
+	} else if unix.Fsetxattr(fd, revXattr, []byte(st.String()), 0) != nil {
+		return
+	}
+	s.saw(rel, st.rev)
+}
+
 // saw remembers the last revision known of rel during this run, so that a
 // file replaced behind the mount's back (which loses its stamp) is noticed.
 func (s *revStore) saw(rel string, rev int64) {

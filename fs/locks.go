@@ -113,7 +113,12 @@ func (h *stagedHandle) lockFd() (int, syscall.Errno) {
 	if h.lfd > 0 {
 		return h.lfd, 0
 	}
-	fd, err := h.n.r.d.OpenFile(h.n.rel(), unix.O_RDONLY|unix.O_NONBLOCK, 0, h.opener)
+	// Read-write, so that write locks (F_WRLCK) can be taken on it; it is
+	// never written through.
+	fd, err := h.n.r.d.OpenFile(h.n.rel(), unix.O_RDWR|unix.O_NONBLOCK, 0, h.opener)
+	if err != nil {
+		fd, err = h.n.r.d.OpenFile(h.n.rel(), unix.O_RDONLY|unix.O_NONBLOCK, 0, h.opener)
+	}
 	if err != nil {
 		return -1, syscall.ENOLCK
 	}

@@ -96,7 +96,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	if err != nil {
 		return Result{}, d.refuse(refusalFrom(w.Path, err), w.Caller, w.Data, cur.rev)
 	}
-	if cur.exists && bytes.Equal(cur.data, w.Data) {
+	if cur.exists && cur.st.Size == int64(len(w.Data)) && bytes.Equal(cur.data, w.Data) {
 		// Not stale, and the very bytes already committed (an editor
 		// putting back what it had after a refused save): nothing to commit.
 		if w.Caller.Reads != nil {

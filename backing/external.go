@@ -2,7 +2,6 @@ package backing
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -81,9 +80,13 @@ func (d *Dir) adoptExternal(fd int, rel string, st *unix.Stat_t, in inspection) 
 }
 
 // noticeExternal checks a file opened for reading and, if it changed
-// behind the mount's back, records that under P's lock, waiting for the
-// lock only briefly: a reader must not stall behind a writer's lock.
+// behind the mount's back, records that. It takes only the daemon's own
+// queue for P (so no commit of P runs meanwhile), not P.lock: a reader must
+// neither stall behind another process's lock nor create lock files.
 func (d *Dir) noticeExternal(fd int, rel string) (int64, error) {
+	if d.IsLog(rel) {
+		return 0, nil // appended to by everyone, all the time: not a versioned file
+	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return 0, err
@@ -92,16 +95,10 @@ func (d *Dir) noticeExternal(fd int, rel string) (int64, error) {
 	if err != nil || !(in.external || in.unstamped) {
 		return in.rev, err
 	}
-	pfd, base, err := d.parent(rel)
-	if err != nil {
-		return in.rev, nil
-	}
-	defer d.closeParent(pfd)
-	unlock, err := d.lockWithin(rel, pfd, base, Caller{Pid: os.Getpid()}, 100*time.Millisecond)
-	if err != nil {
+	if !d.locks.acquire(rel, time.Now().Add(100*time.Millisecond)) {
 		return in.rev, nil // a commit is under way: it will notice
 	}
-	defer unlock()
+	defer d.locks.release(rel)
 	again, err := d.inspect(fd, rel, &st, in.data, nil)
 	switch {
 	case err != nil:

@@ -63,7 +63,22 @@ func (n *Node) child(ctx context.Context, name, rel string, st *backing.Stat, ou
 		}
 		return n.NewInode(ctx, &Node{r: n.r}, fs.StableAttr{Mode: syscall.S_IFREG})
 	}
-	return n.NewInode(ctx, &Node{r: n.r}, fs.StableAttr{Mode: st.Mode & syscall.S_IFMT, Ino: st.Ino, Gen: st.Birth})
+	return n.NewInode(ctx, &Node{r: n.r}, fs.StableAttr{Mode: st.Mode & syscall.S_IFMT, Ino: nodeIno(st), Gen: st.Birth})
+}
+
+// nodeIno is the inode number the mount shows for a backing file: its own,
+// mixed with its birth time. A node outlives the backing inode it was
+// found with (a temp file renamed onto a managed name becomes that name's
+// node, and the commit replaces its inode); the number must not then
+// collide with a new file that reuses the backing number (mv would call
+// the two "the same file"). Hard links share number and birth time, so
+// they still show as one file.
+func nodeIno(st *backing.Stat) uint64 {
+	if st.Birth == 0 {
+		return st.Ino
+	}
+	h := st.Birth * 0x9e3779b97f4a7c15 // Fibonacci hashing spreads nearby times
+	return 1<<62 | (h>>42)<<40 | st.Ino&(1<<40-1)
 }
 
 func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {

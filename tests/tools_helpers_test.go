@@ -1,0 +1,292 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// toolPython is Debian's python3, which has python3-yaml and
+// python3-filelock; it also starts faster than a pyenv shim.
+const toolPython = "/usr/bin/python3"
+
+// toolNeed skips the test when one of the tools it drives is missing.
+func toolNeed(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (not installed)", tool)
+		}
+	}
+}
+
+// toolNeedPython skips the test without Debian's python3 and the modules
+// named.
+func toolNeedPython(t *testing.T, modules ...string) {
+	t.Helper()
+	if _, err := os.Stat(toolPython); err != nil {
+		t.Skipf("needs %s", toolPython)
+	}
+	for _, m := range modules {
+		if err := exec.Command(toolPython, "-c", "import "+m).Run(); err != nil {
+			t.Skipf("needs %s with the module %s (Debian package python3-%s)", toolPython, m, m)
+		}
+	}
+}
+
+// toolPid takes the pid a tool's wrapper printed as the first line of its
+// stdout off the result.
+func toolPid(t *testing.T, r result) (result, int) {
+	t.Helper()
+	first, rest, _ := strings.Cut(r.Stdout, "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		t.Fatalf("no pid on the first line of the tool's output: %s", r)
+	}
+	r.Stdout = rest
+	return r, pid
+}
+
+// runToolPid runs a tool through `sh -c 'echo $$; exec "$@"'`, so that its pid
+// (the one the log must name) is known, with stdin as its input.
+func runToolPid(t *testing.T, dir, stdin, name string, args ...string) (result, int) {
+	t.Helper()
+	r := runInput(t, dir, stdin, "sh", append([]string{"-c", `echo $$; exec "$@"`, "sh", name}, args...)...)
+	return toolPid(t, r)
+}
+
+// startToolHeld starts a tool with pipes on its stdin and stdout and waits for
+// it to print want (e.g. "opened", "read"); its cleanup kills it if it is
+// still running.
+func startToolHeld(t *testing.T, dir, want, name string, args ...string) (*pyHeld, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	h := &pyHeld{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
+	line, err := readLineTimeout(h.out, 20*time.Second)
+	if err != nil || line != want {
+		t.Fatalf("%s %s: printed %q (%v), want %q\nstderr: %s", name, strings.Join(args, " "), line, err, want, stderr.String())
+	}
+	return h, stderr
+}
+
+// toolManagedName reports whether a base name matches the default tracked
+// globs.
+func toolManagedName(name string) bool {
+	for _, g := range []string{"*.yaml", "*.yml", "*.json", "*.jsonl", "*.md"} {
+		if ok, _ := filepath.Match(g, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// toolOnlyPaths asserts that every log line names one of the paths given: a
+// save through a temp file is logged under the real name, never under the
+// temp's.
+func toolOnlyPaths(t *testing.T, lines []logEntry, paths ...string) {
+	t.Helper()
+	for _, e := range lines {
+		ok := false
+		for _, p := range paths {
+			ok = ok || e.Path == p
+		}
+		if !ok {
+			what := "a file the tool did not save"
+			if !toolManagedName(filepath.Base(e.Path)) {
+				what = "a temp or scratch name"
+			}
+			t.Errorf("the log names %q, %s (want only %v)\n%s", e.Path, what, paths, e)
+		}
+	}
+}
+
+// toolCommitted asserts what a user sees after a tool saved rel: the
+// bytes through the mount and in the backing directory are want, the
+// revision went from oldRev to oldRev+1, and the log lines since n are
+// exactly one commit of rel (by pid and command, when given): also for
+// tools that replace a file by unlink + create (git, install, mv from
+// another filesystem), whose unlink is not logged on its own. It returns
+// the commit line.
+func toolCommitted(t *testing.T, p *project, n int, rel string, oldRev int64, want []byte, pid int, command string) logEntry {
+	t.Helper()
+	lines := logSince(t, p.Dir, n)
+	toolOnlyPaths(t, lines, rel)
+	return toolCheckCommit(t, p, lines, rel, oldRev, want, pid, command)
+}
+
+// toolCheckCommit is toolCommitted for one of several files saved at once:
+// lines are the new log lines, of any path.
+func toolCheckCommit(t *testing.T, p *project, lines []logEntry, rel string, oldRev int64, want []byte, pid int, command string) logEntry {
+	t.Helper()
+	if _, err := os.Lstat(p.path(rel)); err != nil {
+		t.Fatalf("%s is missing after the save: %v\nlog:\n%s", rel, err, toolLines(lines))
+	}
+	assertContent(t, p, rel, want)
+	if got := rev(t, p.path(rel)); got != oldRev+1 {
+		t.Errorf("%s: revision %d after one save, want %d", rel, got, oldRev+1)
+	}
+	lines = forPath(lines, rel)
+	if len(lines) != 1 {
+		t.Fatalf("want exactly 1 new log line (the commit) for %s, got %d:\n%s", rel, len(lines), toolLines(lines))
+	}
+	checkCommitLine(t, lines[0], rel, pid, command, oldRev, oldRev+1, want)
+	return lines[0]
+}
+
+// toolRefused asserts what a user sees after a tool's save of rel was
+// refused: the file is still there, byte for byte orig (through the mount
+// and in the backing directory), its revision is still oldRev, and the log
+// lines since n are exactly one refusal (op, errno), whose kept bytes are
+// refused (nil: not checked).
+func toolRefused(t *testing.T, p *project, n int, rel string, orig []byte, oldRev int64, op, errnoName string, pid int, refused []byte) logEntry {
+	t.Helper()
+	lines := logSince(t, p.Dir, n)
+	if _, err := os.Lstat(p.path(rel)); err != nil {
+		t.Errorf("%s is gone after a refused save (%v): the file must be left as it was\nlog:\n%s", rel, err, toolLines(lines))
+	} else {
+		assertContent(t, p, rel, orig)
+		if got := rev(t, p.path(rel)); got != oldRev {
+			t.Errorf("%s: revision %d after a refused save, want %d", rel, got, oldRev)
+		}
+	}
+	toolOnlyPaths(t, lines, rel)
+	if len(lines) != 1 {
+		t.Fatalf("want exactly 1 new log line (the refusal) for %s, got %d:\n%s", rel, len(lines), toolLines(lines))
+	}
+	checkRefusalLine(t, p, lines[0], rel, op, errnoName, pid, refused)
+	return lines[0]
+}
+
+func toolLines(es []logEntry) string {
+	var b strings.Builder
+	for _, e := range es {
+		b.WriteString("  " + e.Raw + "\n")
+	}
+	return b.String()
+}
+
+// toolNoScratchLeft asserts that a directory holds only the names given
+// (and their .lock files), through the mount and in the backing directory:
+// the tool's temp files are gone.
+func toolNoScratchLeft(t *testing.T, p *project, relDir string, names ...string) {
+	t.Helper()
+	keep := map[string]bool{}
+	for _, n := range names {
+		keep[n], keep[n+".lock"] = true, true
+	}
+	for _, dir := range []string{p.path(relDir), p.backing(relDir)} {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if !keep[e.Name()] {
+				t.Errorf("%s: leftover %s", dir, e.Name())
+			}
+		}
+	}
+}
+
+// toolBumpState commits a change to the state file from another process (sed
+// -i), taking it from revision 11 to 12, and returns the committed bytes:
+// after it, content derived from the fixture (revision: 11) is stale.
+func toolBumpState(t *testing.T, p *project) []byte {
+	t.Helper()
+	mustRun(t, p.Dir, "sed", "-i", "s/impact: medium/impact: high/", stateRel)
+	b := readFile(t, p.path(stateRel))
+	if !bytes.Contains(b, []byte("\nrevision: 12\n")) {
+		t.Fatalf("the other writer's commit was not stamped revision 12:\n%s", b)
+	}
+	return b
+}
+
+// toolReaderScript reads path through the mount in a loop until the file
+// stop exists and reports every read that failed or was not a YAML mapping
+// with a revision field: the checks of readerScript, for as long as a
+// writer runs.
+const toolReaderScript = `import json, os, sys, yaml
+path, stop = sys.argv[1], sys.argv[2]
+reads, bad = 0, []
+while not os.path.exists(stop) or reads == 0:
+    try:
+        text = open(path).read()
+        doc = yaml.safe_load(text)
+        if not isinstance(doc, dict) or "revision" not in doc:
+            bad.append("not a state file: %r" % text[:60])
+    except Exception as e:
+        bad.append(repr(e)[:100])
+    reads += 1
+print(json.dumps({"reads": reads, "bad": len(bad), "sample": bad[:5]}))
+`
+
+// toolReader is toolReaderScript running.
+type toolReader struct {
+	cmd  *exec.Cmd
+	out  bytes.Buffer
+	stop string
+}
+
+// startToolReader starts a reader looping over rel through the mount.
+func startToolReader(t *testing.T, p *project, rel string) *toolReader {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	r := &toolReader{stop: filepath.Join(p.Root, "stop-reader")}
+	r.cmd = exec.CommandContext(ctx, toolPython, "-c", toolReaderScript, rel, r.stop)
+	r.cmd.Dir = p.Dir
+	r.cmd.Stdout, r.cmd.Stderr = &r.out, &r.out
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// finish stops the reader and asserts that it never failed nor saw
+// anything but a complete state file.
+func (r *toolReader) finish(t *testing.T) {
+	t.Helper()
+	if err := os.WriteFile(r.stop, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.cmd.Wait(); err != nil {
+		t.Fatalf("reader: %v: %s", err, r.out.String())
+	}
+	var rep struct {
+		Reads, Bad int
+		Sample     []string
+	}
+	if err := json.Unmarshal(r.out.Bytes(), &rep); err != nil {
+		t.Fatalf("reader output %q: %v", r.out.String(), err)
+	}
+	t.Logf("reader: %d reads", rep.Reads)
+	if rep.Reads == 0 || rep.Bad != 0 {
+		t.Errorf("reader: %d of %d reads failed or saw a missing, partial or invalid file: %v", rep.Bad, rep.Reads, rep.Sample)
+	}
+}

@@ -143,6 +143,7 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 	h.dirty = false
 	h.committed = true // a refused truncation is not retried at release
 	if err != nil {
+		h.n.r.keepAfterRefusal(rel)
 		return errno(err)
 	}
 	h.base, h.data = res.Rev, res.Data

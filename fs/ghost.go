@@ -11,17 +11,21 @@ import (
 	"github.com/paracfs/paracfs/backing"
 )
 
-// renameGrace is how long a managed name renamed away stays visible to
-// other processes, waiting for the renamer to write it again (an editor's
-// save: rename x.yaml to x.yaml~, write x.yaml, remove x.yaml~).
-const renameGrace = 5 * time.Second
+// renameGrace is how long a managed name renamed away (or unlinked) stays
+// visible to other processes, waiting for the renamer to create it again
+// (an editor's save: rename x.yaml to x.yaml~, write x.yaml, remove
+// x.yaml~; git: unlink, create). Once created again, it waits for that
+// commit however long it takes.
+const renameGrace = 500 * time.Millisecond
 
 // A kept name: renamed away by owner, still in the backing directory
-// (backing.RenameKeep), hidden from owner, shown to everyone else until a
-// commit replaces it or the grace period ends (backing.FinishRename).
+// (backing.RenameKeep), hidden from owner and its parent (the shell that
+// ran `rm x; test -e x`), shown to everyone else until a commit replaces
+// it or the grace period ends (backing.FinishRename).
 type kept struct {
 	rel, to string // to is "" for an unlink
 	owner   procKey
+	parent  procKey
 	caller  backing.Caller
 	ino     uint64
 	timer   *time.Timer
@@ -55,8 +59,14 @@ func (r *Root) renameAway(ctx context.Context, oldRel, newRel string, c backing.
 	if err != nil {
 		return err
 	}
-	r.keep(&kept{rel: oldRel, to: newRel, owner: owner, caller: c, ino: ino})
+	r.keep(&kept{rel: oldRel, to: newRel, owner: owner, parent: parentProc(owner), caller: c, ino: ino})
 	return nil
+}
+
+// parentProc is the process that started p.
+func parentProc(p procKey) procKey {
+	pp, _ := procOf(parentPid(p.tgid))
+	return pp
 }
 
 // removeAway unlinks managed rel, keeping it visible to everyone but the
@@ -70,7 +80,7 @@ func (r *Root) removeAway(rel string, c backing.Caller) error {
 	if err != nil {
 		return err
 	}
-	r.keep(&kept{rel: rel, owner: owner, caller: c, ino: st.Ino})
+	r.keep(&kept{rel: rel, owner: owner, parent: parentProc(owner), caller: c, ino: st.Ino})
 	return nil
 }
 
@@ -110,6 +120,19 @@ func (r *Root) undoRenameAway(ctx context.Context, oldRel, newRel string, c back
 	}
 	r.kept.mu.Unlock()
 	return true
+}
+
+// keepAfterRefusal: when the file that was to replace an unlinked managed
+// name is refused (install, git checkout, cp across filesystems: unlink,
+// then create), the unlink was part of that save and is undone, so the
+// file is left as it was.
+func (r *Root) keepAfterRefusal(rel string) {
+	r.kept.mu.Lock()
+	defer r.kept.mu.Unlock()
+	if g := r.kept.m[rel]; g != nil && g.to == "" {
+		g.timer.Stop()
+		delete(r.kept.m, rel)
+	}
 }
 
 // finishKeptUnder finishes at once the kept names at or below rel, before
@@ -184,7 +207,7 @@ func (r *Root) hidden(ctx context.Context, rel string) bool {
 	if !ok {
 		return false
 	}
-	if p, ok := procOf(int(fc.Pid)); !ok || p != g.owner {
+	if p, ok := procOf(int(fc.Pid)); !ok || (p != g.owner && p != g.parent) {
 		return false
 	}
 	st, err := r.d.Lstat(rel)

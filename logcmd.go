@@ -7,20 +7,38 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/paracfs/paracfs/backing"
 	"github.com/paracfs/paracfs/changelog"
 )
 
-func runLog(args []string) error {
+// logOpts are the flags of log.
+type logOpts struct {
+	path, since, op, logPath string
+	n                        int
+	asJSON                   bool
+}
+
+func logFlagSet(o *logOpts) *pflag.FlagSet {
 	fs := flagSet("log", "[flags] [DIR]",
 		"Prints the change log of DIR (default: the nearest .parac), oldest first: every commit,\n"+
 			"refusal, delete and rename, with paracle's own entries.")
-	path := fs.String("path", "", "only entries for this path (relative to DIR, or a glob such as 'roadmap/*.yaml')")
-	since := fs.String("since", "", "only entries at or after this time: a duration (1h, 30m) or a date (2026-11-28, RFC 3339)")
-	n := fs.IntP("lines", "n", 0, "only the last N matching entries (0: all)")
-	op := fs.String("op", "", "only entries with this op (commit, conflict, invalid, delete, ...)")
-	asJSON := fs.Bool("json", false, "print the raw JSON lines")
-	logPath := fs.String("log", backing.DefaultLogPath, "change log, relative to DIR")
+	fs.StringVar(&o.path, "path", "", "only entries for this path (relative to DIR, or a glob such as 'roadmap/*.yaml')")
+	fs.StringVar(&o.since, "since", "", "only entries at or after this time: a duration (1h, 30m) or a date (2026-11-28, RFC 3339)")
+	fs.IntVarP(&o.n, "lines", "n", 0, "only the last N matching entries (0: all)")
+	fs.StringVar(&o.op, "op", "", "only entries with this op (commit, conflict, invalid, delete, ...)")
+	fs.SetAnnotation("op", annotValues, []string{"commit", "create", "rename", "truncate", "delete", "conflict", "invalid",
+		"too_large", "lock_timeout", "append_only", "external", "recover", "warning"})
+	fs.BoolVar(&o.asJSON, "json", false, "print the raw JSON lines")
+	fs.StringVar(&o.logPath, "log", backing.DefaultLogPath, "change log, relative to DIR")
+	fs.SetAnnotation("log", annotFiles, []string{"jsonl"})
+	return fs
+}
+
+func runLog(args []string) error {
+	var o logOpts
+	fs := logFlagSet(&o)
 	if err := parse(fs, args, 1); err != nil {
 		return err
 	}
@@ -34,16 +52,16 @@ func runLog(args []string) error {
 	if err != nil {
 		return err
 	}
-	f := changelog.Filter{Op: *op, Path: relTo(dir, *path)}
-	if *since != "" {
-		if f.Since, err = parseSince(*since, time.Now()); err != nil {
-			return usageError{fmt.Sprintf("--since %q: %v", *since, err)}
+	f := changelog.Filter{Op: o.op, Path: relTo(dir, o.path)}
+	if o.since != "" {
+		if f.Since, err = parseSince(o.since, time.Now()); err != nil {
+			return usageError{fmt.Sprintf("--since %q: %v", o.since, err)}
 		}
 	}
-	if *n < 0 {
+	if o.n < 0 {
 		return usageError{"-n must be 0 or more"}
 	}
-	file, err := os.Open(filepath.Join(dir, *logPath))
+	file, err := os.Open(filepath.Join(dir, o.logPath))
 	if err != nil {
 		return err
 	}
@@ -52,12 +70,12 @@ func runLog(args []string) error {
 	if err != nil {
 		return err
 	}
-	entries, err := changelog.Last(file, st.Size(), f, *n)
+	entries, err := changelog.Last(file, st.Size(), f, o.n)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		if *asJSON {
+		if o.asJSON {
 			fmt.Printf("%s\n", e.Raw)
 		} else {
 			fmt.Println(changelog.Format(e))

@@ -2,27 +2,26 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	gofs "github.com/hanwen/go-fuse/v2/fs"
-	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/paracfs/paracfs/backing"
-	pfs "github.com/paracfs/paracfs/fs"
 	"github.com/paracfs/paracfs/revision"
 )
 
+// mountFlags says how DIR is served: the flags of mount, most of them
+// shared with exec and the mount.fuse.paracfs helper.
 type mountFlags struct {
 	foreground  bool
 	lockTimeout time.Duration
@@ -30,37 +29,71 @@ type mountFlags struct {
 	logPath     string
 	allowOther  bool
 	debug       bool
+	logLevel    logLevel
 	readyFd     int
 }
 
-func runMount(args []string) error {
-	var mf mountFlags
-	fs := flagSet("mount", "[flags] [DIR [MOUNTPOINT]]",
-		"Mounts DIR (default: the nearest .parac at or above the current directory) on MOUNTPOINT\n"+
-			"(default: DIR itself, in place). Returns once the mount answers; the daemon runs on\n"+
-			"in the background unless --foreground.")
-	fs.BoolVarP(&mf.foreground, "foreground", "f", false, "stay attached: serve until unmounted or signalled")
+// annotation keys read by the completion scripts' generator.
+const (
+	annotValues = "paracfs_values" // the words a flag's value is one of
+	annotFiles  = "paracfs_files"  // a flag's value is a file name
+)
+
+// addServeFlags defines the flags that say how DIR is served.
+func addServeFlags(fs *pflag.FlagSet, mf *mountFlags) {
 	fs.DurationVar(&mf.lockTimeout, "lock-timeout", 10*time.Second, "how long a commit waits for P.lock")
 	fs.StringVar(&mf.maxSize, "max-size", "16MiB", "largest managed file a write may produce (e.g. 512KiB, 16MiB)")
 	fs.StringVar(&mf.logPath, "log", backing.DefaultLogPath, "change log, relative to DIR")
+	fs.SetAnnotation("log", annotFiles, []string{"jsonl"})
 	fs.BoolVar(&mf.allowOther, "allow-other", false, "let other users in (the kernel then checks permissions)")
-	fs.BoolVar(&mf.debug, "debug", false, "print every FUSE request (foreground)")
+	fs.Var(&mf.logLevel, "log-level", "the daemon's own messages at this level and above: "+strings.Join(logLevelNames, ", "))
+	fs.SetAnnotation("log-level", annotValues, logLevelNames)
+	fs.BoolVar(&mf.debug, "debug", false, "print every FUSE request")
+}
+
+func mountFlagSet(mf *mountFlags) *pflag.FlagSet {
+	fs := flagSet("mount", "[flags] [DIR [MOUNTPOINT]]",
+		"Mounts DIR (default: the nearest .parac at or above the current directory) on MOUNTPOINT\n"+
+			"(default: DIR itself, in place). Returns once the mount answers; the daemon runs on\n"+
+			"in the background, logging to DIR/.paracfs/daemon.log, unless --foreground.")
+	fs.BoolVarP(&mf.foreground, "foreground", "f", false, "stay attached: serve until unmounted or signalled, logging to stderr")
+	addServeFlags(fs, mf)
 	fs.IntVar(&mf.readyFd, "ready-fd", -1, "descriptor to report readiness on (used by the background daemon)")
 	fs.MarkHidden("ready-fd")
-	if err := parse(fs, args, 2); err != nil {
-		return err
-	}
+	return fs
+}
+
+// config checks the serving flags and turns them into the backing
+// directory's configuration.
+func (mf *mountFlags) config() (backing.Config, error) {
 	maxSize, err := parseSize(mf.maxSize)
 	if err != nil {
-		return usageError{fmt.Sprintf("--max-size %q: %v", mf.maxSize, err)}
+		return backing.Config{}, usageError{fmt.Sprintf("--max-size %q: %v", mf.maxSize, err)}
 	}
 	if mf.lockTimeout <= 0 {
-		return usageError{fmt.Sprintf("--lock-timeout %s: must be positive", mf.lockTimeout)}
+		return backing.Config{}, usageError{fmt.Sprintf("--lock-timeout %s: must be positive", mf.lockTimeout)}
 	}
 	logPath := filepath.ToSlash(filepath.Clean(mf.logPath))
 	if filepath.IsAbs(mf.logPath) || strings.HasPrefix(logPath, "../") || logPath == ".." || logPath == "." {
-		return usageError{fmt.Sprintf("--log %q: must be a path inside DIR", mf.logPath)}
+		return backing.Config{}, usageError{fmt.Sprintf("--log %q: must be a path inside DIR", mf.logPath)}
 	}
+	lim := revision.DefaultLimits()
+	lim.MaxSize = maxSize
+	return backing.Config{LockTimeout: mf.lockTimeout, Limits: lim, LogPath: logPath}, nil
+}
+
+func runMount(args []string) error {
+	mf := mountFlags{logLevel: logLevel{slog.LevelInfo}}
+	fs := mountFlagSet(&mf)
+	if err := parse(fs, args, 2); err != nil {
+		return err
+	}
+	cfg, err := mf.config()
+	if err != nil {
+		return err
+	}
+	daemon := mf.foreground || mf.readyFd >= 0
+	setupLog(os.Stderr, mf.logLevel.level, daemon)
 
 	var dir, mp string
 	if fs.NArg() >= 1 {
@@ -77,28 +110,25 @@ func runMount(args []string) error {
 		}
 	}
 	if mf.readyFd < 0 {
-		if err := checkMount(dir, mp); err != nil {
+		if err := checkMount(dir, mp, mf.allowOther); err != nil {
 			return err
 		}
 	}
-	lim := revision.DefaultLimits()
-	lim.MaxSize = maxSize
-	cfg := backing.Config{LockTimeout: mf.lockTimeout, Limits: lim, LogPath: logPath}
-	if mf.foreground || mf.readyFd >= 0 {
+	if daemon {
 		return serve(dir, mp, cfg, mf)
 	}
-	return daemonize(dir, mp, args)
+	return daemonize(dir, mp, daemonArgs(fs))
 }
 
 // checkMount fails fast, with one clear line, on what would make the mount
 // fail, and cleans up a stale mount left by a killed daemon.
-func checkMount(dir, mp string) error {
+func checkMount(dir, mp string, allowOther bool) error {
 	for _, p := range []string{dir, mp} {
 		if isStale(p) {
 			if err := detach(p); err != nil {
 				return fmt.Errorf("%s: a killed daemon left a stale mount that could not be cleaned up: %v", p, err)
 			}
-			fmt.Fprintf(os.Stderr, "paracfs: cleaned up a stale mount at %s\n", p)
+			slog.Info("cleaned up a stale mount", "mountpoint", p)
 		}
 	}
 	for _, p := range []string{dir, mp} {
@@ -127,24 +157,83 @@ func checkMount(dir, mp string) error {
 	}
 	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("FUSE is unavailable: %v", err)
+		hint := ""
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			hint = " (in a container, pass the device: --device /dev/fuse)"
+		case errors.Is(err, os.ErrPermission):
+			hint = " (it must be readable and writable by you: Debian's fuse3 makes it mode 0666)"
+		}
+		return fmt.Errorf("FUSE is unavailable: %v%s", err, hint)
 	}
 	f.Close()
-	if os.Geteuid() != 0 {
-		if _, err := exec.LookPath("fusermount3"); err != nil {
-			return fmt.Errorf("FUSE is unavailable: fusermount3 not found (install the fuse3 package)")
+	if os.Geteuid() == 0 {
+		if !hasCapSysAdmin() {
+			return errors.New("FUSE is unavailable: mounting as root needs CAP_SYS_ADMIN (in a container, add it: --cap-add SYS_ADMIN)")
 		}
+		return nil
+	}
+	if _, err := exec.LookPath("fusermount3"); err != nil {
+		return errors.New("FUSE is unavailable: fusermount3 not found (install the fuse3 package)")
+	}
+	if allowOther && !userAllowOther() {
+		return errors.New("--allow-other needs the line user_allow_other in /etc/fuse.conf when not mounting as root")
 	}
 	return nil
 }
 
+// hasCapSysAdmin reports whether this process may call mount(2).
+func hasCapSysAdmin() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return true // cannot tell: let mount(2) say
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if hex, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+			return err != nil || caps&(1<<unix.CAP_SYS_ADMIN) != 0
+		}
+	}
+	return true
+}
+
+// userAllowOther reports whether /etc/fuse.conf lets users mount with
+// allow_other.
+func userAllowOther() bool {
+	f, err := os.Open("/etc/fuse.conf")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) == "user_allow_other" {
+			return true
+		}
+	}
+	return false
+}
+
+// announce makes mount say what it mounted (mount(8)'s helper is silent
+// unless -v).
+var announce = true
+
+// maxDaemonLog is the size past which daemon.log is moved to daemon.log.1
+// when the next daemon starts.
+const maxDaemonLog = 1 << 20
+
 // daemonize starts the daemon in its own session and waits until it
-// reports that the mount answers, or why it failed.
-func daemonize(dir, mp string, args []string) error {
+// reports that the mount answers, or why it failed. The daemon's stderr,
+// and so its log, is DIR/.paracfs/daemon.log.
+func daemonize(dir, mp string, flags []string) error {
 	if err := os.MkdirAll(filepath.Join(dir, backing.MetaDir), 0o755); err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(filepath.Join(dir, backing.MetaDir, "daemon.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	logName := filepath.Join(dir, backing.MetaDir, "daemon.log")
+	if st, err := os.Stat(logName); err == nil && st.Size() > maxDaemonLog {
+		os.Rename(logName, logName+".1")
+	}
+	logf, err := os.OpenFile(logName, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
 	}
@@ -160,13 +249,20 @@ func daemonize(dir, mp string, args []string) error {
 	}
 	// The daemon gets the same flags, plus where to report, and the
 	// resolved paths (it must not look for .parac itself once mounted).
-	cargs := append([]string{"mount", "--ready-fd=3"}, daemonFlags(args)...)
-	cargs = append(cargs, dir, mp)
+	cargs := append([]string{"mount", "--ready-fd=3"}, flags...)
+	cargs = append(cargs, "--", dir, mp)
 	cmd := exec.Command(self, cargs...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = "/"
+	// Readiness is reported here, on the pipe; a service manager that
+	// waits for it runs `mount --foreground`, which notifies it.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		w.Close()
 		return err
@@ -177,7 +273,9 @@ func daemonize(dir, mp string, args []string) error {
 	line, _ := bufio.NewReader(r).ReadString('\n')
 	line = strings.TrimSpace(line)
 	if line == "ok" {
-		fmt.Printf("paracfs: mounted %s on %s (daemon pid %d, log %s)\n", dir, mp, cmd.Process.Pid, filepath.Join(dir, backing.MetaDir, "daemon.log"))
+		if announce {
+			fmt.Printf("paracfs: mounted %s on %s (daemon pid %d, log %s)\n", dir, mp, cmd.Process.Pid, logName)
+		}
 		cmd.Process.Release()
 		return nil
 	}
@@ -186,122 +284,19 @@ func daemonize(dir, mp string, args []string) error {
 		return errors.New(strings.TrimPrefix(line, "error: "))
 	}
 	err = <-exited
-	return fmt.Errorf("the daemon exited before the mount answered (%v); see %s", err, filepath.Join(dir, backing.MetaDir, "daemon.log"))
+	return fmt.Errorf("the daemon exited before the mount answered (%v); see %s", err, logName)
 }
 
-// daemonFlags keeps the flags of a mount command line, dropping its
-// positional arguments (passed resolved instead).
-func daemonFlags(args []string) []string {
+// daemonArgs turns the flags set on a mount command line back into
+// arguments for the background daemon.
+func daemonArgs(fs *pflag.FlagSet) []string {
 	var out []string
-	takesValue := map[string]bool{"--lock-timeout": true, "--max-size": true, "--log": true}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			break
+	fs.Visit(func(f *pflag.Flag) {
+		if f.Name != "foreground" && f.Name != "ready-fd" {
+			out = append(out, "--"+f.Name+"="+f.Value.String())
 		}
-		if !strings.HasPrefix(a, "-") || a == "-f" || a == "--foreground" {
-			continue
-		}
-		out = append(out, a)
-		if takesValue[a] && i+1 < len(args) {
-			out = append(out, args[i+1])
-			i++
-		}
-	}
+	})
 	return out
-}
-
-// serve runs the daemon: it opens DIR before mounting over it, mounts,
-// reports readiness, and serves until unmounted or signalled.
-func serve(dir, mp string, cfg backing.Config, mf mountFlags) (err error) {
-	var ready *os.File
-	if mf.readyFd >= 0 {
-		ready = os.NewFile(uintptr(mf.readyFd), "ready")
-		defer func() {
-			if err != nil {
-				fmt.Fprintf(ready, "error: %v\n", err)
-			}
-			ready.Close()
-		}()
-		if err := checkMount(dir, mp); err != nil {
-			return err
-		}
-	}
-	d, err := backing.Open(dir, cfg)
-	if err != nil {
-		return err
-	}
-	root := pfs.NewRoot(d)
-	server, err := gofs.Mount(mp, root, pfs.Options(dir, mf.allowOther, mf.debug))
-	if err != nil {
-		d.Close()
-		return fmt.Errorf("mount %s: %v", mp, err)
-	}
-	state, _ := json.MarshalIndent(daemonState{
-		Pid: os.Getpid(), Dir: dir, Mountpoint: mp, Started: time.Now().Format(time.RFC3339),
-		Config: anyConfig{"lock_timeout": cfg.LockTimeout.String(), "max_size": cfg.Limits.MaxSize,
-			"log": cfg.LogPath, "allow_other": mf.allowOther, "globs": backing.DefaultGlobs},
-	}, "", "  ")
-	d.WriteMeta("daemon.json", append(state, '\n'))
-	fmt.Fprintf(os.Stderr, "paracfs: %s mounted on %s (pid %d)\n", dir, mp, os.Getpid())
-	if ready != nil {
-		fmt.Fprintln(ready, "ok")
-		ready.Close()
-		ready = nil
-		mf.readyFd = -1
-	}
-
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case sig := <-sigs:
-			fmt.Fprintf(os.Stderr, "paracfs: %v: unmounting %s\n", sig, mp)
-			stop(server, mp)
-		case <-done:
-		}
-	}()
-	server.Wait()
-	close(done)
-	root.Shutdown()
-	d.RemoveMeta("daemon.json")
-	if err := d.Close(); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "paracfs: %s unmounted\n", mp)
-	return nil
-}
-
-// stop unmounts on a signal. Commits in flight finish first: a busy mount
-// is detached lazily, and the daemon exits once the kernel lets go, or
-// after a grace period.
-func stop(server *fuse.Server, mp string) {
-	if err := server.Unmount(); err == nil {
-		return
-	} else {
-		fmt.Fprintf(os.Stderr, "paracfs: %s is busy (%v): detaching lazily\n", mp, err)
-	}
-	if err := detach(mp); err != nil {
-		fmt.Fprintf(os.Stderr, "paracfs: lazy unmount of %s: %v\n", mp, err)
-	}
-	go func() {
-		time.Sleep(5 * time.Second)
-		fmt.Fprintf(os.Stderr, "paracfs: %s still has open files after 5s: exiting\n", mp)
-		os.Exit(0)
-	}()
-}
-
-// detach lazily unmounts p: MNT_DETACH as root, fusermount3 -u -z otherwise.
-func detach(p string) error {
-	if os.Geteuid() == 0 {
-		return unix.Unmount(p, unix.MNT_DETACH)
-	}
-	out, err := exec.Command("fusermount3", "-u", "-z", p).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }
 
 // parseSize reads sizes such as 4096, 512KiB, 16MiB, 1G.

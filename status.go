@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 type statusRow struct {
@@ -18,9 +20,15 @@ type statusRow struct {
 	Config     map[string]any `json:"config,omitempty"`
 }
 
-func runStatus(args []string) error {
+func statusFlagSet(asJSON *bool) *pflag.FlagSet {
 	fs := flagSet("status", "[--json]", "Lists the active paracfs mounts: backing directory, mountpoint, daemon pid and uptime.")
-	asJSON := fs.Bool("json", false, "print JSON")
+	fs.BoolVar(asJSON, "json", false, "print JSON")
+	return fs
+}
+
+func runStatus(args []string) error {
+	asJSON := new(bool)
+	fs := statusFlagSet(asJSON)
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}

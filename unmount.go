@@ -12,14 +12,21 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 )
 
-func runUnmount(args []string) error {
+func unmountFlagSet(lazy *bool) *pflag.FlagSet {
 	fs := flagSet("unmount", "[--lazy] [MOUNTPOINT]",
 		"Unmounts a paracfs mount (default: the nearest .parac at or above the current directory).\n"+
 			"A busy mount is left alone, naming the processes that hold it, unless --lazy.")
-	lazy := fs.BoolP("lazy", "z", false, "detach now even if busy; the kernel lets go once the last file is closed")
+	fs.BoolVarP(lazy, "lazy", "z", false, "detach now even if busy; the kernel lets go once the last file is closed")
+	return fs
+}
+
+func runUnmount(args []string) error {
+	lazy := new(bool)
+	fs := unmountFlagSet(lazy)
 	if err := parse(fs, args, 1); err != nil {
 		return err
 	}

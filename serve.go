@@ -1,0 +1,176 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/backing"
+	pfs "github.com/paracfs/paracfs/fs"
+)
+
+// daemon is a paracfs mount served by this process.
+type daemon struct {
+	dir, mp string
+	back    *backing.Dir
+	root    *pfs.Node
+	server  *fuse.Server
+	served  chan struct{} // closed once the kernel has let go of the mount
+	notify  bool          // tell the service manager (mount --foreground)
+	once    sync.Once     // STOPPING=1 is sent once
+}
+
+// serve runs the daemon of `mount --foreground` (or of the background
+// daemon, which reports on --ready-fd): it opens DIR before mounting over
+// it, mounts, reports readiness (to the parent, and to systemd through
+// $NOTIFY_SOCKET), and serves until unmounted or signalled.
+func serve(dir, mp string, cfg backing.Config, mf mountFlags) (err error) {
+	var ready *os.File
+	if mf.readyFd >= 0 {
+		ready = os.NewFile(uintptr(mf.readyFd), "ready")
+		defer func() {
+			if ready != nil {
+				if err != nil {
+					fmt.Fprintf(ready, "error: %v\n", err)
+				}
+				ready.Close()
+			}
+		}()
+		if err := checkMount(dir, mp, mf.allowOther); err != nil {
+			return err
+		}
+	}
+	// A signal that comes while mounting stops the daemon right after.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	d, err := startDaemon(dir, mp, cfg, mf)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		fmt.Fprintln(ready, "ok")
+		ready.Close()
+		ready = nil
+	}
+	d.notify = true
+	if err := sdNotify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving %s on %s", os.Getpid(), dir, mp)); err != nil {
+		slog.Warn("cannot tell the service manager that the mount is ready", "err", err)
+	} else if os.Getenv("NOTIFY_SOCKET") != "" {
+		slog.Debug("told the service manager that the mount is ready", "socket", os.Getenv("NOTIFY_SOCKET"))
+	}
+	select {
+	case sig := <-sigs:
+		slog.Info("unmounting on a signal", "signal", sig.String(), "mountpoint", mp)
+		d.stop(0)
+	case <-d.served:
+	}
+	return d.finish()
+}
+
+// startDaemon opens DIR, mounts it on MP and returns once the mount
+// answers.
+func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, error) {
+	slog.Debug("opening the backing directory", "dir", dir, "lock_timeout", cfg.LockTimeout.String(),
+		"max_size", cfg.Limits.MaxSize, "log", cfg.LogPath, "globs", strings.Join(backing.DefaultGlobs, " "))
+	b, err := backing.Open(dir, cfg)
+	if err != nil {
+		return nil, err
+	}
+	root := pfs.NewRoot(b)
+	opts := pfs.Options(dir, mf.allowOther, mf.debug)
+	how := "fusermount3"
+	if opts.DirectMount {
+		how = "mount(2)"
+	}
+	slog.Debug("mounting", "mountpoint", mp, "with", how, "allow_other", mf.allowOther)
+	server, err := gofs.Mount(mp, root, opts)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("mount %s: %v", mp, strings.TrimSpace(err.Error()))
+	}
+	state, _ := json.MarshalIndent(daemonState{
+		Pid: os.Getpid(), Dir: dir, Mountpoint: mp, Started: time.Now().Format(time.RFC3339),
+		Config: anyConfig{"lock_timeout": cfg.LockTimeout.String(), "max_size": cfg.Limits.MaxSize,
+			"log": cfg.LogPath, "allow_other": mf.allowOther, "globs": backing.DefaultGlobs},
+	}, "", "  ")
+	b.WriteMeta("daemon.json", append(state, '\n'))
+	slog.Info("mounted", "dir", dir, "mountpoint", mp, "pid", os.Getpid())
+	d := &daemon{dir: dir, mp: mp, back: b, root: root, server: server, served: make(chan struct{})}
+	go func() {
+		server.Wait()
+		close(d.served)
+	}()
+	return d, nil
+}
+
+// stop unmounts. Commits in flight finish first: a busy mount is detached
+// lazily, and the process exits with exitCode once the kernel lets go, or
+// after a grace period.
+func (d *daemon) stop(exitCode int) {
+	d.stopping()
+	err := d.server.Unmount()
+	if err == nil {
+		return
+	}
+	select {
+	case <-d.served:
+		return // unmounted meanwhile
+	default:
+	}
+	slog.Warn("the mount is busy: detaching it lazily", "mountpoint", d.mp, "err", strings.TrimSpace(err.Error()))
+	if err := detach(d.mp); err != nil {
+		slog.Error("lazy unmount failed", "mountpoint", d.mp, "err", err)
+	}
+	go func() {
+		time.Sleep(5 * time.Second)
+		slog.Warn("files are still open on the detached mount after 5s: exiting", "mountpoint", d.mp)
+		os.Exit(exitCode)
+	}()
+}
+
+// stopping tells the service manager, once, that the daemon is stopping.
+func (d *daemon) stopping() {
+	if d.notify {
+		d.once.Do(func() { sdNotify("STOPPING=1") })
+	}
+}
+
+// finish waits until the kernel has let go of the mount, finishes what is
+// in flight and closes the backing directory.
+func (d *daemon) finish() error {
+	<-d.served
+	d.stopping()
+	d.root.Shutdown()
+	d.back.RemoveMeta("daemon.json")
+	if err := d.back.Close(); err != nil {
+		slog.Error("closing the backing directory", "dir", d.dir, "err", err)
+		return err
+	}
+	slog.Info("unmounted", "mountpoint", d.mp)
+	return nil
+}
+
+// detach lazily unmounts p: MNT_DETACH as root, fusermount3 -u -z otherwise.
+func detach(p string) error {
+	if os.Geteuid() == 0 {
+		return unix.Unmount(p, unix.MNT_DETACH)
+	}
+	out, err := exec.Command("fusermount3", "-u", "-z", p).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

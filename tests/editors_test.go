@@ -351,6 +351,13 @@ func TestVimStaleReadModifyWrite(t *testing.T) {
 			}
 			lines := logSince(t, p.Dir, n)
 			edCheckNoTempNames(t, lines)
+			if len(lines) == 0 && strings.Contains(st.Errmsg, "E949") {
+				// vim saw the file change between its own checks and gave up
+				// before writing ("File changed while writing"): the stale
+				// bytes never reached paracfs, and the file and buffer are
+				// as asserted above. (Seen on a loaded machine.)
+				return
+			}
 			if len(lines) == 0 || lines[0].Op != "conflict" {
 				t.Fatalf("want a conflict line for vim's save, got %d:%s", len(lines), edDescribe(lines))
 			}

@@ -634,13 +634,14 @@ func TestExec(t *testing.T) {
 		noDaemon(t, p)
 	})
 	// CMD leaves a process holding a file open on the mount: it is
-	// detached lazily, and paracfs exec still exits with CMD's status.
+	// detached lazily, and paracfs exec still exits with CMD's status. (CMD
+	// waits a moment so that the holder has opened the file when it exits.)
 	t.Run("busy at the end", func(t *testing.T) {
 		t.Parallel()
 		p := newProject(t)
 		t.Cleanup(func() { unmountAll(t, p.Root) })
 		start := time.Now()
-		r := paracfs(t, p.Root, "exec", "--log-level", "warn", "--", "/bin/sh", "-c", `sleep 1 < .parac/project.yaml & exit 5`)
+		r := paracfs(t, p.Root, "exec", "--log-level", "warn", "--", "/bin/sh", "-c", `sleep 2 < .parac/project.yaml & sleep 0.3; exit 5`)
 		if r.Code != 5 {
 			t.Errorf("paracfs exec -- (background holder; exit 5): %s\nwant exit 5", r)
 		}

@@ -2,6 +2,7 @@ package revision
 
 import (
 	"bytes"
+	"math"
 	"strconv"
 	"unicode/utf8"
 )
@@ -46,7 +47,7 @@ func lineCol(data []byte, off int) (line, col int) {
 }
 
 // parseRevision parses the text of a revision scalar: decimal digits without
-// sign or leading zeros, fitting an int64.
+// sign or leading zeros, below the largest int64.
 func parseRevision(s []byte) (int64, bool) {
 	if len(s) == 0 || len(s) > 19 || (s[0] == '0' && len(s) > 1) {
 		return 0, false
@@ -57,7 +58,8 @@ func parseRevision(s []byte) (int64, bool) {
 		}
 	}
 	n, err := strconv.ParseInt(string(s), 10, 64)
-	return n, err == nil
+	// The largest int64 cannot be followed by another revision.
+	return n, err == nil && n < math.MaxInt64
 }
 
 // badRevision is the refusal of a revision field whose value is described

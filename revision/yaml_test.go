@@ -38,7 +38,7 @@ func TestParseYAMLValid(t *testing.T) {
 		{"explicit end", "revision: 3\n...\n", 3, true, true},
 		{"no revision", "a: 1\nb: [x, y]\n", 0, false, true},
 		{"zero", "revision: 0\n", 0, true, true},
-		{"max int64", "revision: 9223372036854775807\n", 9223372036854775807, true, true},
+		{"largest revision that can still be followed", "revision: 9223372036854775806\n", 9223372036854775806, true, true},
 		{"quoted key", "\"revision\": 4\n", 4, true, true},
 		{"single quoted key", "'revision': 4\n", 4, true, true},
 		{"flow mapping", "{a: 1, revision: 7}", 7, true, true},

@@ -93,6 +93,12 @@ func runMount(args []string) error {
 		return err
 	}
 	daemon := mf.foreground || mf.readyFd >= 0
+	if mf.debug && !mf.foreground {
+		// In the background every request would be logged into
+		// .paracfs/daemon.log, inside the mount: reading that log through
+		// the mount would log each read, which feeds itself.
+		return usageError{"--debug needs --foreground (it prints every FUSE request to stderr)"}
+	}
 	setupLog(os.Stderr, mf.logLevel.level, daemon)
 
 	var dir, mp string

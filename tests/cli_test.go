@@ -556,3 +556,20 @@ func waitNotConnected(mp string) error {
 	}
 	return err
 }
+
+// --debug traces every FUSE request to stderr: in the background it would
+// log into .paracfs/daemon.log inside the mount, where reading the log
+// logs itself. It is refused without --foreground, and nothing is mounted.
+func TestDebugNeedsForeground(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	r := paracfs(t, p.Root, "mount", "--debug", p.Dir)
+	oneLine(t, "paracfs mount --debug (background)", r, 2, "paracfs mount: ")
+	if !strings.Contains(r.Stderr, "--foreground") {
+		t.Errorf("the error does not point to --foreground: %q", r.Stderr)
+	}
+	if isMounted(p.Dir) {
+		unmountAll(t, p.Root)
+		t.Fatalf("paracfs mount --debug in the background mounted %s", p.Dir)
+	}
+}

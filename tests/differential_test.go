@@ -330,14 +330,31 @@ func errName(e syscall.Errno) string {
 	return fmt.Sprintf("%s (%d)", e.Error(), int(e))
 }
 
-// content is random content: valid or invalid YAML, JSON, JSONL, text,
-// with or without a revision field near the current revision cur.
-func (d *diffRun) content(cur int64) []byte {
+// content is random content for rel: half the time valid for its kind,
+// else any of valid or invalid YAML, JSON, JSONL, text; with or without a
+// revision field near the current revision cur.
+func (d *diffRun) content(rel string, cur int64) []byte {
 	r := d.rnd
 	revs := []int64{cur, cur, cur + 1, cur - 1, cur + 2, 0}
 	rv := revs[r.Intn(len(revs))]
 	if rv < 0 {
 		rv = 0
+	}
+	if r.Intn(2) == 0 {
+		switch revision.KindOf(rel) {
+		case revision.YAML:
+			if r.Intn(2) == 0 {
+				return []byte(fmt.Sprintf("# c\nrevision: %d\nk: v%d\n", rv, r.Intn(100)))
+			}
+			return []byte(fmt.Sprintf("k%d: v%d\n", r.Intn(3), r.Intn(100)))
+		case revision.JSON:
+			if r.Intn(2) == 0 {
+				return []byte(fmt.Sprintf("{\"revision\": %d, \"k\": %d}\n", rv, r.Intn(100)))
+			}
+			return []byte(fmt.Sprintf(`{"k": [%d, "x"]}`, r.Intn(100)))
+		case revision.JSONL:
+			return []byte(fmt.Sprintf("{\"a\": %d}\n", r.Intn(9)))
+		}
 	}
 	switch r.Intn(12) {
 	case 0, 1:
@@ -469,7 +486,7 @@ func (d *diffRun) opWrite() {
 	mode := modes[r.Intn(len(modes))]
 	before := statOf(d.l(rel), true)
 	cur := d.rev(rel)
-	data := d.content(cur)
+	data := d.content(rel, cur)
 	off := int64(-1)
 	if mode.name == "rdwr" || mode.name == "notrunc" {
 		off = int64(r.Intn(int(before.size) + 3))

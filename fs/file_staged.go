@@ -96,7 +96,15 @@ func (h *stagedHandle) truncate(size int64) syscall.Errno {
 // Flush is close(2): commit what was written since the last commit. A
 // FLUSH with nothing new (a shell's dup2 dance, a second close of a dup)
 // commits nothing.
+//
+// A FLUSH from another process than the opener (a child closing an
+// inherited descriptor, possibly from inside its execve) is attributed to
+// the opener: reading the /proc files of a process in the middle of exec
+// blocks, and would hang the mount.
 func (h *stagedHandle) Flush(ctx context.Context) syscall.Errno {
+	if fc, ok := fuse.FromContext(ctx); ok && int(fc.Pid) != h.opener.Pid {
+		return h.commit(h.opener, false)
+	}
 	return h.commit(h.n.r.caller(ctx), false)
 }
 
@@ -147,6 +155,7 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 		return errno(err)
 	}
 	h.base, h.data = res.Rev, res.Data
+	h.n.r.committed(rel)
 	h.n.clearPending(h)
 	h.n.r.invalidate(h.n.EmbeddedInode())
 	return 0

@@ -122,6 +122,21 @@ func (r *Root) undoRenameAway(ctx context.Context, oldRel, newRel string, c back
 	return true
 }
 
+// committed forgets a kept name once a commit to it succeeded. A commit of
+// the very bytes the kept file holds changes nothing on disk, so without
+// this the grace period would end by removing the file just written.
+func (r *Root) committed(rel string) {
+	if !r.kept.any() {
+		return
+	}
+	r.kept.mu.Lock()
+	defer r.kept.mu.Unlock()
+	if g := r.kept.m[rel]; g != nil {
+		g.timer.Stop()
+		delete(r.kept.m, rel)
+	}
+}
+
 // keepAfterRefusal: when the file that was to replace an unlinked managed
 // name is refused (install, git checkout, cp across filesystems: unlink,
 // then create), the unlink was part of that save and is undone, so the

@@ -378,6 +378,9 @@ func (n *Node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if err != nil {
 		return errno(err)
 	}
+	if d.Managed(newRel) {
+		n.r.committed(newRel)
+	}
 	if ch := n.GetChild(name); ch != nil {
 		n.r.invalidate(ch)
 	}

@@ -613,6 +613,10 @@ func (d *diffRun) opRename() {
 	d.counts["rename"]++
 	sb, db := statOf(d.l(src), true), statOf(d.l(dst), true)
 	scur := d.rev(src)
+	var moved map[string]int64
+	if sb.typ == unix.S_IFDIR {
+		moved = d.managedUnder(src)
+	}
 	pe := errnoOf(unix.Rename(d.l(src), d.l(dst)))
 	d.hist[len(d.hist)-1] += " → plain " + errName(pe)
 	commit := pe == 0 && src != dst && sb.regular() && diffManaged(dst) && !(db.regular() && sameFile(d.l(src), d.l(dst)))
@@ -631,7 +635,7 @@ func (d *diffRun) opRename() {
 				d.ghost[src] = sb.data
 			}
 			if sb.typ == unix.S_IFDIR {
-				d.movedDir(src, dst)
+				d.movedDir(src, moved)
 			}
 		}
 		d.sameState(src)
@@ -654,14 +658,33 @@ func (d *diffRun) opRename() {
 	d.sameState(dst)
 }
 
-// movedDir moves this test's bookkeeping of the managed names under a
-// renamed directory: tombstones stay with names, files carry their
-// revision along.
-func (d *diffRun) movedDir(src, dst string) {
+// managedUnder lists the managed files under dir with their revisions.
+func (d *diffRun) managedUnder(dir string) map[string]int64 {
+	out := map[string]int64{}
+	filepath.WalkDir(d.l(dir), func(p string, e os.DirEntry, err error) error {
+		if err == nil && e.Type().IsRegular() {
+			rel, _ := filepath.Rel(d.pln, p)
+			if diffManaged(rel) {
+				out[rel] = d.rev(rel)
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+// movedDir updates this test's bookkeeping after a directory was renamed:
+// the names of the managed files it held keep their revisions (a file
+// re-created under one continues the count), the files carry theirs along;
+// kept names under it were finished by the rename.
+func (d *diffRun) movedDir(src string, moved map[string]int64) {
 	for k := range d.ghost {
 		if strings.HasPrefix(k, src+"/") {
 			delete(d.ghost, k)
 		}
+	}
+	for rel, rev := range moved {
+		d.tomb[rel] = rev
 	}
 }
 
@@ -951,4 +974,44 @@ func TestDifferentialRecreateSameBytes(t *testing.T) {
 			t.Errorf("vim :w of an unchanged file through the mount: 2s later the file is %q, %s", got, errName(errnoOf(err)))
 		}
 	}
+}
+
+// Renaming a directory renames the managed files in it away from their
+// names, and a name keeps its revision (docs/commit.md): a file created
+// again under one continues the count, also for a process that read the
+// old file, whose write is not a conflict with a file it never saw.
+func TestDifferentialDirRenameKeepsRevisions(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	mount(t, p)
+	const rel = "memory/moving/x.yaml"
+	if err := os.Mkdir(p.path("memory/moving"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := writeMount(p.path(rel), []byte(fmt.Sprintf("a: %d\n", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := rev(t, p.path(rel)); r != 3 {
+		t.Fatalf("revision %d after 3 commits", r)
+	}
+	readFile(t, p.path(rel)) // this process knows revision 3
+	n := len(logLines(t, p.Dir))
+	if err := os.Rename(p.path("memory/moving"), p.path("memory/moved")); err != nil {
+		t.Fatal(err)
+	}
+	if r := rev(t, p.path("memory/moved/x.yaml")); r != 3 {
+		t.Errorf("the moved file's revision is %d, want 3 (it carries its revision)", r)
+	}
+	if err := os.Mkdir(p.path("memory/moving"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := writeMount(p.path(rel), []byte("a: new\n"), 0o644)
+	if err != nil {
+		t.Errorf("re-creating %s after its directory was renamed away, by the process that read the old file: %s, want success", rel, errName(errnoOf(err)))
+	} else if r := rev(t, p.path(rel)); r != 4 {
+		t.Errorf("the re-created %s is at revision %d, want 4: the name keeps its revision (3)", rel, r)
+	}
+	t.Logf("log lines for the directory rename and the re-creation: %v", logSince(t, p.Dir, n))
 }

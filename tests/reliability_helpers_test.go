@@ -5,6 +5,7 @@ package tests
 // Helpers of the reliability tests (crash_test.go, soak_test.go,
 // badinput_test.go, differential_test.go, security_test.go).
 //
+// They build with the tag reliability (go test -tags reliability ./tests/).
 // Their long versions are chosen by environment variables (scripts/soak
 // sets them); the defaults keep each test short enough for CI:
 //
@@ -12,6 +13,9 @@ package tests
 //	PARACFS_COMMITS  acknowledged commits it waits for at least   (CI 1000, full 5000)
 //	PARACFS_SOAK     duration of TestSoakConcurrentWriters        (CI 10s, full 60s)
 //	PARACFS_SOAK_WRITERS  its writer processes                    (16)
+//	PARACFS_SOAK_TOOLS    their tools, in turn: python,sed,echo,rsync,paracle
+//	PARACFS_SEED          replay TestCrashKill9Stream's kill timing
+//	PARACFS_FORK_SECS     duration of TestSoakForkExecWhileWriting (8)
 //	PARACFS_DIFF_OPS      operations per seed of TestDifferential (CI 1000)
 //	PARACFS_DIFF_SEEDS    seeds it runs                           (CI 4)
 //	PARACFS_DIFF_SEED     run this one seed (to reproduce a failure)
@@ -212,7 +216,7 @@ func openToOthers(t *testing.T, p *project) {
 	}
 }
 
-// stopProcs sends SIGSTOP or SIGCONT to each pid.
+// signalAll sends a signal (SIGSTOP, SIGCONT) to each pid.
 func signalAll(pids []int, sig syscall.Signal) {
 	for _, pid := range pids {
 		syscall.Kill(pid, sig)
@@ -239,15 +243,6 @@ func waitStopped(t *testing.T, pids []int) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-}
-
-// countOps counts log lines by op.
-func countOps(es []logEntry) map[string]int {
-	m := map[string]int{}
-	for _, e := range es {
-		m[e.Op]++
-	}
-	return m
 }
 
 // isCommitOp tells the ops of log lines that record a new committed version.

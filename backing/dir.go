@@ -175,6 +175,12 @@ func (d *Dir) prepareMeta() error {
 			return fmt.Errorf("%s/%s/%s: %w", d.Root, MetaDir, sub, err)
 		}
 	}
+	if fd, err := d.openat(ControlFile, unix.O_WRONLY|unix.O_CREAT, 0o666); err != nil {
+		return fmt.Errorf("%s/%s: %w", d.Root, ControlFile, err)
+	} else {
+		unix.Fchmod(fd, 0o666) // anyone who can enter the mount may ask; ops check who asks
+		unix.Close(fd)
+	}
 	fd, err := d.openat(MetaDir+"/.gitignore", unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o644)
 	if err == nil {
 		_, err = unix.Write(fd, []byte("# paracfs metadata: refused writes, history, daemon log\n*\n"))

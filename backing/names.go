@@ -12,6 +12,11 @@ var DefaultGlobs = []string{"*.yaml", "*.yml", "*.json", "*.jsonl", "*.md"}
 // the daemon's own log. It is read-only through the mount.
 const MetaDir = ".paracfs"
 
+// ControlFile is where the paracfs command talks to a running daemon
+// (see fs/control.go). It exists on disk, empty, so that it can be looked
+// up and opened through the mount.
+const ControlFile = MetaDir + "/control"
+
 // DefaultLogPath is the change log, relative to DIR (paracle's own log).
 const DefaultLogPath = "memory/logs/state_changes.jsonl"
 

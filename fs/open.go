@@ -18,6 +18,9 @@ func writes(flags uint32) bool { return flags&accMode != syscall.O_RDONLY }
 func (n *Node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	rel := n.rel()
 	d := n.r.d
+	if rel == backing.ControlFile {
+		return n.openControl(ctx)
+	}
 	c := n.r.caller(ctx)
 	if writes(flags) && d.Managed(rel) {
 		if d.IsLog(rel) {

@@ -28,6 +28,15 @@ type Config struct {
 	LockTimeout time.Duration   // how long a commit waits for P.lock
 	Limits      revision.Limits // size, depth and alias limits for validation
 	LogPath     string          // change log relative to DIR
+	History     HistoryBounds   // how many committed versions are kept, and how long
+}
+
+// HistoryBounds bound the history kept per managed file: at most
+// MaxVersions versions (0: the default), none older than MaxAge (0: no age
+// bound), the current version always kept.
+type HistoryBounds struct {
+	MaxVersions int
+	MaxAge      time.Duration
 }
 
 // Dir is an open backing directory.

@@ -1,8 +1,13 @@
 package backing
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -11,14 +16,16 @@ import (
 // x.yaml~, writes a new x.yaml, then removes x.yaml~. Between the rename
 // and the new file's commit, other readers would find no x.yaml. So a
 // rename of a managed file to a scratch name keeps the managed name in the
-// backing directory: the new name becomes a hard link to the same file,
-// and the old name stays until it is replaced by a commit or the rename is
-// finished (FinishRename) once the renamer has had its chance to write it
-// again. The front end hides the old name from the renaming process.
+// backing directory: the new name gets a copy of the file, a scratch file
+// of its own, and the old name stays until it is replaced by a commit or
+// the rename is finished (FinishRename) once the renamer has had its
+// chance to write it again. The front end hides the old name from the
+// renaming process. A copy, not a hard link: writes to the scratch name
+// must not reach the managed file without a commit.
 
-// RenameKeep gives managed oldRel the scratch name newRel too (replacing
-// newRel atomically, as rename would) and leaves oldRel in place. It
-// returns oldRel's inode number, to tell later whether it was replaced.
+// RenameKeep gives newRel a copy of managed oldRel (replacing newRel
+// atomically, as rename would) and leaves oldRel in place. It returns
+// oldRel's inode number, to tell later whether it was replaced.
 func (d *Dir) RenameKeep(oldRel, newRel string, c Caller) (uint64, error) {
 	if IsMeta(newRel) || d.IsLog(oldRel) {
 		return 0, unix.EPERM
@@ -50,16 +57,128 @@ func (d *Dir) RenameKeep(oldRel, newRel string, c Caller) (uint64, error) {
 	defer unlock()
 	err = d.atParent(newRel, func(npfd int, nbase string) error {
 		tmp := tempName(nbase)
-		if err := unix.Linkat(opfd, obase, npfd, tmp, 0); err != nil {
-			return err
+		err := copyFile(opfd, obase, &st, npfd, tmp)
+		if err == nil {
+			err = unix.Renameat(npfd, tmp, npfd, nbase)
 		}
-		if err := unix.Renameat(npfd, tmp, npfd, nbase); err != nil {
+		if err != nil {
 			unix.Unlinkat(npfd, tmp, 0)
-			return err
 		}
-		return nil
+		return err
 	})
 	return st.Ino, err
+}
+
+// copyFile copies regular file base in pfd (whose status is st) to a new
+// file name in npfd, as mv would leave it: bytes, mode, owner, times and
+// extended attributes, but not the revision stamp (a scratch file has
+// none). The copy is fsynced: once the rename is finished it is the only
+// copy of those bytes.
+func copyFile(pfd int, base string, st *unix.Stat_t, npfd int, name string) error {
+	sfd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	src := os.NewFile(uintptr(sfd), base)
+	defer src.Close()
+	dfd, err := unix.Openat(npfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	dst := os.NewFile(uintptr(dfd), name)
+	defer dst.Close()
+	if _, err := io.Copy(dst, src); err != nil { // copy_file_range where it can
+		return err
+	}
+	copyXattrs(sfd, dfd)
+	if os.Geteuid() == 0 {
+		if err := unix.Fchown(dfd, int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+	}
+	if err := unix.Fchmod(dfd, st.Mode&0o7777); err != nil {
+		return err
+	}
+	times := []unix.Timespec{st.Atim, st.Mtim}
+	if err := unix.UtimesNanoAt(npfd, name, times, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return err
+	}
+	if err := dst.Sync(); err != nil {
+		return err
+	}
+	return dst.Close()
+}
+
+// copyXattrs copies the extended attributes it can read and write, except
+// paracfs's own.
+func copyXattrs(sfd, dfd int) {
+	sz, err := unix.Flistxattr(sfd, nil)
+	if err != nil || sz == 0 {
+		return
+	}
+	names := make([]byte, sz)
+	if sz, err = unix.Flistxattr(sfd, names); err != nil {
+		return
+	}
+	for _, n := range strings.Split(string(names[:sz]), "\x00") {
+		if n == "" || strings.HasPrefix(n, xattrPrefix) {
+			continue
+		}
+		if vsz, err := unix.Fgetxattr(sfd, n, nil); err == nil {
+			v := make([]byte, vsz)
+			if vsz, err = unix.Fgetxattr(sfd, n, v); err == nil {
+				unix.Fsetxattr(dfd, n, v[:vsz], 0)
+			}
+		}
+	}
+}
+
+// UndoRenameKeep undoes RenameKeep when the renamer puts scratchRel back
+// on keptRel unchanged (vim restoring x.yaml~ after a refused save): if
+// keptRel is still the file it kept (inode ino) and scratchRel holds the
+// very same bytes, scratchRel is removed and true returned, and nothing
+// is committed or logged, since nothing changed. Otherwise it returns
+// false and the rename is a commit like any other.
+func (d *Dir) UndoRenameKeep(scratchRel, keptRel string, ino uint64) (bool, error) {
+	if d.Managed(scratchRel) || !d.Managed(keptRel) {
+		return false, nil
+	}
+	if err := d.begin(); err != nil {
+		return false, err
+	}
+	defer d.inflight.Done()
+	if !d.locks.acquire(keptRel, time.Now().Add(d.cfg.LockTimeout)) {
+		return false, nil // a commit of keptRel is under way: let it decide
+	}
+	defer d.locks.release(keptRel)
+	read := func(rel string) ([]byte, uint64, error) {
+		fd, err := d.openat(rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer unix.Close(fd)
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return nil, 0, err
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return nil, 0, unix.EINVAL
+		}
+		b, err := readAllFd(fd, st.Size, d.cfg.Limits.MaxSize)
+		return b, st.Ino, err
+	}
+	kept, kino, err := read(keptRel)
+	if err != nil || kino != ino {
+		return false, nil
+	}
+	scratch, _, err := read(scratchRel)
+	if err != nil || !bytes.Equal(kept, scratch) {
+		return false, nil
+	}
+	if err := d.atParent(scratchRel, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) }); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // FinishRename removes oldRel after RenameKeep (or after an unlink that the

@@ -444,3 +444,48 @@ func TestRenameFlags(t *testing.T) {
 		t.Errorf("%d log lines after a scratch rename, want 1", n)
 	}
 }
+
+// RenameKeep leaves the managed name in place and gives the scratch name a
+// file of its own: writing it changes nothing under the managed name, and
+// only an unchanged copy put back undoes the rename without a commit.
+func TestRenameKeepCopies(t *testing.T) {
+	root := newRoot(t)
+	d := openDir(t, root, Config{})
+	const rel, bak = "x.json", "x.json.bak"
+	commit(t, d, rel, `{"a": 1}`)
+	ino, err := d.RenameKeep(rel, bak, testCaller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept, copied syscall.Stat_t
+	if err := syscall.Lstat(filepath.Join(root, rel), &kept); err != nil || kept.Ino != ino {
+		t.Fatalf("the managed name is not kept: %v (inode %d, want %d)", err, kept.Ino, ino)
+	}
+	if err := syscall.Lstat(filepath.Join(root, bak), &copied); err != nil || copied.Ino == kept.Ino {
+		t.Fatalf("the scratch name shares the managed file's inode (%v)", err)
+	}
+	fileBytesIs(t, filepath.Join(root, bak), `{"a": 1}`)
+	if _, err := unix.Lgetxattr(filepath.Join(root, bak), revXattr, make([]byte, 256)); err != unix.ENODATA {
+		t.Errorf("the scratch copy carries the revision stamp (getxattr: %v, want ENODATA)", err)
+	}
+	if ok, err := d.UndoRenameKeep(bak, rel, ino); !ok || err != nil {
+		t.Fatalf("putting back the unchanged copy: %v %v, want an undo", ok, err)
+	}
+	notExist(t, filepath.Join(root, bak))
+
+	if ino, err = d.RenameKeep(rel, bak, testCaller); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(root, bak), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("garbage")
+	f.Close()
+	fileBytesIs(t, filepath.Join(root, rel), `{"a": 1}`)
+	wantRev(t, d, rel, 1)
+	if ok, _ := d.UndoRenameKeep(bak, rel, ino); ok {
+		t.Errorf("an edited copy put back was taken as an undo")
+	}
+	fileBytesIs(t, filepath.Join(root, bak), `{"a": 1}garbage`)
+}

@@ -98,19 +98,16 @@ func (r *Root) keep(g *kept) {
 	r.kept.mu.Unlock()
 }
 
-// undoRenameAway handles a renamer putting back the file it renamed away
-// (vim restoring x.yaml~ after a refused save): the kept name still holds
-// that very file, so the rename is undone, with no commit.
-func (r *Root) undoRenameAway(ctx context.Context, oldRel, newRel string, c backing.Caller) bool {
+// undoRenameAway handles a renamer putting back, unchanged, the file it
+// renamed away (vim restoring x.yaml~ after a refused save): the kept name
+// still holds those very bytes, so the rename is undone, with no commit.
+// Anything else renamed onto the kept name is a commit.
+func (r *Root) undoRenameAway(ctx context.Context, oldRel, newRel string) bool {
 	g := r.kept.get(newRel)
 	if g == nil || g.to != oldRel || !r.hidden(ctx, newRel) {
 		return false
 	}
-	src, err := r.d.Lstat(oldRel)
-	if err != nil || src.Ino != g.ino {
-		return false
-	}
-	if r.d.Remove(oldRel, c) != nil { // a scratch name: not logged
+	if ok, err := r.d.UndoRenameKeep(oldRel, newRel, g.ino); !ok || err != nil {
 		return false
 	}
 	r.kept.mu.Lock()

@@ -364,7 +364,7 @@ func (n *Node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	d, c := n.r.d, n.r.caller(ctx)
 	var err error
 	n.r.finishKeptUnder(oldRel) // a directory moving away takes its kept names along
-	if n.r.undoRenameAway(ctx, oldRel, newRel, c) {
+	if n.r.undoRenameAway(ctx, oldRel, newRel) {
 		return 0
 	}
 	if d.Managed(oldRel) && !d.Managed(newRel) && flags&^unix.RENAME_NOREPLACE == 0 && n.isRegular(name) {

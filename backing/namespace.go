@@ -3,6 +3,7 @@ package backing
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -44,7 +45,7 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, base 
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fn(pfd, base) // a directory or symlink under a managed-looking name
 	}
-	unlock, err := d.lock(rel, pfd, base, c)
+	unlock, err := d.lockAway(rel, pfd, base, c)
 	if err != nil {
 		var lt *errLockTimeout
 		if errors.As(err, &lt) {
@@ -66,6 +67,22 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, base 
 	e.Description = fmt.Sprintf("%s: %s at revision %d by %s[%d]", rel, what, rev, c.Command, c.Pid)
 	d.appendLog(e)
 	return nil
+}
+
+// lockAway takes P's lock for a delete. A missing P.lock is not created:
+// nobody holds a lock file that does not exist (the daemon's own commits
+// are kept out by its queue), and a delete must not leave a new lock file
+// in a directory that is being emptied (rm -r, rmdir, a directory renamed
+// over it).
+func (d *Dir) lockAway(rel string, pfd int, base string, c Caller) (unlock func(), err error) {
+	var st unix.Stat_t
+	if unix.Fstatat(pfd, base+".lock", &st, unix.AT_SYMLINK_NOFOLLOW) != unix.ENOENT {
+		return d.lock(rel, pfd, base, c)
+	}
+	if !d.locks.acquire(rel, time.Now().Add(d.cfg.LockTimeout)) {
+		return nil, &errLockTimeout{rel + ".lock", d.cfg.LockTimeout}
+	}
+	return func() { d.locks.release(rel) }, nil
 }
 
 // Rename moves oldRel to newRel. A rename onto a managed name is a commit

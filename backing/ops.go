@@ -163,6 +163,34 @@ func (d *Dir) Symlink(target, rel string, c Caller) error {
 	})
 }
 
+// Mknod creates a named pipe or a socket owned by the caller. Device
+// nodes are refused (EPERM): the daemon would make them on the caller's
+// behalf. A regular file under a managed name is created by a commit
+// (fs), never here.
+func (d *Dir) Mknod(rel string, mode uint32, c Caller) error {
+	if IsMeta(rel) {
+		return unix.EPERM
+	}
+	switch mode & unix.S_IFMT {
+	case unix.S_IFIFO, unix.S_IFSOCK:
+	case unix.S_IFREG, 0:
+		if d.Managed(rel) {
+			return unix.EPERM
+		}
+	default:
+		return unix.EPERM
+	}
+	return d.atParent(rel, func(pfd int, base string) error {
+		if err := unix.Mknodat(pfd, base, mode, 0); err != nil {
+			return err
+		}
+		if os.Geteuid() == 0 {
+			unix.Fchownat(pfd, base, int(c.Uid), int(c.Gid), unix.AT_SYMLINK_NOFOLLOW)
+		}
+		return nil
+	})
+}
+
 // Readlink reads a symlink.
 func (d *Dir) Readlink(rel string) (string, error) {
 	var target string

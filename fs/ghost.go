@@ -147,6 +147,21 @@ func (r *Root) keepAfterRefusal(rel string) {
 	}
 }
 
+// freeFor makes rel free for the process that removed it (or its parent),
+// before that process creates something other than a file there (mkdir,
+// symlink, mknod, a directory renamed onto it): the kept name ends at
+// once, and other processes then see the new object. A file the remover
+// created there and has not committed yet still holds the name.
+func (r *Root) freeFor(ctx context.Context, rel string) {
+	if !r.kept.any() || !r.hidden(ctx, rel) || r.pendingAt(rel) {
+		return
+	}
+	if g := r.kept.get(rel); g != nil {
+		g.timer.Stop()
+		r.finishKept(g, true)
+	}
+}
+
 // finishKeptUnder finishes at once the kept names at or below rel, before
 // rel (a directory) is removed or renamed.
 func (r *Root) finishKeptUnder(rel string) {

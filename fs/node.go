@@ -37,6 +37,7 @@ var (
 	_ = (fs.NodeUnlinker)((*Node)(nil))
 	_ = (fs.NodeRenamer)((*Node)(nil))
 	_ = (fs.NodeSymlinker)((*Node)(nil))
+	_ = (fs.NodeMknoder)((*Node)(nil))
 	_ = (fs.NodeReadlinker)((*Node)(nil))
 	_ = (fs.NodeLinker)((*Node)(nil))
 	_ = (fs.NodeStatfser)((*Node)(nil))
@@ -297,6 +298,7 @@ func (n *Node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 
 func (n *Node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	rel := join(n.rel(), name)
+	n.r.freeFor(ctx, rel)
 	if err := n.r.d.Mkdir(rel, mode, n.r.caller(ctx)); err != nil {
 		return nil, errno(err)
 	}
@@ -367,6 +369,25 @@ func (n *Node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if n.r.undoRenameAway(ctx, oldRel, newRel) {
 		return 0
 	}
+	if n.r.kept.any() {
+		// A name the caller removed is free for it, and so is a directory
+		// that holds only such names (as for Rmdir).
+		src, serr := d.Lstat(oldRel)
+		dst, derr := d.Lstat(newRel)
+		switch {
+		case serr != nil:
+		case src.Mode&syscall.S_IFMT == syscall.S_IFREG:
+			if flags&unix.RENAME_NOREPLACE != 0 && n.r.hidden(ctx, newRel) {
+				flags &^= unix.RENAME_NOREPLACE // a commit replaces the kept file
+			}
+		case derr == nil && dst.Mode&syscall.S_IFMT == syscall.S_IFDIR:
+			if src.Mode&syscall.S_IFMT == syscall.S_IFDIR && flags&unix.RENAME_EXCHANGE == 0 {
+				n.r.finishKeptUnder(newRel)
+			}
+		default:
+			n.r.freeFor(ctx, newRel)
+		}
+	}
 	if d.Managed(oldRel) && !d.Managed(newRel) && flags&^unix.RENAME_NOREPLACE == 0 && n.isRegular(name) {
 		if _, e := d.Lstat(newRel); e == nil && flags&unix.RENAME_NOREPLACE != 0 {
 			return syscall.EEXIST
@@ -389,7 +410,33 @@ func (n *Node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 
 func (n *Node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	rel := join(n.rel(), name)
+	n.r.freeFor(ctx, rel)
 	if err := n.r.d.Symlink(target, rel, n.r.caller(ctx)); err != nil {
+		return nil, errno(err)
+	}
+	return n.lookupNew(ctx, name, rel, out)
+}
+
+// Mknod makes a named pipe or a socket. mknod of a regular file under a
+// managed name is a commit of an empty file, like creating it.
+func (n *Node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	rel := join(n.rel(), name)
+	d := n.r.d
+	isReg := mode&syscall.S_IFMT == syscall.S_IFREG || mode&syscall.S_IFMT == 0
+	if isReg && d.Managed(rel) {
+		if _, err := d.Lstat(rel); err == nil && !n.r.hidden(ctx, rel) {
+			return nil, syscall.EEXIST
+		}
+		w := backing.Write{Path: rel, Base: -1, Caller: n.r.caller(ctx), Mode: mode & 0o7777}
+		if _, err := d.Commit(w); err != nil {
+			n.r.keepAfterRefusal(rel)
+			return nil, errno(err)
+		}
+		n.r.committed(rel)
+		return n.lookupNew(ctx, name, rel, out)
+	}
+	n.r.freeFor(ctx, rel)
+	if err := d.Mknod(rel, mode, n.r.caller(ctx)); err != nil {
 		return nil, errno(err)
 	}
 	return n.lookupNew(ctx, name, rel, out)

@@ -775,33 +775,50 @@ func runDifferential(t *testing.T, seed int64, ops int) {
 
 // A managed file this process deleted is gone for it at once (the daemon
 // keeps it visible to other processes for a grace period): like on a plain
-// filesystem, the name is free for a directory, a symlink, or a directory
-// renamed onto it, and its directory, empty for this process, can be
-// replaced by a rename.
+// filesystem, the name is free for a directory, a symlink, a named pipe, a
+// new file, or a file or directory renamed onto it, and its directory,
+// empty for this process, can be replaced by a rename. Once something
+// other than a file is made there, other processes see it at once.
 func TestDifferentialDeletedNameIsFree(t *testing.T) {
 	t.Parallel()
 	p := newProject(t)
 	mount(t, p)
 	for _, tc := range []struct {
-		name string
-		op   func(dir, x string) error
+		name   string
+		op     func(dir, x string) error
+		others string // what another process's stat -c %F then shows
 	}{
-		{"mkdir", func(dir, x string) error { return os.Mkdir(x, 0o755) }},
-		{"symlink", func(dir, x string) error { return os.Symlink("elsewhere", x) }},
+		{"mkdir", func(dir, x string) error { return os.Mkdir(x, 0o755) }, "directory"},
+		{"symlink", func(dir, x string) error { return os.Symlink("elsewhere", x) }, "symbolic link"},
+		{"mkfifo", func(dir, x string) error { return unix.Mkfifo(x, 0o644) }, "fifo"},
+		{"create exclusive", func(dir, x string) error {
+			f, err := os.OpenFile(x, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			if err != nil {
+				return err
+			}
+			f.WriteString("b: 2\n")
+			return f.Close()
+		}, "regular file"},
+		{"rename a file onto it without replacing", func(dir, x string) error {
+			if err := writeMount(filepath.Join(dir, "new.tmp"), []byte("b: 2\n"), 0o644); err != nil {
+				return err
+			}
+			return unix.Renameat2(unix.AT_FDCWD, filepath.Join(dir, "new.tmp"), unix.AT_FDCWD, x, unix.RENAME_NOREPLACE)
+		}, "regular file"},
 		{"rename a directory onto it", func(dir, x string) error {
 			if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
 				return err
 			}
 			return os.Rename(filepath.Join(dir, "sub"), x)
-		}},
+		}, "directory"},
 		{"rename a directory over its emptied directory", func(dir, x string) error {
 			other := filepath.Join(filepath.Dir(dir), filepath.Base(dir)+"-other")
 			if err := os.Mkdir(other, 0o755); err != nil {
 				return err
 			}
-			os.Remove(x + ".lock") // the commit's lock file: see docs/reliability.md
-			return os.Rename(other, dir)
-		}},
+			os.Remove(x + ".lock")         // the commit's lock file: see docs/reliability.md
+			return unix.Rename(other, dir) // os.Rename refuses any directory over a directory
+		}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, how := range []string{"unlink", "rename away"} {
@@ -827,6 +844,18 @@ func TestDifferentialDeletedNameIsFree(t *testing.T) {
 				}
 				if err := tc.op(dir, x); err != nil {
 					t.Errorf("after %s of x.yaml, %s: %s; on a plain filesystem the name is free (it is for lstat and readdir)", how, tc.name, errName(errnoOf(err)))
+					continue
+				}
+				if tc.others == "" {
+					continue
+				}
+				if r := run(t, dir, "stat", "-c", "%F", x); strings.TrimSpace(r.Stdout) != tc.others {
+					t.Errorf("after %s of x.yaml and %s, another process's stat shows %q (%s), want %q", how, tc.name, r.Stdout, r.Stderr, tc.others)
+				}
+				if tc.others == "regular file" {
+					if got, _ := os.ReadFile(x); string(got) != "b: 2\n" {
+						t.Errorf("after %s of x.yaml and %s, x.yaml holds %q", how, tc.name, got)
+					}
 				}
 			}
 		})

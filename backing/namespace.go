@@ -89,7 +89,9 @@ func (d *Dir) lockAway(rel string, pfd int, base string, c Caller) (unlock func(
 // of that name with the source's bytes (sed -i, editors' safe-save, rsync,
 // paracle's x.yaml.tmp → x.yaml): validated, revision-checked, logged once
 // under the managed name; the source is removed only once it committed. A
-// managed file renamed to a scratch name is logged like a delete.
+// managed file renamed to a scratch name is logged like a delete. A
+// directory takes the revisions of the managed files inside along
+// (moveDir).
 func (d *Dir) Rename(oldRel, newRel string, flags uint32, c Caller) error {
 	if IsMeta(oldRel) || IsMeta(newRel) {
 		return unix.EPERM
@@ -98,12 +100,15 @@ func (d *Dir) Rename(oldRel, newRel string, flags uint32, c Caller) error {
 		return d.Refuse(OpAppendOnly, d.cfg.LogPath, "the change log cannot be renamed or replaced through the mount", c, nil)
 	}
 	srcManaged, dstManaged := d.Managed(oldRel), d.Managed(newRel)
+	if (srcManaged || dstManaged) && flags&unix.RENAME_EXCHANGE != 0 {
+		return unix.EINVAL // no atomic exchange of managed files
+	}
+	if st, err := d.Lstat(oldRel); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return d.moveDir(oldRel, newRel, flags, c)
+	}
 	plain := func() error { return d.renameat(oldRel, newRel, flags) }
 	if !srcManaged && !dstManaged {
 		return plain()
-	}
-	if flags&unix.RENAME_EXCHANGE != 0 {
-		return unix.EINVAL // no atomic exchange of managed files
 	}
 	if !dstManaged {
 		return d.away(oldRel, c, "delete", "renamed to "+newRel, func(int, string) error { return plain() })

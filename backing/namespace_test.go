@@ -489,3 +489,40 @@ func TestRenameKeepCopies(t *testing.T) {
 	}
 	fileBytesIs(t, filepath.Join(root, bak), `{"a": 1}garbage`)
 }
+
+// A directory rename carries the revisions of the managed files inside
+// to their new names, leaves the old names theirs, and logs each move.
+func TestRenameDirCarriesRevisions(t *testing.T) {
+	root := newRoot(t)
+	d := openDir(t, root, Config{})
+	if err := os.MkdirAll(filepath.Join(root, "a/sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, d, "a/x.yaml", "x: 1\n")
+	commit(t, d, "a/x.yaml", "x: 2\n")
+	commit(t, d, "a/sub/y.json", `{"y": 1}`)
+	mustWrite(t, filepath.Join(root, "a/sub/z.md"), "# never committed\n", 0o644)
+	mustWrite(t, filepath.Join(root, "a/notes.txt"), "scratch\n", 0o644)
+	before := len(logEntries(t, root))
+	if err := d.Rename("a", "b", 0, testCaller); err != nil {
+		t.Fatal(err)
+	}
+	wantRev(t, d, "b/x.yaml", 2)
+	wantRev(t, d, "b/sub/y.json", 1)
+	wantRev(t, d, "b/sub/z.md", 0)
+	wantRev(t, d, "a/x.yaml", 2) // the old names keep theirs
+	wantRev(t, d, "a/sub/y.json", 1)
+	if res := commit(t, d, "b/x.yaml", "x: 3\n"); res.Rev != 3 {
+		t.Errorf("the moved file's next commit is revision %d, want 3", res.Rev)
+	}
+	var moves []string
+	for _, e := range logEntries(t, root)[before:] {
+		if e.Op == "move" {
+			moves = append(moves, e.From+" → "+e.Path)
+		}
+	}
+	want := []string{"a/sub/y.json → b/sub/y.json", "a/sub/z.md → b/sub/z.md", "a/x.yaml → b/x.yaml"}
+	if strings.Join(moves, ", ") != strings.Join(want, ", ") {
+		t.Errorf("move lines %v, want %v", moves, want)
+	}
+}

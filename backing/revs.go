@@ -171,3 +171,30 @@ func (s *revStore) unbury(rel string) {
 		s.d.note("warning", fmt.Sprintf("%s: %v", tombstonesFile, err))
 	}
 }
+
+// moveAll records files moved to new names by a directory rename: each
+// old name keeps the file's revision as a tombstone, each new name, now
+// holding a file, has none, and what is known of each file in memory
+// follows it.
+func (s *revStore) moveAll(files []moved) {
+	s.mu.Lock()
+	for _, m := range files {
+		s.tomb[m.from] = m.rev
+		if st, ok := s.mem[m.from]; ok {
+			delete(s.mem, m.from)
+			s.mem[m.to] = st
+		}
+		if rev, ok := s.seen[m.from]; ok {
+			delete(s.seen, m.from)
+			s.seen[m.to] = rev
+		}
+	}
+	for _, m := range files {
+		delete(s.tomb, m.to)
+	}
+	b, _ := json.MarshalIndent(s.tomb, "", "  ")
+	s.mu.Unlock()
+	if err := s.d.writeMetaFile(tombstonesFile, append(b, '\n')); err != nil {
+		s.d.note("warning", fmt.Sprintf("%s: %v", tombstonesFile, err))
+	}
+}

@@ -26,6 +26,7 @@ const (
 	OpCreate      = "create"       // the first commit of a new managed file
 	OpDelete      = "delete"       // a managed file was unlinked
 	OpRename      = "rename"       // a managed file was renamed (From is the source)
+	OpMove        = "move"         // a managed file moved with its directory (From is the old path)
 	OpConflict    = "conflict"     // refused: the write's base revision is not current
 	OpInvalid     = "invalid"      // refused: the content does not validate
 	OpTooLarge    = "too_large"    // refused: the content exceeds a size limit

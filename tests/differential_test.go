@@ -1008,7 +1008,9 @@ func TestDifferentialRecreateSameBytes(t *testing.T) {
 // Renaming a directory renames the managed files in it away from their
 // names, and a name keeps its revision (docs/commit.md): a file created
 // again under one continues the count, also for a process that read the
-// old file, whose write is not a conflict with a file it never saw.
+// old file, whose write is not a conflict with a file it never saw. The
+// files carry their revisions to their new names, and each move is one
+// log line (docs/log.md).
 func TestDifferentialDirRenameKeepsRevisions(t *testing.T) {
 	t.Parallel()
 	p := newProject(t)
@@ -1032,6 +1034,15 @@ func TestDifferentialDirRenameKeepsRevisions(t *testing.T) {
 	}
 	if r := rev(t, p.path("memory/moved/x.yaml")); r != 3 {
 		t.Errorf("the moved file's revision is %d, want 3 (it carries its revision)", r)
+	}
+	if moves := logSince(t, p.Dir, n); len(moves) != 1 || moves[0].Op != "move" || moves[0].Path != "memory/moved/x.yaml" ||
+		moves[0].From != rel || moves[0].Revision == nil || *moves[0].Revision != 3 {
+		t.Errorf("log lines for the directory rename: %v, want one move line for memory/moved/x.yaml from %s at revision 3", moves, rel)
+	}
+	if err := writeMount(p.path("memory/moved/x.yaml"), []byte("a: moved\n"), 0o644); err != nil {
+		t.Errorf("writing the moved file: %s", errName(errnoOf(err)))
+	} else if r := rev(t, p.path("memory/moved/x.yaml")); r != 4 {
+		t.Errorf("the moved file's next commit is revision %d, want 4", r)
 	}
 	if err := os.Mkdir(p.path("memory/moving"), 0o755); err != nil {
 		t.Fatal(err)

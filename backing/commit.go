@@ -133,6 +133,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	d.describeChanges(e, cur.doc, doc)
 	e.Description = fmt.Sprintf("%s: revision %d → %d (%s) by %s[%d]", w.Path, cur.rev, next, op, w.Caller.Command, w.Caller.Pid)
 	d.appendLog(e)
+	d.stats.committed()
 	return Result{Rev: next, Data: data}, nil
 }
 

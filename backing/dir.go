@@ -50,6 +50,7 @@ type Dir struct {
 	logMu sync.Mutex // guards opening the log (at start, or at its first line)
 	revs  *revStore
 	locks *lockTable
+	stats stats
 
 	inflight sync.WaitGroup // commits under way, waited for by Close
 	closeMu  sync.RWMutex

@@ -28,6 +28,10 @@ type Caller struct {
 	// unknown. A commit with no other base takes the revision the caller
 	// last read as its base.
 	Reads ReadTracker
+
+	// Kept, when set, is where the bytes of this write are kept already
+	// (a refused write submitted again): a refusal keeps no second copy.
+	Kept string
 }
 
 // ReadTracker remembers the revision of each file a process last read.
@@ -135,7 +139,9 @@ func (d *Dir) keep(rel, reason string, c Caller, data []byte) (string, error) {
 
 // refuse keeps the refused bytes, logs the refusal and returns it.
 func (d *Dir) refuse(r *Refusal, c Caller, data []byte, current int64) *Refusal {
-	if data != nil {
+	if c.Kept != "" {
+		r.Kept = c.Kept
+	} else if data != nil {
 		if kept, err := d.keep(r.Path, r.Op, c, data); err == nil {
 			r.Kept = kept
 		} else {
@@ -154,6 +160,7 @@ func (d *Dir) refuse(r *Refusal, c Caller, data []byte, current int64) *Refusal 
 		e.SHA256 = sha256hex(data)
 	}
 	d.appendLog(e)
+	d.stats.refusal(r, c)
 	return r
 }
 

@@ -24,43 +24,67 @@ import (
 // cannot break the line or drive the terminal.
 func Format(e *Entry) string {
 	var f []string
+	for _, c := range Fields(e) {
+		if c != "" {
+			f = append(f, c)
+		}
+	}
+	return strings.Join(f, "  ")
+}
+
+// The columns of Fields.
+const (
+	ColTime = iota
+	ColOp
+	ColPath
+	ColRev
+	ColWho
+	ColWhy
+	NumCols
+)
+
+// Fields returns Format's fields as columns (ColTime ... ColWhy), with ""
+// for an empty one, so that a caller can align them as a table. Every
+// field is sanitized.
+func Fields(e *Entry) []string {
+	f := make([]string, NumCols)
 	if t, err := ParseTime(e.Timestamp); err == nil {
-		f = append(f, t.Local().Format("2006-01-02 15:04:05"))
+		f[ColTime] = t.Local().Format("2006-01-02 15:04:05")
 	} else if e.Timestamp != "" {
-		f = append(f, e.Timestamp)
+		f[ColTime] = e.Timestamp
 	} else {
-		f = append(f, "-")
+		f[ColTime] = "-"
 	}
 	switch {
 	case e.Op != "":
-		f = append(f, e.Op)
+		f[ColOp] = e.Op
 	case e.ChangeType != "":
-		f = append(f, e.ChangeType)
+		f[ColOp] = e.ChangeType
 	default:
-		f = append(f, "-")
+		f[ColOp] = "-"
 	}
 	switch {
 	case e.From != "" && e.Path != "":
-		f = append(f, e.From+" → "+e.Path)
+		f[ColPath] = e.From + " → " + e.Path
 	case e.From != "":
-		f = append(f, e.From+" →")
+		f[ColPath] = e.From + " →"
 	case e.Path != "":
-		f = append(f, e.Path)
+		f[ColPath] = e.Path
 	}
 	switch {
 	case e.OldRevision != nil && e.Revision != nil:
-		f = append(f, "r"+strconv.FormatInt(*e.OldRevision, 10)+"→"+strconv.FormatInt(*e.Revision, 10))
+		f[ColRev] = "r" + strconv.FormatInt(*e.OldRevision, 10) + "→" + strconv.FormatInt(*e.Revision, 10)
 	case e.Revision != nil:
-		f = append(f, "r"+strconv.FormatInt(*e.Revision, 10))
+		f[ColRev] = "r" + strconv.FormatInt(*e.Revision, 10)
 	case e.OldRevision != nil:
-		f = append(f, "r"+strconv.FormatInt(*e.OldRevision, 10)+"→")
+		f[ColRev] = "r" + strconv.FormatInt(*e.OldRevision, 10) + "→"
 	}
 	if e.Command != "" || e.ProcessID != 0 {
 		who := e.Command
 		if e.ProcessID != 0 {
 			who += "[" + strconv.Itoa(e.ProcessID) + "]"
 		}
-		f = append(f, who)
+		f[ColWho] = who
 	}
 	var why string
 	switch {
@@ -91,13 +115,11 @@ func Format(e *Entry) string {
 		}
 		why += "kept: " + e.Kept
 	}
-	if why != "" {
-		f = append(f, why)
-	}
+	f[ColWhy] = why
 	for i := range f {
 		f[i] = sanitize(f[i])
 	}
-	return strings.Join(f, "  ")
+	return f
 }
 
 // sanitize escapes control characters (C0, DEL, C1), invalid UTF-8 and

@@ -137,6 +137,8 @@ func (w *Writer) AppendLines(b []byte) error {
 
 // Size returns the current size of the log file.
 func (w *Writer) Size() (int64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	fi, err := w.f.Stat()
 	if err != nil {
 		return 0, err

@@ -1,0 +1,111 @@
+package backing
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// RejectedDir holds the bytes of refused writes (see keep), mirroring DIR's
+// tree: .paracfs/rejected/<dir>/<base>.<time>.<µs>.pid<pid>.<reason>.
+const RejectedDir = MetaDir + "/rejected"
+
+// KeptName is what the name of a kept refused write says.
+type KeptName struct {
+	Kept   string    // the kept file, relative to DIR
+	Path   string    // the file the write was for, relative to DIR
+	Time   time.Time // when it was refused (UTC, microseconds)
+	Pid    int       // the writer's process
+	Reason string    // the refusal's op: conflict, invalid, ...
+}
+
+var keptRE = regexp.MustCompile(`^(.+)\.(\d{8}-\d{6})\.(\d{6})\.pid(\d+)\.([a-z_]+)$`)
+
+// ParseKept reads a kept file's name (relative to DIR). ok is false for a
+// name that is not one of keep's.
+func ParseKept(kept string) (k KeptName, ok bool) {
+	if !strings.HasPrefix(kept, RejectedDir+"/") || path.Clean(kept) != kept {
+		return k, false
+	}
+	rel := strings.TrimPrefix(kept, RejectedDir+"/")
+	dir, base := path.Split(rel)
+	m := keptRE.FindStringSubmatch(base)
+	if m == nil {
+		return k, false
+	}
+	t, err := time.ParseInLocation("20060102-150405", m[2], time.UTC)
+	if err != nil {
+		return k, false
+	}
+	us, _ := strconv.Atoi(m[3])
+	pid, _ := strconv.Atoi(m[4])
+	return KeptName{Kept: kept, Path: dir + m[1], Time: t.Add(time.Duration(us) * time.Microsecond), Pid: pid, Reason: m[5]}, true
+}
+
+// ErrNotKept says that a name is not a kept refused write.
+var ErrNotKept = errors.New("not a refused write kept under " + RejectedDir)
+
+func (d *Dir) checkKept(kept string) (KeptName, error) {
+	k, ok := ParseKept(kept)
+	if !ok || strings.Contains(kept, "/../") {
+		return k, fmt.Errorf("%s: %w", kept, ErrNotKept)
+	}
+	return k, nil
+}
+
+// ApplyKept submits a kept refused write again, as a new write of its path
+// by c with op "apply": the usual checks run (a stale revision field is
+// refused again as a conflict). On success the kept file is removed, since
+// its bytes are now the committed version; on a refusal it stays where it
+// is, and the new refusal's log line names it.
+func (d *Dir) ApplyKept(kept string, c Caller) (KeptName, Result, error) {
+	k, err := d.checkKept(kept)
+	if err != nil {
+		return k, Result{}, err
+	}
+	data, err := d.readSmall(kept)
+	if err != nil {
+		return k, Result{}, fmt.Errorf("%s: %w", kept, err)
+	}
+	if !d.Managed(k.Path) {
+		return k, Result{}, fmt.Errorf("%s: not a managed file: a refused write of it cannot be applied", k.Path)
+	}
+	c.Kept, c.Reads, c.HoldsLock = kept, nil, nil
+	res, err := d.Commit(Write{Path: k.Path, Data: data, Base: -1, Op: "apply", Caller: c})
+	if err != nil {
+		return k, res, err
+	}
+	d.removeKept(kept)
+	return k, res, nil
+}
+
+// DropKept removes a kept refused write, and logs it (op "drop").
+func (d *Dir) DropKept(kept string, c Caller) (KeptName, error) {
+	k, err := d.checkKept(kept)
+	if err != nil {
+		return k, err
+	}
+	if err := d.removeKept(kept); err != nil {
+		return k, fmt.Errorf("%s: %w", kept, err)
+	}
+	e := d.entry("drop", k.Path, c)
+	e.Kept = kept
+	e.Description = fmt.Sprintf("%s: dropped the refused write kept in %s", k.Path, kept)
+	d.appendLog(e)
+	return k, nil
+}
+
+func (d *Dir) removeKept(kept string) error {
+	pfd, base, err := d.parent(kept)
+	if err != nil {
+		return err
+	}
+	defer d.closeParent(pfd)
+	return unix.Unlinkat(pfd, base, 0)
+}

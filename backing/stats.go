@@ -1,0 +1,79 @@
+package backing
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/paracfs/paracfs/changelog"
+)
+
+// Stats are a mount's counters since it started, and its last refusals,
+// newest last: what `paracfs status` shows, so that a refusal is visible
+// even to a tool that ignored the error close() returned.
+type Stats struct {
+	Commits      int64         `json:"commits"`       // commits made (every op: commit, create, rename, apply, ...)
+	Conflicts    int64         `json:"conflicts"`     // writes refused as stale
+	Invalid      int64         `json:"invalid"`       // writes refused for their content (invalid, too large)
+	LockTimeouts int64         `json:"lock_timeouts"` // writes refused on a lock held too long
+	Refused      int64         `json:"refused"`       // every refusal, the above and the rest (append-only, read-only)
+	Last         []RefusalNote `json:"last_refusals"`
+}
+
+// RefusalNote is one refusal, as status shows it.
+type RefusalNote struct {
+	Time    string `json:"time"` // changelog.Timestamp
+	Path    string `json:"path"`
+	Op      string `json:"op"`
+	Reason  string `json:"reason"`
+	Errno   string `json:"errno"`
+	Pid     int    `json:"pid"`
+	Command string `json:"command,omitempty"`
+	Kept    string `json:"kept,omitempty"`
+}
+
+// lastRefusals is how many refusals Stats keeps.
+const lastRefusals = 20
+
+type stats struct {
+	commits, conflicts, invalid, lockTimeouts, refused atomic.Int64
+
+	mu   sync.Mutex
+	ring [lastRefusals]RefusalNote
+	n    int // refusals recorded in ring, at most lastRefusals
+	next int // where the next one goes
+}
+
+func (s *stats) committed() { s.commits.Add(1) }
+
+func (s *stats) refusal(r *Refusal, c Caller) {
+	s.refused.Add(1)
+	switch r.Op {
+	case OpConflict:
+		s.conflicts.Add(1)
+	case OpInvalid, OpTooLarge:
+		s.invalid.Add(1)
+	case OpLockTimeout:
+		s.lockTimeouts.Add(1)
+	}
+	note := RefusalNote{Time: changelog.Timestamp(time.Now()), Path: r.Path, Op: r.Op, Reason: r.Reason,
+		Errno: ErrnoName(r.Errno()), Pid: c.Pid, Command: c.Command, Kept: r.Kept}
+	s.mu.Lock()
+	s.ring[s.next] = note
+	s.next = (s.next + 1) % lastRefusals
+	s.n = min(s.n+1, lastRefusals)
+	s.mu.Unlock()
+}
+
+// Stats returns the counters and the last refusals, oldest first.
+func (d *Dir) Stats() Stats {
+	s := &d.stats
+	out := Stats{Commits: s.commits.Load(), Conflicts: s.conflicts.Load(), Invalid: s.invalid.Load(),
+		LockTimeouts: s.lockTimeouts.Load(), Refused: s.refused.Load(), Last: []RefusalNote{}}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 0; i < s.n; i++ {
+		out.Last = append(out.Last, s.ring[(s.next-s.n+i+lastRefusals)%lastRefusals])
+	}
+	return out
+}

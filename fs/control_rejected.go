@@ -1,0 +1,75 @@
+package fs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/paracfs/paracfs/backing"
+)
+
+// Control ops on refused writes kept under .paracfs/rejected/, which is
+// read-only through the mount. The paracfs command resolves an ID to the
+// kept file's name and sends that name.
+//
+//	{"op":"rejected.apply","kept":".paracfs/rejected/..."} → {"path","revision"}
+//	{"op":"rejected.drop","kept":".paracfs/rejected/..."}  → {"path"}
+//
+// Both are for the daemon's owner (and root) only: with allow_other, the
+// kept bytes of one user's refused write are not another user's to commit
+// or to throw away.
+func init() {
+	RegisterControl("rejected.apply", true, func(ctx context.Context, r *Root, c backing.Caller, req ControlRequest) (any, error) {
+		kept, err := keptArg(req)
+		if err != nil {
+			return nil, err
+		}
+		k, res, err := r.d.ApplyKept(kept, c)
+		if err != nil {
+			return nil, err
+		}
+		r.invalidatePath(k.Path)
+		return map[string]any{"path": k.Path, "revision": res.Rev}, nil
+	})
+	RegisterControl("rejected.drop", true, func(ctx context.Context, r *Root, c backing.Caller, req ControlRequest) (any, error) {
+		kept, err := keptArg(req)
+		if err != nil {
+			return nil, err
+		}
+		k, err := r.d.DropKept(kept, c)
+		if err != nil {
+			return nil, err
+		}
+		r.invalidatePath(kept)
+		return map[string]any{"path": k.Path}, nil
+	})
+}
+
+func keptArg(req ControlRequest) (string, error) {
+	var a struct {
+		Kept string `json:"kept"`
+	}
+	if err := json.Unmarshal(req.Raw, &a); err != nil || a.Kept == "" {
+		return "", fmt.Errorf("op %q wants \"kept\": the kept file's name relative to DIR", req.Op)
+	}
+	return a.Kept, nil
+}
+
+// invalidatePath queues dropping the kernel's cached entry for rel and the
+// data of its node, after a change made outside a request on rel (by a
+// control op).
+func (r *Root) invalidatePath(rel string) {
+	parent := r.nodeAt(rel)
+	if parent == nil {
+		return
+	}
+	name := rel[strings.LastIndexByte(rel, '/')+1:]
+	if ch := parent.GetChild(name); ch != nil {
+		r.invalidate(ch)
+	}
+	select {
+	case r.inval <- func() { parent.NotifyEntry(name) }:
+	default:
+	}
+}

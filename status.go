@@ -1,35 +1,71 @@
 package main
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"sort"
+	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/paracfs/paracfs/backing"
 )
 
 type statusRow struct {
 	Dir        string         `json:"dir"`
 	Mountpoint string         `json:"mountpoint"`
 	Pid        int            `json:"pid,omitempty"`
+	Started    string         `json:"started,omitempty"`
 	Uptime     string         `json:"uptime,omitempty"`
 	Stale      bool           `json:"stale,omitempty"`
 	Config     map[string]any `json:"config,omitempty"`
+	// Counters and LastRefusals come from the daemon (control op
+	// "status"); CountersError says why they are missing.
+	Counters      *statusCounters       `json:"counters,omitempty"`
+	LastRefusals  []backing.RefusalNote `json:"last_refusals,omitempty"`
+	CountersError string                `json:"counters_error,omitempty"`
 }
 
-func statusFlagSet(asJSON *bool) *pflag.FlagSet {
-	fs := flagSet("status", "[--json]", "Lists the active paracfs mounts: backing directory, mountpoint, daemon pid and uptime.")
-	fs.BoolVar(asJSON, "json", false, "print JSON")
+type statusCounters struct {
+	Commits      int64 `json:"commits"`
+	Conflicts    int64 `json:"conflicts"`
+	Invalid      int64 `json:"invalid"`
+	LockTimeouts int64 `json:"lock_timeouts"`
+	Refused      int64 `json:"refused"`
+}
+
+// lastShown is how many of the last refusals status prints per mount.
+const lastShown = 5
+
+func statusFlagSet(o *statusOpts) *pflag.FlagSet {
+	fs := flagSet("status", "[--json] [--color WHEN]",
+		"Lists the active paracfs mounts: backing directory, mountpoint, daemon pid, uptime and\n"+
+			"configuration, and, since the daemon started, its counters (commits, conflicts, invalid\n"+
+			"writes, lock timeouts) and its last refusals with their reasons: a refused write is seen\n"+
+			"here even when the tool that made it ignored the error of close().")
+	fs.BoolVar(&o.asJSON, "json", false, "print JSON (every mount, with its last 20 refusals)")
+	fs.StringVar(&o.color, "color", "auto", "colour the output: auto (on a terminal, unless NO_COLOR is set), always, never")
+	fs.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
 	return fs
 }
 
+type statusOpts struct {
+	asJSON bool
+	color  string
+}
+
 func runStatus(args []string) error {
-	asJSON := new(bool)
-	fs := statusFlagSet(asJSON)
+	var o statusOpts
+	fs := statusFlagSet(&o)
 	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	color, err := useColor(o.color)
+	if err != nil {
 		return err
 	}
 	ms, err := paracfsMounts()
@@ -38,37 +74,150 @@ func runStatus(args []string) error {
 	}
 	rows := []statusRow{}
 	for _, m := range ms {
-		row := statusRow{Dir: m.Dir, Mountpoint: m.Mountpoint}
-		if isStale(m.Mountpoint) {
-			row.Stale = true
-		} else if st, err := readState(m.Mountpoint); err == nil {
-			row.Pid, row.Config = st.Pid, st.Config
-			if t, err := time.Parse(time.RFC3339, st.Started); err == nil {
-				row.Uptime = time.Since(t).Round(time.Second).String()
-			}
-			if syscall.Kill(st.Pid, 0) != nil {
-				row.Stale = true
-			}
-		}
-		rows = append(rows, row)
+		rows = append(rows, statusOf(m))
 	}
-	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"mounts": rows})
+	if o.asJSON {
+		return printJSON(map[string]any{"mounts": rows})
 	}
 	if len(rows) == 0 {
 		fmt.Println("no paracfs mounts")
 		return nil
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DIR\tMOUNTPOINT\tPID\tUPTIME")
-	for _, r := range rows {
-		pid, up := fmt.Sprint(r.Pid), r.Uptime
-		if r.Stale {
-			pid, up = "-", "stale: daemon gone (run paracfs mount to clean up)"
+	for i, r := range rows {
+		if i > 0 {
+			fmt.Println()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Dir, r.Mountpoint, pid, up)
+		printStatus(r, color)
 	}
-	return tw.Flush()
+	return nil
+}
+
+// statusOf asks about one mount: its state file, then its daemon.
+func statusOf(m mountEntry) statusRow {
+	row := statusRow{Dir: m.Dir, Mountpoint: m.Mountpoint}
+	if isStale(m.Mountpoint) {
+		row.Stale = true
+		return row
+	}
+	st, err := readState(m.Mountpoint)
+	if err == nil {
+		row.Pid, row.Config, row.Started = st.Pid, st.Config, st.Started
+		if t, err := time.Parse(time.RFC3339, st.Started); err == nil {
+			row.Uptime = time.Since(t).Round(time.Second).String()
+		}
+		if syscall.Kill(st.Pid, 0) == syscall.ESRCH {
+			row.Stale = true
+			return row
+		}
+	}
+	var res struct {
+		Pid    int            `json:"pid"`
+		Config map[string]any `json:"config"`
+		statusCounters
+		Last []backing.RefusalNote `json:"last_refusals"`
+	}
+	if err := controlCall(m.Mountpoint, map[string]any{"op": "status"}, &res); err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "unknown op"):
+			row.CountersError = "this daemon is older than the command: remount for counters"
+		case errors.Is(err, fs.ErrPermission):
+			row.CountersError = "not allowed to enter this mount"
+		default:
+			row.CountersError = err.Error()
+		}
+		return row
+	}
+	c := res.statusCounters
+	row.Counters, row.LastRefusals = &c, res.Last
+	if row.Pid == 0 {
+		row.Pid = res.Pid
+	}
+	if row.Config == nil {
+		row.Config = res.Config
+	}
+	for k, v := range res.Config { // the daemon's own view wins
+		row.Config[k] = v
+	}
+	return row
+}
+
+func printStatus(r statusRow, color bool) {
+	name := r.Mountpoint
+	if r.Dir != r.Mountpoint {
+		name = r.Dir + " on " + r.Mountpoint
+	} else {
+		name += " (in place)"
+	}
+	fmt.Println(paint(color, sgrBold, sanitizeText(name)))
+	if r.Stale {
+		fmt.Println("  " + paint(color, sgrRed, "stale: daemon gone (run paracfs mount to clean up)"))
+		return
+	}
+	line := func(k, v string) { fmt.Printf("  %-10s %s\n", k, v) }
+	if r.Pid > 0 {
+		line("pid", fmt.Sprint(r.Pid))
+	}
+	if r.Uptime != "" {
+		line("uptime", r.Uptime)
+	}
+	if len(r.Config) > 0 {
+		keys := make([]string, 0, len(r.Config))
+		for k := range r.Config {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var parts []string
+		for _, k := range keys {
+			v := r.Config[k]
+			if l, ok := v.([]any); ok {
+				var s []string
+				for _, x := range l {
+					s = append(s, fmt.Sprint(x))
+				}
+				v = strings.Join(s, " ")
+			}
+			if f, ok := v.(float64); ok && f == float64(int64(f)) {
+				v = int64(f) // JSON numbers decode as float64
+			}
+			parts = append(parts, fmt.Sprintf("%s=%v", k, v))
+		}
+		line("config", sanitizeText(strings.Join(parts, "  ")))
+	}
+	if r.Counters == nil {
+		line("counters", "unavailable: "+sanitizeText(r.CountersError))
+		return
+	}
+	c := r.Counters
+	refusals := fmt.Sprintf("conflicts %d  invalid %d  lock timeouts %d", c.Conflicts, c.Invalid, c.LockTimeouts)
+	if other := c.Refused - c.Conflicts - c.Invalid - c.LockTimeouts; other > 0 {
+		refusals += fmt.Sprintf("  other refusals %d", other)
+	}
+	if c.Refused > 0 {
+		refusals = paint(color, sgrRed, refusals)
+	}
+	line("counters", fmt.Sprintf("commits %d  %s", c.Commits, refusals))
+	if len(r.LastRefusals) == 0 {
+		return
+	}
+	last := r.LastRefusals[max(len(r.LastRefusals)-lastShown, 0):]
+	line("refused", fmt.Sprintf("the last %d (newest last; paracfs rejected lists the kept bytes):", len(last)))
+	var t table
+	for _, n := range last {
+		when := n.Time
+		if tm, err := time.Parse(time.RFC3339Nano, n.Time); err == nil {
+			when = tm.Local().Format("2006-01-02 15:04:05")
+		}
+		who := fmt.Sprintf("%s[%d]", n.Command, n.Pid)
+		why := n.Reason
+		if n.Errno != "" {
+			why += " (" + n.Errno + ")"
+		}
+		id := ""
+		if n.Kept != "" {
+			id = "id " + rejectedID(n.Kept)
+		}
+		t.add([]string{"   ", when, n.Op, sanitizeText(n.Path), sanitizeText(who), id, sanitizeText(why)},
+			[]string{"", sgrDim, opColor(n.Op), "", sgrDim, sgrYellow, ""})
+	}
+	t.write(os.Stdout, color, nil)
 }

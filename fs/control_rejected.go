@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -13,7 +14,8 @@ import (
 // read-only through the mount. The paracfs command resolves an ID to the
 // kept file's name and sends that name.
 //
-//	{"op":"rejected.apply","kept":".paracfs/rejected/..."} → {"path","revision"}
+//	{"op":"rejected.apply","kept":".paracfs/rejected/..."} → {"path","revision"},
+//	  or {"path","refused","reason","errno","kept"} when refused again
 //	{"op":"rejected.drop","kept":".paracfs/rejected/..."}  → {"path"}
 //
 // Both are for the daemon's owner (and root) only: with allow_other, the
@@ -26,6 +28,13 @@ func init() {
 			return nil, err
 		}
 		k, res, err := r.d.ApplyKept(kept, c)
+		var ref *backing.Refusal
+		if errors.As(err, &ref) {
+			// The op ran and the write was refused again: say how, so
+			// that the command can explain it.
+			return map[string]any{"path": k.Path, "refused": ref.Op, "reason": ref.Reason,
+				"errno": backing.ErrnoName(ref.Errno()), "kept": ref.Kept}, nil
+		}
 		if err != nil {
 			return nil, err
 		}

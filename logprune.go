@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/paracfs/paracfs/changelog"
+)
+
+func pruneFlagSet(keepDays *int) *pflag.FlagSet {
+	fs := flagSet("log prune", "[--keep-days N] [DIR]",
+		"Removes the change log's entries older than N days (paracle's clear_old_changes) and\n"+
+			"says how many it removed. Lines that are not log entries are kept. When DIR is mounted,\n"+
+			"the daemon does it while holding the log's append lock, so that no line appended\n"+
+			"meanwhile is lost; the prune is logged (op prune). Only the mount's owner may prune.")
+	fs.IntVar(keepDays, "keep-days", 30, "keep the entries of the last N days (0: remove every entry stamped before now)")
+	return fs
+}
+
+func runPrune(args []string) error {
+	keepDays := new(int)
+	fs := pruneFlagSet(keepDays)
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	if *keepDays < 0 {
+		return usageError{"--keep-days must be 0 or more"}
+	}
+	dir, err := dirArg(fs.Args(), 0)
+	if err != nil {
+		return err
+	}
+	cutoff := time.Now().Add(-time.Duration(*keepDays) * 24 * time.Hour)
+	var removed, kept int
+	m, err := mountOf(dir)
+	switch {
+	case err == nil:
+		var res struct {
+			Removed int `json:"removed"`
+			Kept    int `json:"kept"`
+		}
+		if err := controlCall(m.Mountpoint, map[string]any{"op": "log.prune", "before": cutoff.UTC().Format(time.RFC3339Nano)}, &res); err != nil {
+			return err
+		}
+		removed, kept = res.Removed, res.Kept
+	case errors.Is(err, errNotMounted):
+		logPath := filepath.Join(dir, logPathOf(dir))
+		if removed, kept, err = pruneFile(logPath, cutoff); err != nil {
+			return err
+		}
+		appendEntry(logPath, &changelog.Entry{ChangeType: "prune", Op: "prune", Description: fmt.Sprintf(
+			"pruned the change log: removed %d entries stamped before %s, kept %d lines", removed, changelog.Timestamp(cutoff), kept)})
+	default:
+		return err
+	}
+	fmt.Printf("removed %d entries older than %d days (stamped before %s), kept %d lines\n",
+		removed, *keepDays, cutoff.Local().Format("2006-01-02 15:04:05"), kept)
+	return nil
+}
+
+// pruneFile prunes a log that no daemon serves: the same temp file, fsync
+// and rename as the daemon's, then the lines appended to the old file
+// meanwhile are copied over.
+func pruneFile(path string, cutoff time.Time) (removed, kept int, err error) {
+	old, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	defer old.Close()
+	st, err := old.Stat()
+	if err != nil {
+		return 0, 0, err
+	}
+	var r [6]byte
+	rand.Read(r[:])
+	tmp := filepath.Join(filepath.Dir(path), ".paracfs-tmp."+filepath.Base(path)+"."+hex.EncodeToString(r[:]))
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, st.Mode().Perm())
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		f.Chown(int(s.Uid), int(s.Gid))
+	}
+	bw := bufio.NewWriterSize(f, 256<<10)
+	removed, kept, err = changelog.Prune(bw, io.NewSectionReader(old, 0, st.Size()), cutoff)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return 0, 0, fmt.Errorf("pruning %s: %w", path, err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	if fi, err := old.Stat(); err == nil && fi.Size() > st.Size() {
+		io.Copy(f, io.NewSectionReader(old, st.Size(), fi.Size()-st.Size()))
+	}
+	return removed, kept, nil
+}

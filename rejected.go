@@ -1,0 +1,460 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/paracfs/paracfs/backing"
+	"github.com/paracfs/paracfs/changelog"
+)
+
+// A refused write's bytes are kept under DIR/.paracfs/rejected/ (see
+// backing.keep); `paracfs rejected` lists, shows, compares, re-submits and
+// drops them. Each has a short ID: the first hex digits of the SHA-256 of
+// its kept file's name, stable for as long as the file exists, and given
+// as any unique prefix of 4 digits or more (or as the kept file's name).
+
+const rejectedArgs = "[list|show|diff|apply|drop] [ID] [flags] [DIR]"
+
+var rejectedSubs = []struct{ name, args, summary string }{
+	{"list", "[--json] [DIR]", "list the refused writes kept in DIR, oldest first (the default)"},
+	{"show", "[--raw|--json] ID [DIR]", "show one refused write: what, when, who, why, and its bytes"},
+	{"diff", "ID [DIR]", "compare the current file with the refused write (diff -u: - current, + refused)"},
+	{"apply", "ID [DIR]", "submit the refused write again as a new write, with the usual checks"},
+	{"drop", "ID [DIR]", "remove the refused write (the mount's owner only)"},
+}
+
+type rejectedOpts struct {
+	asJSON, raw bool
+	color       string
+}
+
+func rejectedFlagSet(sub string, o *rejectedOpts) *pflag.FlagSet {
+	args, summary := rejectedArgs, "Lists the writes paracfs refused (their bytes are kept under DIR/.paracfs/rejected/),\n"+
+		"shows, compares, re-submits or drops one. DIR defaults to the nearest .parac.\n\nSubcommands:\n"
+	for _, s := range rejectedSubs {
+		if s.name == sub {
+			args, summary = s.args, strings.ToUpper(s.summary[:1])+s.summary[1:]+"."
+			break
+		}
+		summary += fmt.Sprintf("  %-6s %s\n", s.name, s.args)
+	}
+	name := "rejected"
+	if sub != "" {
+		name += " " + sub
+	}
+	fs := flagSet(name, args, strings.TrimRight(summary, "\n"))
+	if sub == "" || sub == "list" || sub == "show" {
+		fs.BoolVar(&o.asJSON, "json", false, "print JSON")
+	}
+	if sub == "show" {
+		fs.BoolVar(&o.raw, "raw", false, "print only the refused bytes")
+	}
+	if sub == "" || sub == "list" || sub == "diff" {
+		fs.StringVar(&o.color, "color", "auto", "colour the output: auto (on a terminal, unless NO_COLOR is set), always, never")
+		fs.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
+	}
+	return fs
+}
+
+// rejectedEntry is one kept refused write.
+type rejectedEntry struct {
+	ID      string    `json:"id"`
+	Path    string    `json:"path"`
+	Time    time.Time `json:"time"`
+	Pid     int       `json:"pid"`
+	Command string    `json:"command,omitempty"`
+	Op      string    `json:"op"`
+	Reason  string    `json:"reason,omitempty"`
+	Errno   string    `json:"errno,omitempty"`
+	Kept    string    `json:"kept"`
+	Size    int64     `json:"size"`
+}
+
+func runRejected(args []string) error {
+	sub := ""
+	if len(args) > 0 {
+		for _, s := range rejectedSubs {
+			if args[0] == s.name {
+				sub, args = s.name, args[1:]
+			}
+		}
+	}
+	var o rejectedOpts
+	fs := rejectedFlagSet(sub, &o)
+	maxArgs := 2
+	if sub == "" || sub == "list" {
+		maxArgs = 1
+	}
+	if err := parse(fs, args, maxArgs); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if sub == "" || sub == "list" {
+		dir, err := dirArg(rest, 0)
+		if err != nil {
+			return err
+		}
+		return listRejected(dir, o)
+	}
+	if len(rest) == 0 {
+		return usageError{fmt.Sprintf("which refused write? (paracfs rejected %s ID; 'paracfs rejected' lists them)", sub)}
+	}
+	dir, err := dirArg(rest, 1)
+	if err != nil {
+		return err
+	}
+	e, err := findRejected(dir, rest[0])
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "show":
+		return showRejected(dir, e, o)
+	case "diff":
+		return diffRejected(dir, e, o)
+	case "apply":
+		return applyRejected(dir, e)
+	case "drop":
+		return dropRejected(dir, e)
+	}
+	return nil
+}
+
+// dirArg is DIR, the operand at i, or the nearest .parac.
+func dirArg(args []string, i int) (string, error) {
+	if len(args) > i {
+		return absDir(args[i])
+	}
+	return findParac()
+}
+
+// rejectedID is the ID of a kept file (named relative to DIR).
+func rejectedID(kept string) string {
+	sum := sha256.Sum256([]byte(kept))
+	return hex.EncodeToString(sum[:])[:8]
+}
+
+// listKept finds the kept refused writes of dir, oldest first, with what
+// their log lines say about them.
+func listKept(dir string) ([]rejectedEntry, error) {
+	var out []rejectedEntry
+	root := filepath.Join(dir, filepath.FromSlash(backing.RejectedDir))
+	err := filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			if p == root && errors.Is(err, fs.ErrNotExist) {
+				return filepath.SkipAll
+			}
+			return err
+		}
+		if !de.Type().IsRegular() {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return nil
+		}
+		k, ok := backing.ParseKept(filepath.ToSlash(rel))
+		if !ok {
+			return nil
+		}
+		e := rejectedEntry{ID: rejectedID(k.Kept), Path: k.Path, Time: k.Time, Pid: k.Pid, Op: k.Reason, Kept: k.Kept}
+		if info, err := de.Info(); err == nil {
+			e.Size = info.Size()
+		}
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing refused writes: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.Before(out[j].Time)
+		}
+		return out[i].Kept < out[j].Kept
+	})
+	if len(out) > 0 {
+		addLogDetails(dir, out)
+	}
+	return out, nil
+}
+
+// addLogDetails fills the command, reason and errno of each kept write
+// from its log line. It reads the log backward, no further than a little
+// before the oldest kept write, so its cost follows how old that one is.
+func addLogDetails(dir string, es []rejectedEntry) {
+	f, err := os.Open(filepath.Join(dir, logPathOf(dir)))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return
+	}
+	byKept := map[string]*rejectedEntry{}
+	for i := range es {
+		byKept[es[i].Kept] = &es[i]
+	}
+	lines, _ := changelog.Last(f, st.Size(), changelog.Filter{Since: es[0].Time.Add(-time.Minute)}, 0)
+	// The first line naming a kept file is its refusal; later ones are
+	// refusals of `rejected apply`, by paracfs.
+	for _, l := range lines {
+		if e := byKept[l.Kept]; e != nil && l.Op == e.Op && e.Command == "" && e.Reason == "" {
+			e.Command, e.Reason, e.Errno = l.Command, l.Reason, l.Errno
+		}
+	}
+}
+
+// logPathOf is the change log of dir, relative to it: the running daemon's
+// (from .paracfs/daemon.json), or the default.
+func logPathOf(dir string) string {
+	if st, err := readState(dir); err == nil {
+		if p, ok := st.Config["log"].(string); ok && p != "" {
+			return p
+		}
+	}
+	return backing.DefaultLogPath
+}
+
+// findRejected resolves an ID (a unique prefix of 4 hex digits or more) or
+// a kept file's name.
+func findRejected(dir, id string) (rejectedEntry, error) {
+	es, err := listKept(dir)
+	if err != nil {
+		return rejectedEntry{}, err
+	}
+	if strings.Contains(id, "/") {
+		name := filepath.ToSlash(relTo(dir, id))
+		for _, e := range es {
+			if e.Kept == name {
+				return e, nil
+			}
+		}
+		return rejectedEntry{}, fmt.Errorf("%s: no such refused write in %s (run paracfs rejected)", id, dir)
+	}
+	id = strings.ToLower(id)
+	if len(id) < 4 || strings.Trim(id, "0123456789abcdef") != "" {
+		return rejectedEntry{}, usageError{fmt.Sprintf("%q: an ID is 4 to 8 hex digits, as 'paracfs rejected' lists them", id)}
+	}
+	var found []rejectedEntry
+	for _, e := range es {
+		if strings.HasPrefix(e.ID, id) {
+			found = append(found, e)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return rejectedEntry{}, fmt.Errorf("%s: no such refused write in %s (run paracfs rejected)", id, dir)
+	case 1:
+		return found[0], nil
+	}
+	var ids []string
+	for _, e := range found {
+		ids = append(ids, e.ID+" "+e.Path)
+	}
+	return rejectedEntry{}, fmt.Errorf("%s is ambiguous: it starts %s", id, strings.Join(ids, ", "))
+}
+
+func listRejected(dir string, o rejectedOpts) error {
+	color, err := useColor(o.color)
+	if err != nil {
+		return err
+	}
+	es, err := listKept(dir)
+	if err != nil {
+		return err
+	}
+	if o.asJSON {
+		if es == nil {
+			es = []rejectedEntry{}
+		}
+		return printJSON(map[string]any{"dir": dir, "rejected": es})
+	}
+	if len(es) == 0 {
+		fmt.Printf("no refused writes kept in %s\n", dir)
+		return nil
+	}
+	var t table
+	t.add([]string{"ID", "TIME", "PATH", "PID", "COMMAND", "REASON"}, nil)
+	for _, e := range es {
+		why := e.Op
+		if e.Reason != "" {
+			why += ": " + e.Reason
+		}
+		t.add([]string{e.ID, e.Time.Local().Format("2006-01-02 15:04:05"), sanitizeText(e.Path), fmt.Sprint(e.Pid),
+			sanitizeText(orDash(e.Command)), sanitizeText(why)},
+			[]string{sgrYellow, sgrDim, "", "", "", opColor(e.Op)})
+	}
+	t.write(os.Stdout, color, nil)
+	return nil
+}
+
+func showRejected(dir string, e rejectedEntry, o rejectedOpts) error {
+	data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(e.Kept)))
+	if err != nil {
+		return err
+	}
+	if o.raw {
+		_, err := os.Stdout.Write(data)
+		return err
+	}
+	if o.asJSON {
+		return printJSON(struct {
+			rejectedEntry
+			Content string `json:"content"`
+		}{e, string(data)})
+	}
+	why := e.Op
+	if e.Reason != "" {
+		why += ": " + e.Reason
+	}
+	if e.Errno != "" {
+		why += " (" + e.Errno + ")"
+	}
+	fmt.Printf("id       %s\npath     %s\ntime     %s\npid      %d\ncommand  %s\nrefused  %s\nkept     %s (%d bytes)\n\n",
+		e.ID, sanitizeText(e.Path), e.Time.Local().Format("2006-01-02 15:04:05.000000 -07:00"), e.Pid,
+		sanitizeText(orDash(e.Command)), sanitizeText(why), sanitizeText(e.Kept), len(data))
+	_, err = os.Stdout.Write(data)
+	if err == nil && len(data) > 0 && data[len(data)-1] != '\n' {
+		fmt.Println()
+	}
+	return err
+}
+
+func diffRejected(dir string, e rejectedEntry, o rejectedOpts) error {
+	color, err := useColor(o.color)
+	if err != nil {
+		return err
+	}
+	diff, err := exec.LookPath("diff")
+	if err != nil {
+		return fmt.Errorf("diff(1) not found: install diffutils, or compare by hand with paracfs rejected show --raw %s", e.ID)
+	}
+	cur := filepath.Join(dir, filepath.FromSlash(e.Path))
+	if _, err := os.Stat(cur); errors.Is(err, fs.ErrNotExist) {
+		cur = os.DevNull
+	}
+	args := []string{"-u", "--label", e.Path + " (current)", "--label", e.Path + " (refused " + e.ID + ")"}
+	if color {
+		args = append(args, "--color=always")
+	}
+	cmd := exec.Command(diff, append(args, cur, filepath.Join(dir, filepath.FromSlash(e.Kept)))...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 1 {
+		return nil // the files differ: that is the answer
+	}
+	if err == nil {
+		fmt.Fprintf(os.Stderr, "%s: the refused write is the same as the current file\n", e.ID)
+	}
+	return err
+}
+
+func applyRejected(dir string, e rejectedEntry) error {
+	m, err := mountOf(dir)
+	if err != nil {
+		return fmt.Errorf("%w: apply goes through the daemon, for its checks", err)
+	}
+	var res struct {
+		Path     string `json:"path"`
+		Revision int64  `json:"revision"`
+		Refused  string `json:"refused"`
+		Reason   string `json:"reason"`
+		Errno    string `json:"errno"`
+	}
+	if err := controlCall(m.Mountpoint, map[string]any{"op": "rejected.apply", "kept": e.Kept}, &res); err != nil {
+		return fmt.Errorf("%s: %v", e.ID, err)
+	}
+	if res.Refused == "" {
+		fmt.Printf("applied %s: %s is now at revision %d (the kept copy is removed)\n", e.ID, sanitizeText(res.Path), res.Revision)
+		return nil
+	}
+	msg := fmt.Sprintf("%s: refused again as %s: %s (%s); it stays kept as %s", e.ID, res.Refused, sanitizeText(res.Reason), res.Errno, e.ID)
+	if res.Refused == backing.OpConflict {
+		msg += fmt.Sprintf(".\nIt was made from an older revision than the current file: see what changed with\n"+
+			"  paracfs rejected diff %s\nthen write a merged version through the mount, and drop this one", e.ID)
+	}
+	fmt.Fprintln(os.Stderr, "paracfs rejected apply: "+msg)
+	return exitStatus(1)
+}
+
+func dropRejected(dir string, e rejectedEntry) error {
+	m, err := mountOf(dir)
+	if errors.Is(err, errNotMounted) {
+		// No daemon: DIR is reachable directly.
+		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(e.Kept))); err != nil {
+			return err
+		}
+		logDrop(dir, e)
+	} else if err != nil {
+		return err
+	} else if err := controlCall(m.Mountpoint, map[string]any{"op": "rejected.drop", "kept": e.Kept}, nil); err != nil {
+		return fmt.Errorf("%s: %v", e.ID, err)
+	}
+	fmt.Printf("dropped %s: the %s refused write of %s (%s)\n", e.ID, e.Op, sanitizeText(e.Path), e.Time.Local().Format("2006-01-02 15:04:05"))
+	return nil
+}
+
+// logDrop logs a drop made with no daemon running.
+func logDrop(dir string, e rejectedEntry) {
+	appendEntry(filepath.Join(dir, logPathOf(dir)), &changelog.Entry{ChangeType: "drop", Op: "drop", Path: e.Path, Kept: e.Kept,
+		Description: fmt.Sprintf("%s: dropped the refused write kept in %s", e.Path, e.Kept)})
+}
+
+// appendEntry appends a line of this command's own to a log that no daemon
+// serves, in one write(2) on an O_APPEND descriptor, as every appender does.
+// A log that does not exist yet is left alone.
+func appendEntry(logPath string, e *changelog.Entry) {
+	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	uid := uint32(os.Getuid())
+	e.Timestamp, e.ProcessID, e.UID, e.Command = changelog.Timestamp(time.Now()), os.Getpid(), &uid, "paracfs"
+	if line, err := changelog.Marshal(e); err == nil {
+		f.Write(line)
+	}
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// sanitizeText escapes control characters, so that a hostile file name or
+// reason cannot drive the terminal.
+func sanitizeText(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			fmt.Fprintf(&b, `\x%02x`, r)
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

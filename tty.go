@@ -1,0 +1,63 @@
+package main
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// isTerminal reports whether f is a terminal.
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// useColor decides whether to colour stdout: "always", "never", or "auto"
+// (only on a terminal, and only when NO_COLOR is unset or empty).
+func useColor(mode string) (bool, error) {
+	switch mode {
+	case "always":
+		return true, nil
+	case "never":
+		return false, nil
+	case "auto", "":
+		return os.Getenv("NO_COLOR") == "" && isTerminal(os.Stdout), nil
+	}
+	return false, usageError{"--color " + mode + ": want auto, always or never"}
+}
+
+// SGR colours.
+const (
+	sgrReset  = "\x1b[0m"
+	sgrDim    = "\x1b[2m"
+	sgrBold   = "\x1b[1m"
+	sgrRed    = "\x1b[31m"
+	sgrGreen  = "\x1b[32m"
+	sgrYellow = "\x1b[33m"
+	sgrBlue   = "\x1b[34m"
+	sgrCyan   = "\x1b[36m"
+)
+
+// paint wraps s in an SGR colour when on.
+func paint(on bool, sgr, s string) string {
+	if !on || s == "" || sgr == "" {
+		return s
+	}
+	return sgr + s + sgrReset
+}
+
+// opColor is the colour of a log op: refusals red, changes green, removals
+// and renames yellow, the daemon's own notes blue.
+func opColor(op string) string {
+	switch op {
+	case "commit", "create", "apply":
+		return sgrGreen
+	case "conflict", "invalid", "too_large", "lock_timeout", "append_only", "read_only":
+		return sgrRed + sgrBold
+	case "delete", "rename", "truncate", "drop", "prune":
+		return sgrYellow
+	case "recover", "warning", "external":
+		return sgrBlue
+	}
+	return sgrCyan
+}

@@ -100,6 +100,10 @@ func statusOf(m mountEntry) statusRow {
 		return row
 	}
 	st, err := readState(m.Mountpoint)
+	if errors.Is(err, syscall.ENOTCONN) {
+		row.Stale = true // the root's attributes were still cached
+		return row
+	}
 	if err == nil {
 		row.Pid, row.Config, row.Started = st.Pid, st.Config, st.Started
 		if t, err := time.Parse(time.RFC3339, st.Started); err == nil {
@@ -118,6 +122,9 @@ func statusOf(m mountEntry) statusRow {
 	}
 	if err := controlCall(m.Mountpoint, map[string]any{"op": "status"}, &res); err != nil {
 		switch {
+		case errors.Is(err, syscall.ENOTCONN):
+			row.Stale = true
+			return row
 		case errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "unknown op"):
 			row.CountersError = "this daemon is older than the command: remount for counters"
 		case errors.Is(err, fs.ErrPermission):

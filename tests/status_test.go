@@ -24,7 +24,7 @@ type statusMount struct {
 	} `json:"counters"`
 	LastRefusals []struct {
 		Time, Path, Op, Reason, Errno, Command, Kept string
-		Pid                                         int
+		Pid                                          int
 	} `json:"last_refusals"`
 	CountersError string `json:"counters_error"`
 }

@@ -66,6 +66,22 @@ func complFlags(c command) []complFlag {
 	return append(out, complFlag{long: "help", short: "h", usage: "show this command's help"})
 }
 
+// subcommandsOf lists the words that may come first after c: rejected's
+// subcommands, log's prune.
+func subcommandsOf(c command) []string {
+	switch c.name {
+	case "rejected":
+		var out []string
+		for _, s := range rejectedSubs {
+			out = append(out, s.name)
+		}
+		return out
+	case "log":
+		return []string{"prune"}
+	}
+	return nil
+}
+
 // commandNames are the words that name c on the command line.
 func commandNames(c command) []string {
 	if c.name == "unmount" {
@@ -116,7 +132,7 @@ _paracfs() {
             return
         done
     fi
-    local flags= operands=
+    local flags= operands= subs=
     case $cmd in
 `, strings.Join(names, " "))
 	for _, c := range commands {
@@ -129,7 +145,7 @@ _paracfs() {
 			}
 		}
 		fmt.Fprintf(w, "    %s)\n", strings.Join(commandNames(c), "|"))
-		fmt.Fprintf(w, "        flags=%q operands=%q\n", strings.Join(words, " "), c.operands)
+		fmt.Fprintf(w, "        flags=%q operands=%q subs=%q\n", strings.Join(words, " "), c.operands, strings.Join(subcommandsOf(c), " "))
 		fmt.Fprintf(w, "        case $prev in\n")
 		for _, f := range flags {
 			if !f.takesValue {
@@ -161,6 +177,8 @@ _paracfs() {
     dirs)
         compopt -o filenames 2>/dev/null
         COMPREPLY=($(compgen -d -- "$cur"))
+        # A subcommand comes right after the command.
+        ((COMP_CWORD == i + 1)) && [[ -n $subs ]] && COMPREPLY+=($(compgen -W "$subs" -- "$cur"))
         ;;
     shells) COMPREPLY=($(compgen -W %q -- "$cur")) ;;
     esac
@@ -239,10 +257,14 @@ _paracfs() {
 			}
 			fmt.Fprintf(w, "%s  %s' \\\n", indent, spec)
 		}
-		switch c.operands {
-		case "dirs":
+		switch {
+		case c.operands == "dirs" && len(subcommandsOf(c)) > 0:
+			fmt.Fprintf(w, "%s  '1: :_alternative \"subcommands:subcommand:(%s)\" \"directories:directory:_directories\"' \\\n",
+				indent, strings.Join(subcommandsOf(c), " "))
 			fmt.Fprintf(w, "%s  '*:directory:_directories' && ret=0\n", indent)
-		case "shells":
+		case c.operands == "dirs":
+			fmt.Fprintf(w, "%s  '*:directory:_directories' && ret=0\n", indent)
+		case c.operands == "shells":
 			fmt.Fprintf(w, "%s  '1:shell:(%s)' && ret=0\n", indent, strings.Join(shells, " "))
 		default:
 			fmt.Fprintf(w, "%s  && ret=0\n", indent)
@@ -319,6 +341,10 @@ end
 				line += " -x"
 			}
 			fmt.Fprintf(w, "%s -d %s\n", line, fishQuote(f.usage))
+		}
+		if subs := subcommandsOf(c); len(subs) > 0 {
+			first := cond + "; and test (count (commandline -opc)) -eq 2"
+			fmt.Fprintf(w, "complete -c paracfs -n %s -x -a %s\n", fishQuote(first), fishQuote(strings.Join(subs, " ")))
 		}
 		switch c.operands {
 		case "dirs":

@@ -50,9 +50,13 @@ func init() {
 		{"status", "[--json]", "list active mounts, their counters and last refusals",
 			func() *pflag.FlagSet { return statusFlagSet(&statusOpts{}) }, "", runStatus},
 		{"log", "[flags] [DIR]", "read the change log",
-			func() *pflag.FlagSet { return logFlagSet(&logOpts{}) }, "dirs", runLog},
+			func() *pflag.FlagSet {
+				fs := logFlagSet(&logOpts{})
+				fs.AddFlagSet(pruneFlagSet(new(int))) // log prune's, for the completion scripts
+				return fs
+			}, "dirs", runLog},
 		{"rejected", rejectedArgs, "list, show, diff, apply or drop refused writes",
-			func() *pflag.FlagSet { return rejectedFlagSet("", &rejectedOpts{}) }, "dirs", runRejected},
+			func() *pflag.FlagSet { return rejectedFlagSet("*", &rejectedOpts{}) }, "dirs", runRejected},
 		{"completion", "bash|zsh|fish", "print a shell completion script",
 			completionFlagSet, "shells", runCompletion},
 		{"version", "", "print the version, commit, build date and go-fuse version",

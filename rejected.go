@@ -52,17 +52,18 @@ func rejectedFlagSet(sub string, o *rejectedOpts) *pflag.FlagSet {
 		summary += fmt.Sprintf("  %-6s %s\n", s.name, s.args)
 	}
 	name := "rejected"
-	if sub != "" {
+	if sub != "" && sub != "*" {
 		name += " " + sub
 	}
 	fs := flagSet(name, args, strings.TrimRight(summary, "\n"))
-	if sub == "" || sub == "list" || sub == "show" {
+	all := sub == "*" // every subcommand's flags, for the completion scripts
+	if all || sub == "" || sub == "list" || sub == "show" {
 		fs.BoolVar(&o.asJSON, "json", false, "print JSON")
 	}
-	if sub == "show" {
+	if all || sub == "show" {
 		fs.BoolVar(&o.raw, "raw", false, "print only the refused bytes")
 	}
-	if sub == "" || sub == "list" || sub == "diff" {
+	if all || sub == "" || sub == "list" || sub == "diff" {
 		fs.StringVar(&o.color, "color", "auto", "colour the output: auto (on a terminal, unless NO_COLOR is set), always, never")
 		fs.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
 	}

@@ -255,3 +255,28 @@ func TestRejectedLogStatusHelp(t *testing.T) {
 		}
 	}
 }
+
+// bash completion offers the subcommands of rejected and log right after
+// the command, and directories after them.
+func TestRejectedCompletion(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "paracfs.bash")
+	if err := os.WriteFile(script, []byte(paracfs(t, "/", "completion", "bash").Stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(filepath.Join(dir, "proj"), 0o755)
+	probe := `source "$1"
+t() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _paracfs; echo "${COMPREPLY[*]}"; }
+t paracfs rejected ""
+t paracfs rejected ap
+t paracfs log pr
+t paracfs rejected show pr
+t paracfs rejected show --r
+`
+	r := mustRun(t, dir, "bash", "-c", probe, "probe", script)
+	want := []string{"proj list show diff apply drop", "apply", "proj prune", "proj", "--raw"}
+	got := strings.Split(strings.TrimSuffix(r.Stdout, "\n"), "\n")
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("bash completion probe printed %q, want %q", got, want)
+	}
+}

@@ -280,3 +280,45 @@ t paracfs rejected show --r
 		t.Errorf("bash completion probe printed %q, want %q", got, want)
 	}
 }
+
+// With --allow-other, another user sees the refusals but may not apply or
+// drop them, nor prune the log: those are the mount owner's.
+func TestRejectedOwnerOnly(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to act as nobody")
+	}
+	p := newProject(t)
+	nobody := &sysUser{Name: "nobody", Uid: 65534, Gid: 65534}
+	for _, d := range []string{filepath.Dir(paracfsBin), testsBase, runDir, p.Root} {
+		if st, err := os.Stat(d); err == nil && st.Mode().Perm()&0o011 != 0o011 {
+			os.Chmod(d, st.Mode().Perm()|0o011)
+		}
+	}
+	mount(t, p, "--allow-other")
+	if r := pyWrite(t, p.Root, ".parac/project.yaml", "trunc", []byte("x: [\n")); r.Errno != 74 {
+		t.Fatalf("invalid write: %+v", r)
+	}
+	row := rejectedFor(t, rejectedList(t, p), "project.yaml", "invalid")
+	logBefore := readFile(t, p.backing(logRel))
+
+	if r := nobody.run(t, p.Root, paracfsBin, "rejected"); r.Code != 0 || !strings.Contains(r.Stdout, row.ID) {
+		t.Errorf("nobody's paracfs rejected: %s\nwant the list", r)
+	}
+	for _, args := range [][]string{{"rejected", "drop", row.ID}, {"rejected", "apply", row.ID}, {"log", "prune", "--keep-days", "0"}} {
+		r := nobody.run(t, p.Root, paracfsBin, args...)
+		if r.Code != 1 || !strings.Contains(r.Stderr, "only root and the user running the daemon") {
+			t.Errorf("nobody's paracfs %s: %s\nwant a refusal naming who may", strings.Join(args, " "), r)
+		}
+	}
+	if _, err := os.Stat(p.backing(row.Kept)); err != nil {
+		t.Errorf("the kept write is gone after nobody's drop: %v", err)
+	}
+	if got := readFile(t, p.backing(logRel)); !bytes.Equal(got, logBefore) {
+		t.Errorf("the log changed after nobody's refused prune and drop:\n%s", got[len(logBefore):])
+	}
+	// status is for everyone who can enter the mount.
+	r := nobody.run(t, p.Root, paracfsBin, "status", "--json")
+	if r.Code != 0 || !strings.Contains(r.Stdout, `"invalid": 1`) {
+		t.Errorf("nobody's paracfs status --json: %s\nwant the counters", r)
+	}
+}

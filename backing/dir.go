@@ -44,13 +44,14 @@ type Dir struct {
 	fd   int    // O_RDONLY|O_DIRECTORY on DIR, opened before the mount
 	Root string // DIR's absolute path, for messages only: never opened
 
-	cfg   Config
-	log   *changelog.Writer
-	logf  *os.File
-	logMu sync.Mutex // guards opening the log (at start, or at its first line)
-	revs  *revStore
-	locks *lockTable
-	stats stats
+	cfg     Config
+	log     *changelog.Writer
+	logf    *os.File
+	logMu   sync.Mutex // guards opening the log (at start, or at its first line)
+	pruneMu sync.Mutex // one PruneLog at a time
+	revs    *revStore
+	locks   *lockTable
+	stats   stats
 
 	inflight sync.WaitGroup // commits under way, waited for by Close
 	closeMu  sync.RWMutex

@@ -136,10 +136,19 @@ func runRejected(args []string) error {
 
 // dirArg is DIR, the operand at i, or the nearest .parac.
 func dirArg(args []string, i int) (string, error) {
-	if len(args) > i {
-		return absDir(args[i])
+	if len(args) <= i {
+		return findParac()
 	}
-	return findParac()
+	dir, err := absDir(args[i])
+	if err != nil {
+		return "", err
+	}
+	if st, err := os.Stat(dir); err != nil {
+		return "", err
+	} else if !st.IsDir() {
+		return "", fmt.Errorf("%s: not a directory", dir)
+	}
+	return dir, nil
 }
 
 // rejectedID is the ID of a kept file (named relative to DIR).

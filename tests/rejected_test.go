@@ -208,6 +208,8 @@ func TestRejected(t *testing.T) {
 		{[]string{"rejected", "apply", ri.ID}, 1, "no such refused write"},
 		{[]string{"rejected", "drop"}, 2, "which refused write"},
 		{[]string{"rejected", "show", rc.ID, p.Dir, "extra"}, 2, "too many arguments"},
+		{[]string{"rejected", "list", p.path("no-such-dir")}, 1, "no such file or directory"},
+		{[]string{"rejected", "show", rc.ID, p.path("project.yaml")}, 1, "not a directory"},
 	} {
 		r := paracfs(t, p.Root, c.args...)
 		if r.Code != c.code || !strings.Contains(r.Stderr, c.want) {

@@ -168,7 +168,7 @@ func listRejected(dir string, o rejectedOpts) error {
 		return nil
 	}
 	var t table
-	t.add([]string{"ID", "TIME", "PATH", "PID", "COMMAND", "REASON"}, nil)
+	t.add([]string{"ID", "TIME", "PATH", "PID", "COMMAND", "REASON"}, []string{sgrBold, sgrBold, sgrBold, sgrBold, sgrBold, sgrBold})
 	for _, e := range es {
 		why := e.Op
 		if e.Reason != "" {

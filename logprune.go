@@ -15,22 +15,25 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/paracfs/paracfs/backing"
 	"github.com/paracfs/paracfs/changelog"
 )
 
-func pruneFlagSet(keepDays *int) *pflag.FlagSet {
+func pruneFlagSet(keepDays *int, logPath *string) *pflag.FlagSet {
 	fs := flagSet("log prune", "[--keep-days N] [DIR]",
 		"Removes the change log's entries older than N days (paracle's clear_old_changes) and\n"+
 			"says how many it removed. Lines that are not log entries are kept. When DIR is mounted,\n"+
 			"the daemon does it while holding the log's append lock, so that no line appended\n"+
 			"meanwhile is lost; the prune is logged (op prune). Only the mount's owner may prune.")
 	fs.IntVar(keepDays, "keep-days", 30, "keep the entries of the last N days (0: remove every entry stamped before now)")
+	fs.StringVar(logPath, "log", "", "change log, relative to DIR, when DIR is not mounted (default: "+backing.DefaultLogPath+"; a mount prunes its own)")
+	fs.SetAnnotation("log", annotFiles, []string{"jsonl"})
 	return fs
 }
 
 func runPrune(args []string) error {
-	keepDays := new(int)
-	fs := pruneFlagSet(keepDays)
+	keepDays, logPath := new(int), new(string)
+	fs := pruneFlagSet(keepDays, logPath)
 	if err := parse(fs, args, 1); err != nil {
 		return err
 	}
@@ -55,11 +58,14 @@ func runPrune(args []string) error {
 		}
 		removed, kept = res.Removed, res.Kept
 	case errors.Is(err, errNotMounted):
-		logPath := filepath.Join(dir, logPathOf(dir))
-		if removed, kept, err = pruneFile(logPath, cutoff); err != nil {
+		if *logPath == "" {
+			*logPath = logPathOf(dir)
+		}
+		path := filepath.Join(dir, *logPath)
+		if removed, kept, err = pruneFile(path, cutoff); err != nil {
 			return err
 		}
-		appendEntry(logPath, &changelog.Entry{ChangeType: "prune", Op: "prune", Description: fmt.Sprintf(
+		appendEntry(path, &changelog.Entry{ChangeType: "prune", Op: "prune", Description: fmt.Sprintf(
 			"pruned the change log: removed %d entries stamped before %s, kept %d lines", removed, changelog.Timestamp(cutoff), kept)})
 	default:
 		return err

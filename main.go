@@ -52,7 +52,7 @@ func init() {
 		{"log", "[flags] [DIR]", "read the change log",
 			func() *pflag.FlagSet {
 				fs := logFlagSet(&logOpts{})
-				fs.AddFlagSet(pruneFlagSet(new(int))) // log prune's, for the completion scripts
+				fs.AddFlagSet(pruneFlagSet(new(int), new(string))) // log prune's, for the completion scripts
 				return fs
 			}, "dirs", runLog},
 		{"rejected", rejectedArgs, "list, show, diff, apply or drop refused writes",

@@ -295,14 +295,30 @@ func TestLogFollowPrune(t *testing.T) {
 		t.Errorf("paracfs log -f still runs 5s after SIGINT")
 	}
 
-	// Unmounted, prune works on DIR directly, and logs itself.
+	// Unmounted, prune works on DIR directly, and logs itself; a follower
+	// of the plain file sees the new inode and goes on.
 	unmountCmd(t, p)
+	fl = startFollow(t, p, "-n", "0")
+	time.Sleep(300 * time.Millisecond)
 	oldLines(t, p, 2, 40)
+	fl.waitFor(t, "old entry 1")
 	if r := paracfs(t, p.Root, "log", "prune", "--keep-days", "7"); r.Code != 0 || !strings.Contains(r.Stdout, "removed 2 entries") {
 		t.Errorf("unmounted paracfs log prune: %s", r)
 	}
 	if last := lastLogEntry(t, p); last.Op != "prune" || !strings.Contains(last.Description, "removed 2") {
 		t.Errorf("unmounted prune: last line %v", last)
+	}
+	fl.waitFor(t, `"op":"prune"`)
+	f, err = os.OpenFile(p.path(logRel), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"timestamp":"2099-01-01T00:00:00.000000+00:00","process_id":1,"change_type":"note","description":"after the unmounted prune"}` + "\n")
+	f.Close()
+	fl.waitFor(t, "after the unmounted prune")
+	time.Sleep(600 * time.Millisecond)
+	if n, m := fl.count("old entry"), fl.count(`"op":"prune"`); n != 2 || m != 1 {
+		t.Errorf("the follower of the unmounted log printed %d old entries and %d prune lines, want 2 and 1:\n%s", n, m, strings.Join(fl.lines, "\n"))
 	}
 	for _, c := range [][]string{{"--keep-days", "-1"}, {"--keep-days", "x"}, {"a", "b"}} {
 		if r := paracfs(t, p.Root, append([]string{"log", "prune"}, c...)...); r.Code != 2 {

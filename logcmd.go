@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,6 +106,20 @@ func runLog(args []string) error {
 	defer file.Close()
 	st, err := file.Stat()
 	if err != nil {
+		return err
+	}
+	if o.n == 0 && f.Since.IsZero() {
+		// The whole log: streamed, in batches, so that memory does not
+		// follow the size of the log.
+		var batch []*changelog.Entry
+		err := changelog.Scan(io.NewSectionReader(file, 0, st.Size()), f, func(e *changelog.Entry) bool {
+			if batch = append(batch, e); len(batch) == 4096 {
+				p.print(batch)
+				batch = batch[:0]
+			}
+			return true
+		})
+		p.print(batch)
 		return err
 	}
 	entries, err := changelog.Last(file, st.Size(), f, o.n)

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 
@@ -72,11 +71,12 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	}
 	defer d.closeParent(pfd)
 
-	unlock, err := d.lock(w.Path, pfd, base, w.Caller)
+	// A rename onto P or a truncate by path runs while the kernel holds
+	// P's directory or P locked.
+	unlock, err := d.lock(w.Path, pfd, base, w.Caller, w.From != "" || w.Op == "truncate")
 	if err != nil {
-		var lt *errLockTimeout
-		if errors.As(err, &lt) {
-			return Result{}, d.refuse(&Refusal{Op: OpLockTimeout, Path: w.Path, Reason: err.Error()}, w.Caller, w.Data, d.peekRevision(w.Path))
+		if r, ok := lockRefusal(w.Path, err); ok {
+			return Result{}, d.refuse(r, w.Caller, w.Data, d.peekRevision(w.Path))
 		}
 		return Result{}, err
 	}

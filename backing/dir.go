@@ -51,6 +51,8 @@ type Dir struct {
 	revs  *revStore
 	locks *lockTable
 
+	mountLocks func(rel string) bool // whether a holder of a lock file through the mount is blocked
+
 	inflight sync.WaitGroup // commits under way, waited for by Close
 	closeMu  sync.RWMutex
 	closed   bool

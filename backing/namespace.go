@@ -1,7 +1,6 @@
 package backing
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -47,9 +46,8 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, base 
 	}
 	unlock, err := d.lockAway(rel, pfd, base, c)
 	if err != nil {
-		var lt *errLockTimeout
-		if errors.As(err, &lt) {
-			return d.refuse(&Refusal{Op: OpLockTimeout, Path: rel, Reason: err.Error()}, c, nil, d.peekRevision(rel))
+		if r, ok := lockRefusal(rel, err); ok {
+			return d.refuse(r, c, nil, d.peekRevision(rel))
 		}
 		return err
 	}
@@ -77,7 +75,7 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, base 
 func (d *Dir) lockAway(rel string, pfd int, base string, c Caller) (unlock func(), err error) {
 	var st unix.Stat_t
 	if unix.Fstatat(pfd, base+".lock", &st, unix.AT_SYMLINK_NOFOLLOW) != unix.ENOENT {
-		return d.lock(rel, pfd, base, c)
+		return d.lock(rel, pfd, base, c, true)
 	}
 	if !d.locks.acquire(rel, time.Now().Add(d.cfg.LockTimeout)) {
 		return nil, &errLockTimeout{rel + ".lock", d.cfg.LockTimeout}

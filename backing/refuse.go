@@ -44,6 +44,7 @@ const (
 	OpInvalid     = "invalid"      // failed validation
 	OpTooLarge    = "too_large"    // over --max-size
 	OpLockTimeout = "lock_timeout" // P.lock held past --lock-timeout
+	OpLockBusy    = "lock_busy"    // P.lock held through the mount by a process waiting for a rename's directory
 	OpAppendOnly  = "append_only"  // rewrite of the change log
 	OpReadOnly    = "read_only"    // write inside .paracfs/
 )
@@ -70,7 +71,7 @@ func (r *Refusal) Error() string {
 // Errno is the one place where a refusal becomes the errno a tool sees.
 func (r *Refusal) Errno() syscall.Errno {
 	switch r.Op {
-	case OpConflict:
+	case OpConflict, OpLockBusy:
 		return syscall.EBUSY
 	case OpInvalid:
 		return syscall.EBADMSG

@@ -31,6 +31,7 @@ const (
 	OpInvalid     = "invalid"      // refused: the content does not validate
 	OpTooLarge    = "too_large"    // refused: the content exceeds a size limit
 	OpLockTimeout = "lock_timeout" // refused: the file's lock was not obtained in time
+	OpLockBusy    = "lock_busy"    // refused: a rename or removal found the lock held through the mount
 	OpExternal    = "external"     // a change made behind the mount's back was noticed
 )
 

@@ -48,6 +48,7 @@ type Root struct {
 func NewRoot(d *backing.Dir) *Node {
 	r := &Root{d: d, inval: make(chan func(), 1024)}
 	r.root = &Node{r: r}
+	d.SetMountLocks(r.holders.stuck)
 	go r.invalidator()
 	return r.root
 }

@@ -29,7 +29,7 @@ func logFlagSet(o *logOpts) *pflag.FlagSet {
 	fs.IntVarP(&o.n, "lines", "n", 0, "only the last N matching entries (0: all)")
 	fs.StringVar(&o.op, "op", "", "only entries with this op (commit, conflict, invalid, delete, ...)")
 	fs.SetAnnotation("op", annotValues, []string{"commit", "create", "rename", "truncate", "delete", "move", "conflict", "invalid",
-		"too_large", "lock_timeout", "lock_busy", "append_only", "external", "recover", "warning"})
+		"too_large", "lock_timeout", "lock_busy", "lock_symlink", "append_only", "external", "recover", "warning"})
 	fs.BoolVar(&o.asJSON, "json", false, "print the raw JSON lines")
 	fs.StringVar(&o.logPath, "log", backing.DefaultLogPath, "change log, relative to DIR")
 	fs.SetAnnotation("log", annotFiles, []string{"jsonl"})

@@ -88,11 +88,24 @@ func (e *errLockBusy) Error() string {
 		"waiting for it would deadlock (retry)", e.lockPath)
 }
 
+// errLockSymlink is returned by lock when P.lock is a symlink: it is never
+// followed (it may point out of DIR), so P cannot be locked.
+type errLockSymlink struct {
+	lockPath string
+}
+
+func (e *errLockSymlink) Error() string {
+	return fmt.Sprintf("%s is a symlink, which a commit never follows: remove it", e.lockPath)
+}
+
 // lockRefusal turns lock's errors into refusals; other errors stay as they are.
 func lockRefusal(rel string, err error) (*Refusal, bool) {
 	var lt *errLockTimeout
 	var lb *errLockBusy
+	var ls *errLockSymlink
 	switch {
+	case errors.As(err, &ls):
+		return &Refusal{Op: OpLockSymlink, Path: rel, Reason: err.Error()}, true
 	case errors.As(err, &lt):
 		return &Refusal{Op: OpLockTimeout, Path: rel, Reason: err.Error()}, true
 	case errors.As(err, &lb):
@@ -150,7 +163,7 @@ func (d *Dir) lock(rel string, pfd int, base string, c Caller, dirOp bool) (unlo
 	if err != nil {
 		fl.Close()
 		d.locks.release(rel)
-		return nil, fmt.Errorf("%s.lock: %w", rel, err)
+		return nil, lockError(rel, err)
 	}
 	if !ok {
 		// Held by another process: wait for it outside the queue.
@@ -180,7 +193,7 @@ func (d *Dir) waitLock(fl *flock.Flock, rel string, dirOp bool, deadline time.Ti
 		ok, err := fl.TryLock()
 		switch {
 		case err != nil:
-			return fmt.Errorf("%s.lock: %w", rel, err)
+			return lockError(rel, err)
 		case ok:
 			return nil
 		case time.Now().After(deadline):
@@ -190,6 +203,14 @@ func (d *Dir) waitLock(fl *flock.Flock, rel string, dirOp bool, deadline time.Ti
 		}
 		time.Sleep(lockPoll)
 	}
+}
+
+// lockError names an error opening or locking P.lock.
+func lockError(rel string, err error) error {
+	if errors.Is(err, syscall.ELOOP) {
+		return &errLockSymlink{rel + ".lock"}
+	}
+	return fmt.Errorf("%s.lock: %w", rel, err)
 }
 
 // SetMountLocks tells the backing directory how to learn whether a

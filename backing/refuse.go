@@ -45,6 +45,7 @@ const (
 	OpTooLarge    = "too_large"    // over --max-size
 	OpLockTimeout = "lock_timeout" // P.lock held past --lock-timeout
 	OpLockBusy    = "lock_busy"    // P.lock held through the mount by a process waiting for a rename's directory
+	OpLockSymlink = "lock_symlink" // P.lock is a symlink, never followed
 	OpAppendOnly  = "append_only"  // rewrite of the change log
 	OpReadOnly    = "read_only"    // write inside .paracfs/
 )
@@ -68,6 +69,12 @@ func (r *Refusal) Error() string {
 	return s
 }
 
+// Is makes errors.Is(r, errno) true for the errno the refusal maps to.
+func (r *Refusal) Is(target error) bool {
+	e, ok := target.(syscall.Errno)
+	return ok && e == r.Errno()
+}
+
 // Errno is the one place where a refusal becomes the errno a tool sees.
 func (r *Refusal) Errno() syscall.Errno {
 	switch r.Op {
@@ -79,6 +86,8 @@ func (r *Refusal) Errno() syscall.Errno {
 		return syscall.EFBIG
 	case OpLockTimeout:
 		return syscall.ETIMEDOUT
+	case OpLockSymlink:
+		return syscall.ELOOP
 	case OpAppendOnly, OpReadOnly:
 		return syscall.EPERM
 	}

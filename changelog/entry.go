@@ -32,6 +32,7 @@ const (
 	OpTooLarge    = "too_large"    // refused: the content exceeds a size limit
 	OpLockTimeout = "lock_timeout" // refused: the file's lock was not obtained in time
 	OpLockBusy    = "lock_busy"    // refused: a rename or removal found the lock held through the mount
+	OpLockSymlink = "lock_symlink" // refused: the file's lock file is a symlink
 	OpExternal    = "external"     // a change made behind the mount's back was noticed
 )
 

@@ -283,10 +283,13 @@ func fsyncDir(pfd int) error {
 	return unix.Fsync(fd)
 }
 
+// tempName is a fresh temp file name beside base:
+// .paracfs-tmp.<base>.<12 hex>, with base shortened (fitName) when that
+// would be over 255 bytes. Recovery knows temp files by their prefix.
 func tempName(base string) string {
 	var b [6]byte
 	rand.Read(b[:])
-	return tempPrefix + base + "." + hex.EncodeToString(b[:])
+	return tempPrefix + fitName(base, len(tempPrefix)+13) + "." + hex.EncodeToString(b[:])
 }
 
 func sha256hex(b []byte) string {

@@ -146,16 +146,17 @@ const lockPoll = 2 * time.Millisecond
 func (d *Dir) lock(rel string, pfd int, base string, c Caller, dirOp bool) (unlock func(), err error) {
 	wait := d.cfg.LockTimeout
 	deadline := time.Now().Add(wait)
-	timeout := &errLockTimeout{rel + ".lock", wait}
+	lrel := lockRel(rel)
+	timeout := &errLockTimeout{lrel, wait}
 	if !d.locks.acquire(rel, deadline) {
 		return nil, timeout
 	}
-	if c.holds(rel + ".lock") {
+	if c.holds(lrel) {
 		return func() { d.locks.release(rel) }, nil
 	}
 	// Named through the parent's descriptor, never through the mount; the
 	// last component is not followed if it is a symlink.
-	lockPath := "/proc/self/fd/" + strconv.Itoa(pfd) + "/" + base + ".lock"
+	lockPath := "/proc/self/fd/" + strconv.Itoa(pfd) + "/" + lockName(base)
 	fl := flock.New(lockPath,
 		flock.SetFlag(os.O_CREATE|os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC),
 		flock.SetPermissions(fs.FileMode(0o644)))
@@ -163,12 +164,12 @@ func (d *Dir) lock(rel string, pfd int, base string, c Caller, dirOp bool) (unlo
 	if err != nil {
 		fl.Close()
 		d.locks.release(rel)
-		return nil, lockError(rel, err)
+		return nil, lockError(lrel, err)
 	}
 	if !ok {
 		// Held by another process: wait for it outside the queue.
 		d.locks.release(rel)
-		if err := d.waitLock(fl, rel, dirOp, deadline, timeout); err != nil {
+		if err := d.waitLock(fl, lrel, dirOp, deadline, timeout); err != nil {
 			fl.Close()
 			return nil, err
 		}
@@ -185,32 +186,32 @@ func (d *Dir) lock(rel string, pfd int, base string, c Caller, dirOp bool) (unlo
 	}, nil
 }
 
-// waitLock polls P.lock until it is taken, the deadline passes, or (for a
+// waitLock polls P.lock (lrel) until it is taken, the deadline passes, or (for a
 // directory operation) a holder through the mount kept it past dirOpWait.
-func (d *Dir) waitLock(fl *flock.Flock, rel string, dirOp bool, deadline time.Time, timeout error) error {
+func (d *Dir) waitLock(fl *flock.Flock, lrel string, dirOp bool, deadline time.Time, timeout error) error {
 	start := time.Now()
 	for i := 0; ; i++ {
 		ok, err := fl.TryLock()
 		switch {
 		case err != nil:
-			return lockError(rel, err)
+			return lockError(lrel, err)
 		case ok:
 			return nil
 		case time.Now().After(deadline):
 			return timeout
-		case dirOp && i%5 == 0 && time.Since(start) > dirOpWait && d.holderStuck(rel+".lock"):
-			return &errLockBusy{rel + ".lock"}
+		case dirOp && i%5 == 0 && time.Since(start) > dirOpWait && d.holderStuck(lrel):
+			return &errLockBusy{lrel}
 		}
 		time.Sleep(lockPoll)
 	}
 }
 
-// lockError names an error opening or locking P.lock.
-func lockError(rel string, err error) error {
+// lockError names an error opening or locking P.lock (lrel).
+func lockError(lrel string, err error) error {
 	if errors.Is(err, syscall.ELOOP) {
-		return &errLockSymlink{rel + ".lock"}
+		return &errLockSymlink{lrel}
 	}
-	return fmt.Errorf("%s.lock: %w", rel, err)
+	return fmt.Errorf("%s: %w", lrel, err)
 }
 
 // SetMountLocks tells the backing directory how to learn whether a

@@ -74,11 +74,11 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, base 
 // over it).
 func (d *Dir) lockAway(rel string, pfd int, base string, c Caller) (unlock func(), err error) {
 	var st unix.Stat_t
-	if unix.Fstatat(pfd, base+".lock", &st, unix.AT_SYMLINK_NOFOLLOW) != unix.ENOENT {
+	if unix.Fstatat(pfd, lockName(base), &st, unix.AT_SYMLINK_NOFOLLOW) != unix.ENOENT {
 		return d.lock(rel, pfd, base, c, true)
 	}
 	if !d.locks.acquire(rel, time.Now().Add(d.cfg.LockTimeout)) {
-		return nil, &errLockTimeout{rel + ".lock", d.cfg.LockTimeout}
+		return nil, &errLockTimeout{lockRel(rel), d.cfg.LockTimeout}
 	}
 	return func() { d.locks.release(rel) }, nil
 }

@@ -121,8 +121,8 @@ func refusalFrom(rel string, err error) *Refusal {
 // It returns that path relative to DIR.
 func (d *Dir) keep(rel, reason string, c Caller, data []byte) (string, error) {
 	now := time.Now().UTC()
-	name := fmt.Sprintf("%s.%s.%06d.pid%d.%s", path.Base(rel),
-		now.Format("20060102-150405"), now.Nanosecond()/1000, c.Pid, reason)
+	suffix := fmt.Sprintf(".%s.%06d.pid%d.%s", now.Format("20060102-150405"), now.Nanosecond()/1000, c.Pid, reason)
+	name := fitName(path.Base(rel), len(suffix)) + suffix
 	dir, _ := split(rel)
 	keptDir := MetaDir + "/rejected"
 	if dir != "." {

@@ -49,6 +49,18 @@ func (d *Dir) Managed(rel string) bool {
 // IsLog reports whether rel is the change log.
 func (d *Dir) IsLog(rel string) bool { return rel == d.cfg.LogPath }
 
+// HoldsLog reports whether rel is a directory on the way to the change log
+// or to the metadata folder. Through the mount such a directory can be
+// neither renamed nor removed, nor replaced by a rename: the daemon would
+// go on appending to a log that is no longer at its place, where it could
+// be rewritten like any file.
+func (d *Dir) HoldsLog(rel string) bool {
+	if rel == "" || rel == "." {
+		return true
+	}
+	return strings.HasPrefix(d.cfg.LogPath, rel+"/") || strings.HasPrefix(MetaDir, rel+"/")
+}
+
 // IsMeta reports whether rel is the metadata folder or inside it.
 func IsMeta(rel string) bool {
 	return rel == MetaDir || strings.HasPrefix(rel, MetaDir+"/")

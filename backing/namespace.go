@@ -97,6 +97,9 @@ func (d *Dir) Rename(oldRel, newRel string, flags uint32, c Caller) error {
 	if d.IsLog(oldRel) || d.IsLog(newRel) {
 		return d.Refuse(OpAppendOnly, d.cfg.LogPath, "the change log cannot be renamed or replaced through the mount", c, nil)
 	}
+	if d.HoldsLog(oldRel) || d.HoldsLog(newRel) {
+		return d.Refuse(OpAppendOnly, d.cfg.LogPath, fmt.Sprintf("%s holds the change log: it cannot be renamed or replaced through the mount", dirOf(oldRel, newRel, d.HoldsLog)), c, nil)
+	}
 	srcManaged, dstManaged := d.Managed(oldRel), d.Managed(newRel)
 	if (srcManaged || dstManaged) && flags&unix.RENAME_EXCHANGE != 0 {
 		return unix.EINVAL // no atomic exchange of managed files
@@ -162,4 +165,12 @@ func (d *Dir) renameat(oldRel, newRel string, flags uint32) error {
 	return d.atParent(newRel, func(npfd int, nbase string) error {
 		return unix.Renameat2(opfd, obase, npfd, nbase, uint(flags))
 	})
+}
+
+// dirOf returns whichever of a and b is pinned.
+func dirOf(a, b string, pinned func(string) bool) string {
+	if pinned(a) {
+		return a
+	}
+	return b
 }

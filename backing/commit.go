@@ -130,7 +130,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	e.Revision, e.OldRevision = &next, &cur.rev
 	size := int64(len(data))
 	e.Size, e.SHA256, e.From = &size, sum, w.From
-	d.describeChanges(e, cur.doc, doc)
+	d.describeChanges(e, cur.doc, doc, fileMode(w, cur))
 	e.Description = fmt.Sprintf("%s: revision %d → %d (%s) by %s[%d]", w.Path, cur.rev, next, op, w.Caller.Command, w.Caller.Pid)
 	d.appendLog(e)
 	return Result{Rev: next, Data: data}, nil
@@ -223,13 +223,9 @@ func hasFields(kind revision.Kind) bool { return kind == revision.YAML || kind =
 // for a new file, the caller's), records the revision on it, fsyncs it,
 // renames it over P and fsyncs the directory.
 func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, rev int64, sum string) error {
-	mode := w.Mode & 0o7777
-	if mode == 0 {
-		mode = 0o644
-	}
+	mode := fileMode(w, cur)
 	uid, gid := int(w.Caller.Uid), int(w.Caller.Gid)
 	if cur.exists {
-		mode = cur.st.Mode & 0o7777
 		uid, gid = int(cur.st.Uid), int(cur.st.Gid)
 	}
 	tmp := tempName(base)
@@ -271,6 +267,18 @@ func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, r
 	}
 	ok = true
 	return fsyncDir(pfd)
+}
+
+// fileMode is the permission bits of the committed file: P's own, or for
+// a new file the requested mode (0644 if none).
+func fileMode(w Write, cur current) uint32 {
+	if cur.exists {
+		return cur.st.Mode & 0o7777
+	}
+	if mode := w.Mode & 0o7777; mode != 0 {
+		return mode
+	}
+	return 0o644
 }
 
 // fsyncDir fsyncs a directory given by an O_PATH descriptor.

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 
@@ -72,11 +71,12 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	}
 	defer d.closeParent(pfd)
 
-	unlock, err := d.lock(w.Path, pfd, base, w.Caller)
+	// A rename onto P or a truncate by path runs while the kernel holds
+	// P's directory or P locked.
+	unlock, err := d.lock(w.Path, pfd, base, w.Caller, w.From != "" || w.Op == "truncate")
 	if err != nil {
-		var lt *errLockTimeout
-		if errors.As(err, &lt) {
-			return Result{}, d.refuse(&Refusal{Op: OpLockTimeout, Path: w.Path, Reason: err.Error()}, w.Caller, w.Data, d.peekRevision(w.Path))
+		if r, ok := lockRefusal(w.Path, err); ok {
+			return Result{}, d.refuse(r, w.Caller, w.Data, d.peekRevision(w.Path))
 		}
 		return Result{}, err
 	}
@@ -130,7 +130,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	e.Revision, e.OldRevision = &next, &cur.rev
 	size := int64(len(data))
 	e.Size, e.SHA256, e.From = &size, sum, w.From
-	d.describeChanges(e, cur.doc, doc)
+	d.describeChanges(e, cur.doc, doc, fileMode(w, cur))
 	e.Description = fmt.Sprintf("%s: revision %d → %d (%s) by %s[%d]", w.Path, cur.rev, next, op, w.Caller.Command, w.Caller.Pid)
 	d.appendLog(e)
 	d.stats.committed()
@@ -224,13 +224,9 @@ func hasFields(kind revision.Kind) bool { return kind == revision.YAML || kind =
 // for a new file, the caller's), records the revision on it, fsyncs it,
 // renames it over P and fsyncs the directory.
 func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, rev int64, sum string) error {
-	mode := w.Mode & 0o7777
-	if mode == 0 {
-		mode = 0o644
-	}
+	mode := fileMode(w, cur)
 	uid, gid := int(w.Caller.Uid), int(w.Caller.Gid)
 	if cur.exists {
-		mode = cur.st.Mode & 0o7777
 		uid, gid = int(cur.st.Uid), int(cur.st.Gid)
 	}
 	tmp := tempName(base)
@@ -274,6 +270,18 @@ func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, r
 	return fsyncDir(pfd)
 }
 
+// fileMode is the permission bits of the committed file: P's own, or for
+// a new file the requested mode (0644 if none).
+func fileMode(w Write, cur current) uint32 {
+	if cur.exists {
+		return cur.st.Mode & 0o7777
+	}
+	if mode := w.Mode & 0o7777; mode != 0 {
+		return mode
+	}
+	return 0o644
+}
+
 // fsyncDir fsyncs a directory given by an O_PATH descriptor.
 func fsyncDir(pfd int) error {
 	fd, err := unix.Openat(pfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -284,10 +292,13 @@ func fsyncDir(pfd int) error {
 	return unix.Fsync(fd)
 }
 
+// tempName is a fresh temp file name beside base:
+// .paracfs-tmp.<base>.<12 hex>, with base shortened (fitName) when that
+// would be over 255 bytes. Recovery knows temp files by their prefix.
 func tempName(base string) string {
 	var b [6]byte
 	rand.Read(b[:])
-	return tempPrefix + base + "." + hex.EncodeToString(b[:])
+	return tempPrefix + fitName(base, len(tempPrefix)+13) + "." + hex.EncodeToString(b[:])
 }
 
 func sha256hex(b []byte) string {

@@ -110,8 +110,20 @@ func TestCommitCreate(t *testing.T) {
 	if *e2.Revision != 2 || *e2.OldRevision != 1 {
 		t.Errorf("update revision/old_revision = %d/%d, want 2/1", *e2.Revision, *e2.OldRevision)
 	}
-	if k, ok := e2.Keys["title"]; !ok || k.Old != "hello" || k.New != "hello again" {
-		t.Errorf("keys = %v, want title: hello → hello again", e2.Keys)
+	// The file (0640) is not readable by others, who may read the log: the
+	// line names the changed key, not its values.
+	if k, ok := e2.Keys["title"]; !ok || !k.Hidden || k.Old != nil || k.New != nil || e2.OldValue != nil || e2.NewValue != nil {
+		t.Errorf("keys = %v, old_value/new_value = %v/%v, want title hidden and no values (a 0640 file)", e2.Keys, e2.OldValue, e2.NewValue)
+	}
+	// Readable by others: the values are logged.
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, d, rel, "title: hello once more\nitems: [1, 2]\n")
+	es := entriesFor(t, root, "commit", rel)
+	e3 := es[len(es)-1]
+	if k, ok := e3.Keys["title"]; !ok || k.Hidden || k.Old != "hello again" || k.New != "hello once more" {
+		t.Errorf("keys = %v, want title: hello again → hello once more", e3.Keys)
 	}
 }
 

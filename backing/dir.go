@@ -53,13 +53,16 @@ type Dir struct {
 	locks   *lockTable
 	stats   stats
 
+	mountLocks func(rel string) bool // whether a holder of a lock file through the mount is blocked
+
 	inflight sync.WaitGroup // commits under way, waited for by Close
 	closeMu  sync.RWMutex
 	closed   bool
 }
 
 // Open opens DIR, cleans what a killed daemon left behind (temp files, a
-// torn log line) and opens the change log. It must be called before DIR is
+// torn log line, a commit that landed without its log line) and opens the
+// change log. It must be called before DIR is
 // mounted over.
 func Open(root string, cfg Config) (*Dir, error) {
 	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -88,7 +91,8 @@ func Open(root string, cfg Config) (*Dir, error) {
 		return nil, err
 	}
 	d.revs = newRevStore(d)
-	removed, err := d.removeTemps(".")
+	var managed []string
+	removed, err := d.removeTemps(".", &managed)
 	if err != nil {
 		d.Close()
 		return nil, err
@@ -96,6 +100,7 @@ func Open(root string, cfg Config) (*Dir, error) {
 	if removed > 0 {
 		d.note("recover", fmt.Sprintf("removed %d temp file(s) left by an interrupted commit", removed))
 	}
+	d.logUnlogged(managed)
 	return d, nil
 }
 

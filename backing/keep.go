@@ -46,11 +46,10 @@ func (d *Dir) RenameKeep(oldRel, newRel string, c Caller) (uint64, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return 0, unix.EINVAL
 	}
-	unlock, err := d.lock(oldRel, opfd, obase, c)
+	unlock, err := d.lock(oldRel, opfd, obase, c, true)
 	if err != nil {
-		var lt *errLockTimeout
-		if errors.As(err, &lt) {
-			return 0, d.refuse(&Refusal{Op: OpLockTimeout, Path: oldRel, Reason: err.Error()}, c, nil, d.peekRevision(oldRel))
+		if r, ok := lockRefusal(oldRel, err); ok {
+			return 0, d.refuse(r, c, nil, d.peekRevision(oldRel))
 		}
 		return 0, err
 	}

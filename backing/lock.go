@@ -1,7 +1,7 @@
 package backing
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -76,46 +76,149 @@ func (e *errLockTimeout) Error() string {
 	return fmt.Sprintf("%s stayed locked for more than %s", e.lockPath, e.wait)
 }
 
+// errLockBusy is returned by lock inside a directory operation when P.lock
+// is held through the mount by a process blocked in the kernel (see
+// dirOpWait).
+type errLockBusy struct {
+	lockPath string
+}
+
+func (e *errLockBusy) Error() string {
+	return fmt.Sprintf("%s is held through the mount by a process that waits for this directory: "+
+		"waiting for it would deadlock (retry)", e.lockPath)
+}
+
+// errLockSymlink is returned by lock when P.lock is a symlink: it is never
+// followed (it may point out of DIR), so P cannot be locked.
+type errLockSymlink struct {
+	lockPath string
+}
+
+func (e *errLockSymlink) Error() string {
+	return fmt.Sprintf("%s is a symlink, which a commit never follows: remove it", e.lockPath)
+}
+
+// lockRefusal turns lock's errors into refusals; other errors stay as they are.
+func lockRefusal(rel string, err error) (*Refusal, bool) {
+	var lt *errLockTimeout
+	var lb *errLockBusy
+	var ls *errLockSymlink
+	switch {
+	case errors.As(err, &ls):
+		return &Refusal{Op: OpLockSymlink, Path: rel, Reason: err.Error()}, true
+	case errors.As(err, &lt):
+		return &Refusal{Op: OpLockTimeout, Path: rel, Reason: err.Error()}, true
+	case errors.As(err, &lb):
+		return &Refusal{Op: OpLockBusy, Path: rel, Reason: err.Error()}, true
+	}
+	return nil, false
+}
+
+// dirOpWait is how long a rename onto P, a truncate of P by path, or a
+// removal or rename away of P waits for P.lock before it checks whether
+// waiting can end at all. The kernel keeps P's directory (or P itself)
+// locked for the whole request, and a process that holds P.lock through
+// the mount may need it to get to its unlock (paracle's save: lock
+// x.yaml.lock, create x.yaml.tmp, os.replace onto x.yaml): if that holder
+// is blocked in the kernel, waiting on is a deadlock until --lock-timeout,
+// and the request is refused at once instead (EBUSY); its writer retries.
+// A holder that is not blocked (flock x.yaml.lock -c 'sleep 5'), or one
+// outside the mount, which never waits for the mount's directory locks,
+// is waited for up to --lock-timeout as always.
+const dirOpWait = 100 * time.Millisecond
+
+// lockPoll is how often a commit retries a P.lock held by another process.
+const lockPoll = 2 * time.Millisecond
+
 // lock takes P's commit lock: flock(LOCK_EX) on P.lock beside P in the
 // backing directory (paracle's convention), so processes that lock
 // P.lock themselves (through the mount or directly) exclude the commit.
-// pfd is P's parent directory; the lock file is named through it.
+// pfd is P's parent directory; the lock file is named through it. dirOp
+// tells a request during which the kernel holds P's directory or P
+// locked (see dirOpWait).
 //
-// When the caller holds P.lock through the mount already, only the
-// daemon's own queue is taken.
-func (d *Dir) lock(rel string, pfd int, base string, c Caller) (unlock func(), err error) {
-	return d.lockWithin(rel, pfd, base, c, d.cfg.LockTimeout)
-}
-
-// lockWithin is lock with its own wait.
-func (d *Dir) lockWithin(rel string, pfd int, base string, c Caller, wait time.Duration) (unlock func(), err error) {
+// The daemon's own commits of P first queue in d.locks, so that they wait
+// on a channel rather than all polling flock. A commit that finds P.lock
+// held by another process leaves that queue while it waits for P.lock:
+// the holder may itself commit P (paracle's save), and a caller that holds
+// P.lock through the mount already takes only the queue. Its commit must
+// not wait behind a commit that waits for the caller's own lock.
+func (d *Dir) lock(rel string, pfd int, base string, c Caller, dirOp bool) (unlock func(), err error) {
+	wait := d.cfg.LockTimeout
 	deadline := time.Now().Add(wait)
+	lrel := lockRel(rel)
+	timeout := &errLockTimeout{lrel, wait}
 	if !d.locks.acquire(rel, deadline) {
-		return nil, &errLockTimeout{rel + ".lock", wait}
+		return nil, timeout
 	}
-	if c.holds(rel + ".lock") {
+	if c.holds(lrel) {
 		return func() { d.locks.release(rel) }, nil
 	}
 	// Named through the parent's descriptor, never through the mount; the
 	// last component is not followed if it is a symlink.
-	lockPath := "/proc/self/fd/" + strconv.Itoa(pfd) + "/" + base + ".lock"
+	lockPath := "/proc/self/fd/" + strconv.Itoa(pfd) + "/" + lockName(base)
 	fl := flock.New(lockPath,
 		flock.SetFlag(os.O_CREATE|os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC),
 		flock.SetPermissions(fs.FileMode(0o644)))
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	ok, err := fl.TryLockContext(ctx, 2*time.Millisecond)
-	if !ok {
+	ok, err := fl.TryLock()
+	if err != nil {
 		fl.Close()
 		d.locks.release(rel)
-		if err == nil || err == context.DeadlineExceeded {
-			return nil, &errLockTimeout{rel + ".lock", wait}
+		return nil, lockError(lrel, err)
+	}
+	if !ok {
+		// Held by another process: wait for it outside the queue.
+		d.locks.release(rel)
+		if err := d.waitLock(fl, lrel, dirOp, deadline, timeout); err != nil {
+			fl.Close()
+			return nil, err
 		}
-		return nil, fmt.Errorf("%s.lock: %w", rel, err)
+		if !d.locks.acquire(rel, deadline) {
+			fl.Unlock()
+			fl.Close()
+			return nil, timeout
+		}
 	}
 	return func() {
 		fl.Unlock()
 		fl.Close()
 		d.locks.release(rel)
 	}, nil
+}
+
+// waitLock polls P.lock (lrel) until it is taken, the deadline passes, or (for a
+// directory operation) a holder through the mount kept it past dirOpWait.
+func (d *Dir) waitLock(fl *flock.Flock, lrel string, dirOp bool, deadline time.Time, timeout error) error {
+	start := time.Now()
+	for i := 0; ; i++ {
+		ok, err := fl.TryLock()
+		switch {
+		case err != nil:
+			return lockError(lrel, err)
+		case ok:
+			return nil
+		case time.Now().After(deadline):
+			return timeout
+		case dirOp && i%5 == 0 && time.Since(start) > dirOpWait && d.holderStuck(lrel):
+			return &errLockBusy{lrel}
+		}
+		time.Sleep(lockPoll)
+	}
+}
+
+// lockError names an error opening or locking P.lock (lrel).
+func lockError(lrel string, err error) error {
+	if errors.Is(err, syscall.ELOOP) {
+		return &errLockSymlink{lrel}
+	}
+	return fmt.Errorf("%s: %w", lrel, err)
+}
+
+// SetMountLocks tells the backing directory how to learn whether a
+// process that holds a lock file through the mount is blocked in the
+// kernel (see dirOpWait).
+func (d *Dir) SetMountLocks(stuck func(rel string) bool) { d.mountLocks = stuck }
+
+func (d *Dir) holderStuck(rel string) bool {
+	return d.mountLocks != nil && d.mountLocks(rel)
 }

@@ -74,19 +74,29 @@ func (d *Dir) note(op, msg string) {
 }
 
 // describeChanges fills the changed top-level keys, and paracle's
-// old_value/new_value with the old and new values of those keys.
-func (d *Dir) describeChanges(e *changelog.Entry, old, new *revision.Doc) {
+// old_value/new_value with the old and new values of those keys. For a
+// file other users may not read (mode without o+r), the log (which they
+// may read) names the changed keys but not their values: it must not show
+// what the file's permissions hide.
+func (d *Dir) describeChanges(e *changelog.Entry, old, new *revision.Doc, mode uint32) {
 	changes := revision.Changes(old, new)
 	if len(changes) == 0 {
 		return
 	}
+	hidden := mode&0o004 == 0
 	e.Keys = map[string]changelog.KeyChange{}
 	oldv, newv := map[string]any{}, map[string]any{}
 	for k, c := range changes {
+		if hidden {
+			e.Keys[k] = changelog.KeyChange{Hidden: true}
+			continue
+		}
 		e.Keys[k] = changelog.KeyChange{Old: c.Old, New: c.New}
 		oldv[k], newv[k] = c.Old, c.New
 	}
-	e.OldValue, e.NewValue = oldv, newv
+	if !hidden {
+		e.OldValue, e.NewValue = oldv, newv
+	}
 }
 
 // AppendLog appends complete JSON lines written through the mount to the

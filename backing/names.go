@@ -1,8 +1,11 @@
 package backing
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"path"
 	"strings"
+	"unicode/utf8"
 )
 
 // DefaultGlobs are the names paracfs manages unless configured otherwise.
@@ -46,6 +49,18 @@ func (d *Dir) Managed(rel string) bool {
 // IsLog reports whether rel is the change log.
 func (d *Dir) IsLog(rel string) bool { return rel == d.cfg.LogPath }
 
+// HoldsLog reports whether rel is a directory on the way to the change log
+// or to the metadata folder. Through the mount such a directory can be
+// neither renamed nor removed, nor replaced by a rename: the daemon would
+// go on appending to a log that is no longer at its place, where it could
+// be rewritten like any file.
+func (d *Dir) HoldsLog(rel string) bool {
+	if rel == "" || rel == "." {
+		return true
+	}
+	return strings.HasPrefix(d.cfg.LogPath, rel+"/") || strings.HasPrefix(MetaDir, rel+"/")
+}
+
 // IsMeta reports whether rel is the metadata folder or inside it.
 func IsMeta(rel string) bool {
 	return rel == MetaDir || strings.HasPrefix(rel, MetaDir+"/")
@@ -62,4 +77,41 @@ func split(rel string) (dir, base string) {
 		dir = "."
 	}
 	return dir, base
+}
+
+// maxName is the longest file name the backing filesystem takes, in bytes.
+const maxName = 255
+
+// fitName returns base, or when base followed by extra more bytes would
+// not fit in a file name, a shortened form of it: its first bytes (cut at
+// a UTF-8 boundary), "~" and 16 hex digits of its sha256. The names the
+// daemon derives from a managed name (its temp file, its lock file, a
+// kept copy) use it, so a managed name of up to 255 bytes still commits.
+func fitName(base string, extra int) string {
+	if len(base)+extra <= maxName {
+		return base
+	}
+	sum := sha256.Sum256([]byte(base))
+	keep := maxName - extra - 17
+	if keep < 0 {
+		keep = 0
+	}
+	for keep > 0 && !utf8.RuneStart(base[keep]) {
+		keep--
+	}
+	return base[:keep] + "~" + hex.EncodeToString(sum[:8])
+}
+
+// lockName is the name of P's commit lock file beside P: paracle's
+// <name>.lock, or, for a name whose .lock would be over 255 bytes (which
+// paracle cannot lock either), <first bytes of the name>~<16 hex>.lock.
+func lockName(base string) string { return fitName(base, len(".lock")) + ".lock" }
+
+// lockRel is the lock file of rel, relative to DIR.
+func lockRel(rel string) string {
+	dir, base := split(rel)
+	if dir == "." {
+		return lockName(base)
+	}
+	return dir + "/" + lockName(base)
 }

@@ -1,7 +1,6 @@
 package backing
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -47,9 +46,8 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, base 
 	}
 	unlock, err := d.lockAway(rel, pfd, base, c)
 	if err != nil {
-		var lt *errLockTimeout
-		if errors.As(err, &lt) {
-			return d.refuse(&Refusal{Op: OpLockTimeout, Path: rel, Reason: err.Error()}, c, nil, d.peekRevision(rel))
+		if r, ok := lockRefusal(rel, err); ok {
+			return d.refuse(r, c, nil, d.peekRevision(rel))
 		}
 		return err
 	}
@@ -76,11 +74,11 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, base 
 // over it).
 func (d *Dir) lockAway(rel string, pfd int, base string, c Caller) (unlock func(), err error) {
 	var st unix.Stat_t
-	if unix.Fstatat(pfd, base+".lock", &st, unix.AT_SYMLINK_NOFOLLOW) != unix.ENOENT {
-		return d.lock(rel, pfd, base, c)
+	if unix.Fstatat(pfd, lockName(base), &st, unix.AT_SYMLINK_NOFOLLOW) != unix.ENOENT {
+		return d.lock(rel, pfd, base, c, true)
 	}
 	if !d.locks.acquire(rel, time.Now().Add(d.cfg.LockTimeout)) {
-		return nil, &errLockTimeout{rel + ".lock", d.cfg.LockTimeout}
+		return nil, &errLockTimeout{lockRel(rel), d.cfg.LockTimeout}
 	}
 	return func() { d.locks.release(rel) }, nil
 }
@@ -98,6 +96,9 @@ func (d *Dir) Rename(oldRel, newRel string, flags uint32, c Caller) error {
 	}
 	if d.IsLog(oldRel) || d.IsLog(newRel) {
 		return d.Refuse(OpAppendOnly, d.cfg.LogPath, "the change log cannot be renamed or replaced through the mount", c, nil)
+	}
+	if d.HoldsLog(oldRel) || d.HoldsLog(newRel) {
+		return d.Refuse(OpAppendOnly, d.cfg.LogPath, fmt.Sprintf("%s holds the change log: it cannot be renamed or replaced through the mount", dirOf(oldRel, newRel, d.HoldsLog)), c, nil)
 	}
 	srcManaged, dstManaged := d.Managed(oldRel), d.Managed(newRel)
 	if (srcManaged || dstManaged) && flags&unix.RENAME_EXCHANGE != 0 {
@@ -164,4 +165,12 @@ func (d *Dir) renameat(oldRel, newRel string, flags uint32) error {
 	return d.atParent(newRel, func(npfd int, nbase string) error {
 		return unix.Renameat2(opfd, obase, npfd, nbase, uint(flags))
 	})
+}
+
+// dirOf returns whichever of a and b is pinned.
+func dirOf(a, b string, pinned func(string) bool) string {
+	if pinned(a) {
+		return a
+	}
+	return b
 }

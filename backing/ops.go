@@ -140,9 +140,12 @@ func (d *Dir) Mkdir(rel string, mode uint32, c Caller) error {
 }
 
 // Rmdir removes an empty directory.
-func (d *Dir) Rmdir(rel string) error {
+func (d *Dir) Rmdir(rel string, c Caller) error {
 	if IsMeta(rel) {
 		return unix.EPERM
+	}
+	if d.HoldsLog(rel) {
+		return d.Refuse(OpAppendOnly, d.cfg.LogPath, rel+" holds the change log: it cannot be removed through the mount", c, nil)
 	}
 	return d.atParent(rel, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, unix.AT_REMOVEDIR) })
 }

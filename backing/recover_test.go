@@ -257,3 +257,52 @@ func fdsOn(t *testing.T, p string) int {
 	}
 	return n
 }
+
+// A daemon killed between a commit's rename and its log line leaves a
+// landed version with no line: the next start logs it once, as a recover
+// line with its revision, size and sha256. Logged commits, and files
+// changed behind the daemon's back, get no such line.
+func TestOpenLogsUnloggedCommit(t *testing.T) {
+	root := newRoot(t)
+	d := openDir(t, root, Config{})
+	commit(t, d, "x.yaml", "a: 1\n")
+	commit(t, d, "y.yaml", "b: 1\n")
+	res := commit(t, d, "x.yaml", "a: 2\n")
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Cut the last line (x.yaml's revision 2) off the log, as if the daemon
+	// had died before appending it.
+	logp := filepath.Join(root, DefaultLogPath)
+	b := mustRead(t, logp)
+	cut := bytes.LastIndexByte(b[:len(b)-1], '\n') + 1
+	if !strings.Contains(string(b[cut:]), `"x.yaml"`) {
+		t.Fatalf("last log line is not x.yaml's: %s", b[cut:])
+	}
+	if err := os.WriteFile(logp, b[:cut], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A file changed behind the daemon's back is not a lost line.
+	time.Sleep(10 * time.Millisecond)
+	mustWrite(t, filepath.Join(root, "y.yaml"), "b: 9\n", 0o644)
+
+	d2 := openDir(t, root, Config{})
+	es := entriesFor(t, root, "recover", "x.yaml")
+	if len(es) != 1 {
+		t.Fatalf("want 1 recover line for x.yaml, got %d", len(es))
+	}
+	e := es[0]
+	if e.Revision == nil || *e.Revision != res.Rev || e.SHA256 != sha("a: 2\n") || e.Size == nil || *e.Size != 5 {
+		t.Errorf("recover line revision/sha256/size = %v/%s/%v, want %d/%s/5", ptrStr(e.Revision), e.SHA256, ptrStr(e.Size), res.Rev, sha("a: 2\n"))
+	}
+	if n := len(entriesFor(t, root, "recover", "y.yaml")); n != 0 {
+		t.Errorf("%d recover lines for y.yaml, changed behind the daemon's back: want none", n)
+	}
+	closeOnce(d2)
+	// Once logged, not again.
+	d3 := openDir(t, root, Config{})
+	if n := len(entriesFor(t, root, "recover", "x.yaml")); n != 1 {
+		t.Errorf("after a second start: %d recover lines for x.yaml, want 1", n)
+	}
+	closeOnce(d3)
+}

@@ -48,6 +48,8 @@ const (
 	OpInvalid     = "invalid"      // failed validation
 	OpTooLarge    = "too_large"    // over --max-size
 	OpLockTimeout = "lock_timeout" // P.lock held past --lock-timeout
+	OpLockBusy    = "lock_busy"    // P.lock held through the mount by a process waiting for a rename's directory
+	OpLockSymlink = "lock_symlink" // P.lock is a symlink, never followed
 	OpAppendOnly  = "append_only"  // rewrite of the change log
 	OpReadOnly    = "read_only"    // write inside .paracfs/
 )
@@ -71,10 +73,16 @@ func (r *Refusal) Error() string {
 	return s
 }
 
+// Is makes errors.Is(r, errno) true for the errno the refusal maps to.
+func (r *Refusal) Is(target error) bool {
+	e, ok := target.(syscall.Errno)
+	return ok && e == r.Errno()
+}
+
 // Errno is the one place where a refusal becomes the errno a tool sees.
 func (r *Refusal) Errno() syscall.Errno {
 	switch r.Op {
-	case OpConflict:
+	case OpConflict, OpLockBusy:
 		return syscall.EBUSY
 	case OpInvalid:
 		return syscall.EBADMSG
@@ -82,6 +90,8 @@ func (r *Refusal) Errno() syscall.Errno {
 		return syscall.EFBIG
 	case OpLockTimeout:
 		return syscall.ETIMEDOUT
+	case OpLockSymlink:
+		return syscall.ELOOP
 	case OpAppendOnly, OpReadOnly:
 		return syscall.EPERM
 	}
@@ -115,8 +125,8 @@ func refusalFrom(rel string, err error) *Refusal {
 // It returns that path relative to DIR.
 func (d *Dir) keep(rel, reason string, c Caller, data []byte) (string, error) {
 	now := time.Now().UTC()
-	name := fmt.Sprintf("%s.%s.%06d.pid%d.%s", path.Base(rel),
-		now.Format("20060102-150405"), now.Nanosecond()/1000, c.Pid, reason)
+	suffix := fmt.Sprintf(".%s.%06d.pid%d.%s", now.Format("20060102-150405"), now.Nanosecond()/1000, c.Pid, reason)
+	name := fitName(path.Base(rel), len(suffix)) + suffix
 	dir, _ := split(rel)
 	keptDir := MetaDir + "/rejected"
 	if dir != "." {

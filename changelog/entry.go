@@ -14,6 +14,7 @@
 package changelog
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -31,6 +32,8 @@ const (
 	OpInvalid     = "invalid"      // refused: the content does not validate
 	OpTooLarge    = "too_large"    // refused: the content exceeds a size limit
 	OpLockTimeout = "lock_timeout" // refused: the file's lock was not obtained in time
+	OpLockBusy    = "lock_busy"    // refused: a rename or removal found the lock held through the mount
+	OpLockSymlink = "lock_symlink" // refused: the file's lock file is a symlink
 	OpExternal    = "external"     // a change made behind the mount's back was noticed
 )
 
@@ -91,9 +94,21 @@ type Entry struct {
 
 // KeyChange is the old and new value of one changed key. A nil Old means the
 // key was added (or was null), a nil New that it was removed (or set to null).
+// Hidden means the values are left out (a file other users may not read):
+// the key is written as {"hidden": true}.
 type KeyChange struct {
-	Old any `json:"old"`
-	New any `json:"new"`
+	Old    any  `json:"old"`
+	New    any  `json:"new"`
+	Hidden bool `json:"hidden,omitempty"`
+}
+
+// MarshalJSON writes a hidden change without its values.
+func (c KeyChange) MarshalJSON() ([]byte, error) {
+	if c.Hidden {
+		return []byte(`{"hidden":true}`), nil
+	}
+	type plain KeyChange
+	return json.Marshal(plain(c))
 }
 
 // timestampLayout is paracle's format: Python's datetime.isoformat() of an

@@ -17,7 +17,7 @@ type fdHandle struct {
 	n     *Node
 	mu    sync.Mutex
 	fd    int
-	owner int // the thread that opened it
+	owner int // the process that opened it
 }
 
 func (h *fdHandle) openedBy() int { return h.owner }

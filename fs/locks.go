@@ -196,6 +196,36 @@ func (l *lockHolders) drop(rel string, h any) {
 	}
 }
 
+// stuck reports whether a process that holds a lock on rel taken through
+// the mount has a thread in uninterruptible sleep ("D"): blocked in the
+// kernel, most likely on a directory lock that the request asking holds.
+func (l *lockHolders) stuck(rel string) bool {
+	l.mu.Lock()
+	pids := map[int]bool{}
+	for k := range l.m[rel] {
+		pids[k.pid] = true
+	}
+	l.mu.Unlock()
+	for pid := range pids {
+		task := "/proc/" + strconv.Itoa(pid) + "/task"
+		tids, err := os.ReadDir(task)
+		if err != nil {
+			continue
+		}
+		for _, tid := range tids {
+			b, err := os.ReadFile(task + "/" + tid.Name() + "/stat")
+			if err != nil {
+				continue
+			}
+			s := string(b)
+			if i := strings.LastIndexByte(s, ')'); i >= 0 && strings.HasPrefix(s[i+1:], " D") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // heldBy reports whether the process of thread tid, or one of its
 // ancestors, holds a lock on rel taken through the mount.
 func (l *lockHolders) heldBy(rel string, tid int) bool {

@@ -316,7 +316,7 @@ func (n *Node) lookupNew(ctx context.Context, name, rel string, out *fuse.EntryO
 func (n *Node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	rel := join(n.rel(), name)
 	n.r.finishKeptUnder(rel) // names removed from it may still be kept
-	return errno(n.r.d.Rmdir(rel))
+	return errno(n.r.d.Rmdir(rel, n.r.caller(ctx)))
 }
 
 // Unlink removes a name. A managed file is kept visible to other processes

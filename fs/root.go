@@ -48,6 +48,7 @@ type Root struct {
 func NewRoot(d *backing.Dir) *Node {
 	r := &Root{d: d, inval: make(chan func(), 1024)}
 	r.root = &Node{r: r}
+	d.SetMountLocks(r.holders.stuck)
 	go r.invalidator()
 	return r.root
 }
@@ -136,17 +137,22 @@ func join(dir, name string) string {
 }
 
 // caller identifies the process behind a request, and answers for it
-// whether it holds a lock file through the mount.
+// whether it holds a lock file through the mount. FUSE names the calling
+// thread; the caller is its process (the id paracle logs, os.getpid()),
+// and its command is the process's name.
 func (r *Root) caller(ctx context.Context) backing.Caller {
 	c := backing.Caller{}
 	if fc, ok := fuse.FromContext(ctx); ok {
-		c.Pid, c.Uid, c.Gid = int(fc.Pid), fc.Uid, fc.Gid
-		if b, err := os.ReadFile("/proc/" + strconv.Itoa(int(fc.Pid)) + "/comm"); err == nil {
+		tid := int(fc.Pid)
+		c.Pid, c.Uid, c.Gid = tid, fc.Uid, fc.Gid
+		if pid := tgid(tid); pid > 0 {
+			c.Pid = pid
+		}
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(c.Pid) + "/comm"); err == nil {
 			c.Command = strings.TrimSpace(string(b))
 		}
-		pid := c.Pid
-		c.HoldsLock = func(rel string) bool { return r.holders.heldBy(rel, pid) }
-		c.Reads = &procReads{r: &r.readers, tid: pid}
+		c.HoldsLock = func(rel string) bool { return r.holders.heldBy(rel, tid) }
+		c.Reads = &procReads{r: &r.readers, tid: tid}
 	}
 	return c
 }

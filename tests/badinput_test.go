@@ -1,5 +1,3 @@
-//go:build reliability
-
 package tests
 
 import (
@@ -314,12 +312,18 @@ func TestBadInputLinks(t *testing.T) {
 		}
 		lines := logSince(t, p.Dir, n)
 		t.Logf("writing a file whose .lock is a symlink: %s errno %d (%s); log: %v", res.Stage, res.Errno, res.Error, lines)
-		if res.Errno == 0 {
-			return
+		// A refusal: one errno, one clear line, the bytes kept, like every
+		// refusal.
+		if res.errno() != syscall.ELOOP || res.Stage != "close" {
+			t.Errorf("writing %ssl.yaml whose .lock is a symlink: %s errno %d (%s), want close() to fail with ELOOP", ctx, res.Stage, res.Errno, res.Error)
 		}
-		// A refusal: one clear line, like every refusal.
 		if len(lines) != 1 {
-			t.Errorf("the commit was refused (%s) with %d log lines, want 1 (every refusal is logged)", res.Error, len(lines))
+			t.Fatalf("the commit was refused (%s) with %d log lines, want 1 (every refusal is logged)", res.Error, len(lines))
+		}
+		if e := lines[0]; e.Op != "lock_symlink" || e.Errno != "ELOOP" || e.Kept == "" {
+			t.Errorf("refusal line op/errno/kept = %q/%q/%q, want lock_symlink/ELOOP/a kept copy\n%s", e.Op, e.Errno, e.Kept, e)
+		} else if got, err := os.ReadFile(p.backing(e.Kept)); err != nil || string(got) != "a: 1\n" {
+			t.Errorf("the refused bytes are not kept at %s: %q %v", e.Kept, got, err)
 		}
 	})
 

@@ -1,5 +1,3 @@
-//go:build reliability
-
 package tests
 
 import (
@@ -172,7 +170,7 @@ var crashRevRe = regexp.MustCompile(`(?m)^revision: (\d+)$`)
 // crashCheck is what one check after a remount found.
 type crashCheck struct {
 	inflightLanded int // files holding a version whose trigger failed because the daemon died
-	unloggedLanded int // of those, versions that have no log line
+	unloggedLanded int // of those, versions that had no commit line (logged by the start-up)
 }
 
 // checkCrashState checks the files and the log against the writers'
@@ -198,12 +196,29 @@ func checkCrashState(t *testing.T, p *project, rels []string, recs *crashRecords
 		ours[rel] = true
 	}
 	logged := map[string][]logEntry{}
+	// recovered: the "recover" lines the start-up wrote for versions that
+	// landed without their commit line, by file and revision.
+	recovered := map[string]map[int64]int{}
+	committedRev := map[string]map[int64]bool{}
 	for _, e := range logLines(t, p.Dir) { // every line complete JSON: no torn line
 		if !ours[e.Path] {
 			if e.Op != "" && e.Op != "recover" {
 				t.Errorf("%s: unexpected log line: %s", when, e)
 			}
 			continue
+		}
+		if e.Op == "recover" && e.Revision != nil {
+			if recovered[e.Path] == nil {
+				recovered[e.Path] = map[int64]int{}
+			}
+			recovered[e.Path][*e.Revision]++
+			continue
+		}
+		if isCommitOp(e.Op) && e.Revision != nil {
+			if committedRev[e.Path] == nil {
+				committedRev[e.Path] = map[int64]bool{}
+			}
+			committedRev[e.Path][*e.Revision] = true
 		}
 		if !isCommitOp(e.Op) {
 			if e.Op != "conflict" {
@@ -266,7 +281,13 @@ func checkCrashState(t *testing.T, p *project, rels []string, recs *crashRecords
 			}
 			cc.inflightLanded++
 			if len(logged[seq]) == 0 {
+				// Landed, but the daemon died before its commit line:
+				// the start-up must have logged it.
 				cc.unloggedLanded++
+				if recovered[rel][field] != 1 {
+					t.Errorf("%s: %s holds seq %s at revision %d, which landed without a commit line, and the start-up logged %d recover lines for it, want 1",
+						when, rel, seq, field, recovered[rel][field])
+				}
 			}
 		}
 	}
@@ -289,6 +310,14 @@ func checkCrashState(t *testing.T, p *project, rels []string, recs *crashRecords
 		}
 		if len(ls) > 0 && tr.errno != 0 && !connErrno(tr.errno) {
 			t.Errorf("%s: refused write %s (errno %d) has a commit line: %s", when, seq, tr.errno, ls[0])
+		}
+	}
+	// A recover line only for a revision that has no commit line, once.
+	for rel, revs := range recovered {
+		for r, n := range revs {
+			if n > 1 || committedRev[rel][r] {
+				t.Errorf("%s: %s: %d recover lines for revision %d (commit line too: %v), want one and only for an unlogged version", when, rel, n, r, committedRev[rel][r])
+			}
 		}
 	}
 	for seq, ls := range logged {
@@ -482,7 +511,7 @@ func TestCrashKill9Stream(t *testing.T) {
 		modes = append(modes, fmt.Sprintf("%s %d", m, n))
 	}
 	sort.Strings(modes)
-	figure(t, "%d kill -9 over %d acknowledged commits (%s) to %d files from %d writers in %s; %d conflicts retried; %d triggers cut by a kill, %d of those versions landed (%d without a log line); mean kill-to-serving %s; %d torn log tails repaired",
+	figure(t, "%d kill -9 over %d acknowledged commits (%s) to %d files from %d writers in %s; %d conflicts retried; %d triggers cut by a kill, %d of those versions landed (%d had no commit line: each got a recover line at restart); mean kill-to-serving %s; %d torn log tails repaired",
 		killsDone, recs.acked, strings.Join(modes, ", "), nfiles, writers, elapsed.Round(time.Millisecond), conflicts, interrupted, landed, unlogged,
 		(downtime / time.Duration(max(1, killsDone))).Round(time.Millisecond), tornRepaired)
 }

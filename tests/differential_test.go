@@ -1,5 +1,3 @@
-//go:build reliability
-
 package tests
 
 import (

@@ -1,11 +1,9 @@
-//go:build reliability
-
 package tests
 
 // Helpers of the reliability tests (crash_test.go, soak_test.go,
 // badinput_test.go, differential_test.go, security_test.go).
 //
-// They build with the tag reliability (go test -tags reliability ./tests/).
+// They run with the rest of the package (go test ./tests/, scripts/test).
 // Their long versions are chosen by environment variables (scripts/soak
 // sets them); the defaults keep each test short enough for CI:
 //

@@ -1,5 +1,3 @@
-//go:build reliability
-
 package tests
 
 import (
@@ -171,8 +169,8 @@ func TestSecurityAllowOther(t *testing.T) {
 
 // What a user may not read through the file, it may not read elsewhere
 // either: with --allow-other, the values of a root-only (0600) file must
-// not show in the log other users can read, nor in the kept copy of a
-// refused write to it.
+// not show in the log other users can read (its lines name the changed
+// keys only), nor in the kept copy of a refused write to it.
 func TestSecurityUnreadableStaysUnreadable(t *testing.T) {
 	t.Parallel()
 	p := newProject(t)
@@ -185,6 +183,9 @@ func TestSecurityUnreadableStaysUnreadable(t *testing.T) {
 	if err := os.Chmod(p.path(rel), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The first value was written while everyone could read the file; from
+	// now on, nothing of it may show.
+	n := len(logLines(t, p.Dir))
 	if res := pyWrite(t, p.Dir, rel, "trunc", []byte("token: second-s3cr3t\n")); res.Errno != 0 {
 		t.Fatal(res.Error)
 	}
@@ -206,8 +207,18 @@ func TestSecurityUnreadableStaysUnreadable(t *testing.T) {
 	if kept != "" && got["read:"+keptPath] == 0 {
 		t.Errorf("nobody reads the kept copy of root's refused write to a 0600 file (%s): the refused bytes are readable by everyone", kept)
 	}
+	// The commit of the 0600 file names the changed key, not its values.
+	var named bool
+	for _, e := range forPath(logSince(t, p.Dir, n), rel) {
+		if e.Op == "commit" && strings.Contains(e.Raw, `"keys":{"token":{"hidden":true}}`) {
+			named = true
+		}
+	}
+	if !named {
+		t.Errorf("no commit line of the 0600 file names its changed key token (hidden): %v", forPath(logSince(t, p.Dir, n), rel))
+	}
 	if got["read:"+logPath] == 0 {
-		for _, e := range forPath(logLines(t, p.Dir), rel) {
+		for _, e := range forPath(logSince(t, p.Dir, n), rel) {
 			if strings.Contains(e.Raw, "s3cr3t") {
 				t.Errorf("nobody can read the log, whose line for the 0600 file shows its values: %s", e)
 				break

@@ -402,8 +402,23 @@ func (n *Node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if d.Managed(newRel) {
 		n.r.committed(newRel)
 	}
+	// go-fuse moves the nodes once this returns. A node replaced before
+	// anyone asks its path again (the next rename onto the name) keeps the
+	// last path it had: it must be the new name, not the temp name it was
+	// renamed from, or a reader that resolved the name just before gets
+	// ENOENT.
 	if ch := n.GetChild(name); ch != nil {
+		if cn, ok := ch.Operations().(*Node); ok {
+			cn.lastRel.Store(&newRel)
+		}
 		n.r.invalidate(ch)
+	}
+	if flags&unix.RENAME_EXCHANGE != 0 {
+		if ch := np.GetChild(newName); ch != nil {
+			if cn, ok := ch.Operations().(*Node); ok {
+				cn.lastRel.Store(&oldRel)
+			}
+		}
 	}
 	return 0
 }

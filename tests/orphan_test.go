@@ -1,0 +1,45 @@
+package tests
+
+import (
+	"strings"
+	"testing"
+)
+
+// A file that a rename put on a managed name, then replaced by the next
+// rename before anyone looked at it again, is still opened by that name.
+// A reader that resolved the name just before the second rename reaches the
+// replaced file's node; it must read the file, never ENOENT for the
+// first rename's temp name (seen once in the soak: a reader's open() got
+// ENOENT while sed -i and rsync renamed onto the file by turns).
+//
+// An O_PATH descriptor holds the resolved name across the second rename,
+// and reopening it through /proc/self/fd is the reader's late open.
+func TestRenamedOntoThenReplacedStillOpens(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	mount(t, p)
+	const script = `import os, sys
+p = sys.argv[1]
+d = os.path.dirname(p)
+def put(tmp, text):
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, p)
+put(os.path.join(d, "sedAbC123"), "a: 1\n")     # a scratch file renamed onto p
+fd = os.open(p, os.O_PATH)                      # a reader resolves p ...
+put(os.path.join(d, ".x.yaml.Zq81"), "a: 2\n")  # ... then the next rename replaces it
+try:
+    with open("/proc/self/fd/%d" % fd) as f:    # ... and the reader opens
+        print("read", repr(f.read()))
+except OSError as e:
+    print("error", e.errno, e.strerror, e.filename)
+`
+	r := mustRun(t, p.Dir, "python3", "-c", script, "memory/context/x.yaml")
+	out := strings.TrimSpace(r.Stdout)
+	if strings.HasPrefix(out, "error") {
+		t.Fatalf("the late open of a replaced file failed: %s", out)
+	}
+	if out != `read 'a: 1\n'` && out != `read 'a: 2\n'` {
+		t.Errorf("the late open read %s, want one of the two committed versions", out)
+	}
+}

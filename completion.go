@@ -180,6 +180,10 @@ _paracfs() {
         # A subcommand comes right after the command.
         ((COMP_CWORD == i + 1)) && [[ -n $subs ]] && COMPREPLY+=($(compgen -W "$subs" -- "$cur"))
         ;;
+    files)
+        compopt -o filenames 2>/dev/null
+        COMPREPLY=($(compgen -f -- "$cur"))
+        ;;
     shells) COMPREPLY=($(compgen -W %q -- "$cur")) ;;
     esac
 }
@@ -264,6 +268,8 @@ _paracfs() {
 			fmt.Fprintf(w, "%s  '*:directory:_directories' && ret=0\n", indent)
 		case c.operands == "dirs":
 			fmt.Fprintf(w, "%s  '*:directory:_directories' && ret=0\n", indent)
+		case c.operands == "files":
+			fmt.Fprintf(w, "%s  '*:file:_files' && ret=0\n", indent)
 		case c.operands == "shells":
 			fmt.Fprintf(w, "%s  '1:shell:(%s)' && ret=0\n", indent, strings.Join(shells, " "))
 		default:
@@ -349,6 +355,8 @@ end
 		switch c.operands {
 		case "dirs":
 			fmt.Fprintf(w, "complete -c paracfs -n %s -x -a '(__fish_complete_directories)'\n", fishQuote(cond))
+		case "files":
+			fmt.Fprintf(w, "complete -c paracfs -n %s -F\n", fishQuote(cond))
 		case "shells":
 			fmt.Fprintf(w, "complete -c paracfs -n %s -x -a %s\n", fishQuote(cond), fishQuote(strings.Join(shells, " ")))
 		}

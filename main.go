@@ -32,7 +32,7 @@ type command struct {
 	// flags makes the command's flag set, for the completion scripts.
 	flags func() *pflag.FlagSet
 	// operands says what the arguments after the flags are, for the
-	// completion scripts: "dirs", "shells", or "" (none).
+	// completion scripts: "dirs", "files", "shells", or "" (none).
 	operands string
 	run      func(args []string) error
 }
@@ -57,6 +57,14 @@ func init() {
 			}, "dirs", runLog},
 		{"rejected", rejectedArgs, "list, show, diff, apply or drop refused writes",
 			func() *pflag.FlagSet { return rejectedFlagSet("*", &rejectedOpts{}) }, "dirs", runRejected},
+		{"history", "[--json] FILE", "list the kept versions of a managed file",
+			func() *pflag.FlagSet { return historyFlagSet(new(bool)) }, "files", runHistory},
+		{"show", "FILE@REV", "print a kept version of a managed file",
+			func() *pflag.FlagSet { return showFlagSet() }, "files", runShow},
+		{"diff", "[--keys] FILE@A [FILE@B]", "compare a kept version with another, or with the current file",
+			func() *pflag.FlagSet { return diffFlagSet(new(bool), new(int)) }, "files", runDiff},
+		{"restore", "FILE@REV", "commit a kept version again (revision-checked, logged as a restore)",
+			func() *pflag.FlagSet { return restoreFlagSet() }, "files", runRestore},
 		{"completion", "bash|zsh|fish", "print a shell completion script",
 			completionFlagSet, "shells", runCompletion},
 		{"version", "", "print the version, commit, build date and go-fuse version",

@@ -16,12 +16,14 @@ const (
 // mountOptions maps the options of `mount -o` (and fstab's fourth field)
 // to mount's flags; a value-less option maps to a boolean flag.
 var mountOptions = map[string]string{
-	"lock_timeout": "lock-timeout",
-	"max_size":     "max-size",
-	"log":          "log",
-	"log_level":    "log-level",
-	"allow_other":  "allow-other",
-	"debug":        "debug",
+	"lock_timeout":     "lock-timeout",
+	"max_size":         "max-size",
+	"log":              "log",
+	"log_level":        "log-level",
+	"history_versions": "history-versions",
+	"history_days":     "history-days",
+	"allow_other":      "allow-other",
+	"debug":            "debug",
 }
 
 // ignoredOptions are options that mount(8), fstab, systemd or mount.fuse3
@@ -53,7 +55,7 @@ func mountHelper(prog string, args []string) int {
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\nUsage: %s DIR MOUNTPOINT [-o lock_timeout=D,max_size=S,log=P,log_level=L,allow_other]\n", prog, err, prog)
+		fmt.Fprintf(os.Stderr, "%s: %v\nUsage: %s DIR MOUNTPOINT [-o lock_timeout=D,max_size=S,log=P,log_level=L,history_versions=N,history_days=D,allow_other]\n", prog, err, prog)
 		return mountUsage
 	}
 	if h.fake {
@@ -142,7 +144,7 @@ func helperArgs(args []string) (h helperCall, err error) {
 		case sloppy:
 			fmt.Fprintf(os.Stderr, "paracfs: ignoring the unknown option %s (-s)\n", o)
 		default:
-			return h, fmt.Errorf("unknown option %q (paracfs knows lock_timeout, max_size, log, log_level, allow_other, debug)", o)
+			return h, fmt.Errorf("unknown option %q (paracfs knows lock_timeout, max_size, log, log_level, history_versions, history_days, allow_other, debug)", o)
 		}
 	}
 	return h, nil

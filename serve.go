@@ -104,7 +104,8 @@ func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, er
 	state, _ := json.MarshalIndent(daemonState{
 		Pid: os.Getpid(), Dir: dir, Mountpoint: mp, Started: time.Now().Format(time.RFC3339),
 		Config: anyConfig{"lock_timeout": cfg.LockTimeout.String(), "max_size": cfg.Limits.MaxSize,
-			"log": cfg.LogPath, "allow_other": mf.allowOther, "globs": backing.DefaultGlobs},
+			"log": cfg.LogPath, "history_versions": cfg.History.MaxVersions,
+			"history_days": historyDays(cfg.History), "allow_other": mf.allowOther, "globs": backing.DefaultGlobs},
 	}, "", "  ")
 	b.WriteMeta("daemon.json", append(state, '\n'))
 	slog.Info("mounted", "dir", dir, "mountpoint", mp, "pid", os.Getpid())
@@ -173,4 +174,12 @@ func detach(p string) error {
 		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// historyDays is the age bound of the history in days, 0 for none.
+func historyDays(h backing.HistoryBounds) float64 {
+	if h.MaxAge < 0 {
+		return 0
+	}
+	return h.MaxAge.Hours() / 24
 }

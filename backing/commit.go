@@ -104,6 +104,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		}
 		return Result{Rev: cur.rev, Data: cur.data}, nil
 	}
+	d.recordFirst(pfd, base, w.Path, cur)
 	data := w.Data
 	if stamp {
 		data = doc.Stamped(next)
@@ -126,6 +127,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	if op == "commit" && !cur.exists && cur.rev == 0 {
 		op = "create" // a name that had no revision yet; a re-created one is an update
 	}
+	d.recordCommit(w.Path, next, op, w.Caller, data, sum)
 	e := d.entry(op, w.Path, w.Caller)
 	e.Revision, e.OldRevision = &next, &cur.rev
 	size := int64(len(data))

@@ -32,8 +32,9 @@ type Config struct {
 }
 
 // HistoryBounds bound the history kept per managed file: at most
-// MaxVersions versions (0: the default), none older than MaxAge (0: no age
-// bound), the current version always kept.
+// MaxVersions versions (0: DefaultHistoryVersions), none older than MaxAge
+// (0: DefaultHistoryAge; negative: no age bound), the newest version always
+// kept. See history.go.
 type HistoryBounds struct {
 	MaxVersions int
 	MaxAge      time.Duration
@@ -54,6 +55,8 @@ type Dir struct {
 	stats   stats
 
 	mountLocks func(rel string) bool // whether a holder of a lock file through the mount is blocked
+
+	histMu sync.Mutex // serializes history records: objects are shared between files
 
 	inflight sync.WaitGroup // commits under way, waited for by Close
 	closeMu  sync.RWMutex
@@ -78,6 +81,7 @@ func Open(root string, cfg Config) (*Dir, error) {
 	if cfg.LockTimeout <= 0 {
 		cfg.LockTimeout = 10 * time.Second
 	}
+	cfg.History = cfg.History.withDefaults()
 	if cfg.Limits.MaxSize <= 0 {
 		cfg.Limits.MaxSize = revision.DefaultLimits().MaxSize // other zero limits mean revision's defaults
 	}
@@ -186,7 +190,7 @@ func (d *Dir) prepareMeta() error {
 	if err := unix.Mkdirat(d.fd, MetaDir, 0o755); err != nil && err != unix.EEXIST {
 		return fmt.Errorf("%s/%s: %w", d.Root, MetaDir, err)
 	}
-	for _, sub := range []string{"rejected"} {
+	for _, sub := range []string{"rejected", "history", "objects"} {
 		if err := unix.Mkdirat(d.fd, MetaDir+"/"+sub, 0o755); err != nil && err != unix.EEXIST {
 			return fmt.Errorf("%s/%s/%s: %w", d.Root, MetaDir, sub, err)
 		}

@@ -77,6 +77,8 @@ func (d *Dir) adoptExternal(fd int, rel string, st *unix.Stat_t, in inspection) 
 	e.Revision, e.OldRevision, e.Size, e.SHA256 = &in.rev, &old, &size, in.sum
 	e.Description = fmt.Sprintf("%s: changed behind the mount's back: revision %d → %d", rel, old, in.rev)
 	d.appendLog(e)
+	d.recordVersion(rel, Version{Rev: in.rev, Time: time.Unix(st.Mtim.Unix()), Op: OpExternal, Uid: st.Uid,
+		Command: "(outside the mount)", Size: size, SHA256: in.sum}, in.data)
 }
 
 // noticeExternal checks a file opened for reading and, if it changed

@@ -1,0 +1,349 @@
+package backing
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Every committed version of a managed file is kept, for a bounded time,
+// where a person finds it:
+//
+//	.paracfs/history/<path>/<rev>.<ext>   e.g. .paracfs/history/roadmap/roadmap.yaml/7.yaml
+//	.paracfs/history/<path>/.index.jsonl  one line per version: time, op, pid, uid, command, size, sha256
+//	.paracfs/objects/<sha256>             the bytes, once per distinct content
+//
+// A version's name is a hard link to its object, so identical contents
+// (a file put back as it was, a restore) are stored once, and pruning a
+// version unlinks its name, then the object once no name holds it.
+// Versions are recorded after the commit's rename, under P's lock, so a
+// file's history is in commit order; they cost no fsync of their own: a
+// crash may lose the newest entries (or leave an object shorter than its
+// index says, which show and restore then refuse), never the file.
+
+// HistoryDir holds the versions of every managed file, mirroring DIR.
+const HistoryDir = MetaDir + "/history"
+
+// ObjectsDir holds each distinct content once, named by its sha256.
+const ObjectsDir = MetaDir + "/objects"
+
+// HistoryIndex is the name of the index inside a file's history folder.
+const HistoryIndex = ".index.jsonl"
+
+// Ops of versions that no commit through the mount made.
+const (
+	OpBefore   = "before"   // the content a file had before its first commit through the mount
+	OpExternal = "external" // a change made behind the mount's back
+	OpRestore  = "restore"  // a commit of an old version's bytes
+)
+
+// DefaultHistoryVersions and DefaultHistoryAge are the history bounds when
+// the configuration leaves them 0.
+const (
+	DefaultHistoryVersions = 100
+	DefaultHistoryAge      = 30 * 24 * time.Hour
+)
+
+// Version is one kept version of a managed file: a line of its index.
+type Version struct {
+	Rev     int64     `json:"revision"`
+	Time    time.Time `json:"time"`
+	Op      string    `json:"op"`
+	Pid     int       `json:"pid"`
+	Uid     uint32    `json:"uid"`
+	Command string    `json:"command"`
+	Size    int64     `json:"size"`
+	SHA256  string    `json:"sha256"`
+}
+
+// HistoryPath is the folder of rel's versions, relative to DIR.
+func HistoryPath(rel string) string { return HistoryDir + "/" + rel }
+
+// VersionName is the name of revision rev of rel inside its history
+// folder: the revision with the file's own extension, so editors and
+// viewers treat it as the kind of file it is.
+func VersionName(rel string, rev int64) string {
+	return strconv.FormatInt(rev, 10) + path.Ext(rel)
+}
+
+// ParseIndex reads a history index: the versions it lists, oldest
+// revision first. A line that does not parse (a torn last line after a
+// crash) is skipped; of two lines for one revision the later wins.
+func ParseIndex(b []byte) []Version {
+	byRev := map[int64]Version{}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var v Version
+		if len(bytes.TrimSpace(line)) == 0 || json.Unmarshal(line, &v) != nil || v.Rev < 0 {
+			continue
+		}
+		byRev[v.Rev] = v
+	}
+	out := make([]Version, 0, len(byRev))
+	for _, v := range byRev {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Rev < out[j].Rev })
+	return out
+}
+
+// withDefaults fills in the default bounds. A negative MaxAge means no
+// age bound.
+func (b HistoryBounds) withDefaults() HistoryBounds {
+	if b.MaxVersions <= 0 {
+		b.MaxVersions = DefaultHistoryVersions
+	}
+	if b.MaxAge == 0 {
+		b.MaxAge = DefaultHistoryAge
+	}
+	return b
+}
+
+// Prune returns the versions that the bounds drop, given all of a file's
+// versions oldest first: all but the newest MaxVersions, and those older
+// than MaxAge at now. The newest version is always kept.
+func (b HistoryBounds) Prune(vs []Version, now time.Time) (drop, keep []Version) {
+	b = b.withDefaults()
+	for i, v := range vs {
+		newest := i == len(vs)-1
+		tooMany := len(vs)-i > b.MaxVersions
+		tooOld := b.MaxAge > 0 && now.Sub(v.Time) > b.MaxAge
+		if !newest && (tooMany || tooOld) {
+			drop = append(drop, v)
+		} else {
+			keep = append(keep, v)
+		}
+	}
+	return drop, keep
+}
+
+// recordFirst keeps the version a file had before its first commit
+// through the mount (written before the mount, or while unmounted), so
+// that it can be restored. It runs under P's lock, before the rename, and
+// costs one stat when the file has a history already.
+func (d *Dir) recordFirst(pfd int, base, rel string, cur current) {
+	if !cur.exists || d.IsLog(rel) {
+		return
+	}
+	var st unix.Stat_t
+	if d.historyStat(rel, &st) == nil {
+		return
+	}
+	data := cur.data
+	if data == nil || int64(len(data)) != cur.st.Size {
+		fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return
+		}
+		data, err = readAllFd(fd, cur.st.Size, d.cfg.Limits.MaxSize)
+		unix.Close(fd)
+		if err != nil {
+			return
+		}
+	}
+	d.recordVersion(rel, Version{
+		Rev: cur.rev, Time: time.Unix(cur.st.Mtim.Unix()), Op: OpBefore, Uid: cur.st.Uid,
+		Command: "(before the mount)", Size: int64(len(data)), SHA256: sha256hex(data),
+	}, data)
+}
+
+func (d *Dir) historyStat(rel string, st *unix.Stat_t) error {
+	fd, err := d.openat(HistoryPath(rel)+"/"+HistoryIndex, unix.O_PATH|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Fstat(fd, st)
+}
+
+// recordCommit keeps the version a commit just made.
+func (d *Dir) recordCommit(rel string, rev int64, op string, c Caller, data []byte, sum string) {
+	if d.IsLog(rel) {
+		return // appended to all the time, by everyone: not versioned
+	}
+	d.recordVersion(rel, Version{
+		Rev: rev, Time: time.Now(), Op: op, Pid: c.Pid, Uid: c.Uid, Command: c.Command,
+		Size: int64(len(data)), SHA256: sum,
+	}, data)
+}
+
+// recordVersion stores data as version v of rel and prunes rel's history
+// by the bounds in force. Failing to keep history never fails the commit:
+// it is noted in the change log.
+func (d *Dir) recordVersion(rel string, v Version, data []byte) {
+	d.histMu.Lock()
+	defer d.histMu.Unlock()
+	if err := d.storeVersion(rel, v, data); err != nil {
+		d.note("warning", fmt.Sprintf("%s: revision %d not kept in the history: %v", rel, v.Rev, err))
+		return
+	}
+	if err := d.pruneHistory(rel, time.Now()); err != nil {
+		d.note("warning", fmt.Sprintf("%s: pruning its history: %v", rel, err))
+	}
+}
+
+func (d *Dir) storeVersion(rel string, v Version, data []byte) error {
+	obj, err := d.object(v.SHA256, data)
+	if err != nil {
+		return err
+	}
+	dir := HistoryPath(rel)
+	if err := d.mkdirAll(dir); err != nil {
+		return err
+	}
+	hfd, err := d.openat(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(hfd)
+	ofd, err := d.openat(ObjectsDir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(ofd)
+	name := VersionName(rel, v.Rev)
+	// Link under a temp name, then rename over the version's name: a
+	// revision recorded again (a file changed behind the mount's back
+	// after a crash lost the index line) replaces the old name.
+	tmp := tempName(name)
+	if err := unix.Linkat(ofd, obj, hfd, tmp, 0); err != nil {
+		return err
+	}
+	if err := unix.Renameat(hfd, tmp, hfd, name); err != nil {
+		unix.Unlinkat(hfd, tmp, 0)
+		return err
+	}
+	line, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	ifd, err := unix.Openat(hfd, HistoryIndex, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(ifd)
+	return writeAll(ifd, append(line, '\n'))
+}
+
+// object makes sure .paracfs/objects/<sum> holds data and returns its
+// name. An object of the wrong size (cut short by a crash) is replaced.
+func (d *Dir) object(sum string, data []byte) (string, error) {
+	if len(sum) != 64 || strings.ContainsAny(sum, "/.") {
+		return "", fmt.Errorf("bad sha256 %q", sum)
+	}
+	if err := d.mkdirAll(ObjectsDir); err != nil {
+		return "", err
+	}
+	ofd, err := d.openat(ObjectsDir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(ofd)
+	var st unix.Stat_t
+	if unix.Fstatat(ofd, sum, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == int64(len(data)) {
+		return sum, nil
+	}
+	tmp := tempName(sum)
+	fd, err := unix.Openat(ofd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o444)
+	if err != nil {
+		return "", err
+	}
+	err = writeAll(fd, data)
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = unix.Renameat(ofd, tmp, ofd, sum)
+	}
+	if err != nil {
+		unix.Unlinkat(ofd, tmp, 0)
+		return "", err
+	}
+	return sum, nil
+}
+
+// pruneHistory drops the versions of rel that the bounds in force no
+// longer keep: their names, their index lines, and each object that no
+// name holds any more.
+func (d *Dir) pruneHistory(rel string, now time.Time) error {
+	dir := HistoryPath(rel)
+	b, err := d.readSmall(dir + "/" + HistoryIndex)
+	if err != nil {
+		return err
+	}
+	all := ParseIndex(b)
+	drop, keep := d.Config().History.Prune(all, now)
+	if len(drop) == 0 && bytes.Count(b, []byte("\n")) <= 2*len(all) {
+		return nil
+	}
+	var out []byte
+	for _, v := range keep {
+		line, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		out = append(append(out, line...), '\n')
+	}
+	if err := d.writeMetaFile(dir+"/"+HistoryIndex, out); err != nil {
+		return err
+	}
+	hfd, err := d.openat(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(hfd)
+	ofd, err := d.openat(ObjectsDir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(ofd)
+	for _, v := range drop {
+		unix.Unlinkat(hfd, VersionName(rel, v.Rev), 0)
+		var st unix.Stat_t
+		if unix.Fstatat(ofd, v.SHA256, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Nlink <= 1 {
+			unix.Unlinkat(ofd, v.SHA256, 0)
+		}
+	}
+	return nil
+}
+
+// Versions lists the kept versions of rel, oldest first.
+func (d *Dir) Versions(rel string) ([]Version, error) {
+	b, err := d.readSmall(HistoryPath(rel) + "/" + HistoryIndex)
+	if err != nil {
+		return nil, err
+	}
+	return ParseIndex(b), nil
+}
+
+// ReadVersion returns the bytes of revision rev of rel from its history,
+// checked against the sha256 its index recorded.
+func (d *Dir) ReadVersion(rel string, rev int64) ([]byte, Version, error) {
+	vs, err := d.Versions(rel)
+	if err == unix.ENOENT {
+		return nil, Version{}, fmt.Errorf("%s: no history kept", rel)
+	}
+	if err != nil {
+		return nil, Version{}, fmt.Errorf("%s: history: %w", rel, err)
+	}
+	for _, v := range vs {
+		if v.Rev != rev {
+			continue
+		}
+		data, err := d.readSmall(HistoryPath(rel) + "/" + VersionName(rel, rev))
+		if err != nil {
+			return nil, v, fmt.Errorf("%s@%d: %w", rel, rev, err)
+		}
+		if sha256hex(data) != v.SHA256 {
+			return nil, v, fmt.Errorf("%s@%d: the kept bytes do not match their sha256 (damaged by a crash?)", rel, rev)
+		}
+		return data, v, nil
+	}
+	return nil, Version{}, fmt.Errorf("%s: revision %d is not in the history (run paracfs history %s)", rel, rev, rel)
+}

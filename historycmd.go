@@ -1,0 +1,439 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/backing"
+	"github.com/paracfs/paracfs/revision"
+	"github.com/paracfs/paracfs/textdiff"
+)
+
+// The history commands: history, show, diff and restore. FILE is a path
+// as the user types it (relative to the current directory, inside a
+// .parac), optionally followed by @REV. They read the history through the
+// mount, or from DIR itself when it is not mounted; restore asks the
+// daemon through the control file, so it needs the mount.
+
+// fileRef is a FILE[@REV] argument, resolved.
+type fileRef struct {
+	root   string      // where DIR's content is read: its mountpoint, or DIR when unmounted
+	mount  *mountEntry // the mount serving it, nil when unmounted
+	rel    string      // the file's path relative to DIR
+	rev    int64
+	hasRev bool
+}
+
+func (f fileRef) String() string {
+	if f.hasRev {
+		return f.rel + "@" + strconv.FormatInt(f.rev, 10)
+	}
+	return f.rel
+}
+
+// historyDir is where the file's versions are, for people to read.
+func (f fileRef) historyDir() string {
+	return filepath.Join(f.root, filepath.FromSlash(backing.HistoryPath(f.rel)))
+}
+
+// splitRev splits FILE@REV. A path whose last @ is not followed by a
+// revision number is a path with no revision.
+func splitRev(arg string) (file string, rev int64, hasRev bool, err error) {
+	i := strings.LastIndexByte(arg, '@')
+	if i < 0 {
+		return arg, 0, false, nil
+	}
+	s := arg[i+1:]
+	n, perr := strconv.ParseInt(s, 10, 64)
+	switch {
+	case perr == nil && n >= 0:
+		return arg[:i], n, true, nil
+	case s == "" || strings.TrimLeft(s, "0123456789-+") == "":
+		return "", 0, false, usageError{fmt.Sprintf("%q: want FILE@REV with REV a revision number (see paracfs history FILE)", arg)}
+	}
+	return arg, 0, false, nil
+}
+
+// resolveFile finds the paracfs directory a FILE[@REV] argument is in: a
+// mount whose mountpoint holds it, else the nearest directory above it
+// that has a .paracfs folder (DIR when not mounted).
+func resolveFile(arg string) (fileRef, error) {
+	file, rev, hasRev, err := splitRev(arg)
+	if err != nil {
+		return fileRef{}, err
+	}
+	if file == "" {
+		return fileRef{}, usageError{fmt.Sprintf("%q: no file named", arg)}
+	}
+	abs, err := absDir(file)
+	if err != nil {
+		return fileRef{}, err
+	}
+	ref := fileRef{rev: rev, hasRev: hasRev}
+	ms, _ := paracfsMounts()
+	best := -1
+	for i, m := range ms {
+		if strings.HasPrefix(abs, strings.TrimSuffix(m.Mountpoint, "/")+"/") && (best < 0 || len(m.Mountpoint) >= len(ms[best].Mountpoint)) && !isStale(m.Mountpoint) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		m := ms[best]
+		ref.root, ref.mount = m.Mountpoint, &m
+	} else {
+		for dir := filepath.Dir(abs); ; dir = filepath.Dir(dir) {
+			if st, err := os.Stat(filepath.Join(dir, backing.MetaDir)); err == nil && st.IsDir() {
+				ref.root = dir
+				break
+			}
+			if dir == "/" {
+				return fileRef{}, fmt.Errorf("%s: not inside a directory paracfs serves or has served (no %s folder above it)", file, backing.MetaDir)
+			}
+		}
+		if m, err := mountOf(ref.root); err == nil {
+			ref.mount = &m // DIR itself, mounted elsewhere
+		}
+	}
+	rel, err := filepath.Rel(ref.root, abs)
+	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		return fileRef{}, fmt.Errorf("%s: not a file inside %s", file, ref.root)
+	}
+	ref.rel = filepath.ToSlash(rel)
+	if backing.IsMeta(ref.rel) {
+		return fileRef{}, fmt.Errorf("%s: inside %s/, which has no history of its own", file, backing.MetaDir)
+	}
+	return ref, nil
+}
+
+// versions reads the file's history index.
+func (f fileRef) versions() ([]backing.Version, error) {
+	b, err := os.ReadFile(filepath.Join(f.historyDir(), backing.HistoryIndex))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no history kept (paracfs keeps the versions committed through its mount)", f.rel)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return backing.ParseIndex(b), nil
+}
+
+// content returns the bytes FILE@REV names: that kept version, checked
+// against its sha256, or the current file when no revision was given.
+func (f fileRef) content() ([]byte, error) {
+	if !f.hasRev {
+		return os.ReadFile(filepath.Join(f.root, filepath.FromSlash(f.rel)))
+	}
+	vs, err := f.versions()
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vs {
+		if v.Rev != f.rev {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(f.historyDir(), backing.VersionName(f.rel, v.Rev)))
+		if err != nil {
+			return nil, err
+		}
+		if sha256hex(b) != v.SHA256 {
+			return nil, fmt.Errorf("%s: the kept bytes do not match their sha256 (damaged by a crash?)", f)
+		}
+		return b, nil
+	}
+	var have []string
+	for _, v := range vs {
+		have = append(have, strconv.FormatInt(v.Rev, 10))
+	}
+	return nil, fmt.Errorf("%s: revision %d is not kept (kept: %s)", f.rel, f.rev, strings.Join(have, " "))
+}
+
+func sha256hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// shortPath shows p relative to the current directory when it is below it.
+func shortPath(p string) string {
+	if cwd, err := os.Getwd(); err == nil {
+		if r, err := filepath.Rel(cwd, p); err == nil && !strings.HasPrefix(r, "..") {
+			return r
+		}
+	}
+	return p
+}
+
+// --- history
+
+func historyFlagSet(asJSON *bool) *pflag.FlagSet {
+	fs := flagSet("history", "[--json] FILE",
+		"Lists the kept versions of a managed file, oldest first: revision, time, what made it\n"+
+			"(commit, create, restore, external, before), the writer's pid and command, and size.\n"+
+			"Read one with 'paracfs show FILE@REV', compare with 'paracfs diff FILE@REV', put one\n"+
+			"back with 'paracfs restore FILE@REV'. The versions are also plain read-only files in\n"+
+			"DIR/.paracfs/history/<path>/<rev>.<ext>, through the mount too.")
+	fs.BoolVar(asJSON, "json", false, "print one JSON object per version")
+	return fs
+}
+
+func runHistory(args []string) error {
+	var asJSON bool
+	fs := historyFlagSet(&asJSON)
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{"name a FILE (run 'paracfs history --help')"}
+	}
+	f, err := resolveFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if f.hasRev {
+		return usageError{fmt.Sprintf("%s: history lists every revision; to read one, run paracfs show %s", fs.Arg(0), fs.Arg(0))}
+	}
+	vs, err := f.versions()
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		for _, v := range vs {
+			if err := enc.Encode(v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	current, curErr := os.ReadFile(filepath.Join(f.root, filepath.FromSlash(f.rel)))
+	curSum := ""
+	if curErr == nil {
+		curSum = sha256hex(current)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "REV\tTIME\tOP\tPID\tCOMMAND\tSIZE\t")
+	for i, v := range vs {
+		mark := ""
+		if i == len(vs)-1 && v.SHA256 == curSum {
+			mark = "(current)"
+		}
+		pid := "-"
+		if v.Pid > 0 {
+			pid = strconv.Itoa(v.Pid)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", v.Rev, v.Time.Local().Format("2006-01-02 15:04:05"),
+			v.Op, pid, v.Command, v.Size, mark)
+	}
+	tw.Flush()
+	switch {
+	case errors.Is(curErr, os.ErrNotExist):
+		fmt.Printf("%s is deleted; restore a version with paracfs restore %s@REV\n", f.rel, f.rel)
+	case curErr == nil && (len(vs) == 0 || vs[len(vs)-1].SHA256 != curSum):
+		fmt.Printf("%s now differs from its newest kept version (changed behind the mount's back?)\n", f.rel)
+	}
+	fmt.Printf("versions kept in %s/\n", shortPath(f.historyDir()))
+	return nil
+}
+
+// --- show
+
+func showFlagSet() *pflag.FlagSet {
+	return flagSet("show", "FILE@REV",
+		"Prints revision REV of FILE, as it was committed, from its history.")
+}
+
+func runShow(args []string) error {
+	fs := showFlagSet()
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{"name FILE@REV (run 'paracfs show --help')"}
+	}
+	f, err := resolveFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if !f.hasRev {
+		return usageError{fmt.Sprintf("%q: name a revision, as FILE@REV (see paracfs history %s)", fs.Arg(0), fs.Arg(0))}
+	}
+	b, err := f.content()
+	if err != nil {
+		return err
+	}
+	_, err = os.Stdout.Write(b)
+	return err
+}
+
+// --- diff
+
+func diffFlagSet(keys *bool, context *int) *pflag.FlagSet {
+	fs := flagSet("diff", "[--keys] FILE@A [FILE@B | @B | FILE]",
+		"Compares revision A of FILE with revision B (@B is short for FILE@B), or with the current\n"+
+			"file, as a unified diff. With --keys, YAML and JSON files are compared key by key: the\n"+
+			"top-level keys added (+), removed (-) and changed (~), whatever their formatting.")
+	fs.BoolVar(keys, "keys", false, "YAML/JSON: list the changed top-level keys with old and new values")
+	fs.IntVarP(context, "unified", "U", 3, "lines of context around each change")
+	return fs
+}
+
+func runDiff(args []string) error {
+	var keys bool
+	var ctxLines int
+	fs := diffFlagSet(&keys, &ctxLines)
+	if err := parse(fs, args, 2); err != nil {
+		return err
+	}
+	if fs.NArg() < 1 {
+		return usageError{"name FILE@A (run 'paracfs diff --help')"}
+	}
+	if ctxLines < 0 {
+		return usageError{fmt.Sprintf("--unified %d: must be 0 or more", ctxLines)}
+	}
+	a, err := resolveFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	b := a
+	b.hasRev = false
+	if fs.NArg() == 2 {
+		arg := fs.Arg(1)
+		if strings.HasPrefix(arg, "@") {
+			arg = filepath.Join(a.root, filepath.FromSlash(a.rel)) + arg
+		}
+		if b, err = resolveFile(arg); err != nil {
+			return err
+		}
+	}
+	if !a.hasRev && !b.hasRev {
+		return usageError{fmt.Sprintf("%q: name a revision, as FILE@A (see paracfs history %s)", fs.Arg(0), fs.Arg(0))}
+	}
+	old, err := a.content()
+	if err != nil {
+		return err
+	}
+	cur, err := b.content()
+	if err != nil {
+		return err
+	}
+	if !keys {
+		_, err = io.WriteString(os.Stdout, textdiff.Unified(a.String(), b.String(), old, cur, ctxLines))
+		return err
+	}
+	return diffKeys(os.Stdout, a, b, old, cur)
+}
+
+// diffKeys prints the top-level keys that differ between two YAML or JSON
+// documents.
+func diffKeys(w io.Writer, a, b fileRef, old, cur []byte) error {
+	kind := revision.KindOf(a.rel)
+	if kind != revision.YAML && kind != revision.JSON || revision.KindOf(b.rel) != kind {
+		return usageError{fmt.Sprintf("--keys compares YAML or JSON files (%s, %s)", a.rel, b.rel)}
+	}
+	lim := revision.DefaultLimits()
+	od, err := revision.Parse(kind, old, lim)
+	if err != nil {
+		return fmt.Errorf("%s: %v", a, err)
+	}
+	nd, err := revision.Parse(kind, cur, lim)
+	if err != nil {
+		return fmt.Errorf("%s: %v", b, err)
+	}
+	changes := revision.Changes(od, nd)
+	if changes == nil {
+		return fmt.Errorf("%s, %s: --keys needs a mapping (an object) at the top of both", a, b)
+	}
+	names := make([]string, 0, len(changes))
+	for k := range changes {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	show := func(v any) string {
+		s, _ := json.Marshal(v)
+		return string(s)
+	}
+	for _, k := range names {
+		c := changes[k]
+		switch {
+		case c.Old == nil:
+			fmt.Fprintf(w, "+ %s: %s\n", k, show(c.New))
+		case c.New == nil:
+			fmt.Fprintf(w, "- %s: %s\n", k, show(c.Old))
+		default:
+			fmt.Fprintf(w, "~ %s: %s → %s\n", k, show(c.Old), show(c.New))
+		}
+	}
+	return nil
+}
+
+// --- restore
+
+func restoreFlagSet() *pflag.FlagSet {
+	return flagSet("restore", "FILE@REV",
+		"Commits revision REV of FILE again, as an ordinary commit through the mount: revision-\n"+
+			"checked against the revision current when you ran it (someone committing in between\n"+
+			"makes it a conflict, refused), and logged with op \"restore\". Needs the mount.")
+}
+
+func runRestore(args []string) error {
+	fs := restoreFlagSet()
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{"name FILE@REV (run 'paracfs restore --help')"}
+	}
+	f, err := resolveFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if !f.hasRev {
+		return usageError{fmt.Sprintf("%q: name the revision to restore, as FILE@REV (see paracfs history %s)", fs.Arg(0), fs.Arg(0))}
+	}
+	if f.mount == nil {
+		return fmt.Errorf("%s: restore needs the mount, and %s is not mounted: run paracfs mount %s first", f, f.root, f.root)
+	}
+	// Fail early, and clearly, on a revision that is not kept.
+	if _, err := f.content(); err != nil {
+		return err
+	}
+	live := filepath.Join(f.mount.Mountpoint, filepath.FromSlash(f.rel))
+	base := int64(-1)
+	buf := make([]byte, 32)
+	if n, err := unix.Getxattr(live, "user.paracfs.revision", buf); err == nil {
+		if base, err = strconv.ParseInt(string(buf[:n]), 10, 64); err != nil {
+			return fmt.Errorf("%s: unreadable revision %q", live, buf[:n])
+		}
+	} else if err != unix.ENOENT {
+		return fmt.Errorf("%s: reading its revision: %v", live, err)
+	}
+	var res struct {
+		Revision int64 `json:"revision"`
+		Changed  bool  `json:"changed"`
+	}
+	req := map[string]any{"op": "restore", "path": f.rel, "rev": f.rev, "base": base}
+	if err := controlCall(f.mount.Mountpoint, req, &res); err != nil {
+		if strings.Contains(err.Error(), "conflict refused") {
+			return fmt.Errorf("%v\nsomeone committed %s after revision %d: see paracfs history %s, then restore again", err, f.rel, base, f.rel)
+		}
+		return err
+	}
+	if !res.Changed {
+		fmt.Printf("%s already has the content of revision %d (revision %d): nothing committed\n", f.rel, f.rev, res.Revision)
+		return nil
+	}
+	fmt.Printf("restored %s as revision %d\n", f, res.Revision)
+	return nil
+}

@@ -320,6 +320,11 @@ func runDiff(args []string) error {
 	if !a.hasRev && !b.hasRev {
 		return usageError{fmt.Sprintf("%q: name a revision, as FILE@A (see paracfs history %s)", fs.Arg(0), fs.Arg(0))}
 	}
+	if keys {
+		if k := revision.KindOf(a.rel); k != revision.YAML && k != revision.JSON || revision.KindOf(b.rel) != k {
+			return usageError{fmt.Sprintf("--keys compares YAML or JSON files (%s, %s)", a.rel, b.rel)}
+		}
+	}
 	old, err := a.content()
 	if err != nil {
 		return err
@@ -339,9 +344,6 @@ func runDiff(args []string) error {
 // documents.
 func diffKeys(w io.Writer, a, b fileRef, old, cur []byte) error {
 	kind := revision.KindOf(a.rel)
-	if kind != revision.YAML && kind != revision.JSON || revision.KindOf(b.rel) != kind {
-		return usageError{fmt.Sprintf("--keys compares YAML or JSON files (%s, %s)", a.rel, b.rel)}
-	}
 	lim := revision.DefaultLimits()
 	od, err := revision.Parse(kind, old, lim)
 	if err != nil {

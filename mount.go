@@ -47,7 +47,7 @@ func addServeFlags(fs *pflag.FlagSet, mf *mountFlags) {
 	fs.StringVar(&mf.maxSize, "max-size", "16MiB", "largest managed file a write may produce (e.g. 512KiB, 16MiB)")
 	fs.StringVar(&mf.logPath, "log", backing.DefaultLogPath, "change log, relative to DIR")
 	fs.SetAnnotation("log", annotFiles, []string{"jsonl"})
-	fs.IntVar(&mf.histVers, "history-versions", backing.DefaultHistoryVersions, "versions kept per managed file in DIR/.paracfs/history")
+	fs.IntVar(&mf.histVers, "history-versions", backing.DefaultHistoryVersions, "versions kept per managed file in DIR/.paracfs/history (0: keep none)")
 	fs.Float64Var(&mf.histDays, "history-days", backing.DefaultHistoryAge.Hours()/24, "days a version is kept (0: no age limit; the newest is always kept)")
 	fs.BoolVar(&mf.allowOther, "allow-other", false, "let other users in (the kernel then checks permissions)")
 	fs.Var(&mf.logLevel, "log-level", "the daemon's own messages at this level and above: "+strings.Join(logLevelNames, ", "))
@@ -81,8 +81,8 @@ func (mf *mountFlags) config() (backing.Config, error) {
 	if filepath.IsAbs(mf.logPath) || strings.HasPrefix(logPath, "../") || logPath == ".." || logPath == "." {
 		return backing.Config{}, usageError{fmt.Sprintf("--log %q: must be a path inside DIR", mf.logPath)}
 	}
-	if mf.histVers < 1 {
-		return backing.Config{}, usageError{fmt.Sprintf("--history-versions %d: must be at least 1", mf.histVers)}
+	if mf.histVers < 0 {
+		return backing.Config{}, usageError{fmt.Sprintf("--history-versions %d: want a number of versions, or 0 to keep none", mf.histVers)}
 	}
 	if mf.histDays < 0 || mf.histDays > 1e6 {
 		return backing.Config{}, usageError{fmt.Sprintf("--history-days %g: want 0 (no age limit) or a number of days", mf.histDays)}
@@ -90,6 +90,9 @@ func (mf *mountFlags) config() (backing.Config, error) {
 	hist := backing.HistoryBounds{MaxVersions: mf.histVers, MaxAge: time.Duration(mf.histDays * float64(24*time.Hour))}
 	if mf.histDays == 0 {
 		hist.MaxAge = -1 // no age bound
+	}
+	if mf.histVers == 0 {
+		hist.MaxVersions = -1 // no history
 	}
 	lim := revision.DefaultLimits()
 	lim.MaxSize = maxSize

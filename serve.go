@@ -104,7 +104,7 @@ func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, er
 	state, _ := json.MarshalIndent(daemonState{
 		Pid: os.Getpid(), Dir: dir, Mountpoint: mp, Started: time.Now().Format(time.RFC3339),
 		Config: anyConfig{"lock_timeout": cfg.LockTimeout.String(), "max_size": cfg.Limits.MaxSize,
-			"log": cfg.LogPath, "history_versions": cfg.History.MaxVersions,
+			"log": cfg.LogPath, "history_versions": max(cfg.History.MaxVersions, 0),
 			"history_days": historyDays(cfg.History), "allow_other": mf.allowOther, "globs": backing.DefaultGlobs},
 	}, "", "  ")
 	b.WriteMeta("daemon.json", append(state, '\n'))

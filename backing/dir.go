@@ -32,7 +32,8 @@ type Config struct {
 }
 
 // HistoryBounds bound the history kept per managed file: at most
-// MaxVersions versions (0: DefaultHistoryVersions), none older than MaxAge
+// MaxVersions versions (0: DefaultHistoryVersions; negative: no history
+// is recorded), none older than MaxAge
 // (0: DefaultHistoryAge; negative: no age bound), the newest version always
 // kept. See history.go.
 type HistoryBounds struct {
@@ -56,7 +57,7 @@ type Dir struct {
 
 	mountLocks func(rel string) bool // whether a holder of a lock file through the mount is blocked
 
-	histMu sync.Mutex // serializes history records: objects are shared between files
+	hist historyCache // what is kept of each file's history (history.go)
 
 	inflight sync.WaitGroup // commits under way, waited for by Close
 	closeMu  sync.RWMutex

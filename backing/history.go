@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -61,6 +62,10 @@ type Version struct {
 	Command string    `json:"command"`
 	Size    int64     `json:"size"`
 	SHA256  string    `json:"sha256"`
+
+	// Dropped marks an index line that removes the revision: pruned by
+	// the bounds. Never set on a listed version.
+	Dropped bool `json:"dropped,omitempty"`
 }
 
 // HistoryPath is the folder of rel's versions, relative to DIR.
@@ -75,12 +80,17 @@ func VersionName(rel string, rev int64) string {
 
 // ParseIndex reads a history index: the versions it lists, oldest
 // revision first. A line that does not parse (a torn last line after a
-// crash) is skipped; of two lines for one revision the later wins.
+// crash) is skipped; of two lines for one revision the later wins, and a
+// "dropped" line removes its revision.
 func ParseIndex(b []byte) []Version {
 	byRev := map[int64]Version{}
 	for _, line := range bytes.Split(b, []byte("\n")) {
 		var v Version
 		if len(bytes.TrimSpace(line)) == 0 || json.Unmarshal(line, &v) != nil || v.Rev < 0 {
+			continue
+		}
+		if v.Dropped {
+			delete(byRev, v.Rev)
 			continue
 		}
 		byRev[v.Rev] = v
@@ -96,7 +106,7 @@ func ParseIndex(b []byte) []Version {
 // withDefaults fills in the default bounds. A negative MaxAge means no
 // age bound.
 func (b HistoryBounds) withDefaults() HistoryBounds {
-	if b.MaxVersions <= 0 {
+	if b.MaxVersions == 0 {
 		b.MaxVersions = DefaultHistoryVersions
 	}
 	if b.MaxAge == 0 {
@@ -123,16 +133,25 @@ func (b HistoryBounds) Prune(vs []Version, now time.Time) (drop, keep []Version)
 	return drop, keep
 }
 
+// historyCache is what the daemon knows of each file's kept versions,
+// read from its index at the first record, then kept up to date. Its
+// mutex serializes all records: objects are shared between files.
+type historyCache struct {
+	mu    sync.Mutex
+	files map[string]*fileHistory
+}
+
+type fileHistory struct {
+	kept  []Version // oldest first
+	lines int       // lines in the index file, dropped versions' included
+}
+
 // recordFirst keeps the version a file had before its first commit
 // through the mount (written before the mount, or while unmounted), so
 // that it can be restored. It runs under P's lock, before the rename, and
 // costs one stat when the file has a history already.
 func (d *Dir) recordFirst(pfd int, base, rel string, cur current) {
-	if !cur.exists || d.IsLog(rel) {
-		return
-	}
-	var st unix.Stat_t
-	if d.historyStat(rel, &st) == nil {
+	if !cur.exists || d.IsLog(rel) || d.hasHistory(rel) {
 		return
 	}
 	data := cur.data
@@ -153,13 +172,16 @@ func (d *Dir) recordFirst(pfd int, base, rel string, cur current) {
 	}, data)
 }
 
-func (d *Dir) historyStat(rel string, st *unix.Stat_t) error {
-	fd, err := d.openat(HistoryPath(rel)+"/"+HistoryIndex, unix.O_PATH|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return err
+// hasHistory reports whether rel has kept versions.
+func (d *Dir) hasHistory(rel string) bool {
+	d.hist.mu.Lock()
+	h := d.hist.files[rel]
+	d.hist.mu.Unlock()
+	if h != nil {
+		return len(h.kept) > 0
 	}
-	defer unix.Close(fd)
-	return unix.Fstat(fd, st)
+	var st unix.Stat_t
+	return unix.Fstatat(d.fd, HistoryPath(rel)+"/"+HistoryIndex, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Size > 0
 }
 
 // recordCommit keeps the version a commit just made.
@@ -177,18 +199,25 @@ func (d *Dir) recordCommit(rel string, rev int64, op string, c Caller, data []by
 // by the bounds in force. Failing to keep history never fails the commit:
 // it is noted in the change log.
 func (d *Dir) recordVersion(rel string, v Version, data []byte) {
-	d.histMu.Lock()
-	defer d.histMu.Unlock()
+	if d.Config().History.MaxVersions < 0 {
+		return // history off
+	}
+	d.hist.mu.Lock()
+	defer d.hist.mu.Unlock()
 	if err := d.storeVersion(rel, v, data); err != nil {
 		d.note("warning", fmt.Sprintf("%s: revision %d not kept in the history: %v", rel, v.Rev, err))
-		return
-	}
-	if err := d.pruneHistory(rel, time.Now()); err != nil {
-		d.note("warning", fmt.Sprintf("%s: pruning its history: %v", rel, err))
 	}
 }
 
+// storeVersion links the version's name to its object, drops what the
+// bounds no longer keep, and appends the version's index line with one
+// line per dropped version, in one write. The index is rewritten only
+// when dropped lines outnumber kept ones.
 func (d *Dir) storeVersion(rel string, v Version, data []byte) error {
+	h, err := d.fileHistory(rel)
+	if err != nil {
+		return err
+	}
 	obj, err := d.object(v.SHA256, data)
 	if err != nil {
 		return err
@@ -208,27 +237,114 @@ func (d *Dir) storeVersion(rel string, v Version, data []byte) error {
 	}
 	defer unix.Close(ofd)
 	name := VersionName(rel, v.Rev)
-	// Link under a temp name, then rename over the version's name: a
-	// revision recorded again (a file changed behind the mount's back
-	// after a crash lost the index line) replaces the old name.
-	tmp := tempName(name)
-	if err := unix.Linkat(ofd, obj, hfd, tmp, 0); err != nil {
+	if err := unix.Linkat(ofd, obj, hfd, name, 0); err == unix.EEXIST {
+		// A revision recorded again (a crash lost its index line, and
+		// the file changed behind the mount's back): the new bytes win.
+		tmp := tempName(name)
+		if err := unix.Linkat(ofd, obj, hfd, tmp, 0); err != nil {
+			return err
+		}
+		if err := unix.Renameat(hfd, tmp, hfd, name); err != nil {
+			unix.Unlinkat(hfd, tmp, 0)
+			return err
+		}
+	} else if err != nil {
 		return err
 	}
-	if err := unix.Renameat(hfd, tmp, hfd, name); err != nil {
-		unix.Unlinkat(hfd, tmp, 0)
-		return err
+
+	all := h.kept[:len(h.kept):len(h.kept)]
+	for i := range all {
+		if all[i].Rev == v.Rev {
+			all = append(all[:i:i], all[i+1:]...)
+			break
+		}
 	}
-	line, err := json.Marshal(v)
+	all = append(all, v)
+	drop, keep := d.Config().History.Prune(all, time.Now())
+	lines, err := json.Marshal(v)
 	if err != nil {
 		return err
+	}
+	lines = append(lines, '\n')
+	for _, x := range drop {
+		b, _ := json.Marshal(Version{Rev: x.Rev, Time: x.Time, SHA256: x.SHA256, Dropped: true})
+		lines = append(append(lines, b...), '\n')
+	}
+	h.kept, h.lines = keep, h.lines+1+len(drop)
+	for _, x := range drop {
+		d.unlinkVersion(hfd, ofd, rel, x)
+	}
+	if h.lines > 2*len(h.kept)+16 {
+		var out []byte
+		for _, x := range h.kept {
+			b, _ := json.Marshal(x)
+			out = append(append(out, b...), '\n')
+		}
+		if err := d.replaceQuietly(hfd, HistoryIndex, out); err != nil {
+			return err
+		}
+		h.lines = len(h.kept)
+		return nil
 	}
 	ifd, err := unix.Openat(hfd, HistoryIndex, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(ifd)
-	return writeAll(ifd, append(line, '\n'))
+	return writeAll(ifd, lines)
+}
+
+// fileHistory returns the cached history of rel, reading its index the
+// first time. The caller holds d.hist.mu.
+func (d *Dir) fileHistory(rel string) (*fileHistory, error) {
+	if h := d.hist.files[rel]; h != nil {
+		return h, nil
+	}
+	b, err := d.readSmall(HistoryPath(rel) + "/" + HistoryIndex)
+	if err != nil && err != unix.ENOENT {
+		return nil, err
+	}
+	h := &fileHistory{kept: ParseIndex(b), lines: bytes.Count(b, []byte("\n"))}
+	if d.hist.files == nil {
+		d.hist.files = map[string]*fileHistory{}
+	}
+	d.hist.files[rel] = h
+	return h, nil
+}
+
+// unlinkVersion removes a dropped version's name, and its object once no
+// other version holds it.
+func (d *Dir) unlinkVersion(hfd, ofd int, rel string, v Version) {
+	var st unix.Stat_t
+	if unix.Fstatat(hfd, VersionName(rel, v.Rev), &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return
+	}
+	unix.Unlinkat(hfd, VersionName(rel, v.Rev), 0)
+	var ost unix.Stat_t
+	if unix.Fstatat(ofd, v.SHA256, &ost, unix.AT_SYMLINK_NOFOLLOW) == nil && ost.Ino == st.Ino && ost.Nlink <= 1 {
+		unix.Unlinkat(ofd, v.SHA256, 0)
+	}
+}
+
+// replaceQuietly replaces name in the folder dfd atomically, without an
+// fsync: history may lose its newest lines in a crash, never its file.
+func (d *Dir) replaceQuietly(dfd int, name string, data []byte) error {
+	tmp := tempName(name)
+	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return err
+	}
+	err = writeAll(fd, data)
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = unix.Renameat(dfd, tmp, dfd, name)
+	}
+	if err != nil {
+		unix.Unlinkat(dfd, tmp, 0)
+	}
+	return err
 }
 
 // object makes sure .paracfs/objects/<sum> holds data and returns its
@@ -237,10 +353,13 @@ func (d *Dir) object(sum string, data []byte) (string, error) {
 	if len(sum) != 64 || strings.ContainsAny(sum, "/.") {
 		return "", fmt.Errorf("bad sha256 %q", sum)
 	}
-	if err := d.mkdirAll(ObjectsDir); err != nil {
-		return "", err
-	}
 	ofd, err := d.openat(ObjectsDir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err == unix.ENOENT {
+		if err := d.mkdirAll(ObjectsDir); err != nil {
+			return "", err
+		}
+		ofd, err = d.openat(ObjectsDir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -266,51 +385,6 @@ func (d *Dir) object(sum string, data []byte) (string, error) {
 		return "", err
 	}
 	return sum, nil
-}
-
-// pruneHistory drops the versions of rel that the bounds in force no
-// longer keep: their names, their index lines, and each object that no
-// name holds any more.
-func (d *Dir) pruneHistory(rel string, now time.Time) error {
-	dir := HistoryPath(rel)
-	b, err := d.readSmall(dir + "/" + HistoryIndex)
-	if err != nil {
-		return err
-	}
-	all := ParseIndex(b)
-	drop, keep := d.Config().History.Prune(all, now)
-	if len(drop) == 0 && bytes.Count(b, []byte("\n")) <= 2*len(all) {
-		return nil
-	}
-	var out []byte
-	for _, v := range keep {
-		line, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		out = append(append(out, line...), '\n')
-	}
-	if err := d.writeMetaFile(dir+"/"+HistoryIndex, out); err != nil {
-		return err
-	}
-	hfd, err := d.openat(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(hfd)
-	ofd, err := d.openat(ObjectsDir, unix.O_PATH|unix.O_DIRECTORY, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(ofd)
-	for _, v := range drop {
-		unix.Unlinkat(hfd, VersionName(rel, v.Rev), 0)
-		var st unix.Stat_t
-		if unix.Fstatat(ofd, v.SHA256, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Nlink <= 1 {
-			unix.Unlinkat(ofd, v.SHA256, 0)
-		}
-	}
-	return nil
 }
 
 // Versions lists the kept versions of rel, oldest first.

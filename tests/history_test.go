@@ -359,7 +359,7 @@ func TestHistoryBounds(t *testing.T) {
 		t.Errorf(".paracfs/objects holds %d objects, want 1", n)
 	}
 	// Bad bounds are refused on the command line.
-	for _, f := range [][]string{{"--history-versions", "0"}, {"--history-days", "-1"}} {
+	for _, f := range [][]string{{"--history-versions", "-1"}, {"--history-days", "-1"}} {
 		r := paracfs(t, p.Root, append([]string{"mount"}, append(f, p.Root+"/nowhere")...)...)
 		if r.Code != 2 || !strings.Contains(r.Stderr, f[0]) {
 			t.Errorf("paracfs mount %s: %s, want exit 2 naming the flag", strings.Join(f, " "), r)
@@ -419,5 +419,43 @@ func TestHistoryHelp(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^  ` + c + ` `).MatchString(r.Stderr + r.Stdout) {
 			t.Errorf("paracfs --help does not list %s:\n%s", c, r.Stderr)
 		}
+	}
+}
+
+// A change made behind the mount's back is kept as a version of its own
+// when paracfs notices it, so the bytes of every revision can be found.
+func TestHistoryExternalChange(t *testing.T) {
+	p := newProject(t)
+	const rel = "agents/specs/coder.md"
+	mount(t, p)
+	if res := pyWrite(t, p.Root, ".parac/"+rel, "trunc", []byte("# through the mount\n")); res.Errno != 0 {
+		t.Fatal(res)
+	}
+	outside := []byte("# written directly into the backing directory\n")
+	if err := os.WriteFile(p.backing(rel), outside, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	readFile(t, p.path(rel)) // paracfs notices the change here
+	vs := history(t, p, rel)
+	if revs(vs) != "0 1 2" || vs[2].Op != "external" || vs[2].SHA256 != sha256hex(outside) {
+		t.Fatalf("history after a change behind the mount's back: %+v, want revision 2 kept as op external", vs)
+	}
+	if got := readFile(t, historyFile(p, rel, 2)); !bytes.Equal(got, outside) {
+		t.Errorf("revision 2 through the mount: %q, want %q", got, outside)
+	}
+}
+
+// --history-versions 0 keeps no history at all.
+func TestHistoryOff(t *testing.T) {
+	p := newProject(t)
+	mount(t, p, "--history-versions", "0")
+	if res := pyWrite(t, p.Root, ".parac/project.yaml", "trunc", []byte("name: x\n")); res.Errno != 0 {
+		t.Fatal(res)
+	}
+	if ents, err := os.ReadDir(p.backing(".paracfs/history")); err != nil || len(ents) != 0 {
+		t.Errorf(".paracfs/history with --history-versions 0: %v %v, want it empty", ents, err)
+	}
+	if r := paracfs(t, p.Root, "history", ".parac/project.yaml"); r.Code != 1 || !strings.Contains(r.Stderr, "no history kept") {
+		t.Errorf("paracfs history with history off: %s", r)
 	}
 }

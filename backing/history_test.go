@@ -1,0 +1,75 @@
+package backing
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestHistoryBoundsPrune(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	var vs []Version
+	for i := 0; i < 6; i++ {
+		vs = append(vs, Version{Rev: int64(i), Time: now.Add(-time.Duration(6-i) * time.Hour)})
+	}
+	revsOf := func(vs []Version) string {
+		return fmt.Sprint(func() (r []int64) {
+			for _, v := range vs {
+				r = append(r, v.Rev)
+			}
+			return
+		}())
+	}
+	for _, c := range []struct {
+		b          HistoryBounds
+		drop, keep string
+	}{
+		{HistoryBounds{MaxVersions: 3, MaxAge: -1}, "[0 1 2]", "[3 4 5]"},
+		{HistoryBounds{MaxVersions: 10, MaxAge: 150 * time.Minute}, "[0 1 2 3]", "[4 5]"},
+		{HistoryBounds{MaxVersions: 10, MaxAge: time.Minute}, "[0 1 2 3 4]", "[5]"}, // the newest stays
+		{HistoryBounds{}, "[]", "[0 1 2 3 4 5]"},                                    // defaults: 100 versions, 30 days
+	} {
+		drop, keep := c.b.Prune(vs, now)
+		if revsOf(drop) != c.drop || revsOf(keep) != c.keep {
+			t.Errorf("%+v: drop %s keep %s, want drop %s keep %s", c.b, revsOf(drop), revsOf(keep), c.drop, c.keep)
+		}
+	}
+}
+
+// BenchmarkCommitHistory measures a 4 KiB commit with its history record
+// (object, link, index line, prune at the 100-version bound) and without
+// (history off); BenchmarkRecordVersion the record alone.
+func BenchmarkCommitHistory(b *testing.B) {
+	b.Run("history", func(b *testing.B) { benchCommit(b, HistoryBounds{}) })
+	b.Run("off", func(b *testing.B) { benchCommit(b, HistoryBounds{MaxVersions: -1}) })
+}
+
+func benchCommit(b *testing.B, h HistoryBounds) {
+	d, err := Open(b.TempDir(), Config{History: h})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	data := make([]byte, 4096)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		copy(data, fmt.Sprintf("# %d\n", i))
+		if _, err := d.Commit(Write{Path: "x.md", Data: data, Base: -1, Caller: testCaller}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRecordVersion(b *testing.B) {
+	d, err := Open(b.TempDir(), Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	data := make([]byte, 4096)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		copy(data, fmt.Sprintf("# %d\n", i))
+		d.recordCommit("x.md", int64(i+1), "commit", testCaller, data, sha256hex(data))
+	}
+}

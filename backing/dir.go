@@ -196,6 +196,11 @@ func (d *Dir) prepareMeta() error {
 			return fmt.Errorf("%s/%s/%s: %w", d.Root, MetaDir, sub, err)
 		}
 	}
+	if ofd, err := d.openat(ObjectsDir, unix.O_PATH|unix.O_DIRECTORY, 0); err == nil {
+		// Objects are read through history/, whose folders guard each file.
+		unix.Fchmodat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(ofd), 0o700, 0)
+		unix.Close(ofd)
+	}
 	if fd, err := d.openat(ControlFile, unix.O_WRONLY|unix.O_CREAT, 0o666); err != nil {
 		return fmt.Errorf("%s/%s: %w", d.Root, ControlFile, err)
 	} else {

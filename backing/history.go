@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -231,6 +232,7 @@ func (d *Dir) storeVersion(rel string, v Version, data []byte) error {
 		return err
 	}
 	defer unix.Close(hfd)
+	d.guardHistory(hfd, dir, rel)
 	ofd, err := d.openat(ObjectsDir, unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return err
@@ -292,6 +294,34 @@ func (d *Dir) storeVersion(rel string, v Version, data []byte) error {
 	}
 	defer unix.Close(ifd)
 	return writeAll(ifd, lines)
+}
+
+// guardHistory gives a file's history folder the read permissions of the
+// file itself, and its owner, so that with --allow-other a user who may
+// not read the file may not read its old versions either (the objects
+// folder is the daemon's own). It follows the file's mode at each record.
+func (d *Dir) guardHistory(hfd int, dir, rel string) {
+	st, err := d.Lstat(rel)
+	if err != nil {
+		return
+	}
+	perm := uint32(0o700)
+	if st.Mode&0o040 != 0 {
+		perm |= 0o050
+	}
+	if st.Mode&0o004 != 0 {
+		perm |= 0o005
+	}
+	var cur unix.Stat_t
+	if unix.Fstat(hfd, &cur) != nil {
+		return
+	}
+	if cur.Mode&0o7777 != perm {
+		unix.Fchmodat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(hfd), perm, 0)
+	}
+	if os.Geteuid() == 0 && (cur.Uid != st.Uid || cur.Gid != st.Gid) {
+		unix.Fchownat(hfd, "", int(st.Uid), int(st.Gid), unix.AT_EMPTY_PATH)
+	}
 }
 
 // fileHistory returns the cached history of rel, reading its index the

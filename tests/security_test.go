@@ -200,7 +200,15 @@ func TestSecurityUnreadableStaysUnreadable(t *testing.T) {
 		}
 	}
 	logPath, keptPath := p.path(logRel), p.path(kept)
-	got := asNobodyOps(t, p.Root, "read:"+p.path(rel), "read:"+logPath, "read:"+keptPath)
+	// Its history too: the old versions follow the file's mode at each commit.
+	hist1, hist2 := historyFile(p, rel, 1), historyFile(p, rel, 2)
+	readFile(t, hist2)
+	got := asNobodyOps(t, p.Root, "read:"+p.path(rel), "read:"+logPath, "read:"+keptPath, "read:"+hist1, "read:"+hist2)
+	for _, h := range []string{hist1, hist2} {
+		if got["read:"+h] == 0 {
+			t.Errorf("nobody reads %s, an old version of a file it may not read", h)
+		}
+	}
 	if got["read:"+p.path(rel)] != syscall.EACCES {
 		t.Fatalf("nobody reads the 0600 file: %v", got)
 	}

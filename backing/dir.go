@@ -106,6 +106,7 @@ func Open(root string, cfg Config) (*Dir, error) {
 		d.note("recover", fmt.Sprintf("removed %d temp file(s) left by an interrupted commit", removed))
 	}
 	d.logUnlogged(managed)
+	d.collectObjects()
 	return d, nil
 }
 

@@ -417,6 +417,30 @@ func (d *Dir) object(sum string, data []byte) (string, error) {
 	return sum, nil
 }
 
+// collectObjects removes the objects that no version names: left by a
+// daemon killed between writing an object and linking it. Run at Open.
+func (d *Dir) collectObjects() int {
+	ents, err := d.ReadDir(ObjectsDir, true)
+	if err != nil {
+		return 0
+	}
+	ofd, err := d.openat(ObjectsDir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return 0
+	}
+	defer unix.Close(ofd)
+	n := 0
+	for _, e := range ents {
+		var st unix.Stat_t
+		if unix.Fstatat(ofd, e.Name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 1 {
+			if unix.Unlinkat(ofd, e.Name, 0) == nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // Versions lists the kept versions of rel, oldest first.
 func (d *Dir) Versions(rel string) ([]Version, error) {
 	b, err := d.readSmall(HistoryPath(rel) + "/" + HistoryIndex)

@@ -2,6 +2,8 @@ package backing
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -71,5 +73,30 @@ func BenchmarkRecordVersion(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		copy(data, fmt.Sprintf("# %d\n", i))
 		d.recordCommit("x.md", int64(i+1), "commit", testCaller, data, sha256hex(data))
+	}
+}
+
+// An object no version names (a daemon killed between writing and linking
+// it) is removed at the next Open; named ones stay.
+func TestHistoryCollectObjects(t *testing.T) {
+	root := newRoot(t)
+	d := openDir(t, root, Config{})
+	if _, err := d.Commit(Write{Path: "a.md", Data: []byte("kept\n"), Base: -1, Caller: testCaller}); err != nil {
+		t.Fatal(err)
+	}
+	orphan := filepath.Join(root, ObjectsDir, sha256hex([]byte("orphan\n")))
+	if err := os.WriteFile(orphan, []byte("orphan\n"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	openDir(t, root, Config{})
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Errorf("orphan object after Open: %v, want it removed", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, ObjectsDir, sha256hex([]byte("kept\n")))); err != nil {
+		t.Errorf("named object after Open: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, HistoryPath("a.md"), "1.md")); err != nil || string(b) != "kept\n" {
+		t.Errorf("a.md@1: %q, %v", b, err)
 	}
 }

@@ -36,6 +36,7 @@ func (d *Dir) moveDir(oldRel, newRel string, flags uint32, c Caller) error {
 	if err := d.renameat(oldRel, newRel, flags); err != nil {
 		return err
 	}
+	d.moveHistory(oldRel, newRel, flags&unix.RENAME_EXCHANGE != 0)
 	if len(files) == 0 {
 		return nil
 	}

@@ -181,8 +181,13 @@ func (d *Dir) hasHistory(rel string) bool {
 	if h != nil {
 		return len(h.kept) > 0
 	}
+	fd, err := d.openat(HistoryPath(rel)+"/"+HistoryIndex, unix.O_PATH|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
 	var st unix.Stat_t
-	return unix.Fstatat(d.fd, HistoryPath(rel)+"/"+HistoryIndex, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Size > 0
+	return unix.Fstat(fd, &st) == nil && st.Size > 0
 }
 
 // recordCommit keeps the version a commit just made.
@@ -415,6 +420,55 @@ func (d *Dir) object(sum string, data []byte) (string, error) {
 		return "", err
 	}
 	return sum, nil
+}
+
+// moveHistory carries the histories under directory oldRel along when it
+// is renamed to newRel (exchange: the two swap), as the files' revisions
+// are carried: the history of a moved file goes on under its new name. A
+// history already at the new name (of files once there) stays, and the
+// moved one then stays at the old name.
+func (d *Dir) moveHistory(oldRel, newRel string, exchange bool) {
+	d.hist.mu.Lock()
+	defer d.hist.mu.Unlock()
+	d.hist.files = nil // reread from the indexes as needed
+	from, to := HistoryPath(oldRel), HistoryPath(newRel)
+	exists := func(rel string) bool {
+		fd, err := d.openat(rel, unix.O_PATH|unix.O_DIRECTORY, 0)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return err == nil
+	}
+	fromOK, toOK := exists(from), exists(to)
+	var err error
+	switch {
+	case exchange && fromOK && toOK:
+		err = d.renameBeneath(from, to, unix.RENAME_EXCHANGE)
+	case exchange && toOK:
+		from, to = to, from
+		fallthrough
+	case fromOK && !toOK:
+		dir, _ := split(to)
+		if err = d.mkdirAll(dir); err == nil {
+			err = d.renameBeneath(from, to, unix.RENAME_NOREPLACE)
+		}
+	}
+	if err != nil {
+		d.note("warning", fmt.Sprintf("the history of %s/ stays under %s: %v", oldRel, from, err))
+	}
+}
+
+// renameBeneath renames rel to newRel, both beneath DIR, resolving their
+// folders without following symlinks.
+func (d *Dir) renameBeneath(rel, newRel string, flags uint) error {
+	opfd, obase, err := d.parent(rel)
+	if err != nil {
+		return err
+	}
+	defer d.closeParent(opfd)
+	return d.atParent(newRel, func(npfd int, nbase string) error {
+		return unix.Renameat2(opfd, obase, npfd, nbase, flags)
+	})
 }
 
 // collectObjects removes the objects that no version names: left by a

@@ -459,3 +459,29 @@ func TestHistoryOff(t *testing.T) {
 		t.Errorf("paracfs history with history off: %s", r)
 	}
 }
+
+// A renamed directory takes the histories of its files along, as it takes
+// their revisions: the history of a moved file goes on under its new name.
+func TestHistoryDirectoryMove(t *testing.T) {
+	p := newProject(t)
+	mount(t, p)
+	if res := pyWrite(t, p.Root, ".parac/agents/specs/coder.md", "trunc", []byte("# v1\n")); res.Errno != 0 {
+		t.Fatal(res)
+	}
+	if err := os.Rename(p.path("agents"), p.path("crew")); err != nil {
+		t.Fatal(err)
+	}
+	if res := pyWrite(t, p.Root, ".parac/crew/specs/coder.md", "trunc", []byte("# v2\n")); res.Errno != 0 {
+		t.Fatal(res)
+	}
+	vs := history(t, p, "crew/specs/coder.md")
+	if revs(vs) != "0 1 2" || vs[0].Op != "before" || vs[2].Op != "commit" {
+		t.Fatalf("history of the moved file: %+v, want 0 (before the mount), 1, 2", vs)
+	}
+	if got := readFile(t, historyFile(p, "crew/specs/coder.md", 1)); string(got) != "# v1\n" {
+		t.Errorf("revision 1 under the new name: %q", got)
+	}
+	if _, err := os.Stat(p.path(".paracfs/history/agents")); !os.IsNotExist(err) {
+		t.Errorf("history under the old name after the move: %v, want none", err)
+	}
+}

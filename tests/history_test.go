@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -484,4 +485,66 @@ func TestHistoryDirectoryMove(t *testing.T) {
 	if _, err := os.Stat(p.path(".paracfs/history/agents")); !os.IsNotExist(err) {
 		t.Errorf("history under the old name after the move: %v, want none", err)
 	}
+}
+
+// What `paracfs restore` says when someone commits between its reading of
+// the revision and its commit: a conflict, refused, with what to do next.
+// Here the other writer changes the file behind the mount's back while
+// holding P.lock, which the restore's commit waits for.
+func TestHistoryRestoreConflictCLI(t *testing.T) {
+	p := newProject(t)
+	const rel = "roadmap/roadmap.yaml"
+	mount(t, p)
+	if res := pyWrite(t, p.Root, ".parac/"+rel, "trunc", []byte("phase: one\n")); res.Errno != 0 {
+		t.Fatal(res)
+	}
+	lk, err := os.OpenFile(p.backing(rel+".lock"), os.O_RDONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
+	if err := unix.Flock(int(lk.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(paracfsBin, "restore", ".parac/"+rel+"@0")
+	cmd.Dir = p.Root
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Once the command has the control file open, it has read the revision.
+	deadline := time.Now().Add(20 * time.Second)
+	for !hasOpen(cmd.Process.Pid, ".paracfs/control") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("paracfs restore never opened .paracfs/control")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	behind := []byte("phase: changed behind the mount's back\n")
+	if err := os.WriteFile(p.backing(rel), behind, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unix.Flock(int(lk.Fd()), unix.LOCK_UN)
+	err = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), "conflict refused") ||
+		!strings.Contains(stderr.String(), "someone committed "+rel+" after revision 1: see paracfs history "+rel+", then restore again") {
+		t.Errorf("paracfs restore racing a commit: exit %d (%v)\nstdout: %s\nstderr: %s\nwant exit 1, a conflict and what to do", code, err, &stdout, &stderr)
+	}
+	if got := readFile(t, p.path(rel)); !bytes.Equal(got, behind) {
+		t.Errorf("after the refused restore: %q, want the other writer's %q", got, behind)
+	}
+}
+
+// hasOpen reports whether process pid has a file whose path ends in suffix open.
+func hasOpen(pid int, suffix string) bool {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if l, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && strings.HasSuffix(l, suffix) {
+			return true
+		}
+	}
+	return false
 }

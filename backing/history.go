@@ -41,7 +41,7 @@ const HistoryIndex = ".index.jsonl"
 
 // Ops of versions that no commit through the mount made.
 const (
-	OpBefore   = "before"   // the content a file had before its first commit through the mount
+	OpBefore   = "before"   // a version found unkept when a commit replaced it: the content from before the mount, mostly
 	OpExternal = "external" // a change made behind the mount's back
 	OpRestore  = "restore"  // a commit of an old version's bytes
 )
@@ -147,12 +147,18 @@ type fileHistory struct {
 	lines int       // lines in the index file, dropped versions' included
 }
 
-// recordFirst keeps the version a file had before its first commit
-// through the mount (written before the mount, or while unmounted), so
-// that it can be restored. It runs under P's lock, before the rename, and
-// costs one stat when the file has a history already.
+// recordFirst keeps the version a commit is about to replace when the
+// history does not have it yet: the content a file had before its first
+// commit through the mount (written before the mount, or while it was not
+// mounted), so that it can be restored, or a version whose record a crash
+// lost. It runs under P's lock, before the rename; once the file's index
+// is cached it costs a map lookup.
 func (d *Dir) recordFirst(pfd int, base, rel string, cur current) {
-	if !cur.exists || d.IsLog(rel) || d.hasHistory(rel) {
+	if !cur.exists || d.IsLog(rel) || d.Config().History.MaxVersions < 0 {
+		return
+	}
+	newest, known := d.newestKept(rel)
+	if known && newest == cur.rev {
 		return
 	}
 	data := cur.data
@@ -167,27 +173,25 @@ func (d *Dir) recordFirst(pfd int, base, rel string, cur current) {
 			return
 		}
 	}
+	command := "(before the mount)"
+	if known {
+		command = "(not recorded)"
+	}
 	d.recordVersion(rel, Version{
 		Rev: cur.rev, Time: time.Unix(cur.st.Mtim.Unix()), Op: OpBefore, Uid: cur.st.Uid,
-		Command: "(before the mount)", Size: int64(len(data)), SHA256: sha256hex(data),
+		Command: command, Size: int64(len(data)), SHA256: sha256hex(data),
 	}, data)
 }
 
-// hasHistory reports whether rel has kept versions.
-func (d *Dir) hasHistory(rel string) bool {
+// newestKept returns the newest revision kept of rel; false when none is.
+func (d *Dir) newestKept(rel string) (int64, bool) {
 	d.hist.mu.Lock()
-	h := d.hist.files[rel]
-	d.hist.mu.Unlock()
-	if h != nil {
-		return len(h.kept) > 0
+	defer d.hist.mu.Unlock()
+	h, err := d.fileHistory(rel)
+	if err != nil || len(h.kept) == 0 {
+		return 0, false
 	}
-	fd, err := d.openat(HistoryPath(rel)+"/"+HistoryIndex, unix.O_PATH|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	return unix.Fstat(fd, &st) == nil && st.Size > 0
+	return h.kept[len(h.kept)-1].Rev, true
 }
 
 // recordCommit keeps the version a commit just made.

@@ -1,6 +1,7 @@
 package backing
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -98,5 +99,38 @@ func TestHistoryCollectObjects(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(root, HistoryPath("a.md"), "1.md")); err != nil || string(b) != "kept\n" {
 		t.Errorf("a.md@1: %q, %v", b, err)
+	}
+}
+
+// A version whose record a crash lost is kept when the next commit
+// replaces it.
+func TestHistoryLostRecord(t *testing.T) {
+	root := newRoot(t)
+	d := openDir(t, root, Config{})
+	for _, s := range []string{"one\n", "two\n"} {
+		if _, err := d.Commit(Write{Path: "a.md", Data: []byte(s), Base: -1, Caller: testCaller}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Close()
+	index := filepath.Join(root, HistoryPath("a.md"), HistoryIndex)
+	b, err := os.ReadFile(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := b[:bytes.IndexByte(b, '\n')+1]
+	if err := os.WriteFile(index, first, 0o644); err != nil { // revision 2's line lost
+		t.Fatal(err)
+	}
+	d = openDir(t, root, Config{})
+	if _, err := d.Commit(Write{Path: "a.md", Data: []byte("three\n"), Base: -1, Caller: testCaller}); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := d.Versions("a.md")
+	if err != nil || len(vs) != 3 || vs[1].Rev != 2 || vs[1].Op != OpBefore || vs[1].Command != "(not recorded)" || vs[2].Rev != 3 {
+		t.Fatalf("versions after a lost record: %+v (%v), want 1, 2 (kept when replaced), 3", vs, err)
+	}
+	if data, _, err := d.ReadVersion("a.md", 2); err != nil || string(data) != "two\n" {
+		t.Errorf("a.md@2: %q, %v", data, err)
 	}
 }

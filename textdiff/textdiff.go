@@ -9,9 +9,14 @@ import (
 )
 
 // maxCost bounds the work of one comparison (edit distance times total
-// lines); past it the two texts are reported as one change, all old lines
-// removed and all new ones added. Still a correct diff, only a coarse one.
-const maxCost = 64 << 20
+// lines), and maxEdits its memory (which grows as the square of the edit
+// distance); past them the two texts are reported as one change, all old
+// lines removed and all new ones added. Still a correct diff, only a
+// coarse one.
+const (
+	maxCost  = 64 << 20
+	maxEdits = 2000
+)
 
 // op is one line of an edit script.
 type op struct {
@@ -89,12 +94,12 @@ func middle(a, b []string) []op {
 	max := n + m
 	off := max
 	v := make([]int, 2*max+2)
-	var trace [][]int
+	var trace [][]int // trace[d]: v[-d..d] before step d
 	for d := 0; d <= max; d++ {
-		if d*(n+m) > maxCost {
+		if d > maxEdits || d*(n+m) > maxCost {
 			return coarse()
 		}
-		trace = append(trace, append([]int(nil), v...))
+		trace = append(trace, append([]int(nil), v[off-d:off+d+1]...))
 		for k := -d; k <= d; k += 2 {
 			var x int
 			if k == -d || (k != d && v[off+k-1] < v[off+k+1]) {
@@ -108,7 +113,7 @@ func middle(a, b []string) []op {
 			}
 			v[off+k] = x
 			if x >= n && y >= m {
-				return backtrack(a, b, trace, off, d)
+				return backtrack(a, b, trace, d)
 			}
 		}
 	}
@@ -116,19 +121,19 @@ func middle(a, b []string) []op {
 }
 
 // backtrack walks the saved frontiers back from (n, m) to (0, 0).
-func backtrack(a, b []string, trace [][]int, off, dEnd int) []op {
+func backtrack(a, b []string, trace [][]int, dEnd int) []op {
 	x, y := len(a), len(b)
 	var rev []op
 	for d := dEnd; d > 0; d-- {
-		v := trace[d]
+		at := func(k int) int { return trace[d][k+d] } // v[k] before step d, |k| <= d
 		k := x - y
 		var prevK int
-		if k == -d || (k != d && v[off+k-1] < v[off+k+1]) {
+		if k == -d || (k != d && at(k-1) < at(k+1)) {
 			prevK = k + 1
 		} else {
 			prevK = k - 1
 		}
-		prevX := v[off+prevK]
+		prevX := at(prevK)
 		prevY := prevX - prevK
 		for x > prevX && y > prevY {
 			x, y = x-1, y-1

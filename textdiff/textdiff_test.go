@@ -95,3 +95,17 @@ func TestUnifiedRandom(t *testing.T) {
 		}
 	}
 }
+
+// Texts too different for a fine diff still give a correct one, quickly
+// and in little memory.
+func TestUnifiedCoarse(t *testing.T) {
+	var a, b strings.Builder
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&a, "a%d\n", i)
+		fmt.Fprintf(&b, "b%d\n", i)
+	}
+	d := Unified("a", "b", []byte(a.String()), []byte(b.String()), 3)
+	if got := strings.Join(apply(t, lines([]byte(a.String())), d), ""); got != b.String() {
+		t.Fatal("the coarse diff does not turn a into b")
+	}
+}

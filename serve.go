@@ -61,6 +61,9 @@ func serve(dir, mp string, cfg backing.Config, mf mountFlags) (err error) {
 		return err
 	}
 	if ready != nil {
+		if w := d.back.ConfigFallback(); w != "" {
+			fmt.Fprintf(ready, "warning: %s\n", w)
+		}
 		fmt.Fprintln(ready, "ok")
 		ready.Close()
 		ready = nil
@@ -89,6 +92,7 @@ func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, er
 	if err != nil {
 		return nil, err
 	}
+	cfg = b.Config() // with DIR's paracfs.yaml over the command line
 	root := pfs.NewRoot(b)
 	opts := pfs.Options(dir, mf.allowOther, mf.debug)
 	how := "fusermount3"
@@ -104,7 +108,7 @@ func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, er
 	state, _ := json.MarshalIndent(daemonState{
 		Pid: os.Getpid(), Dir: dir, Mountpoint: mp, Started: time.Now().Format(time.RFC3339),
 		Config: anyConfig{"lock_timeout": cfg.LockTimeout.String(), "max_size": cfg.Limits.MaxSize,
-			"log": cfg.LogPath, "allow_other": mf.allowOther, "globs": backing.DefaultGlobs},
+			"log": cfg.LogPath, "allow_other": mf.allowOther, "globs": cfg.Globs},
 	}, "", "  ")
 	b.WriteMeta("daemon.json", append(state, '\n'))
 	slog.Info("mounted", "dir", dir, "mountpoint", mp, "pid", os.Getpid())

@@ -187,6 +187,11 @@ rules:
 		t.Fatalf("no config line saying what changed after the commit of paracfs.yaml: %v", logSince(t, p.Dir, n))
 	}
 
+	// paracfs status shows the configuration in force.
+	if m := statusOf(t, p); m.Config["lock_timeout"] != "1s" || m.Config["rules"] != float64(1) {
+		t.Errorf("paracfs status after the config changed: config %v, want lock_timeout 1s and 1 rule", m.Config)
+	}
+
 	// The new glob: .txt files are managed now (committed, logged, revisioned).
 	n = len(logLines(t, p.Dir))
 	res := pyWrite(t, p.Dir, "notes.txt", "trunc", []byte("two\n"))

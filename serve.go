@@ -105,12 +105,17 @@ func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, er
 		b.Close()
 		return nil, fmt.Errorf("mount %s: %v", mp, strings.TrimSpace(err.Error()))
 	}
-	state, _ := json.MarshalIndent(daemonState{
-		Pid: os.Getpid(), Dir: dir, Mountpoint: mp, Started: time.Now().Format(time.RFC3339),
-		Config: anyConfig{"lock_timeout": cfg.LockTimeout.String(), "max_size": cfg.Limits.MaxSize,
-			"log": cfg.LogPath, "allow_other": mf.allowOther, "globs": cfg.Globs},
-	}, "", "  ")
-	b.WriteMeta("daemon.json", append(state, '\n'))
+	started := time.Now().Format(time.RFC3339)
+	writeState := func(cfg backing.Config) {
+		state, _ := json.MarshalIndent(daemonState{
+			Pid: os.Getpid(), Dir: dir, Mountpoint: mp, Started: started,
+			Config: anyConfig{"lock_timeout": cfg.LockTimeout.String(), "max_size": cfg.Limits.MaxSize,
+				"log": cfg.LogPath, "allow_other": mf.allowOther, "globs": cfg.Globs},
+		}, "", "  ")
+		b.WriteMeta("daemon.json", append(state, '\n'))
+	}
+	writeState(cfg)
+	b.OnConfig(writeState) // paracfs.yaml changed: clients find the log where it is now
 	slog.Info("mounted", "dir", dir, "mountpoint", mp, "pid", os.Getpid())
 	d := &daemon{dir: dir, mp: mp, back: b, root: root, server: server, served: make(chan struct{})}
 	go func() {

@@ -32,11 +32,40 @@ type CheckedFile struct {
 // to run before mounting, or in CI. A config file that does not load is
 // the error. base is the command line's configuration.
 func Check(root string, base Config) (CheckReport, error) {
-	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	d, rep, err := readConfig(root, base)
 	if err != nil {
 		return CheckReport{}, err
 	}
-	defer unix.Close(fd)
+	defer unix.Close(d.fd)
+	err = d.walk(".", func(rel string) {
+		rep.Files++
+		if reason := d.checkFile(rel); reason != "" {
+			rep.Refused = append(rep.Refused, CheckedFile{Path: rel, Reason: reason})
+		}
+	})
+	return rep, err
+}
+
+// ReadConfig returns the configuration DIR's config file gives over base
+// (the defaults when DIR has none), as a mount of DIR would load it, for
+// commands that run without the daemon (where is the change log?). It
+// writes nothing.
+func ReadConfig(root string, base Config) (Config, error) {
+	d, rep, err := readConfig(root, base)
+	if err != nil {
+		return Config{}, err
+	}
+	unix.Close(d.fd)
+	return rep.Config, nil
+}
+
+// readConfig opens DIR for reading only (no metadata folder, no log, no
+// locks) and loads its config file. The caller closes d.fd.
+func readConfig(root string, base Config) (*Dir, CheckReport, error) {
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, CheckReport{}, err
+	}
 	if len(base.Globs) == 0 {
 		base.Globs = DefaultGlobs
 	}
@@ -49,7 +78,6 @@ func Check(root string, base Config) (CheckReport, error) {
 	if base.LockTimeout <= 0 {
 		base.LockTimeout = 10 * time.Second
 	}
-	// Only what reading needs: no metadata folder, no log, no locks.
 	d := &Dir{fd: fd, Root: root, base: base}
 	d.cfg.Store(&base)
 	var rep CheckReport
@@ -58,21 +86,17 @@ func Check(root string, base Config) (CheckReport, error) {
 	case err == nil:
 		cfg, warns, err := d.buildConfig(ConfigFile, data, nil)
 		if err != nil {
-			return CheckReport{}, err
+			unix.Close(fd)
+			return nil, CheckReport{}, err
 		}
 		d.cfg.Store(&cfg)
 		rep.HasFile, rep.Warnings = true, warns
 	case err != unix.ENOENT:
-		return CheckReport{}, &ConfigError{File: ConfigFile, Msg: err.Error()}
+		unix.Close(fd)
+		return nil, CheckReport{}, &ConfigError{File: ConfigFile, Msg: err.Error()}
 	}
 	rep.Config = d.Config()
-	err = d.walk(".", func(rel string) {
-		rep.Files++
-		if reason := d.checkFile(rel); reason != "" {
-			rep.Refused = append(rep.Refused, CheckedFile{Path: rel, Reason: reason})
-		}
-	})
-	return rep, err
+	return d, rep, nil
 }
 
 // checkFile returns why a commit of rel's current content would be

@@ -20,6 +20,14 @@ import (
 // Config returns the configuration in force.
 func (d *Dir) Config() Config { return *d.cfg.Load() }
 
+// OnConfig has fn called with the new configuration each time the config
+// file is applied while DIR is open (not at Open: Config() is there).
+func (d *Dir) OnConfig(fn func(Config)) {
+	d.cfgMu.Lock()
+	d.onConfig = fn
+	d.cfgMu.Unlock()
+}
+
 // ConfigFallback says why DIR was opened with the last good copy of its
 // config file, broken on disk; "" when it was not.
 func (d *Dir) ConfigFallback() string { return d.fallback }
@@ -165,6 +173,9 @@ func (d *Dir) reloadConfig(cause string) {
 	d.cfg.Store(&cfg)
 	if old.LogPath != cfg.LogPath {
 		d.switchLog()
+	}
+	if d.onConfig != nil {
+		d.onConfig(cfg)
 	}
 	what := "no setting changed"
 	if len(changes) > 0 {

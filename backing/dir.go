@@ -69,10 +69,11 @@ type Dir struct {
 
 	// The configuration in force (cfg) is base with the config file over
 	// it (configload.go).
-	base     Config     // the command line's, defaults filled in
-	fallback string     // why the mount uses the last good config file, if it does
-	cfgMu    sync.Mutex // one reload at a time
-	retired  []*os.File // change logs in use before the config file moved the log
+	base     Config       // the command line's, defaults filled in
+	fallback string       // why the mount uses the last good config file, if it does
+	onConfig func(Config) // told of each config applied (under cfgMu)
+	cfgMu    sync.Mutex   // one reload at a time
+	retired  []*os.File   // change logs in use before the config file moved the log
 }
 
 // Open opens DIR, cleans what a killed daemon left behind (temp files, a

@@ -390,6 +390,17 @@ func TestConfigLogPath(t *testing.T) {
 	if err := os.Truncate(p.path("audit/changes.jsonl"), 0); errnoOf(err) != syscall.EPERM {
 		t.Errorf("truncating the new log through the mount: %v, want EPERM", err)
 	}
+	// paracfs log finds it there, mounted (the daemon says where) or not
+	// (paracfs.yaml says where).
+	for _, when := range []string{"mounted", "unmounted"} {
+		if when == "unmounted" {
+			unmountCmd(t, p)
+		}
+		r := paracfs(t, p.Root, "log", "--json", "-n", "1", "--path", stateRel, p.Dir)
+		if r.Code != 0 || !strings.Contains(r.Stdout, `"path":"`+stateRel+`"`) || !strings.Contains(r.Stdout, `"revision":12`) {
+			t.Errorf("paracfs log, %s, after the log moved: %s", when, r)
+		}
+	}
 }
 
 // A change to the config behind the mount's back applies when paracfs

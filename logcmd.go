@@ -39,7 +39,7 @@ func logFlagSet(o *logOpts) *pflag.FlagSet {
 	fs.BoolVar(&o.asJSON, "json", false, "print the raw JSON lines")
 	fs.StringVar(&o.color, "color", "auto", "colour the table: auto (on a terminal, unless NO_COLOR is set), always, never")
 	fs.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
-	fs.StringVar(&o.logPath, "log", "", "change log, relative to DIR (default: the mount's, or "+backing.DefaultLogPath+")")
+	fs.StringVar(&o.logPath, "log", "", "change log, relative to DIR (default: the mount's, or the one DIR/paracfs.yaml names, or "+backing.DefaultLogPath+")")
 	fs.SetAnnotation("log", annotFiles, []string{"jsonl"})
 	return fs
 }

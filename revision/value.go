@@ -43,12 +43,16 @@ func (d *Doc) Value() (any, error) {
 	case JSON:
 		text = d.Data
 	case YAML:
-		var root yaml.Node
-		if err := yaml.Unmarshal(d.Data, &root); err != nil {
-			return nil, &InvalidError{Reason: err.Error()} // cannot happen: Parse accepted it
-		}
 		e := yamlEncoder{}
-		e.node(&root)
+		if d.ymap != nil {
+			e.node(d.ymap) // the tree Parse kept: no second decoding
+		} else {
+			var root yaml.Node
+			if err := yaml.Unmarshal(d.Data, &root); err != nil {
+				return nil, &InvalidError{Reason: err.Error()} // cannot happen: Parse accepted it
+			}
+			e.node(&root)
+		}
 		text = e.buf
 	default:
 		return nil, nil

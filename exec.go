@@ -64,6 +64,7 @@ func execMain(fs *pflag.FlagSet, mf *mountFlags, args []string) error {
 	if err != nil {
 		return err
 	}
+	cfg.Pinned = pinnedSettings(fs)
 	setupLog(os.Stderr, mf.logLevel.level, true)
 	var dir string
 	if dash == 1 {

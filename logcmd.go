@@ -30,7 +30,7 @@ func logFlagSet(o *logOpts) *pflag.FlagSet {
 	fs.StringVar(&o.path, "path", "", "only entries for this path (relative to DIR, or a glob such as 'roadmap/*.yaml')")
 	fs.StringVar(&o.op, "op", "", "only entries with this op (commit, conflict, invalid, delete, ...)")
 	fs.SetAnnotation("op", annotValues, []string{"commit", "create", "apply", "rename", "truncate", "restore", "delete", "move", "conflict", "invalid",
-		"too_large", "lock_timeout", "lock_busy", "lock_symlink", "append_only", "drop", "prune", "external", "recover", "warning"})
+		"too_large", "lock_timeout", "lock_busy", "lock_symlink", "append_only", "drop", "prune", "external", "recover", "warning", "config", "config_error"})
 	fs.IntVar(&o.pid, "pid", 0, "only entries made by this process id")
 	fs.StringVar(&o.since, "since", "", "only entries at or after this time: a duration back from now (1h, 30m) or a date (2026-11-28, RFC 3339)")
 	fs.StringVar(&o.until, "until", "", "only entries before this time: a duration back from now or a date, as --since")
@@ -39,7 +39,7 @@ func logFlagSet(o *logOpts) *pflag.FlagSet {
 	fs.BoolVar(&o.asJSON, "json", false, "print the raw JSON lines")
 	fs.StringVar(&o.color, "color", "auto", "colour the table: auto (on a terminal, unless NO_COLOR is set), always, never")
 	fs.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
-	fs.StringVar(&o.logPath, "log", "", "change log, relative to DIR (default: the mount's, or "+backing.DefaultLogPath+")")
+	fs.StringVar(&o.logPath, "log", "", "change log, relative to DIR (default: the mount's, or the one DIR/paracfs.yaml names, or "+backing.DefaultLogPath+")")
 	fs.SetAnnotation("log", annotFiles, []string{"jsonl"})
 	return fs
 }

@@ -43,6 +43,8 @@ func init() {
 	commands = []command{
 		{"mount", "[flags] [DIR [MOUNTPOINT]]", "mount DIR (default: the nearest .parac) in place, or on MOUNTPOINT",
 			func() *pflag.FlagSet { return mountFlagSet(&mountFlags{}) }, "dirs", runMount},
+		{"check", "[DIR]", "check DIR's paracfs.yaml, and every managed file against it, without mounting",
+			checkFlagSet, "dirs", runCheck},
 		{"unmount", "[--lazy] [MOUNTPOINT]", "unmount (alias: umount)",
 			func() *pflag.FlagSet { return unmountFlagSet(new(bool)) }, "dirs", runUnmount},
 		{"exec", "[flags] [DIR] -- CMD [ARG...]", "mount DIR in place, run CMD, unmount; exit with CMD's status",

@@ -59,7 +59,9 @@ func mountFlagSet(mf *mountFlags) *pflag.FlagSet {
 	fs := flagSet("mount", "[flags] [DIR [MOUNTPOINT]]",
 		"Mounts DIR (default: the nearest .parac at or above the current directory) on MOUNTPOINT\n"+
 			"(default: DIR itself, in place). Returns once the mount answers; the daemon runs on\n"+
-			"in the background, logging to DIR/.paracfs/daemon.log, unless --foreground.")
+			"in the background, logging to DIR/.paracfs/daemon.log, unless --foreground.\n"+
+			"Settings also come from DIR/paracfs.yaml (see docs/config.md); flags given here take\n"+
+			"precedence over it.")
 	fs.BoolVarP(&mf.foreground, "foreground", "f", false, "stay attached: serve until unmounted or signalled, logging to stderr")
 	addServeFlags(fs, mf)
 	fs.IntVar(&mf.readyFd, "ready-fd", -1, "descriptor to report readiness on (used by the background daemon)")
@@ -99,6 +101,19 @@ func (mf *mountFlags) config() (backing.Config, error) {
 	return backing.Config{LockTimeout: mf.lockTimeout, Limits: lim, LogPath: logPath, History: hist}, nil
 }
 
+// pinnedSettings names the config file's settings given on the command
+// line: the command line takes precedence over DIR's paracfs.yaml.
+func pinnedSettings(fs *pflag.FlagSet) []string {
+	var out []string
+	for flag, key := range map[string]string{"lock-timeout": backing.SetLockTimeout, "log": backing.SetLog,
+		"history-versions": backing.SetHistoryVersions, "history-days": backing.SetHistoryAge} {
+		if fs.Changed(flag) {
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
 func runMount(args []string) error {
 	mf := mountFlags{logLevel: logLevel{slog.LevelInfo}}
 	fs := mountFlagSet(&mf)
@@ -109,6 +124,7 @@ func runMount(args []string) error {
 	if err != nil {
 		return err
 	}
+	cfg.Pinned = pinnedSettings(fs)
 	daemon := mf.foreground || mf.readyFd >= 0
 	if mf.debug && !mf.foreground {
 		// In the background every request would be logged into
@@ -293,8 +309,16 @@ func daemonize(dir, mp string, flags []string) error {
 	w.Close()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	line, _ := bufio.NewReader(r).ReadString('\n')
+	br := bufio.NewReader(r)
+	line, _ := br.ReadString('\n')
 	line = strings.TrimSpace(line)
+	for strings.HasPrefix(line, "warning: ") {
+		// Said before "ok": what the user must know at once (a broken
+		// paracfs.yaml replaced by the last good one).
+		fmt.Fprintf(os.Stderr, "paracfs: %s\n", strings.TrimPrefix(line, "warning: "))
+		line, _ = br.ReadString('\n')
+		line = strings.TrimSpace(line)
+	}
 	if line == "ok" {
 		if announce {
 			fmt.Printf("paracfs: mounted %s on %s (daemon pid %d, log %s)\n", dir, mp, cmd.Process.Pid, logName)

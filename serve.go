@@ -61,6 +61,9 @@ func serve(dir, mp string, cfg backing.Config, mf mountFlags) (err error) {
 		return err
 	}
 	if ready != nil {
+		if w := d.back.ConfigFallback(); w != "" {
+			fmt.Fprintf(ready, "warning: %s\n", w)
+		}
 		fmt.Fprintln(ready, "ok")
 		ready.Close()
 		ready = nil
@@ -89,6 +92,7 @@ func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, er
 	if err != nil {
 		return nil, err
 	}
+	cfg = b.Config() // with DIR's paracfs.yaml over the command line
 	root := pfs.NewRoot(b)
 	opts := pfs.Options(dir, mf.allowOther, mf.debug)
 	how := "fusermount3"
@@ -101,13 +105,18 @@ func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, er
 		b.Close()
 		return nil, fmt.Errorf("mount %s: %v", mp, strings.TrimSpace(err.Error()))
 	}
-	state, _ := json.MarshalIndent(daemonState{
-		Pid: os.Getpid(), Dir: dir, Mountpoint: mp, Started: time.Now().Format(time.RFC3339),
-		Config: anyConfig{"lock_timeout": cfg.LockTimeout.String(), "max_size": cfg.Limits.MaxSize,
-			"log": cfg.LogPath, "history_versions": max(cfg.History.MaxVersions, 0),
-			"history_days": historyDays(cfg.History), "allow_other": mf.allowOther, "globs": backing.DefaultGlobs},
-	}, "", "  ")
-	b.WriteMeta("daemon.json", append(state, '\n'))
+	started := time.Now().Format(time.RFC3339)
+	writeState := func(cfg backing.Config) {
+		state, _ := json.MarshalIndent(daemonState{
+			Pid: os.Getpid(), Dir: dir, Mountpoint: mp, Started: started,
+			Config: anyConfig{"lock_timeout": cfg.LockTimeout.String(), "max_size": cfg.Limits.MaxSize,
+				"log": cfg.LogPath, "history_versions": max(cfg.History.MaxVersions, 0),
+				"history_days": historyDays(cfg.History), "allow_other": mf.allowOther, "globs": cfg.Globs},
+		}, "", "  ")
+		b.WriteMeta("daemon.json", append(state, '\n'))
+	}
+	writeState(cfg)
+	b.OnConfig(writeState) // paracfs.yaml changed: clients find the log where it is now
 	slog.Info("mounted", "dir", dir, "mountpoint", mp, "pid", os.Getpid())
 	d := &daemon{dir: dir, mp: mp, back: b, root: root, server: server, served: make(chan struct{})}
 	go func() {

@@ -60,9 +60,12 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		return Result{}, d.refuse(&Refusal{Op: OpAppendOnly, Path: w.Path, Reason: "the change log can only be appended to"}, w.Caller, w.Data, 0)
 	}
 	kind := revision.KindOf(w.Path)
-	doc, err := revision.Parse(kind, w.Data, d.cfg.Limits)
+	doc, err := revision.Parse(kind, w.Data, d.Config().Limits)
 	if err != nil {
 		return Result{}, d.refuse(refusalFrom(w.Path, err), w.Caller, w.Data, d.peekRevision(w.Path))
+	}
+	if err := d.checkRules(w.Path, doc); err != nil {
+		return Result{}, d.refuse(&Refusal{Op: OpInvalid, Path: w.Path, Reason: err.Error()}, w.Caller, w.Data, d.peekRevision(w.Path))
 	}
 
 	pfd, base, err := d.parent(w.Path)
@@ -108,6 +111,8 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	data := w.Data
 	if stamp {
 		data = doc.Stamped(next)
+	} else if !doc.HasRev && d.Config().stampsRevision(w.Path) {
+		data, _ = doc.WithRevision(next) // a rule asks for the field: add it
 	}
 	sum := sha256hex(data)
 	if err := d.replace(pfd, base, w, cur, data, next, sum); err != nil {
@@ -116,6 +121,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	if !cur.exists {
 		d.revs.unbury(w.Path)
 	}
+	defer d.configTouched(w.Path) // once logged, still under P's lock
 	if w.Caller.Reads != nil {
 		w.Caller.Reads.Wrote(w.Path, next)
 	}
@@ -161,12 +167,12 @@ func (d *Dir) readCurrent(pfd int, base, rel string, kind revision.Kind, newLen 
 	}
 	cur.exists = true
 	if hasFields(kind) || cur.st.Size == int64(newLen) {
-		if cur.data, err = readAllFd(fd, cur.st.Size, d.cfg.Limits.MaxSize); err != nil {
+		if cur.data, err = readAllFd(fd, cur.st.Size, d.Config().Limits.MaxSize); err != nil {
 			return cur, err
 		}
 	}
 	if hasFields(kind) {
-		cur.doc, _ = revision.Parse(kind, cur.data, d.cfg.Limits)
+		cur.doc, _ = revision.Parse(kind, cur.data, d.Config().Limits)
 	}
 	in, err := d.inspect(fd, rel, &cur.st, cur.data, cur.doc)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -21,14 +22,21 @@ import (
 	"github.com/paracfs/paracfs/revision"
 )
 
-// Config is what a mount is told on its command line (and, later, in DIR's
-// config file).
+// Config is what a mount is told on its command line and in DIR's config
+// file, paracfs.yaml (see config.go).
 type Config struct {
 	Globs       []string        // managed names; DefaultGlobs when empty
 	LockTimeout time.Duration   // how long a commit waits for P.lock
 	Limits      revision.Limits // size, depth and alias limits for validation
 	LogPath     string          // change log relative to DIR
 	History     HistoryBounds   // how many committed versions are kept, and how long
+	Rules       []Rule          // per-glob checks and revision stamping, from the config file
+
+	// Pinned names the settings given on the command line (SetLockTimeout,
+	// SetLog, ...): the config file does not change them.
+	Pinned []string
+
+	schemaFiles []string // the schema files the rules were compiled from
 }
 
 // HistoryBounds bound the history kept per managed file: at most
@@ -46,7 +54,7 @@ type Dir struct {
 	fd   int    // O_RDONLY|O_DIRECTORY on DIR, opened before the mount
 	Root string // DIR's absolute path, for messages only: never opened
 
-	cfg     Config
+	cfg     atomic.Pointer[Config]
 	log     *changelog.Writer
 	logf    *os.File
 	logMu   sync.Mutex // guards opening the log (at start, or at its first line)
@@ -62,6 +70,14 @@ type Dir struct {
 	inflight sync.WaitGroup // commits under way, waited for by Close
 	closeMu  sync.RWMutex
 	closed   bool
+
+	// The configuration in force (cfg) is base with the config file over
+	// it (configload.go).
+	base     Config       // the command line's, defaults filled in
+	fallback string       // why the mount uses the last good config file, if it does
+	onConfig func(Config) // told of each config applied (under cfgMu)
+	cfgMu    sync.Mutex   // one reload at a time
+	retired  []*os.File   // change logs in use before the config file moved the log
 }
 
 // Open opens DIR, cleans what a killed daemon left behind (temp files, a
@@ -86,14 +102,27 @@ func Open(root string, cfg Config) (*Dir, error) {
 	if cfg.Limits.MaxSize <= 0 {
 		cfg.Limits.MaxSize = revision.DefaultLimits().MaxSize // other zero limits mean revision's defaults
 	}
-	d := &Dir{fd: fd, Root: root, cfg: cfg, locks: newLockTable()}
+	d := &Dir{fd: fd, Root: root, base: cfg, locks: newLockTable()}
+	d.cfg.Store(&cfg)
 	if err := d.prepareMeta(); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	fallback, warns, err := d.loadConfig()
+	if err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
 	if err := d.openLog(false); err != nil {
 		unix.Close(fd)
 		return nil, err
+	}
+	if fallback != "" {
+		d.fallback = fallback
+		d.configNote("config_error", fallback)
+	}
+	for _, w := range warns {
+		d.configNote("config", w)
 	}
 	d.revs = newRevStore(d)
 	var managed []string
@@ -109,9 +138,6 @@ func Open(root string, cfg Config) (*Dir, error) {
 	d.collectObjects()
 	return d, nil
 }
-
-// Config returns the configuration in force.
-func (d *Dir) Config() Config { return d.cfg }
 
 // Fd is the directory descriptor, for callers that must name a backing file
 // by path (as /proc/self/fd/N/rel).
@@ -133,6 +159,9 @@ func (d *Dir) Close() error {
 	d.logMu.Lock()
 	if d.logf != nil {
 		errs = append(errs, d.logf.Close())
+	}
+	for _, f := range d.retired {
+		errs = append(errs, f.Close())
 	}
 	d.logMu.Unlock()
 	errs = append(errs, unix.Close(d.fd))
@@ -228,7 +257,7 @@ func (d *Dir) openLog(create bool) error {
 	if err != nil || len(torn) == 0 {
 		return err
 	}
-	kept, _ := d.keep(d.cfg.LogPath, "torn", Caller{Pid: os.Getpid(), Command: "paracfs"}, torn)
+	kept, _ := d.keep(d.Config().LogPath, "torn", Caller{Pid: os.Getpid(), Command: "paracfs"}, torn)
 	d.note("recover", fmt.Sprintf("repaired a torn last line of %d bytes (kept in %s)", len(torn), kept))
 	return nil
 }
@@ -241,26 +270,27 @@ func (d *Dir) openLogLocked(create bool) ([]byte, error) {
 	if d.log != nil {
 		return nil, nil
 	}
+	logPath := d.Config().LogPath
 	flags := unix.O_RDWR | unix.O_APPEND
 	if create {
-		dir, _ := split(d.cfg.LogPath)
+		dir, _ := split(logPath)
 		if err := d.mkdirAll(dir); err != nil {
-			return nil, fmt.Errorf("change log %s: %w", d.cfg.LogPath, err)
+			return nil, fmt.Errorf("change log %s: %w", logPath, err)
 		}
 		flags |= unix.O_CREAT
 	}
-	fd, err := d.openat(d.cfg.LogPath, flags, 0o644)
+	fd, err := d.openat(logPath, flags, 0o644)
 	if err == unix.ENOENT && !create {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("change log %s: %w", d.cfg.LogPath, err)
+		return nil, fmt.Errorf("change log %s: %w", logPath, err)
 	}
-	f := os.NewFile(uintptr(fd), d.cfg.LogPath)
+	f := os.NewFile(uintptr(fd), logPath)
 	w, torn, err := changelog.NewWriter(f)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("change log %s: %w", d.cfg.LogPath, err)
+		return nil, fmt.Errorf("change log %s: %w", logPath, err)
 	}
 	d.log, d.logf = w, f
 	return torn, nil

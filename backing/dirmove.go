@@ -48,6 +48,11 @@ func (d *Dir) moveDir(oldRel, newRel string, flags uint32, c Caller) error {
 		e.Description = fmt.Sprintf("%s: moved from %s with its directory, at revision %d, by %s[%d]", m.to, m.from, rev, c.Command, c.Pid)
 		d.appendLog(e)
 	}
+	names := make([]string, 0, 2*len(files))
+	for _, m := range files {
+		names = append(names, m.from, m.to)
+	}
+	d.configTouched(names...) // a folder of schemas the config file names
 	return nil
 }
 

@@ -43,17 +43,17 @@ func (d *Dir) inspect(fd int, rel string, st *unix.Stat_t, data []byte, doc *rev
 		if doc == nil && hasFields(revision.KindOf(rel)) {
 			if data == nil {
 				var err error
-				if data, err = readAllFd(fd, st.Size, d.cfg.Limits.MaxSize); err != nil {
+				if data, err = readAllFd(fd, st.Size, d.Config().Limits.MaxSize); err != nil {
 					return inspection{}, err
 				}
 			}
-			doc, _ = revision.Parse(revision.KindOf(rel), data, d.cfg.Limits)
+			doc, _ = revision.Parse(revision.KindOf(rel), data, d.Config().Limits)
 		}
 		return inspection{rev: d.revisionOf(fd, rel, doc), data: data, unstamped: true}, nil
 	}
 	if data == nil {
 		var err error
-		if data, err = readAllFd(fd, st.Size, d.cfg.Limits.MaxSize); err != nil {
+		if data, err = readAllFd(fd, st.Size, d.Config().Limits.MaxSize); err != nil {
 			return inspection{}, err
 		}
 	}
@@ -71,6 +71,7 @@ func (d *Dir) inspect(fd int, rel string, st *unix.Stat_t, data []byte, doc *rev
 // stamp on the file and one "external" log line. The caller holds P's
 // lock.
 func (d *Dir) adoptExternal(fd int, rel string, st *unix.Stat_t, in inspection) {
+	defer d.configTouched(rel) // a config file changed behind our back applies too
 	d.revs.record(fd, rel, stamp{rev: in.rev, sha: in.sum, size: st.Size, mtime: mtimeNs(st)})
 	old, size := in.rev-1, st.Size
 	e := d.entry("external", rel, Caller{Pid: 0, Uid: st.Uid, Command: "(outside the mount)"})
@@ -111,7 +112,7 @@ func (d *Dir) noticeExternal(fd int, rel string) (int64, error) {
 		// as it is, so that a later change behind the mount's back shows.
 		data := again.data
 		if data == nil {
-			if data, err = readAllFd(fd, st.Size, d.cfg.Limits.MaxSize); err != nil {
+			if data, err = readAllFd(fd, st.Size, d.Config().Limits.MaxSize); err != nil {
 				return again.rev, nil
 			}
 		}

@@ -167,7 +167,7 @@ func (d *Dir) recordFirst(pfd int, base, rel string, cur current) {
 		if err != nil {
 			return
 		}
-		data, err = readAllFd(fd, cur.st.Size, d.cfg.Limits.MaxSize)
+		data, err = readAllFd(fd, cur.st.Size, d.Config().Limits.MaxSize)
 		unix.Close(fd)
 		if err != nil {
 			return

@@ -146,7 +146,7 @@ func (d *Dir) UndoRenameKeep(scratchRel, keptRel string, ino uint64) (bool, erro
 		return false, err
 	}
 	defer d.inflight.Done()
-	if !d.locks.acquire(keptRel, time.Now().Add(d.cfg.LockTimeout)) {
+	if !d.locks.acquire(keptRel, time.Now().Add(d.Config().LockTimeout)) {
 		return false, nil // a commit of keptRel is under way: let it decide
 	}
 	defer d.locks.release(keptRel)
@@ -163,7 +163,7 @@ func (d *Dir) UndoRenameKeep(scratchRel, keptRel string, ino uint64) (bool, erro
 		if st.Mode&unix.S_IFMT != unix.S_IFREG {
 			return nil, 0, unix.EINVAL
 		}
-		b, err := readAllFd(fd, st.Size, d.cfg.Limits.MaxSize)
+		b, err := readAllFd(fd, st.Size, d.Config().Limits.MaxSize)
 		return b, st.Ino, err
 	}
 	kept, kino, err := read(keptRel)

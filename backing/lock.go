@@ -144,7 +144,7 @@ const lockPoll = 2 * time.Millisecond
 // P.lock through the mount already takes only the queue. Its commit must
 // not wait behind a commit that waits for the caller's own lock.
 func (d *Dir) lock(rel string, pfd int, base string, c Caller, dirOp bool) (unlock func(), err error) {
-	wait := d.cfg.LockTimeout
+	wait := d.Config().LockTimeout
 	deadline := time.Now().Add(wait)
 	lrel := lockRel(rel)
 	timeout := &errLockTimeout{lrel, wait}

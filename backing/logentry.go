@@ -31,11 +31,11 @@ func (d *Dir) entry(op, rel string, c Caller) *changelog.Entry {
 func (d *Dir) appendLog(e *changelog.Entry) {
 	w, err := d.logWriter()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "paracfs: change log %s: %v (lost line: %s)\n", d.cfg.LogPath, err, e.Description)
+		fmt.Fprintf(os.Stderr, "paracfs: change log %s: %v (lost line: %s)\n", d.Config().LogPath, err, e.Description)
 		return
 	}
 	if err := w.Append(e); err != nil {
-		fmt.Fprintf(os.Stderr, "paracfs: change log %s: %v (lost line: %s)\n", d.cfg.LogPath, err, e.Description)
+		fmt.Fprintf(os.Stderr, "paracfs: change log %s: %v (lost line: %s)\n", d.Config().LogPath, err, e.Description)
 	}
 }
 
@@ -105,15 +105,15 @@ func (d *Dir) AppendLog(data []byte, c Caller) error {
 	if len(data) == 0 {
 		return nil
 	}
-	if _, err := revision.Parse(revision.JSONL, data, d.cfg.Limits); err != nil {
-		return d.refuse(refusalFrom(d.cfg.LogPath, err), c, data, 0)
+	if _, err := revision.Parse(revision.JSONL, data, d.Config().Limits); err != nil {
+		return d.refuse(refusalFrom(d.Config().LogPath, err), c, data, 0)
 	}
 	w, err := d.logWriter()
 	if err != nil {
-		return fmt.Errorf("%s: %w", d.cfg.LogPath, err)
+		return fmt.Errorf("%s: %w", d.Config().LogPath, err)
 	}
 	if err := w.AppendLines(data); err != nil {
-		return fmt.Errorf("%s: %w", d.cfg.LogPath, err)
+		return fmt.Errorf("%s: %w", d.Config().LogPath, err)
 	}
 	return nil
 }

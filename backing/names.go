@@ -28,18 +28,22 @@ const DefaultLogPath = "memory/logs/state_changes.jsonl"
 const tempPrefix = ".paracfs-tmp."
 
 // Managed reports whether rel (a slash-separated path relative to DIR) is a
-// managed file: its base name matches a tracked glob and it is not inside
-// the metadata folder.
+// managed file: it matches a tracked glob (see matchGlob), or is the config
+// file, a schema it names or the change log, and it is not inside the
+// metadata folder.
 func (d *Dir) Managed(rel string) bool {
 	if rel == "" || IsMeta(rel) {
 		return false
 	}
-	base := path.Base(rel)
-	if IsTemp(base) {
+	if IsTemp(path.Base(rel)) {
 		return false
 	}
-	for _, g := range d.cfg.Globs {
-		if ok, _ := path.Match(g, base); ok {
+	cfg := d.cfg.Load() // not Config(): no copy on this hot path
+	if cfg.dependsOn(rel) || rel == cfg.LogPath {
+		return true // the config file, its schemas and the log, whatever the globs
+	}
+	for _, g := range cfg.Globs {
+		if matchGlob(g, rel) {
 			return true
 		}
 	}
@@ -47,7 +51,7 @@ func (d *Dir) Managed(rel string) bool {
 }
 
 // IsLog reports whether rel is the change log.
-func (d *Dir) IsLog(rel string) bool { return rel == d.cfg.LogPath }
+func (d *Dir) IsLog(rel string) bool { return rel == d.cfg.Load().LogPath }
 
 // HoldsLog reports whether rel is a directory on the way to the change log
 // or to the metadata folder. Through the mount such a directory can be
@@ -58,7 +62,7 @@ func (d *Dir) HoldsLog(rel string) bool {
 	if rel == "" || rel == "." {
 		return true
 	}
-	return strings.HasPrefix(d.cfg.LogPath, rel+"/") || strings.HasPrefix(MetaDir, rel+"/")
+	return strings.HasPrefix(d.Config().LogPath, rel+"/") || strings.HasPrefix(MetaDir, rel+"/")
 }
 
 // IsMeta reports whether rel is the metadata folder or inside it.

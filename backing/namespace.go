@@ -64,6 +64,7 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, base 
 	e.Revision, e.OldRevision = &rev, &rev
 	e.Description = fmt.Sprintf("%s: %s at revision %d by %s[%d]", rel, what, rev, c.Command, c.Pid)
 	d.appendLog(e)
+	d.configTouched(rel)
 	return nil
 }
 
@@ -77,8 +78,8 @@ func (d *Dir) lockAway(rel string, pfd int, base string, c Caller) (unlock func(
 	if unix.Fstatat(pfd, lockName(base), &st, unix.AT_SYMLINK_NOFOLLOW) != unix.ENOENT {
 		return d.lock(rel, pfd, base, c, true)
 	}
-	if !d.locks.acquire(rel, time.Now().Add(d.cfg.LockTimeout)) {
-		return nil, &errLockTimeout{lockRel(rel), d.cfg.LockTimeout}
+	if !d.locks.acquire(rel, time.Now().Add(d.Config().LockTimeout)) {
+		return nil, &errLockTimeout{lockRel(rel), d.Config().LockTimeout}
 	}
 	return func() { d.locks.release(rel) }, nil
 }
@@ -95,10 +96,10 @@ func (d *Dir) Rename(oldRel, newRel string, flags uint32, c Caller) error {
 		return unix.EPERM
 	}
 	if d.IsLog(oldRel) || d.IsLog(newRel) {
-		return d.Refuse(OpAppendOnly, d.cfg.LogPath, "the change log cannot be renamed or replaced through the mount", c, nil)
+		return d.Refuse(OpAppendOnly, d.Config().LogPath, "the change log cannot be renamed or replaced through the mount", c, nil)
 	}
 	if d.HoldsLog(oldRel) || d.HoldsLog(newRel) {
-		return d.Refuse(OpAppendOnly, d.cfg.LogPath, fmt.Sprintf("%s holds the change log: it cannot be renamed or replaced through the mount", dirOf(oldRel, newRel, d.HoldsLog)), c, nil)
+		return d.Refuse(OpAppendOnly, d.Config().LogPath, fmt.Sprintf("%s holds the change log: it cannot be renamed or replaced through the mount", dirOf(oldRel, newRel, d.HoldsLog)), c, nil)
 	}
 	srcManaged, dstManaged := d.Managed(oldRel), d.Managed(newRel)
 	if (srcManaged || dstManaged) && flags&unix.RENAME_EXCHANGE != 0 {
@@ -131,7 +132,7 @@ func (d *Dir) Rename(oldRel, newRel string, flags uint32, c Caller) error {
 	if err != nil {
 		return err
 	}
-	data, err := readAllFd(fd, src.Size, d.cfg.Limits.MaxSize)
+	data, err := readAllFd(fd, src.Size, d.Config().Limits.MaxSize)
 	unix.Close(fd)
 	if err != nil {
 		return d.Refuse(OpTooLarge, newRel, fmt.Sprintf("%s: %v", oldRel, err), c, nil)
@@ -152,6 +153,7 @@ func (d *Dir) Rename(oldRel, newRel string, flags uint32, c Caller) error {
 	}
 	if srcManaged {
 		d.revs.bury(oldRel, srcRev)
+		d.configTouched(oldRel)
 	}
 	return nil
 }

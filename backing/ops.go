@@ -95,7 +95,7 @@ func (d *Dir) ReadFile(rel string) (data []byte, rev int64, err error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, 0, err
 	}
-	data, err = readAllFd(fd, st.Size, d.cfg.Limits.MaxSize)
+	data, err = readAllFd(fd, st.Size, d.Config().Limits.MaxSize)
 	if err != nil {
 		return nil, 0, unix.EFBIG
 	}
@@ -145,7 +145,7 @@ func (d *Dir) Rmdir(rel string, c Caller) error {
 		return unix.EPERM
 	}
 	if d.HoldsLog(rel) {
-		return d.Refuse(OpAppendOnly, d.cfg.LogPath, rel+" holds the change log: it cannot be removed through the mount", c, nil)
+		return d.Refuse(OpAppendOnly, d.Config().LogPath, rel+" holds the change log: it cannot be removed through the mount", c, nil)
 	}
 	return d.atParent(rel, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, unix.AT_REMOVEDIR) })
 }

@@ -44,7 +44,7 @@ func (d *Dir) PruneLog(cutoff time.Time, c Caller) (removed, kept int, err error
 	}
 	p, err := d.startPrune(old, cutoff)
 	if err != nil {
-		return 0, 0, fmt.Errorf("pruning the change log %s: %w", d.cfg.LogPath, err)
+		return 0, 0, fmt.Errorf("pruning the change log %s: %w", d.Config().LogPath, err)
 	}
 	defer d.closeParent(p.pfd)
 	d.logMu.Lock()
@@ -60,7 +60,7 @@ func (d *Dir) PruneLog(cutoff time.Time, c Caller) (removed, kept int, err error
 	d.logMu.Unlock()
 	if err != nil {
 		p.abort()
-		return 0, 0, fmt.Errorf("pruning the change log %s: %w", d.cfg.LogPath, err)
+		return 0, 0, fmt.Errorf("pruning the change log %s: %w", d.Config().LogPath, err)
 	}
 	old.Close()
 	e := d.entry("prune", "", c)
@@ -87,7 +87,7 @@ func (d *Dir) startPrune(old *os.File, cutoff time.Time) (*prune, error) {
 	if err := unix.Fstat(int(old.Fd()), &st); err != nil {
 		return nil, err
 	}
-	pfd, base, err := d.parent(d.cfg.LogPath)
+	pfd, base, err := d.parent(d.Config().LogPath)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func (d *Dir) startPrune(old *os.File, cutoff time.Time) (*prune, error) {
 		d.closeParent(pfd)
 		return nil, err
 	}
-	p.f = os.NewFile(uintptr(fd), d.cfg.LogPath)
+	p.f = os.NewFile(uintptr(fd), d.Config().LogPath)
 	unix.Fchown(fd, int(st.Uid), int(st.Gid)) // keep the log's owner and mode, best effort
 	unix.Fchmod(fd, st.Mode&0o7777)
 	if err := p.copy(old, st.Size); err != nil {

@@ -25,7 +25,7 @@ func (d *Dir) Restore(rel string, rev, base int64, c Caller) (Result, error) {
 	if stampTo < 0 {
 		stampTo = d.peekRevision(rel)
 	}
-	if doc, err := revision.Parse(revision.KindOf(rel), data, d.cfg.Limits); err == nil && doc.HasRev {
+	if doc, err := revision.Parse(revision.KindOf(rel), data, d.Config().Limits); err == nil && doc.HasRev {
 		data = doc.Stamped(stampTo)
 	}
 	return d.Commit(Write{Path: rel, Data: data, Base: base, Op: OpRestore, From: fmt.Sprintf("%s@%d", rel, rev), Caller: c})

@@ -26,6 +26,7 @@ func init() {
 				"lock_timeout": cfg.LockTimeout.String(),
 				"max_size":     cfg.Limits.MaxSize,
 				"log":          cfg.LogPath,
+				"rules":        len(cfg.Rules), // from DIR's paracfs.yaml
 			},
 			Stats: r.d.Stats(),
 		}, nil

@@ -1,0 +1,81 @@
+package tests
+
+import (
+	"testing"
+)
+
+// A writer that fsyncs and then goes on writing through the same handle
+// writes at its own offsets. When the fsync's commit stamped a revision of
+// another length (9 became 10), the later bytes must still land after what
+// the writer wrote, not one byte early over the stamped copy's end.
+func TestWritesAfterFsyncKeepTheirOffsets(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	mount(t, p)
+	const script = `import os, sys
+p = sys.argv[1]
+for r in range(1, 10):                 # revisions 1..9, each bumped by the writer
+    with open(p, "w") as f:
+        f.write("revision: %d\na: %d\n" % (r, r))
+f = open(p, "w")
+f.write("revision: 9\na: 1\n")         # kept the field: stamped 10 at the fsync
+f.flush()
+os.fsync(f.fileno())
+f.write("b: 2\n")                      # at the writer's offset 17
+f.close()                              # the second commit: 11
+print(open(p).read(), end="")
+`
+	const rel = "memory/context/fsync.yaml"
+	r := mustRun(t, p.Dir, "python3", "-c", script, rel)
+	want := "revision: 11\na: 1\nb: 2\n"
+	if r.Stdout != want {
+		t.Errorf("after fsync then more writes the file reads %q, want %q", r.Stdout, want)
+	}
+	assertContent(t, p, rel, []byte(want))
+	if got := rev(t, p.path(rel)); got != 11 {
+		t.Errorf("revision = %d, want 11", got)
+	}
+	var commits []int64
+	for _, e := range forPath(logLines(t, p.Dir), rel) {
+		if e.Op == "commit" || e.Op == "create" {
+			commits = append(commits, *e.Revision)
+		} else {
+			t.Errorf("unexpected log line: %s", e)
+		}
+	}
+	if len(commits) != 11 || commits[9] != 10 || commits[10] != 11 {
+		t.Errorf("commit revisions %v, want 1..11", commits)
+	}
+}
+
+// The same when the stamp adds the field (a stamp_revision rule): the
+// writer's later bytes follow its own, and the field is added once.
+func TestWritesAfterFsyncWithAddedRevision(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	mount(t, p)
+	cfg := "rules:\n  - glob: notes/*.yaml\n    stamp_revision: true\n"
+	if res := pyWrite(t, p.Dir, "paracfs.yaml", "trunc", []byte(cfg)); res.Errno != 0 {
+		t.Fatalf("writing paracfs.yaml: %v", res)
+	}
+	const script = `import os, sys
+p = sys.argv[1]
+os.makedirs(os.path.dirname(p), exist_ok=True)
+f = open(p, "w")
+f.write("a: 1\n")
+f.flush()
+os.fsync(f.fileno())                   # revision 1, added by the stamp
+f.write("b: 2\n")
+f.close()                              # revision 2
+print(open(p).read(), end="")
+`
+	const rel = "notes/n.yaml"
+	r := mustRun(t, p.Dir, "python3", "-c", script, rel)
+	want := "revision: 2\na: 1\nb: 2\n"
+	if r.Stdout != want {
+		t.Errorf("after fsync then more writes the file reads %q, want %q", r.Stdout, want)
+	}
+	if got := rev(t, p.path(rel)); got != 2 {
+		t.Errorf("revision = %d, want 2", got)
+	}
+}

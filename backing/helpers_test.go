@@ -102,19 +102,6 @@ func oneEntry(t *testing.T, root, op, path string) *changelog.Entry {
 	return es[0]
 }
 
-// logSize is the change log's size (0 if it does not exist).
-func logSize(t *testing.T, root string) int64 {
-	t.Helper()
-	fi, err := os.Stat(filepath.Join(root, DefaultLogPath))
-	if errors.Is(err, os.ErrNotExist) {
-		return 0
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Size()
-}
-
 // commit commits data to rel with an unknown base and fails the test on
 // error.
 func commit(t *testing.T, d *Dir, rel, data string) Result {

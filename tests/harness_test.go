@@ -25,7 +25,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,7 +142,8 @@ func findRepoRoot() (string, error) {
 	}
 }
 
-// findGo finds the go command: on PATH, else the toolchain running us.
+// findGo finds the go command: on PATH, else under $GOROOT or
+// /usr/local/go; "go" (which then fails to run, saying so) when none is.
 func findGo() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
@@ -156,7 +156,7 @@ func findGo() string {
 	if _, err := os.Stat("/usr/local/go/bin/go"); err == nil {
 		return "/usr/local/go/bin/go"
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	return "go"
 }
 
 // startWatchdog makes sure a run killed by -timeout leaves no mount behind:
@@ -630,11 +630,10 @@ func (p *project) daemonLog() string {
 
 // foreground is a daemon started with `paracfs mount -f`.
 type foreground struct {
-	cmd    *exec.Cmd
-	out    *syncBuffer
-	done   chan struct{}
-	err    error // cmd.Wait's result, once done is closed
-	waited bool
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error // cmd.Wait's result, once done is closed
 }
 
 // mountForeground starts `paracfs mount -f [flags...] DIR` and waits until

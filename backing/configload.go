@@ -3,7 +3,6 @@ package backing
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -206,17 +205,9 @@ func (d *Dir) switchLog() {
 	d.log, d.logf = nil, nil
 }
 
-// configNote logs one line about the configuration, also on stderr (the
-// daemon's log).
-func (d *Dir) configNote(op, msg string) {
-	e := d.entry(op, ConfigFile, Caller{Pid: os.Getpid(), Uid: uint32(os.Getuid()), Command: "paracfs"})
-	e.Description = msg
-	if op == "config_error" {
-		e.Reason = msg
-	}
-	fmt.Fprintf(os.Stderr, "paracfs: %s: %s\n", op, msg)
-	d.appendLog(e)
-}
+// configNote logs one line about the configuration, also in the daemon's
+// log.
+func (d *Dir) configNote(op, msg string) { d.event(op, ConfigFile, msg) }
 
 // configChanges names the settings that differ, for the log.
 func configChanges(old, cfg Config) []string {

@@ -1,7 +1,9 @@
 package backing
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -25,17 +27,22 @@ func (d *Dir) entry(op, rel string, c Caller) *changelog.Entry {
 	}
 }
 
+// daemonCaller is the daemon itself, as the author of the lines it logs
+// on its own account.
+func daemonCaller() Caller {
+	return Caller{Pid: os.Getpid(), Uid: uint32(os.Getuid()), Command: "paracfs"}
+}
+
 // appendLog writes one line to the change log. A log that cannot be written
-// is reported on the daemon's stderr; it never fails the commit that is
-// already durable.
+// is reported in the daemon's log (log/slog); it never fails the commit
+// that is already durable.
 func (d *Dir) appendLog(e *changelog.Entry) {
 	w, err := d.logWriter()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "paracfs: change log %s: %v (lost line: %s)\n", d.Config().LogPath, err, e.Description)
-		return
+	if err == nil {
+		err = w.Append(e)
 	}
-	if err := w.Append(e); err != nil {
-		fmt.Fprintf(os.Stderr, "paracfs: change log %s: %v (lost line: %s)\n", d.Config().LogPath, err, e.Description)
+	if err != nil {
+		slog.Error("cannot write the change log", "log", d.Config().LogPath, "err", err, "lost", e.Description)
 	}
 }
 
@@ -66,10 +73,23 @@ func (d *Dir) logWriter() (*changelog.Writer, error) {
 }
 
 // note logs one of the daemon's own events (recovery, warnings).
-func (d *Dir) note(op, msg string) {
-	e := d.entry(op, "", Caller{Pid: os.Getpid(), Uid: uint32(os.Getuid()), Command: "paracfs"})
+func (d *Dir) note(op, msg string) { d.event(op, "", msg) }
+
+// event logs one of the daemon's own events about rel ("" for none) in the
+// change log and in the daemon's log (log/slog): a warning or a
+// configuration error at level WARN, the rest at INFO.
+func (d *Dir) event(op, rel, msg string) {
+	e := d.entry(op, rel, daemonCaller())
 	e.Description = msg
-	fmt.Fprintf(os.Stderr, "paracfs: %s: %s\n", op, msg)
+	level := slog.LevelInfo
+	switch op {
+	case "warning":
+		level = slog.LevelWarn
+	case "config_error":
+		level = slog.LevelWarn
+		e.Reason = msg
+	}
+	slog.Log(context.Background(), level, msg, "event", op)
 	d.appendLog(e)
 }
 

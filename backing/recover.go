@@ -2,7 +2,6 @@ package backing
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -126,7 +125,7 @@ func (d *Dir) logUnlogged(managed []string) {
 		if logged[c.rel] >= c.s.rev {
 			continue
 		}
-		e := d.entry("recover", c.rel, Caller{Pid: os.Getpid(), Uid: uint32(os.Getuid()), Command: "paracfs"})
+		e := d.entry("recover", c.rel, daemonCaller())
 		rev, old, size := c.s.rev, c.s.rev-1, c.s.size
 		e.Revision, e.OldRevision, e.Size, e.SHA256 = &rev, &old, &size, c.s.sha
 		e.Description = fmt.Sprintf("%s: revision %d was committed but not logged (the daemon stopped between the rename and the log line): logged at start", c.rel, rev)

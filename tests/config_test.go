@@ -3,6 +3,7 @@ package tests
 import (
 	"encoding/json"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -293,7 +294,8 @@ func TestConfigBadAtMount(t *testing.T) {
 		t.Errorf("mount with a bad paracfs.yaml and a good copy: want the warning on its stderr: %s", r)
 	}
 	out := r.Stdout
-	if !strings.Contains(p.daemonLog(), want) || !strings.Contains(p.daemonLog(), "using the last good copy") {
+	// daemon.log has it as a log/slog line: msg="…", quotes escaped.
+	if wantLogged := strings.Trim(strconv.Quote(want), `"`); !strings.Contains(p.daemonLog(), wantLogged) || !strings.Contains(p.daemonLog(), "using the last good copy") {
 		t.Errorf("mount with a bad paracfs.yaml and a good copy: no warning in daemon.log\nstdout: %s\ndaemon.log:\n%s", out, p.daemonLog())
 	}
 	var warned bool

@@ -888,7 +888,7 @@ try:
 except OSError as e:
     print(e.errno, flush=True)
 `
-	h, stderr := startToolHeld(t, p.Dir, "written", toolPython, "-c", script, rel)
+	h, stderr := startHeld(t, p.Dir, "written", toolPython, "-c", script, rel)
 	// Another process reads the old name meanwhile: the last committed
 	// version, not the renamer's scratch edits.
 	r := run(t, p.Dir, "cat", rel)

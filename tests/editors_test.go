@@ -144,7 +144,7 @@ func TestVimSaveLoopWhileReading(t *testing.T) {
 	mount(t, p)
 	const saves = 200
 	n := len(logLines(t, p.Dir))
-	reader := edStartLoopReader(t, p, stateRel, "revision")
+	reader := startReader(t, p, stateRel, "revision")
 	time.Sleep(100 * time.Millisecond)
 	script := `for i in $(seq 1 ` + strconv.Itoa(saves) + `); do
 	vim -N -u NONE -i NONE -es -c "%s/test_count: [0-9]*/test_count: $i/" -c wq "$1" || { echo "save $i: vim exited $?"; exit 1; }

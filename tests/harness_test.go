@@ -19,7 +19,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -773,156 +772,6 @@ func paracfs(t *testing.T, dir string, args ...string) result {
 	return run(t, dir, paracfsBin, args...)
 }
 
-// pyWriteScript writes one file with os.open/os.write/os.close (no buffering
-// in between, so each errno is attributed to the call that returned it) and
-// prints its pid and the outcome as JSON. With "hold", it prints "opened"
-// after open and waits for a line on stdin before writing.
-const pyWriteScript = `
-import errno, json, os, sys
-a = json.loads(sys.argv[1])
-flags = {"trunc": os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "rw": os.O_RDWR,
-         "append": os.O_WRONLY | os.O_APPEND, "create": os.O_WRONLY | os.O_CREAT | os.O_EXCL}[a["flags"]]
-res = {"pid": os.getpid(), "errno": 0, "stage": "", "error": ""}
-stage = "open"
-fd = -1
-try:
-    fd = os.open(a["path"], flags, 0o644)
-    if a.get("hold"):
-        print("opened", flush=True)
-        sys.stdin.readline()
-    stage = "write"
-    data = a["data"].encode()
-    while data:
-        n = os.write(fd, data)
-        data = data[n:]
-    if a.get("fsync"):
-        stage = "fsync"
-        os.fsync(fd)
-    stage = "close"
-    f, fd = fd, -1
-    os.close(f)
-except OSError as e:
-    res.update(errno=e.errno, stage=stage, error=str(e))
-    if fd >= 0:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-print(json.dumps(res), flush=True)
-`
-
-// pyResult is the outcome of pyWriteScript.
-type pyResult struct {
-	Pid   int    `json:"pid"`
-	Errno int    `json:"errno"`
-	Stage string `json:"stage"`
-	Error string `json:"error"`
-}
-
-func (r pyResult) errno() syscall.Errno { return syscall.Errno(r.Errno) }
-
-// pyWrite writes data to path (relative to dir, or absolute) from a python3
-// child: flags is "trunc" (open("w")), "rw" (no O_TRUNC), "append" or
-// "create".
-func pyWrite(t *testing.T, dir, path, flags string, data []byte) pyResult {
-	t.Helper()
-	return pyWriteOpts(t, dir, map[string]any{"path": path, "flags": flags, "data": string(data)})
-}
-
-func pyWriteOpts(t *testing.T, dir string, opts map[string]any) pyResult {
-	t.Helper()
-	arg, _ := json.Marshal(opts)
-	r := run(t, dir, "python3", "-c", pyWriteScript, string(arg))
-	return parsePy(t, r)
-}
-
-func parsePy(t *testing.T, r result) pyResult {
-	t.Helper()
-	var res pyResult
-	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
-	if r.Code != 0 || json.Unmarshal([]byte(lines[len(lines)-1]), &res) != nil {
-		t.Fatalf("python3 writer: %s", r)
-	}
-	return res
-}
-
-// pyHeld is a python3 writer that opened its file and waits to write.
-type pyHeld struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   *bufio.Reader
-}
-
-// pyOpenHeld starts pyWriteScript with hold and waits until it has opened
-// the file.
-func pyOpenHeld(t *testing.T, dir, path, flags string, data []byte) *pyHeld {
-	t.Helper()
-	arg, _ := json.Marshal(map[string]any{"path": path, "flags": flags, "data": string(data), "hold": true})
-	cmd := exec.Command("python3", "-c", pyWriteScript, string(arg))
-	cmd.Dir = dir
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	h := &pyHeld{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
-	line, err := readLineTimeout(h.out, 20*time.Second)
-	if err != nil || line != "opened" {
-		t.Fatalf("python3 writer did not open %s: %q %v\nstderr: %s", path, line, err, stderr.String())
-	}
-	return h
-}
-
-// finish lets the held writer write and close, and returns its outcome.
-func (h *pyHeld) finish(t *testing.T) pyResult {
-	t.Helper()
-	io.WriteString(h.stdin, "go\n")
-	line, err := readLineTimeout(h.out, 60*time.Second)
-	if err != nil {
-		t.Fatalf("python3 writer: %v", err)
-	}
-	var res pyResult
-	if err := json.Unmarshal([]byte(line), &res); err != nil {
-		t.Fatalf("python3 writer printed %q: %v", line, err)
-	}
-	h.cmd.Wait()
-	return res
-}
-
-// start lets the held writer go without waiting for it.
-func (h *pyHeld) start() { io.WriteString(h.stdin, "go\n") }
-
-func readLineTimeout(r *bufio.Reader, d time.Duration) (string, error) {
-	type res struct {
-		s   string
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		s, err := r.ReadString('\n')
-		ch <- res{strings.TrimSpace(s), err}
-	}()
-	select {
-	case x := <-ch:
-		return x.s, x.err
-	case <-time.After(d):
-		return "", fmt.Errorf("nothing after %s", d)
-	}
-}
-
 // errnoOf extracts the errno of a failed system call (0 if none).
 func errnoOf(err error) syscall.Errno {
 	var e syscall.Errno
@@ -1193,32 +1042,6 @@ func replace(t *testing.T, b []byte, old, new string) []byte {
 		t.Fatalf("%q not found in %q", old, b)
 	}
 	return bytes.Replace(b, []byte(old), []byte(new), 1)
-}
-
-// startPy starts a python3 script with pipes on its stdin and stdout; its
-// cleanup kills it if it is still running.
-func startPy(t *testing.T, dir, script string, args ...string) *pyHeld {
-	t.Helper()
-	cmd := exec.Command("python3", append([]string{"-c", script}, args...)...)
-	cmd.Dir = dir
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	return &pyHeld{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

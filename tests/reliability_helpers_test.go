@@ -20,9 +20,6 @@ package tests
 //	PARACFS_FIGURES  a file the tests append their figures to (one line each)
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -250,64 +247,6 @@ func isCommitOp(op string) bool {
 		return true
 	}
 	return false
-}
-
-// pyWriteRawScript is pyWriteScript for any bytes: they come on stdin
-// (argv cannot carry invalid UTF-8, NUL bytes, or megabytes).
-const pyWriteRawScript = `
-import json, os, sys, time
-path, flags = sys.argv[1], {"trunc": os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "rw": os.O_RDWR,
-         "append": os.O_WRONLY | os.O_APPEND, "create": os.O_WRONLY | os.O_CREAT | os.O_EXCL}[sys.argv[2]]
-data = sys.stdin.buffer.read()
-res = {"pid": os.getpid(), "errno": 0, "stage": "", "error": ""}
-stage = "open"
-fd = -1
-t0 = time.monotonic()
-try:
-    fd = os.open(path, flags, 0o644)
-    stage = "write"
-    while data:
-        n = os.write(fd, data)
-        data = data[n:]
-    stage = "close"
-    f, fd = fd, -1
-    os.close(f)
-except OSError as e:
-    res.update(errno=e.errno, stage=stage, error=str(e))
-    if fd >= 0:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-res["secs"] = time.monotonic() - t0
-print(json.dumps(res), flush=True)
-`
-
-// rawResult is pyWriteRaw's outcome: pyWrite's, and the seconds from
-// open() to the end of close() (or of the call that failed).
-type rawResult struct {
-	pyResult
-	Secs float64 `json:"secs"`
-}
-
-// pyWriteRaw writes data to path (relative to dir) from a python3 child,
-// like pyWrite, with the bytes passed on stdin.
-func pyWriteRaw(t *testing.T, dir, path, flags string, data []byte) rawResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "python3", "-c", pyWriteRawScript, path, flags)
-	cmd.Dir = dir
-	cmd.Stdin = bytes.NewReader(data)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var res rawResult
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	if err != nil || json.Unmarshal([]byte(lines[len(lines)-1]), &res) != nil {
-		t.Fatalf("python3 writer of %q: %v\nstdout: %s\nstderr: %s", path, err, short(stdout.String()), short(stderr.String()))
-	}
-	return res
 }
 
 // writeMount is os.WriteFile for a file through the mount, made while no

@@ -493,7 +493,7 @@ with filelock.FileLock(f + ".lock", timeout=30):
         err = str(e)
     print("%.3f %s" % (time.monotonic() - t0, err), flush=True)
 `
-	h, stderr := startToolHeld(t, p.Dir, "locked", toolPython, "-c", client, rel)
+	h, stderr := startHeld(t, p.Dir, "locked", toolPython, "-c", client, rel)
 	// The other writer's commit now waits for P.lock.
 	other := pyOpenHeld(t, p.Dir, rel, "trunc", []byte("revision: 0\nclient: 0\nother: 1\n"))
 	other.start()

@@ -1,17 +1,13 @@
 package tests
 
 import (
-	"bufio"
 	"bytes"
-	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // toolPython is Debian's python3, which has python3-yaml and
@@ -61,39 +57,6 @@ func runToolPid(t *testing.T, dir, stdin, name string, args ...string) (result, 
 	t.Helper()
 	r := runInput(t, dir, stdin, "sh", append([]string{"-c", `echo $$; exec "$@"`, "sh", name}, args...)...)
 	return toolPid(t, r)
-}
-
-// startToolHeld starts a tool with pipes on its stdin and stdout and waits for
-// it to print want (e.g. "opened", "read"); its cleanup kills it if it is
-// still running.
-func startToolHeld(t *testing.T, dir, want, name string, args ...string) (*pyHeld, *syncBuffer) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	h := &pyHeld{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
-	line, err := readLineTimeout(h.out, 20*time.Second)
-	if err != nil || line != want {
-		t.Fatalf("%s %s: printed %q (%v), want %q\nstderr: %s", name, strings.Join(args, " "), line, err, want, stderr.String())
-	}
-	return h, stderr
 }
 
 // toolManagedName reports whether a base name matches the default tracked
@@ -225,68 +188,4 @@ func toolBumpState(t *testing.T, p *project) []byte {
 		t.Fatalf("the other writer's commit was not stamped revision 12:\n%s", b)
 	}
 	return b
-}
-
-// toolReaderScript reads path through the mount in a loop until the file
-// stop exists and reports every read that failed or was not a YAML mapping
-// with a revision field: the checks of readerScript, for as long as a
-// writer runs.
-const toolReaderScript = `import json, os, sys, yaml
-path, stop = sys.argv[1], sys.argv[2]
-reads, bad = 0, []
-while not os.path.exists(stop) or reads == 0:
-    try:
-        text = open(path).read()
-        doc = yaml.safe_load(text)
-        if not isinstance(doc, dict) or "revision" not in doc:
-            bad.append("not a state file: %r" % text[:60])
-    except Exception as e:
-        bad.append(repr(e)[:100])
-    reads += 1
-print(json.dumps({"reads": reads, "bad": len(bad), "sample": bad[:5]}))
-`
-
-// toolReader is toolReaderScript running.
-type toolReader struct {
-	cmd  *exec.Cmd
-	out  bytes.Buffer
-	stop string
-}
-
-// startToolReader starts a reader looping over rel through the mount.
-func startToolReader(t *testing.T, p *project, rel string) *toolReader {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	r := &toolReader{stop: filepath.Join(p.Root, "stop-reader")}
-	r.cmd = exec.CommandContext(ctx, toolPython, "-c", toolReaderScript, rel, r.stop)
-	r.cmd.Dir = p.Dir
-	r.cmd.Stdout, r.cmd.Stderr = &r.out, &r.out
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// finish stops the reader and asserts that it never failed nor saw
-// anything but a complete state file.
-func (r *toolReader) finish(t *testing.T) {
-	t.Helper()
-	if err := os.WriteFile(r.stop, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.cmd.Wait(); err != nil {
-		t.Fatalf("reader: %v: %s", err, r.out.String())
-	}
-	var rep struct {
-		Reads, Bad int
-		Sample     []string
-	}
-	if err := json.Unmarshal(r.out.Bytes(), &rep); err != nil {
-		t.Fatalf("reader output %q: %v", r.out.String(), err)
-	}
-	t.Logf("reader: %d reads", rep.Reads)
-	if rep.Reads == 0 || rep.Bad != 0 {
-		t.Errorf("reader: %d of %d reads failed or saw a missing, partial or invalid file: %v", rep.Bad, rep.Reads, rep.Sample)
-	}
 }

@@ -322,7 +322,7 @@ func TestToolShellAppend(t *testing.T) {
 	// Stale: a file without a revision field; the handle's base is the
 	// revision at open.
 	const rel = "config/logging.yaml"
-	h, stderr := startToolHeld(t, p.Dir, "opened", "bash", "-c",
+	h, stderr := startHeld(t, p.Dir, "opened", "bash", "-c",
 		`exec 3>>"$1"; echo opened; read -r _; echo 'owner: ada' >&3; exec 3>&-; echo $$`, "bash", rel)
 	other := []byte("level: debug\nformat: text\n")
 	if res := pyWrite(t, p.Dir, rel, "trunc", other); res.Errno != 0 {
@@ -959,7 +959,7 @@ func TestToolStaleReadModifyWrite(t *testing.T) {
 			// go, replaces old by new in what it read (or in what it reads
 			// again, with reread "1") and writes that with open("w").
 			reader := func(old, new, reread string) *pyHeld {
-				h, _ := startToolHeld(t, p.Dir, "read", toolPython, "-c", staleRMW, f.rel, old, new, reread)
+				h, _ := startHeld(t, p.Dir, "read", toolPython, "-c", staleRMW, f.rel, old, new, reread)
 				return h
 			}
 			finish := func(h *pyHeld) staleRMWResult {
@@ -1024,7 +1024,10 @@ func TestToolStaleReadModifyWrite(t *testing.T) {
 // ---------------------------------------------------------------------------
 // No reader ever sees a missing or partial file
 
-// 300 sed -i edits while a reader loops over the file through the mount.
+// 300 sed -i edits while a reader loops over the file through the mount:
+// sed -i replaces the file through a temp file and a rename, and the
+// reader never gets ENOENT or a partial file. (This caught a node that was
+// replaced in go-fuse's tree before the kernel moved its entry.)
 func TestToolReaderDuringSedLoop(t *testing.T) {
 	t.Parallel()
 	toolNeedPython(t, "yaml")
@@ -1032,12 +1035,12 @@ func TestToolReaderDuringSedLoop(t *testing.T) {
 	mount(t, p)
 	const edits = 300
 	n := len(logLines(t, p.Dir))
-	reader := startToolReader(t, p, stateRel)
+	reader := startReader(t, p, stateRel, "revision")
 	script := `for i in $(seq 1 ` + strconv.Itoa(edits) + `); do sed -i "s/test_count: [0-9]*/test_count: $i/" "$1" || exit 1; done`
 	start := time.Now()
 	mustRun(t, p.Dir, "bash", "-c", script, "sed-loop", stateRel)
 	t.Logf("%d sed -i edits in %s", edits, time.Since(start))
-	reader.finish(t)
+	reader.finish(t, strconv.Itoa(edits)+" sed -i edits")
 	checkLoopResult(t, p, n, edits, "sed")
 	toolNoScratchLeft(t, p, "memory/context", "current_state.yaml")
 }
@@ -1050,7 +1053,7 @@ func TestToolReaderDuringPythonWrites(t *testing.T) {
 	mount(t, p)
 	const writes = 200
 	n := len(logLines(t, p.Dir))
-	reader := startToolReader(t, p, stateRel)
+	reader := startReader(t, p, stateRel, "revision")
 	const loop = `import re, sys
 p, n = sys.argv[1], int(sys.argv[2])
 for i in range(1, n + 1):
@@ -1063,7 +1066,7 @@ for i in range(1, n + 1):
 	start := time.Now()
 	mustRun(t, p.Dir, toolPython, "-c", loop, stateRel, strconv.Itoa(writes))
 	t.Logf("%d open(w) rewrites in %s", writes, time.Since(start))
-	reader.finish(t)
+	reader.finish(t, strconv.Itoa(writes)+" open(w) rewrites")
 	checkLoopResult(t, p, n, writes, "python3")
 }
 

@@ -67,19 +67,7 @@ func (d *Dir) loadConfig() (fallback string, warns []string, err error) {
 // readConfigFile reads a config or schema file: a regular file (a FIFO
 // would block, a symlink is never followed), within the size limit.
 func (d *Dir) readConfigFile(rel string) ([]byte, error) {
-	fd, err := d.openat(rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, errors.New("not a regular file")
-	}
-	return readAllFd(fd, st.Size, d.base.Limits.MaxSize)
+	return d.readRegular(rel, d.base.Limits.MaxSize)
 }
 
 // buildConfig reads a config file's bytes over the command line's

@@ -2,6 +2,7 @@ package backing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -145,8 +146,12 @@ func (d *Dir) Refuse(op, rel, reason string, c Caller, data []byte) error {
 }
 
 // readSmall reads a small metadata file.
-func (d *Dir) readSmall(rel string) ([]byte, error) {
-	fd, err := d.openat(rel, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
+func (d *Dir) readSmall(rel string) ([]byte, error) { return d.readRegular(rel, 64<<20) }
+
+// readRegular reads a regular file of at most limit bytes: a FIFO (which
+// would block) or a device is refused, a symlink is never followed.
+func (d *Dir) readRegular(rel string, limit int64) ([]byte, error) {
+	fd, err := d.openat(rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +160,10 @@ func (d *Dir) readSmall(rel string) ([]byte, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, err
 	}
-	return readAllFd(fd, st.Size, 64<<20)
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, errors.New("not a regular file")
+	}
+	return readAllFd(fd, st.Size, limit)
 }
 
 // writeMetaFile atomically replaces a metadata file.

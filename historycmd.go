@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/paracfs/paracfs/backing"
+	"github.com/paracfs/paracfs/changelog"
 	"github.com/paracfs/paracfs/revision"
 	"github.com/paracfs/paracfs/textdiff"
 )
@@ -233,7 +234,7 @@ func runHistory(args []string) error {
 		if v.Pid > 0 {
 			pid = strconv.Itoa(v.Pid)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", v.Rev, v.Time.Local().Format("2006-01-02 15:04:05"),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", v.Rev, changelog.LocalTime(v.Time),
 			v.Op, pid, v.Command, v.Size, mark)
 	}
 	tw.Flush()

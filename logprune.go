@@ -71,7 +71,7 @@ func runPrune(args []string) error {
 		return err
 	}
 	fmt.Printf("removed %d entries older than %d days (stamped before %s), kept %d lines\n",
-		removed, *keepDays, cutoff.Local().Format("2006-01-02 15:04:05"), kept)
+		removed, *keepDays, changelog.LocalTime(cutoff), kept)
 	return nil
 }
 

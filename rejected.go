@@ -174,8 +174,8 @@ func listRejected(dir string, o rejectedOpts) error {
 		if e.Reason != "" {
 			why += ": " + e.Reason
 		}
-		t.add([]string{e.ID, e.Time.Local().Format("2006-01-02 15:04:05"), sanitizeText(e.Path), fmt.Sprint(e.Pid),
-			sanitizeText(orDash(e.Command)), sanitizeText(why)},
+		t.add([]string{e.ID, changelog.LocalTime(e.Time), changelog.Sanitize(e.Path), fmt.Sprint(e.Pid),
+			changelog.Sanitize(orDash(e.Command)), changelog.Sanitize(why)},
 			[]string{sgrYellow, sgrDim, "", "", "", opColor(e.Op)})
 	}
 	t.write(os.Stdout, color, nil)
@@ -205,8 +205,8 @@ func showRejected(dir string, e rejectedEntry, o rejectedOpts) error {
 		why += " (" + e.Errno + ")"
 	}
 	fmt.Printf("id       %s\npath     %s\ntime     %s\npid      %d\ncommand  %s\nrefused  %s\nkept     %s (%d bytes)\n\n",
-		e.ID, sanitizeText(e.Path), e.Time.Local().Format("2006-01-02 15:04:05.000000 -07:00"), e.Pid,
-		sanitizeText(orDash(e.Command)), sanitizeText(why), sanitizeText(e.Kept), len(data))
+		e.ID, changelog.Sanitize(e.Path), e.Time.Local().Format("2006-01-02 15:04:05.000000 -07:00"), e.Pid,
+		changelog.Sanitize(orDash(e.Command)), changelog.Sanitize(why), changelog.Sanitize(e.Kept), len(data))
 	_, err = os.Stdout.Write(data)
 	if err == nil && len(data) > 0 && data[len(data)-1] != '\n' {
 		fmt.Println()
@@ -260,10 +260,10 @@ func applyRejected(dir string, e rejectedEntry) error {
 		return fmt.Errorf("%s: %v", e.ID, err)
 	}
 	if res.Refused == "" {
-		fmt.Printf("applied %s: %s is now at revision %d (the kept copy is removed)\n", e.ID, sanitizeText(res.Path), res.Revision)
+		fmt.Printf("applied %s: %s is now at revision %d (the kept copy is removed)\n", e.ID, changelog.Sanitize(res.Path), res.Revision)
 		return nil
 	}
-	msg := fmt.Sprintf("%s: refused again as %s: %s (%s); it stays kept as %s", e.ID, res.Refused, sanitizeText(res.Reason), res.Errno, e.ID)
+	msg := fmt.Sprintf("%s: refused again as %s: %s (%s); it stays kept as %s", e.ID, res.Refused, changelog.Sanitize(res.Reason), res.Errno, e.ID)
 	if res.Refused == backing.OpConflict {
 		msg += fmt.Sprintf(".\nIt was made from an older revision than the current file: see what changed with\n"+
 			"  paracfs rejected diff %s\nthen write a merged version through the mount, and drop this one", e.ID)
@@ -285,7 +285,7 @@ func dropRejected(dir string, e rejectedEntry) error {
 	} else if err := controlCall(m.Mountpoint, map[string]any{"op": "rejected.drop", "kept": e.Kept}, nil); err != nil {
 		return fmt.Errorf("%s: %v", e.ID, err)
 	}
-	fmt.Printf("dropped %s: the %s refused write of %s (%s)\n", e.ID, e.Op, sanitizeText(e.Path), e.Time.Local().Format("2006-01-02 15:04:05"))
+	fmt.Printf("dropped %s: the %s refused write of %s (%s)\n", e.ID, e.Op, changelog.Sanitize(e.Path), changelog.LocalTime(e.Time))
 	return nil
 }
 
@@ -322,18 +322,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// sanitizeText escapes control characters, so that a hostile file name or
-// reason cannot drive the terminal.
-func sanitizeText(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			fmt.Fprintf(&b, `\x%02x`, r)
-		} else {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/paracfs/paracfs/backing"
+	"github.com/paracfs/paracfs/changelog"
 )
 
 type statusRow struct {
@@ -155,7 +156,7 @@ func printStatus(r statusRow, color bool) {
 	} else {
 		name += " (in place)"
 	}
-	fmt.Println(paint(color, sgrBold, sanitizeText(name)))
+	fmt.Println(paint(color, sgrBold, changelog.Sanitize(name)))
 	if r.Stale {
 		fmt.Println("  " + paint(color, sgrRed, "stale: daemon gone (run paracfs mount to clean up)"))
 		return
@@ -188,10 +189,10 @@ func printStatus(r statusRow, color bool) {
 			}
 			parts = append(parts, fmt.Sprintf("%s=%v", k, v))
 		}
-		line("config", sanitizeText(strings.Join(parts, "  ")))
+		line("config", changelog.Sanitize(strings.Join(parts, "  ")))
 	}
 	if r.Counters == nil {
-		line("counters", "unavailable: "+sanitizeText(r.CountersError))
+		line("counters", "unavailable: "+changelog.Sanitize(r.CountersError))
 		return
 	}
 	c := r.Counters
@@ -212,7 +213,7 @@ func printStatus(r statusRow, color bool) {
 	for _, n := range last {
 		when := n.Time
 		if tm, err := time.Parse(time.RFC3339Nano, n.Time); err == nil {
-			when = tm.Local().Format("2006-01-02 15:04:05")
+			when = changelog.LocalTime(tm)
 		}
 		who := fmt.Sprintf("%s[%d]", n.Command, n.Pid)
 		why := n.Reason
@@ -223,7 +224,7 @@ func printStatus(r statusRow, color bool) {
 		if n.Kept != "" {
 			id = "id " + rejectedID(n.Kept)
 		}
-		t.add([]string{"   ", when, n.Op, sanitizeText(n.Path), sanitizeText(who), id, sanitizeText(why)},
+		t.add([]string{"   ", when, n.Op, changelog.Sanitize(n.Path), changelog.Sanitize(who), id, changelog.Sanitize(why)},
 			[]string{"", sgrDim, opColor(n.Op), "", sgrDim, sgrYellow, ""})
 	}
 	t.write(os.Stdout, color, nil)

@@ -182,5 +182,5 @@ func quoteShort(s string) string {
 	if len(s) > max {
 		s = s[:max] + "..."
 	}
-	return "\"" + sanitize(s) + "\""
+	return "\"" + Sanitize(s) + "\""
 }

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -49,7 +50,7 @@ const (
 func Fields(e *Entry) []string {
 	f := make([]string, NumCols)
 	if t, err := ParseTime(e.Timestamp); err == nil {
-		f[ColTime] = t.Local().Format("2006-01-02 15:04:05")
+		f[ColTime] = LocalTime(t)
 	} else if e.Timestamp != "" {
 		f[ColTime] = e.Timestamp
 	} else {
@@ -117,15 +118,19 @@ func Fields(e *Entry) []string {
 	}
 	f[ColWhy] = why
 	for i := range f {
-		f[i] = sanitize(f[i])
+		f[i] = Sanitize(f[i])
 	}
 	return f
 }
 
-// sanitize escapes control characters (C0, DEL, C1), invalid UTF-8 and
+// LocalTime is how the table shows a time: local, to the second.
+func LocalTime(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") }
+
+// Sanitize escapes control characters (C0, DEL, C1), invalid UTF-8 and
 // Unicode format characters (bidi overrides) as Go escapes, leaving other
-// text as it is.
-func sanitize(s string) string {
+// text as it is: text from a file name, a command line or a reason can
+// then not drive the terminal it is printed on.
+func Sanitize(s string) string {
 	clean := true
 	for _, r := range s {
 		if needsEscape(r) {

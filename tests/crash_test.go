@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -506,13 +505,8 @@ func TestCrashKill9Stream(t *testing.T) {
 	if tmps := findTemps(t, p.Dir); len(tmps) > 0 {
 		t.Errorf("temp files left in DIR after unmount: %v", tmps)
 	}
-	modes := []string{}
-	for m, n := range byMode {
-		modes = append(modes, fmt.Sprintf("%s %d", m, n))
-	}
-	sort.Strings(modes)
 	figure(t, "%d kill -9 over %d acknowledged commits (%s) to %d files from %d writers in %s; %d conflicts retried; %d triggers cut by a kill, %d of those versions landed (%d had no commit line: each got a recover line at restart); mean kill-to-serving %s; %d torn log tails repaired",
-		killsDone, recs.acked, strings.Join(modes, ", "), nfiles, writers, elapsed.Round(time.Millisecond), conflicts, interrupted, landed, unlogged,
+		killsDone, recs.acked, countsLine(byMode), nfiles, writers, elapsed.Round(time.Millisecond), conflicts, interrupted, landed, unlogged,
 		(downtime / time.Duration(max(1, killsDone))).Round(time.Millisecond), tornRepaired)
 }
 

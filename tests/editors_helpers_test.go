@@ -378,23 +378,9 @@ func edRunTimeout(t *testing.T, d time.Duration, dir, name string, args ...strin
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err := cmd.Run()
-	took := time.Since(start)
-	r := result{Stdout: stdout.String(), Stderr: stderr.String()}
-	if ctx.Err() != nil {
-		t.Fatalf("%s %s: still running after %s (a deadlock?): killed\nstdout: %s\nstderr: %s", name, strings.Join(args, " "), d, r.Stdout, r.Stderr)
-	}
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			r.Code = ee.ExitCode()
-		} else {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	return r, took
+	r := runCmd(t, ctx, cmd)
+	return r, time.Since(start)
 }
 
 // ---------------------------------------------------------------------------

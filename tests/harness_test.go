@@ -739,19 +739,28 @@ func runInput(t *testing.T, dir, stdin, name string, args ...string) result {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Stdin = strings.NewReader(stdin)
+	return runCmd(t, ctx, cmd)
+}
+
+// runCmd runs cmd, made with exec.CommandContext(ctx, ...), with its
+// output captured. It fails the test when cmd cannot be started or is
+// still running when ctx ends (it is killed then).
+func runCmd(t *testing.T, ctx context.Context, cmd *exec.Cmd) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
 	err := cmd.Run()
 	r := result{Stdout: stdout.String(), Stderr: stderr.String()}
 	var ee *exec.ExitError
 	switch {
-	case err == nil:
 	case ctx.Err() != nil:
-		t.Fatalf("%s %s: still running after 60s (killed)\nstdout: %s\nstderr: %s", name, strings.Join(args, " "), r.Stdout, r.Stderr)
+		t.Fatalf("%s: still running after %s (a deadlock?): killed\nstdout: %s\nstderr: %s", strings.Join(cmd.Args, " "), time.Since(start).Round(time.Second), r.Stdout, r.Stderr)
+	case err == nil:
 	case errors.As(err, &ee):
 		r.Code = ee.ExitCode()
 	default:
-		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+		t.Fatalf("%s: %v", strings.Join(cmd.Args, " "), err)
 	}
 	return r
 }

@@ -80,6 +80,16 @@ func figure(t *testing.T, format string, args ...any) {
 	}
 }
 
+// countsLine lists counts by name for a figure: "a 3, b 1", sorted.
+func countsLine(counts map[string]int) string {
+	var out []string
+	for name, n := range counts {
+		out = append(out, fmt.Sprintf("%s %d", name, n))
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
+
 // percentile returns the p-th percentile (0..100) of xs (nearest rank).
 func percentile(xs []float64, p float64) float64 {
 	if len(xs) == 0 {

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -420,13 +419,8 @@ func TestSoakConcurrentWriters(t *testing.T) {
 	if !alive(pid) {
 		t.Errorf("the daemon %d died during the soak", pid)
 	}
-	tools := []string{}
-	for tool, n := range ackedBy {
-		tools = append(tools, fmt.Sprintf("%s %d", tool, n))
-	}
-	sort.Strings(tools)
 	figure(t, "%d writers (%s), 2 readers, 5 files, %s: %d commits (%s) = %.1f commits/s; %d refusals (EBUSY; %d of them lock_busy) seen and kept, %d lock timeouts; commit call (close/os.replace) latency p50 %s p99 %s max %s; whole tool run (sed/echo/rsync) p50 %s p99 %s; daemon peak RSS %d MiB",
-		nw, strings.Join(order, ","), elapsed.Round(100*time.Millisecond), acked, strings.Join(tools, ", "), float64(acked)/elapsed.Seconds(), refused, lockBusy, timeouts,
+		nw, strings.Join(order, ","), elapsed.Round(100*time.Millisecond), acked, countsLine(ackedBy), float64(acked)/elapsed.Seconds(), refused, lockBusy, timeouts,
 		ms(percentile(lat, 50)), ms(percentile(lat, 99)), ms(percentile(lat, 100)),
 		ms(percentile(toolLat, 50)), ms(percentile(toolLat, 99)), vmHWM(pid)/1024)
 	// Scratch files the tools leave behind on a refusal are theirs; the

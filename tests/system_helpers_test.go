@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -202,22 +201,7 @@ func (u *sysUser) run(t *testing.T, dir, name string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := u.command(ctx, dir, nil, name, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := result{Stdout: stdout.String(), Stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case ctx.Err() != nil:
-		t.Fatalf("as %s: %s %s: still running after 60s", u.Name, name, strings.Join(args, " "))
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	default:
-		t.Fatalf("as %s: %s %s: %v", u.Name, name, strings.Join(args, " "), err)
-	}
-	return r
+	return runCmd(t, ctx, u.command(ctx, dir, nil, name, args...))
 }
 
 // mustRun is run that fails the test unless the command exits 0.

@@ -22,13 +22,7 @@ func runCheck(args []string) error {
 	if err := parse(fs, args, 1); err != nil {
 		return err
 	}
-	var dir string
-	var err error
-	if fs.NArg() == 1 {
-		dir, err = absDir(fs.Arg(0))
-	} else {
-		dir, err = findParac()
-	}
+	dir, err := dirOperand(fs.Args(), 0)
 	if err != nil {
 		return err
 	}

@@ -66,12 +66,7 @@ func execMain(fs *pflag.FlagSet, mf *mountFlags, args []string) error {
 	}
 	cfg.Pinned = pinnedSettings(fs)
 	setupLog(os.Stderr, mf.logLevel.level, true)
-	var dir string
-	if dash == 1 {
-		dir, err = absDir(fs.Arg(0))
-	} else {
-		dir, err = findParac()
-	}
+	dir, err := dirOperand(fs.Args()[:dash], 0)
 	if err != nil {
 		return err
 	}

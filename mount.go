@@ -134,15 +134,11 @@ func runMount(args []string) error {
 	}
 	setupLog(os.Stderr, mf.logLevel.level, daemon)
 
-	var dir, mp string
-	if fs.NArg() >= 1 {
-		if dir, err = absDir(fs.Arg(0)); err != nil {
-			return err
-		}
-	} else if dir, err = findParac(); err != nil {
+	dir, err := dirOperand(fs.Args(), 0)
+	if err != nil {
 		return err
 	}
-	mp = dir
+	mp := dir
 	if fs.NArg() == 2 {
 		if mp, err = absDir(fs.Arg(1)); err != nil {
 			return err

@@ -108,6 +108,15 @@ func findParac() (string, error) {
 	}
 }
 
+// dirOperand is DIR, the operand at i made absolute, or the nearest .parac
+// when there is none.
+func dirOperand(args []string, i int) (string, error) {
+	if len(args) <= i {
+		return findParac()
+	}
+	return absDir(args[i])
+}
+
 // absDir makes p absolute and clean without resolving through a mount.
 func absDir(p string) (string, error) {
 	a, err := filepath.Abs(p)

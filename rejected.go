@@ -131,14 +131,11 @@ func runRejected(args []string) error {
 	return nil
 }
 
-// dirArg is DIR, the operand at i, or the nearest .parac.
+// dirArg is dirOperand, checked to be a directory.
 func dirArg(args []string, i int) (string, error) {
-	if len(args) <= i {
-		return findParac()
-	}
-	dir, err := absDir(args[i])
-	if err != nil {
-		return "", err
+	dir, err := dirOperand(args, i)
+	if err != nil || len(args) <= i {
+		return dir, err
 	}
 	if st, err := os.Stat(dir); err != nil {
 		return "", err

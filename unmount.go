@@ -30,13 +30,7 @@ func runUnmount(args []string) error {
 	if err := parse(fs, args, 1); err != nil {
 		return err
 	}
-	var mp string
-	var err error
-	if fs.NArg() == 1 {
-		mp, err = absDir(fs.Arg(0))
-	} else {
-		mp, err = findParac()
-	}
+	mp, err := dirOperand(fs.Args(), 0)
 	if err != nil {
 		return err
 	}

@@ -23,16 +23,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// edNeedTool skips the test when a tool is not installed.
-func edNeedTool(t *testing.T, names ...string) {
-	t.Helper()
-	for _, name := range names {
-		if _, err := exec.LookPath(name); err != nil {
-			t.Skipf("needs %s (not installed)", name)
-		}
-	}
-}
-
 // ---------------------------------------------------------------------------
 // tmux
 
@@ -49,7 +39,7 @@ type tmuxSession struct {
 // program is gone before the mounts are taken down.
 func startTmux(t *testing.T, dir string, argv ...string) *tmuxSession {
 	t.Helper()
-	edNeedTool(t, "tmux")
+	needTool(t, "tmux")
 	sockDir, err := os.MkdirTemp("", "paracfs-tmux-")
 	if err != nil {
 		t.Fatal(err)
@@ -233,7 +223,7 @@ func waitVimState(t *testing.T, s *tmuxSession, path string) vimState {
 // without saving again. It returns vim's exit and its state.
 func vimEx(t *testing.T, p *project, rel string, cmds ...string) (result, vimState) {
 	t.Helper()
-	edNeedTool(t, "vim")
+	needTool(t, "vim")
 	out, err := os.CreateTemp(p.Root, "vim-state-")
 	if err != nil {
 		t.Fatal(err)

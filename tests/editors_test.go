@@ -51,7 +51,7 @@ var vimModes = []struct {
 // why, and the refused bytes are kept.
 func TestVimSave(t *testing.T) {
 	t.Parallel()
-	edNeedTool(t, "vim")
+	needTool(t, "vim")
 	for _, m := range vimModes {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
@@ -139,7 +139,7 @@ func TestVimSave(t *testing.T) {
 // each save is one commit.
 func TestVimSaveLoopWhileReading(t *testing.T) {
 	t.Parallel()
-	edNeedTool(t, "vim")
+	needTool(t, "vim")
 	p := newProject(t)
 	mount(t, p)
 	const saves = 200
@@ -186,7 +186,7 @@ func edLastN(es []logEntry, n int) []logEntry {
 // unsaved text with vim -r.
 func TestVimSwapFile(t *testing.T) {
 	t.Parallel()
-	edNeedTool(t, "vim")
+	needTool(t, "vim")
 	p := newProject(t)
 	mount(t, p)
 	n := len(logLines(t, p.Dir))
@@ -278,7 +278,7 @@ func edKillPid(t *testing.T, pid int) {
 // change) and vim's bytes are kept. With and without a revision field.
 func TestVimStaleReadModifyWrite(t *testing.T) {
 	t.Parallel()
-	edNeedTool(t, "vim")
+	needTool(t, "vim")
 	cases := []struct {
 		name, rel string
 		other     func(b []byte) []byte // the other process's change
@@ -375,7 +375,7 @@ func TestVimStaleReadModifyWrite(t *testing.T) {
 // Bad message" and still asks to save its modified buffer.
 func TestNano(t *testing.T) {
 	t.Parallel()
-	edNeedTool(t, "nano")
+	needTool(t, "nano")
 	p := newProject(t)
 	mount(t, p)
 	dirs := []string{p.path("memory/context"), p.backing("memory/context")}
@@ -522,7 +522,7 @@ func runEmacs(t *testing.T, p *project, rel string, copying bool, where, text st
 // "Write error: Bad message", emacs keeps its buffer modified.
 func TestEmacs(t *testing.T) {
 	t.Parallel()
-	edNeedTool(t, "emacs")
+	needTool(t, "emacs")
 	for _, copying := range []bool{false, true} {
 		name := "backup by rename"
 		if copying {

@@ -763,6 +763,17 @@ func runCmd(t *testing.T, ctx context.Context, cmd *exec.Cmd) result {
 	return r
 }
 
+// needTool skips the test when one of the tools it drives is not
+// installed.
+func needTool(t *testing.T, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if _, err := exec.LookPath(name); err != nil {
+			t.Skipf("needs %s (not installed)", name)
+		}
+	}
+}
+
 // mustRun is run that fails the test unless the tool exits 0.
 func mustRun(t *testing.T, dir, name string, args ...string) result {
 	t.Helper()

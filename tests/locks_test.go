@@ -21,7 +21,7 @@ import (
 // process's commit of x.yaml until it is done; then the commit goes through.
 func TestFlockLockFileDelaysCommit(t *testing.T) {
 	t.Parallel()
-	edNeedTool(t, "flock")
+	needTool(t, "flock")
 	p := newProject(t)
 	mount(t, p)
 	n := len(logLines(t, p.Dir))
@@ -90,7 +90,7 @@ func TestBackingLockExcludesCommitElsewhere(t *testing.T) {
 // daemon never takes: it does not deadlock.
 func TestFlockFileItselfNoDeadlock(t *testing.T) {
 	t.Parallel()
-	edNeedTool(t, "flock", "sed")
+	needTool(t, "flock", "sed")
 	p := newProject(t)
 	mount(t, p, "--lock-timeout", "5s")
 	n := len(logLines(t, p.Dir))
@@ -117,7 +117,7 @@ func TestFlockFileItselfNoDeadlock(t *testing.T) {
 // (which would only end in ETIMEDOUT after --lock-timeout).
 func TestFlockLockFileChildWriter(t *testing.T) {
 	t.Parallel()
-	edNeedTool(t, "flock", "sed")
+	needTool(t, "flock", "sed")
 	sed := "sed -i 's/tests_passing: 409/tests_passing: 410/' " + stateRel
 	for _, c := range []struct{ name, cmd string }{
 		{"child", "echo $$; exec " + sed},            // sh execs sed: flock's child
@@ -151,7 +151,7 @@ func TestFlockLockFileChildWriter(t *testing.T) {
 // file is untouched and the refused bytes kept.
 func TestFlockHeldPastLockTimeout(t *testing.T) {
 	t.Parallel()
-	edNeedTool(t, "flock", "sed")
+	needTool(t, "flock", "sed")
 	p := newProject(t)
 	mount(t, p, "--lock-timeout", "1s")
 	n := len(logLines(t, p.Dir))

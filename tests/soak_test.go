@@ -213,7 +213,7 @@ var soakCommands = map[string]string{"python": "python3", "paracle": "python3", 
 // line per acknowledged commit, and readers only ever saw valid files.
 func TestSoakConcurrentWriters(t *testing.T) {
 	t.Parallel()
-	toolNeed(t, "rsync", "sed")
+	needTool(t, "rsync", "sed")
 	toolNeedPython(t, "yaml", "filelock")
 	dur := envDuration(t, "PARACFS_SOAK", 10*time.Second)
 	nw := envInt(t, "PARACFS_SOAK_WRITERS", 16)

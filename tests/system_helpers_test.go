@@ -34,16 +34,6 @@ func sysNeedRoot(t *testing.T) {
 	}
 }
 
-// sysNeedTool skips the test when a tool is missing.
-func sysNeedTool(t *testing.T, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			t.Skipf("needs %s", n)
-		}
-	}
-}
-
 // sysLock takes the system tests' lock until the test ends.
 func sysLock(t *testing.T) {
 	t.Helper()
@@ -80,7 +70,7 @@ type sysUser struct {
 func newSysUser(t *testing.T) *sysUser {
 	t.Helper()
 	sysNeedRoot(t)
-	sysNeedTool(t, "useradd", "userdel", "fusermount3")
+	needTool(t, "useradd", "userdel", "fusermount3")
 	sysLock(t)
 	b := make([]byte, 4)
 	rand.Read(b)

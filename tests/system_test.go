@@ -144,7 +144,7 @@ func (p *project) backingDaemonPid(t *testing.T) int {
 func TestSystemNoCapSysAdmin(t *testing.T) {
 	t.Parallel()
 	sysNeedRoot(t)
-	sysNeedTool(t, "setpriv")
+	needTool(t, "setpriv")
 	p := newProject(t)
 	r := run(t, p.Root, "setpriv", "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin", paracfsBin, "mount", p.Dir)
 	oneLine(t, "paracfs mount without CAP_SYS_ADMIN", r, 1, "paracfs mount: ")
@@ -395,7 +395,7 @@ func TestSystemMountHelper(t *testing.T) {
 	// from PATH (mount(8) itself resets PATH; this calls it directly).
 	t.Run("mount.fuse3", func(t *testing.T) {
 		t.Parallel()
-		sysNeedTool(t, "mount.fuse3", "umount")
+		needTool(t, "mount.fuse3", "umount")
 		p := newProject(t)
 		t.Cleanup(func() { unmountAll(t, p.Root) })
 		cmd := exec.Command("mount.fuse3", p.Dir, p.Dir, "-t", "fuse.paracfs",
@@ -413,7 +413,7 @@ func TestSystemMountHelper(t *testing.T) {
 	// mount -t fuse.paracfs and an fstab line, through the helper in /sbin.
 	t.Run("mount(8) and fstab", func(t *testing.T) {
 		t.Parallel()
-		sysNeedTool(t, "mount", "umount")
+		needTool(t, "mount", "umount")
 		sysLock(t)
 		installSbinHelper(t)
 		p := newProject(t)
@@ -863,7 +863,7 @@ func TestSystemManPage(t *testing.T) {
 // from the module root builds a binary named paracfs.
 func TestSystemInstall(t *testing.T) {
 	t.Parallel()
-	sysNeedTool(t, "git", "bash")
+	needTool(t, "git", "bash")
 	head := strings.TrimSpace(mustRun(t, repoRoot, "git", "rev-parse", "HEAD").Stdout)
 	dest := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

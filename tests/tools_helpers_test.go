@@ -14,16 +14,6 @@ import (
 // python3-filelock; it also starts faster than a pyenv shim.
 const toolPython = "/usr/bin/python3"
 
-// toolNeed skips the test when one of the tools it drives is missing.
-func toolNeed(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (not installed)", tool)
-		}
-	}
-}
-
 // toolNeedPython skips the test without Debian's python3 and the modules
 // named.
 func toolNeedPython(t *testing.T, modules ...string) {

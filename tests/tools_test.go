@@ -236,7 +236,7 @@ func TestToolContentSavers(t *testing.T) {
 		tool := tool
 		t.Run(tool.name, func(t *testing.T) {
 			t.Parallel()
-			toolNeed(t, tool.needs...)
+			needTool(t, tool.needs...)
 			toolNeedPython(t)
 			p := newProject(t)
 			mount(t, p)
@@ -413,7 +413,7 @@ func TestToolInPlaceEditors(t *testing.T) {
 		ed := ed
 		t.Run(ed.name, func(t *testing.T) {
 			t.Parallel()
-			toolNeed(t, ed.command)
+			needTool(t, ed.command)
 			p := newProject(t)
 			mount(t, p)
 			orig := fixture(t, stateRel)
@@ -463,7 +463,7 @@ func TestToolInPlaceEditors(t *testing.T) {
 // a refusal is silent (exit 0) and shows in the log.
 func TestToolYq(t *testing.T) {
 	t.Parallel()
-	toolNeed(t, "yq", "jq")
+	needTool(t, "yq", "jq")
 	p := newProject(t)
 	mount(t, p)
 	// yqOut is what yq -y writes for input: the expected bytes.
@@ -536,7 +536,7 @@ func mustGit(t *testing.T, p *project, args ...string) result {
 // hidden).
 func gitProject(t *testing.T, broken bool) *project {
 	t.Helper()
-	toolNeed(t, "git")
+	needTool(t, "git")
 	p := newProject(t)
 	mustGit(t, p, "init", "-q")
 	if err := os.WriteFile(filepath.Join(p.Root, ".git", "info", "exclude"),

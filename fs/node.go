@@ -110,9 +110,7 @@ func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 // pendingAttr describes a file created through the mount that has not
 // committed yet; it exists only for the handles that created it.
 func (n *Node) pendingAttr(out *fuse.Attr) bool {
-	n.mu.Lock()
-	h := n.pending
-	n.mu.Unlock()
+	h := n.pendingHandle()
 	if h == nil {
 		return false
 	}
@@ -210,16 +208,18 @@ func (n *Node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	return n.Getattr(ctx, f, out)
 }
 
-func (n *Node) isPending() bool {
+// pendingHandle is the handle that created this file and has not
+// committed it yet, or nil.
+func (n *Node) pendingHandle() *stagedHandle {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.pending != nil
+	return n.pending
 }
 
+func (n *Node) isPending() bool { return n.pendingHandle() != nil }
+
 func (n *Node) setPendingMode(mode uint32) bool {
-	n.mu.Lock()
-	h := n.pending
-	n.mu.Unlock()
+	h := n.pendingHandle()
 	if h == nil {
 		return false
 	}
@@ -240,10 +240,7 @@ func (n *Node) truncate(ctx context.Context, f fs.FileHandle, rel string, size i
 	case *fdHandle:
 		return h.truncate(size)
 	}
-	n.mu.Lock()
-	p := n.pending
-	n.mu.Unlock()
-	if p != nil {
+	if p := n.pendingHandle(); p != nil {
 		return p.truncate(size)
 	}
 	d := n.r.d

@@ -25,6 +25,10 @@ type Node struct {
 	pending *stagedHandle // created through the mount, not committed yet
 
 	lastRel atomic.Pointer[string] // the path it had when last in the tree
+	// awayFrom is the managed name this file was renamed away from (an
+	// editor's backup): a reader that resolved that name just before the
+	// rename reaches this node, and must open the name it asked for.
+	awayFrom atomic.Pointer[string]
 }
 
 var (
@@ -390,6 +394,11 @@ func (n *Node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 			return syscall.EEXIST
 		}
 		err = n.r.renameAway(ctx, oldRel, newRel, c)
+		if ch := n.GetChild(name); ch != nil && err == nil {
+			if cn, ok := ch.Operations().(*Node); ok {
+				cn.awayFrom.Store(&oldRel)
+			}
+		}
 	} else {
 		err = d.Rename(oldRel, newRel, flags, c)
 	}

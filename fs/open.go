@@ -45,6 +45,18 @@ func (n *Node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		return &fdHandle{n: n, fd: fd, owner: c.Pid}, fuse.FOPEN_DIRECT_IO, 0
 	}
 	fd, err := d.OpenFile(rel, oflags, 0, c)
+	if err == unix.ENOENT && !writes(flags) {
+		if from := n.awayFrom.Load(); from != nil {
+			// Renamed away from a managed name, then removed: the
+			// reader resolved that name before the rename.
+			fd, rev, err := d.OpenRead(*from, oflags)
+			if err != nil {
+				return nil, 0, errno(err)
+			}
+			sawRead(c, *from, rev)
+			return &fdHandle{n: n, fd: fd, owner: c.Pid}, fuse.FOPEN_DIRECT_IO, 0
+		}
+	}
 	if err != nil {
 		return nil, 0, errno(err)
 	}

@@ -3,6 +3,7 @@ package tests
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // A file that a rename put on a managed name, then replaced by the next
@@ -41,5 +42,33 @@ except OSError as e:
 	}
 	if out != `read 'a: 1\n'` && out != `read 'a: 2\n'` {
 		t.Errorf("the late open read %s, want one of the two committed versions", out)
+	}
+}
+
+// The same for a file an editor renamed away to its backup name and then
+// removed (vim's save: x → x~, write x, remove x~): a reader that resolved
+// x before the rename opens x, not the removed backup.
+func TestRenamedAwayThenRemovedStillOpens(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	mount(t, p)
+	const rel = "roadmap/roadmap.yaml"
+	const script = `import os, sys
+fd = os.open(sys.argv[1], os.O_PATH)   # a reader resolves the name
+print("resolved", flush=True)
+sys.stdin.readline()                   # ... the editor saves meanwhile ...
+try:
+    with open("/proc/self/fd/%d" % fd) as f:
+        print("read", len(f.read()), flush=True)
+except OSError as e:
+    print("error", e.errno, e.strerror, flush=True)
+`
+	h, stderr := startHeld(t, p.Dir, "resolved", "python3", "-c", script, rel)
+	// The save, by another process than the reader.
+	mustRun(t, p.Dir, "sh", "-c", `mv "$1" "$1~" && cp "$1~" "$1" && echo "# saved" >> "$1" && rm "$1~"`, "save", rel)
+	h.start()
+	line, err := readLineTimeout(h.out, 20*time.Second)
+	if err != nil || !strings.HasPrefix(line, "read ") {
+		t.Fatalf("the reader's late open: %q (%v), want a read of the file\nstderr: %s", line, err, stderr.String())
 	}
 }

@@ -73,10 +73,7 @@ func runStatus(args []string) error {
 	if err != nil {
 		return err
 	}
-	rows := []statusRow{}
-	for _, m := range ms {
-		rows = append(rows, statusOf(m))
-	}
+	rows := statusAll(ms, statusWait)
 	if o.asJSON {
 		return printJSON(map[string]any{"mounts": rows})
 	}
@@ -91,6 +88,43 @@ func runStatus(args []string) error {
 		printStatus(r, color)
 	}
 	return nil
+}
+
+// statusWait is how long status waits for a mount to answer: a hung
+// mount (its daemon stopped in a debugger, or blocked) must not hang the
+// report on the others.
+const statusWait = 3 * time.Second
+
+// statusAll asks every mount at once, each for at most wait.
+func statusAll(ms []mountEntry, wait time.Duration) []statusRow {
+	rows := make([]statusRow, len(ms))
+	done := make([]chan statusRow, len(ms))
+	for i, m := range ms {
+		done[i] = make(chan statusRow, 1)
+		go func() { done[i] <- statusOf(m) }()
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	expired := false
+	for i, m := range ms {
+		if !expired {
+			select {
+			case rows[i] = <-done[i]:
+				continue
+			case <-timer.C:
+				expired = true
+			}
+		}
+		select {
+		case rows[i] = <-done[i]:
+		default:
+			// The asking goroutine stays blocked in the kernel; the
+			// process exits without it.
+			rows[i] = statusRow{Dir: m.Dir, Mountpoint: m.Mountpoint,
+				CountersError: fmt.Sprintf("not answering after %s: the daemon is hung or stopped", wait)}
+		}
+	}
+	return rows
 }
 
 // statusOf asks about one mount: its state file, then its daemon.

@@ -136,3 +136,28 @@ func TestStatusCounters(t *testing.T) {
 		t.Errorf("paracfs status with a stale mount: %s", r)
 	}
 }
+
+// A mount whose daemon does not answer (stopped here with SIGSTOP) does not
+// hang status: it is reported as not answering, and the others still are.
+func TestStatusHungMount(t *testing.T) {
+	t.Parallel()
+	hung, ok := newProject(t), newProject(t)
+	mount(t, hung)
+	mount(t, ok)
+	pid := hung.daemonPid(t)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGCONT) // before the teardown unmounts it
+	start := time.Now()
+	m := statusOf(t, hung)
+	if !strings.Contains(m.CountersError, "not answering") || m.Counters != nil {
+		t.Errorf("status of a stopped daemon's mount: %+v, want it reported as not answering", m)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("status took %s with a stopped daemon", took)
+	}
+	if m := statusOf(t, ok); m.Counters == nil {
+		t.Errorf("status of the answering mount next to a hung one: %+v, want its counters", m)
+	}
+}

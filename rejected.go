@@ -87,7 +87,14 @@ func runRejected(args []string) error {
 		for _, s := range rejectedSubs {
 			if args[0] == s.name {
 				sub, args = s.name, args[1:]
+				break
 			}
+		}
+	}
+	if sub == "" && len(args) > 0 && !strings.HasPrefix(args[0], "-") && !strings.Contains(args[0], "/") {
+		if st, err := os.Stat(args[0]); err != nil || !st.IsDir() {
+			// `paracfs rejected shwo 1a2b`: a mistyped subcommand, not a DIR.
+			return usageError{fmt.Sprintf("%q: no such subcommand (list, show, diff, apply, drop) nor directory", args[0])}
 		}
 	}
 	var o rejectedOpts
@@ -137,7 +144,9 @@ func dirArg(args []string, i int) (string, error) {
 	if err != nil || len(args) <= i {
 		return dir, err
 	}
-	if st, err := os.Stat(dir); err != nil {
+	if st, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s: no such directory", dir)
+	} else if err != nil {
 		return "", err
 	} else if !st.IsDir() {
 		return "", fmt.Errorf("%s: not a directory", dir)

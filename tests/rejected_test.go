@@ -207,14 +207,20 @@ func TestRejected(t *testing.T) {
 		{[]string{"rejected", "show", "ab"}, 2, "hex digits"},
 		{[]string{"rejected", "apply", ri.ID}, 1, "no such refused write"},
 		{[]string{"rejected", "drop"}, 2, "which refused write"},
+		{[]string{"rejected", "show"}, 2, "which refused write"},
+		{[]string{"rejected", "show", "drop"}, 2, "hex digits"},
+		{[]string{"rejected", "shwo", rc.ID}, 2, "no such subcommand"},
 		{[]string{"rejected", "show", rc.ID, p.Dir, "extra"}, 2, "too many arguments"},
-		{[]string{"rejected", "list", p.path("no-such-dir")}, 1, "no such file or directory"},
+		{[]string{"rejected", "list", p.path("no-such-dir")}, 1, "no-such-dir: no such directory"},
 		{[]string{"rejected", "show", rc.ID, p.path("project.yaml")}, 1, "not a directory"},
 	} {
 		r := paracfs(t, p.Root, c.args...)
 		if r.Code != c.code || !strings.Contains(r.Stderr, c.want) {
 			t.Errorf("paracfs %s: %s\nwant exit %d and %q", strings.Join(c.args, " "), r, c.code, c.want)
 		}
+	}
+	if r := paracfs(t, p.Root, "rejected", "list"); r.Code != 0 || !strings.Contains(r.Stdout, rc.ID) {
+		t.Errorf("paracfs rejected list: %s\nwant exit 0 and %s listed", r, rc.ID)
 	}
 	if got := len(logLines(t, p.Dir)); got < nlog+6 {
 		t.Errorf("the log has %d lines, want at least %d", got, nlog+6)

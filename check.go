@@ -22,7 +22,7 @@ func runCheck(args []string) error {
 	if err := parse(fs, args, 1); err != nil {
 		return err
 	}
-	dir, err := dirOperand(fs.Args(), 0)
+	dir, err := dirArg(fs.Args(), 0)
 	if err != nil {
 		return err
 	}

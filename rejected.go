@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/paracfs/paracfs/backing"
 	"github.com/paracfs/paracfs/changelog"
+	"github.com/paracfs/paracfs/textdiff"
 )
 
 // A refused write's bytes are kept under DIR/.paracfs/rejected/ (see
@@ -28,7 +29,7 @@ const rejectedArgs = "[list|show|diff|apply|drop] [ID] [flags] [DIR]"
 var rejectedSubs = []struct{ name, args, summary string }{
 	{"list", "[--json] [DIR]", "list the refused writes kept in DIR, oldest first (the default)"},
 	{"show", "[--raw|--json] ID [DIR]", "show one refused write: what, when, who, why, and its bytes"},
-	{"diff", "ID [DIR]", "compare the current file with the refused write (diff -u: - current, + refused)"},
+	{"diff", "[-U N] ID [DIR]", "compare the current file with the refused write, as a unified diff (- current, + refused)"},
 	{"apply", "ID [DIR]", "submit the refused write again as a new write, with the usual checks"},
 	{"drop", "ID [DIR]", "remove the refused write (the mount's owner only)"},
 }
@@ -36,6 +37,7 @@ var rejectedSubs = []struct{ name, args, summary string }{
 type rejectedOpts struct {
 	asJSON, raw bool
 	color       string
+	context     int
 }
 
 func rejectedFlagSet(sub string, o *rejectedOpts) *pflag.FlagSet {
@@ -59,6 +61,9 @@ func rejectedFlagSet(sub string, o *rejectedOpts) *pflag.FlagSet {
 	}
 	if all || sub == "show" {
 		fs.BoolVar(&o.raw, "raw", false, "print only the refused bytes")
+	}
+	if all || sub == "diff" {
+		fs.IntVarP(&o.context, "unified", "U", 3, "lines of context around each change")
 	}
 	if all || sub == "" || sub == "list" || sub == "diff" {
 		fs.StringVar(&o.color, "color", "auto", "colour the output: auto (on a terminal, unless NO_COLOR is set), always, never")
@@ -225,28 +230,24 @@ func diffRejected(dir string, e rejectedEntry, o rejectedOpts) error {
 	if err != nil {
 		return err
 	}
-	diff, err := exec.LookPath("diff")
+	if o.context < 0 {
+		return usageError{fmt.Sprintf("--unified %d: must be 0 or more", o.context)}
+	}
+	refused, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(e.Kept)))
 	if err != nil {
-		return fmt.Errorf("diff(1) not found: install diffutils, or compare by hand with paracfs rejected show --raw %s", e.ID)
+		return err
 	}
-	cur := filepath.Join(dir, filepath.FromSlash(e.Path))
-	if _, err := os.Stat(cur); errors.Is(err, fs.ErrNotExist) {
-		cur = os.DevNull
+	// A file removed since is compared with nothing.
+	cur, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(e.Path)))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
-	args := []string{"-u", "--label", e.Path + " (current)", "--label", e.Path + " (refused " + e.ID + ")"}
-	if color {
-		args = append(args, "--color=always")
-	}
-	cmd := exec.Command(diff, append(args, cur, filepath.Join(dir, filepath.FromSlash(e.Kept)))...)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	err = cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() == 1 {
-		return nil // the files differ: that is the answer
-	}
-	if err == nil {
+	d := textdiff.Unified(e.Path+" (current)", e.Path+" (refused "+e.ID+")", cur, refused, o.context)
+	if d == "" {
 		fmt.Fprintf(os.Stderr, "%s: the refused write is the same as the current file\n", e.ID)
+		return nil
 	}
+	_, err = io.WriteString(os.Stdout, paintDiff(color, d))
 	return err
 }
 

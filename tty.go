@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -50,7 +51,7 @@ func paint(on bool, sgr, s string) string {
 // and renames yellow, the daemon's own notes blue.
 func opColor(op string) string {
 	switch op {
-	case "commit", "create", "apply":
+	case "commit", "create", "apply", "restore":
 		return sgrGreen
 	case "conflict", "invalid", "too_large", "lock_timeout", "append_only", "read_only":
 		return sgrRed + sgrBold
@@ -60,4 +61,30 @@ func opColor(op string) string {
 		return sgrBlue
 	}
 	return sgrCyan
+}
+
+// paintDiff colours a unified diff line by line, as diff --color does:
+// headers bold, hunk lines cyan, removed lines red, added lines green.
+func paintDiff(on bool, diff string) string {
+	if !on {
+		return diff
+	}
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(diff, "\n") {
+		body := strings.TrimSuffix(l, "\n")
+		var sgr string
+		switch {
+		case strings.HasPrefix(body, "--- "), strings.HasPrefix(body, "+++ "):
+			sgr = sgrBold
+		case strings.HasPrefix(body, "@@"):
+			sgr = sgrCyan
+		case strings.HasPrefix(body, "-"):
+			sgr = sgrRed
+		case strings.HasPrefix(body, "+"):
+			sgr = sgrGreen
+		}
+		b.WriteString(paint(true, sgr, body))
+		b.WriteString(l[len(body):])
+	}
+	return b.String()
 }

@@ -144,6 +144,17 @@ func TestRejected(t *testing.T) {
 			t.Errorf("paracfs rejected diff does not show %q: %s", want, r)
 		}
 	}
+	// The diff is paracfs's own, as paracfs diff's is: no diff(1) needed,
+	// the same -U and --color.
+	if r2 := run(t, p.Root, "env", "PATH=/nonexistent", paracfsBin, "rejected", "diff", rc.ID); r2.Code != 0 || r2.Stdout != r.Stdout {
+		t.Errorf("paracfs rejected diff without diff(1) on PATH: %s\nwant the same diff as with it", r2)
+	}
+	r = paracfs(t, p.Root, "rejected", "diff", "--color=always", "-U", "0", rc.ID)
+	for _, want := range []string{"\x1b[1m--- " + stateRel + " (current)", "\x1b[31m-revision: 11\x1b[0m", "\x1b[32m+revision: 5\x1b[0m"} {
+		if r.Code != 0 || !strings.Contains(r.Stdout, want) || strings.Contains(r.Stdout, "\n ") {
+			t.Errorf("paracfs rejected diff --color=always -U 0: %q\nwant %q and no context lines", r.Stdout, want)
+		}
+	}
 
 	// apply of the stale write: refused again as a conflict, said plainly,
 	// and kept where it was (no second copy).

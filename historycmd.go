@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -280,21 +281,29 @@ func runShow(args []string) error {
 
 // --- diff
 
-func diffFlagSet(keys *bool, context *int) *pflag.FlagSet {
+func diffFlagSet(keys *bool, context *int, color *string) *pflag.FlagSet {
 	fs := flagSet("diff", "[--keys] FILE@A [FILE@B | @B | FILE]",
 		"Compares revision A of FILE with revision B (@B is short for FILE@B), or with the current\n"+
 			"file, as a unified diff. With --keys, YAML and JSON files are compared key by key: the\n"+
-			"top-level keys added (+), removed (-) and changed (~), whatever their formatting.")
-	fs.BoolVar(keys, "keys", false, "YAML/JSON: list the changed top-level keys with old and new values")
+			"keys added (+), removed (-) and changed (~), whatever their formatting; a mapping\n"+
+			"changed on both sides shows the keys changed inside it, as a.b.c.")
+	fs.BoolVar(keys, "keys", false, "YAML/JSON: list the changed keys with old and new values")
 	fs.IntVarP(context, "unified", "U", 3, "lines of context around each change")
+	fs.StringVar(color, "color", "auto", "colour the diff: auto (on a terminal, unless NO_COLOR is set), always, never")
+	fs.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
 	return fs
 }
 
 func runDiff(args []string) error {
 	var keys bool
 	var ctxLines int
-	fs := diffFlagSet(&keys, &ctxLines)
+	var colorMode string
+	fs := diffFlagSet(&keys, &ctxLines, &colorMode)
 	if err := parse(fs, args, 2); err != nil {
+		return err
+	}
+	color, err := useColor(colorMode)
+	if err != nil {
 		return err
 	}
 	if fs.NArg() < 1 {
@@ -335,14 +344,15 @@ func runDiff(args []string) error {
 		return err
 	}
 	if !keys {
-		_, err = io.WriteString(os.Stdout, textdiff.Unified(a.String(), b.String(), old, cur, ctxLines))
+		_, err = io.WriteString(os.Stdout, paintDiff(color, textdiff.Unified(a.String(), b.String(), old, cur, ctxLines)))
 		return err
 	}
 	return diffKeys(os.Stdout, a, b, old, cur)
 }
 
-// diffKeys prints the top-level keys that differ between two YAML or JSON
-// documents.
+// diffKeys prints the keys that differ between two YAML or JSON documents.
+// A mapping changed on both sides is followed down to the keys that
+// changed in it, named with dots (current_phase.progress).
 func diffKeys(w io.Writer, a, b fileRef, old, cur []byte) error {
 	kind := revision.KindOf(a.rel)
 	lim := revision.DefaultLimits()
@@ -358,27 +368,76 @@ func diffKeys(w io.Writer, a, b fileRef, old, cur []byte) error {
 	if changes == nil {
 		return fmt.Errorf("%s, %s: --keys needs a mapping (an object) at the top of both", a, b)
 	}
+	printKeyChanges(w, "", changes)
+	return nil
+}
+
+func printKeyChanges(w io.Writer, prefix string, changes map[string]revision.Change) {
 	names := make([]string, 0, len(changes))
 	for k := range changes {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	show := func(v any) string {
-		s, _ := json.Marshal(v)
-		return string(s)
-	}
 	for _, k := range names {
-		c := changes[k]
+		c, name := changes[k], prefix+k
+		if om, nm, ok := bothObjects(c); ok {
+			printKeyChanges(w, name+".", objectChanges(om, nm))
+			continue
+		}
 		switch {
 		case c.Old == nil:
-			fmt.Fprintf(w, "+ %s: %s\n", k, show(c.New))
+			fmt.Fprintf(w, "+ %s: %s\n", name, keyValue(c.New))
 		case c.New == nil:
-			fmt.Fprintf(w, "- %s: %s\n", k, show(c.Old))
+			fmt.Fprintf(w, "- %s: %s\n", name, keyValue(c.Old))
 		default:
-			fmt.Fprintf(w, "~ %s: %s → %s\n", k, show(c.Old), show(c.New))
+			fmt.Fprintf(w, "~ %s: %s → %s\n", name, keyValue(c.Old), keyValue(c.New))
 		}
 	}
-	return nil
+}
+
+// bothObjects tells whether a change is of an object into an object, and
+// gives their members.
+func bothObjects(c revision.Change) (old, new map[string]json.RawMessage, ok bool) {
+	or, ok1 := c.Old.(json.RawMessage)
+	nr, ok2 := c.New.(json.RawMessage)
+	if !ok1 || !ok2 || json.Unmarshal(or, &old) != nil || json.Unmarshal(nr, &new) != nil || old == nil || new == nil {
+		return nil, nil, false
+	}
+	return old, new, true
+}
+
+// objectChanges compares the members of two objects in canonical JSON,
+// where equal values have equal encodings.
+func objectChanges(old, new map[string]json.RawMessage) map[string]revision.Change {
+	out := make(map[string]revision.Change)
+	for k, o := range old {
+		if n, ok := new[k]; !ok {
+			out[k] = revision.Change{Old: o}
+		} else if !bytes.Equal(o, n) {
+			out[k] = revision.Change{Old: o, New: n}
+		}
+	}
+	for k, n := range new {
+		if _, ok := old[k]; !ok {
+			out[k] = revision.Change{New: n}
+		}
+	}
+	return out
+}
+
+// keyValue is a value as --keys prints it: its canonical JSON as is (no
+// \u0026 for &), or the summary of a value too long to show.
+func keyValue(v any) string {
+	if raw, ok := v.(json.RawMessage); ok {
+		return string(raw)
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // --- restore

@@ -50,7 +50,7 @@ func execMain(fs *pflag.FlagSet, mf *mountFlags, args []string) error {
 		if errors.Is(err, pflag.ErrHelp) {
 			return err
 		}
-		return usageError{err.Error()}
+		return usageError{fmt.Sprintf("%v (run 'paracfs exec --help')", err)}
 	}
 	dash := fs.ArgsLenAtDash()
 	if dash < 0 || dash == fs.NArg() {

@@ -164,7 +164,7 @@ func parse(fs *pflag.FlagSet, args []string, maxArgs int) error {
 		if errors.Is(err, pflag.ErrHelp) {
 			return err
 		}
-		return usageError{err.Error()}
+		return usageError{fmt.Sprintf("%v (run 'paracfs %s --help')", err, fs.Name())}
 	}
 	if fs.NArg() > maxArgs {
 		return usageError{fmt.Sprintf("too many arguments: %q (run 'paracfs %s --help')", fs.Args()[maxArgs:], fs.Name())}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -119,11 +120,30 @@ func TestCLIHelpAndUsage(t *testing.T) {
 			t.Errorf("paracfs %s: %s\nwant exit 0 and a usage text", strings.Join(args, " "), r)
 		}
 	}
-	for _, cmd := range []string{"mount", "unmount", "status", "log", "version"} {
-		r := paracfs(t, "/", cmd, "--no-such-flag")
-		oneLine(t, "paracfs "+cmd+" --no-such-flag", r, 2, "paracfs "+cmd+": ")
+	// Every command the top-level usage lists has --help, and refuses an
+	// unknown flag with exit 2 and one line that says where to look.
+	r := paracfs(t, "/", "--help")
+	cmds := regexp.MustCompile(`(?m)^  ([a-z]+) `).FindAllStringSubmatch(r.Stderr, -1)
+	if len(cmds) < 13 {
+		t.Fatalf("paracfs --help lists %d commands, want every one:\n%s", len(cmds), r.Stderr)
 	}
-	r := paracfs(t, "/", "no-such-command")
+	for _, m := range cmds {
+		c := m[1]
+		r := paracfs(t, "/", c, "--help")
+		if r.Code != 0 || !strings.HasPrefix(r.Stderr, "Usage: paracfs "+c+" ") {
+			t.Errorf("paracfs %s --help: %s\nwant exit 0 and a usage text", c, r)
+		}
+		r = paracfs(t, "/", c, "--no-such-flag")
+		code := 2
+		if c == "exec" {
+			code = 125 // exec's own failures, apart from CMD's statuses
+		}
+		oneLine(t, "paracfs "+c+" --no-such-flag", r, code, "paracfs "+c+": ")
+		if !strings.Contains(r.Stderr, "run 'paracfs "+c+" --help'") {
+			t.Errorf("paracfs %s --no-such-flag: %q, want it to point at --help", c, r.Stderr)
+		}
+	}
+	r = paracfs(t, "/", "no-such-command")
 	if r.Code != 2 {
 		t.Errorf("paracfs no-such-command: %s\nwant exit 2", r)
 	}

@@ -64,9 +64,19 @@ func splitRev(arg string) (file string, rev int64, hasRev bool, err error) {
 	case perr == nil && n >= 0:
 		return arg[:i], n, true, nil
 	case s == "" || strings.TrimLeft(s, "0123456789-+") == "":
-		return "", 0, false, usageError{fmt.Sprintf("%q: want FILE@REV with REV a revision number (see paracfs history FILE)", arg)}
+		return "", 0, false, noRev(arg, "FILE@REV")
 	}
 	return arg, 0, false, nil
+}
+
+// noRev is the usage error for an argument that names no revision: none
+// given, or one that is not a number (FILE@abc).
+func noRev(arg, form string) error {
+	file, what := arg, "name a revision, as "+form
+	if i := strings.LastIndexByte(arg, '@'); i >= 0 {
+		file, what = arg[:i], fmt.Sprintf("want %s with a revision number after the @, not %q", form, arg[i+1:])
+	}
+	return usageError{fmt.Sprintf("%q: %s (see paracfs history %s)", arg, what, file)}
 }
 
 // resolveFile finds the paracfs directory a FILE[@REV] argument is in: a
@@ -124,6 +134,9 @@ func resolveFile(arg string) (fileRef, error) {
 func (f fileRef) versions() ([]backing.Version, error) {
 	b, err := os.ReadFile(filepath.Join(f.historyDir(), backing.HistoryIndex))
 	if errors.Is(err, os.ErrNotExist) {
+		if _, serr := os.Lstat(filepath.Join(f.root, filepath.FromSlash(f.rel))); errors.Is(serr, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s: no such file, and no history kept under that name", f.rel)
+		}
 		return nil, fmt.Errorf("%s: no history kept (paracfs keeps the versions committed through its mount)", f.rel)
 	}
 	if err != nil {
@@ -269,7 +282,7 @@ func runShow(args []string) error {
 		return err
 	}
 	if !f.hasRev {
-		return usageError{fmt.Sprintf("%q: name a revision, as FILE@REV (see paracfs history %s)", fs.Arg(0), fs.Arg(0))}
+		return noRev(fs.Arg(0), "FILE@REV")
 	}
 	b, err := f.content()
 	if err != nil {
@@ -328,7 +341,7 @@ func runDiff(args []string) error {
 		}
 	}
 	if !a.hasRev && !b.hasRev {
-		return usageError{fmt.Sprintf("%q: name a revision, as FILE@A (see paracfs history %s)", fs.Arg(0), fs.Arg(0))}
+		return noRev(fs.Arg(0), "FILE@A")
 	}
 	if keys {
 		if k := revision.KindOf(a.rel); k != revision.YAML && k != revision.JSON || revision.KindOf(b.rel) != k {
@@ -462,7 +475,7 @@ func runRestore(args []string) error {
 		return err
 	}
 	if !f.hasRev {
-		return usageError{fmt.Sprintf("%q: name the revision to restore, as FILE@REV (see paracfs history %s)", fs.Arg(0), fs.Arg(0))}
+		return noRev(fs.Arg(0), "FILE@REV")
 	}
 	if f.mount == nil {
 		return fmt.Errorf("%s: restore needs the mount, and %s is not mounted: run paracfs mount %s first", f, f.root, f.root)

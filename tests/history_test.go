@@ -273,10 +273,14 @@ func TestHistoryRestore(t *testing.T) {
 		want string
 	}{
 		{[]string{"restore", ".parac/" + rel + "@99"}, 1, "revision 99 is not kept"},
-		{[]string{"restore", ".parac/" + rel}, 2, "name the revision to restore"},
+		{[]string{"restore", ".parac/" + rel}, 2, "name a revision, as FILE@REV"},
 		{[]string{"show", ".parac/" + rel}, 2, "name a revision"},
-		{[]string{"show", ".parac/" + rel + "@-1"}, 2, "REV a revision number"},
-		{[]string{"history", ".parac/nothing-here.yaml"}, 1, "no history kept"},
+		{[]string{"show", ".parac/" + rel + "@-1"}, 2, "a revision number after the @"},
+		{[]string{"show", ".parac/" + rel + "@abc"}, 2, `a revision number after the @, not "abc" (see paracfs history .parac/` + rel + ")"},
+		{[]string{"diff", ".parac/" + rel + "@1x"}, 2, "a revision number after the @"},
+		{[]string{"restore", ".parac/" + rel + "@v2"}, 2, "a revision number after the @"},
+		{[]string{"history", ".parac/nothing-here.yaml"}, 1, "nothing-here.yaml: no such file, and no history kept"},
+		{[]string{"show", ".parac/" + rel + "@1@2"}, 1, "no such file"},
 		{[]string{"history", "/etc/passwd"}, 1, "not inside a directory paracfs serves"},
 		{[]string{"history"}, 2, "name a FILE"},
 		{[]string{"diff", "--keys", ".parac/agents/specs/coder.md@0"}, 2, "--keys compares YAML or JSON"},

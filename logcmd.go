@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -99,35 +100,82 @@ func runLog(args []string) error {
 		}
 		return follow(path, f, n, p)
 	}
-	file, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer file.Close()
-	st, err := file.Stat()
-	if err != nil {
-		return err
-	}
+	// A log rotated by size (mount --log-max-size) goes on in LOG.1: its
+	// lines come first.
+	files := []string{path + backing.RotatedSuffix, path}
 	if o.n == 0 && f.Since.IsZero() {
 		// The whole log: streamed, in batches, so that memory does not
 		// follow the size of the log.
 		var batch []*changelog.Entry
-		err := changelog.Scan(io.NewSectionReader(file, 0, st.Size()), f, func(e *changelog.Entry) bool {
-			if batch = append(batch, e); len(batch) == 4096 {
-				p.print(batch)
-				batch = batch[:0]
+		for i, name := range files {
+			file, err := os.Open(name)
+			if i == 0 && errors.Is(err, os.ErrNotExist) {
+				continue
 			}
-			return true
-		})
+			if err != nil {
+				return noLog(err)
+			}
+			var size int64
+			if st, serr := file.Stat(); serr == nil {
+				size = st.Size() // what is there now; not what is appended while printing
+			}
+			err = changelog.Scan(io.NewSectionReader(file, 0, size), f, func(e *changelog.Entry) bool {
+				if batch = append(batch, e); len(batch) == 4096 {
+					p.print(batch)
+					batch = batch[:0]
+				}
+				return true
+			})
+			file.Close()
+			if err != nil {
+				p.print(batch)
+				return err
+			}
+		}
 		p.print(batch)
-		return err
+		return nil
 	}
-	entries, err := changelog.Last(file, st.Size(), f, o.n)
+	entries, err := lastEntries(path, f, o.n)
 	if err != nil {
-		return err
+		return noLog(err)
+	}
+	if rotated := path + backing.RotatedSuffix; o.n == 0 || len(entries) < o.n {
+		want := 0 // all
+		if o.n > 0 {
+			want = o.n - len(entries)
+		}
+		more, err := lastEntries(rotated, f, want)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		entries = append(more, entries...)
 	}
 	p.print(entries)
 	return nil
+}
+
+// noLog says plainly that a log is missing.
+func noLog(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) && errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s: no change log there (nothing logged yet, or --log names another file)", pe.Path)
+	}
+	return err
+}
+
+// lastEntries reads the last n entries of a log file that match f (all of
+// them when n is 0).
+func lastEntries(path string, f changelog.Filter, n int) ([]*changelog.Entry, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	st, err := file.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return changelog.Last(file, st.Size(), f, n)
 }
 
 // logPrinter prints entries as JSON lines or as an aligned table.

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/paracfs/paracfs/backing"
 	"github.com/paracfs/paracfs/changelog"
 )
 
@@ -132,6 +133,11 @@ func (fl *follower) poll() error {
 	}
 	size := st.Size()
 	if inoOf(st) != fl.ino || size < fl.off || !fl.tailMatches(file) {
+		if inoOf(st) != fl.ino {
+			if err := fl.drainRotated(); err != nil {
+				return err
+			}
+		}
 		fl.ino = inoOf(st)
 		return fl.resync(file, size)
 	}
@@ -139,6 +145,32 @@ func (fl *follower) poll() error {
 		return fl.read(file, fl.off, size, time.Time{})
 	}
 	return nil
+}
+
+// drainRotated reads what a rotation (mount --log-max-size) moved to
+// LOG.1 before the new LOG took over: the end of the file being read, if
+// LOG.1 is that file (it holds the bytes last read, where they were;
+// through the mount it has an inode number of its own), or else, after
+// several rotations between two looks, its entries newer than the newest
+// one read. After a prune, LOG.1 holds only older entries: none is printed.
+func (fl *follower) drainRotated() error {
+	file, err := os.Open(fl.path + backing.RotatedSuffix)
+	if err != nil {
+		return nil // no rotation: a prune or a replaced log, which resync handles
+	}
+	defer file.Close()
+	st, err := file.Stat()
+	if err != nil {
+		return nil
+	}
+	if len(fl.tail) > 0 && st.Size() >= fl.off && fl.tailMatches(file) {
+		return fl.read(file, fl.off, st.Size(), time.Time{})
+	}
+	if fl.seen.IsZero() {
+		return nil // nothing read yet to tell old entries from new
+	}
+	fl.off = 0
+	return fl.read(file, 0, st.Size(), fl.seen)
 }
 
 func (fl *follower) tailMatches(file *os.File) bool {

@@ -110,13 +110,14 @@ func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, er
 		state, _ := json.MarshalIndent(daemonState{
 			Pid: os.Getpid(), Dir: dir, Mountpoint: mp, Started: started,
 			Config: anyConfig{"lock_timeout": cfg.LockTimeout.String(), "max_size": cfg.Limits.MaxSize,
-				"log": cfg.LogPath, "history_versions": max(cfg.History.MaxVersions, 0),
+				"log": cfg.LogPath, "log_max_size": cfg.LogMaxSize, "history_versions": max(cfg.History.MaxVersions, 0),
 				"history_days": historyDays(cfg.History), "allow_other": mf.allowOther, "globs": cfg.Globs},
 		}, "", "  ")
 		b.WriteMeta("daemon.json", append(state, '\n'))
 	}
 	writeState(cfg)
 	b.OnConfig(writeState) // paracfs.yaml changed: clients find the log where it is now
+	b.OnLogReplaced(root.LogReplaced)
 	slog.Info("mounted", "dir", dir, "mountpoint", mp, "pid", os.Getpid())
 	d := &daemon{dir: dir, mp: mp, back: b, root: root, server: server, served: make(chan struct{})}
 	go func() {

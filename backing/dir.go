@@ -29,6 +29,7 @@ type Config struct {
 	LockTimeout time.Duration   // how long a commit waits for P.lock
 	Limits      revision.Limits // size, depth and alias limits for validation
 	LogPath     string          // change log relative to DIR
+	LogMaxSize  int64           // rotate the change log at this size (0: never; see rotate.go)
 	History     HistoryBounds   // how many committed versions are kept, and how long
 	Rules       []Rule          // per-glob checks and revision stamping, from the config file
 
@@ -78,6 +79,8 @@ type Dir struct {
 	onConfig func(Config) // told of each config applied (under cfgMu)
 	cfgMu    sync.Mutex   // one reload at a time
 	retired  []*os.File   // change logs in use before the config file moved the log
+
+	onLogReplaced func(rels ...string) // told of a rotation (under logMu)
 }
 
 // Open opens DIR, cleans what a killed daemon left behind (temp files, a

@@ -45,6 +45,7 @@ func (d *Dir) appendLog(e *changelog.Entry) {
 	if err != nil {
 		slog.Error("cannot write the change log", "log", d.Config().LogPath, "err", err, "lost", e.Description)
 	}
+	d.maybeRotate()
 }
 
 // CreateLog creates the change log if it does not exist yet (an appender
@@ -136,6 +137,7 @@ func (d *Dir) AppendLog(data []byte, c Caller) error {
 	if err := w.AppendLines(data); err != nil {
 		return fmt.Errorf("%s: %w", d.Config().LogPath, err)
 	}
+	d.maybeRotate()
 	return nil
 }
 

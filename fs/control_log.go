@@ -33,3 +33,12 @@ func init() {
 		return map[string]any{"removed": removed, "kept": kept}, nil
 	})
 }
+
+// LogReplaced drops the kernel's cached entries and data for the change
+// log's files after the daemon renamed them (a rotation). Called on the
+// root node, which NewRoot returns.
+func (n *Node) LogReplaced(rels ...string) {
+	for _, rel := range rels {
+		n.r.invalidatePath(rel)
+	}
+}

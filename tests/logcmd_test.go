@@ -394,3 +394,91 @@ for i in range(int(sys.argv[1])):
 		t.Errorf("temp files left by the prunes: %v", tmps)
 	}
 }
+
+// With --log-max-size the daemon rotates the change log: LOG becomes
+// LOG.1 and a new LOG starts with a "rotate" line. No entry is lost or
+// doubled: paracfs log reads both files, log -f goes on across the
+// rotation, and paracle's appends through the mount land in the new LOG.
+func TestLogRotate(t *testing.T) {
+	p := newProject(t)
+	mount(t, p, "--log-max-size", "8KiB")
+	fl := startFollow(t, p, "-n", "0")
+	time.Sleep(300 * time.Millisecond) // the follower is at the end of the log
+	rotated := p.backing(logRel + ".1")
+	n := 0
+	commit := func(k int) {
+		var b strings.Builder
+		for i := 0; i < k; i++ {
+			n++
+			fmt.Fprintf(&b, "echo 'n: %d' > .parac/r%d.yaml\n", n, n)
+		}
+		mustRun(t, p.Root, "sh", "-c", b.String())
+		time.Sleep(100 * time.Millisecond) // not two rotations between two looks of log -f
+	}
+	for i := 0; i < 40; i++ {
+		if _, err := os.Stat(rotated); err == nil {
+			break
+		}
+		commit(5)
+	}
+	if _, err := os.Stat(rotated); err != nil {
+		t.Fatalf("after %d commits the log was not rotated: %v", n, err)
+	}
+	commit(3)
+
+	cur := strings.Split(strings.TrimSpace(string(readFile(t, p.backing(logRel)))), "\n")
+	prev := strings.Split(strings.TrimSpace(string(readFile(t, rotated))), "\n")
+	if !strings.Contains(cur[0], `"op":"rotate"`) || strings.Contains(prev[0], `"op":"rotate"`) {
+		t.Fatalf("want one rotation, its line first in the new log: new log starts %q, %s.1 starts %q", cur[0], logRel, prev[0])
+	}
+	if st := readFile(t, p.backing(logRel)); len(st) > 8192 {
+		t.Errorf("the new log has %d bytes, past --log-max-size", len(st))
+	}
+	both := strings.Join(append(prev, cur...), "\n")
+	all := logJSON(t, p)
+	var printed []string
+	for _, e := range all {
+		printed = append(printed, e.Raw)
+	}
+	for i := 1; i <= n; i++ {
+		w := fmt.Sprintf(`"path":"r%d.yaml"`, i)
+		if c := strings.Count(both, w); c != 1 {
+			t.Errorf("r%d.yaml is logged %d times in the log and %s.1, want once", i, c, logRel)
+		}
+		if c := strings.Count(strings.Join(printed, "\n"), w); c != 1 {
+			t.Errorf("paracfs log prints r%d.yaml %d times, want once", i, c)
+		}
+	}
+	// -n reaches back into LOG.1 for what the new log lacks.
+	last := logJSON(t, p, "-n", itoa(len(cur)+2))
+	if len(last) != len(cur)+2 || last[0].Raw != prev[len(prev)-2] || last[2].Op != "rotate" {
+		t.Errorf("paracfs log -n %d: %d entries starting %v, want the last 2 of %s.1 then the new log", len(cur)+2, len(last), last, logRel)
+	}
+
+	fl.waitFor(t, fmt.Sprintf(`"path":"r%d.yaml"`, n), `"op":"rotate"`)
+	time.Sleep(600 * time.Millisecond) // two more polls: nothing printed twice
+	for i := 1; i <= n; i++ {
+		if c := fl.count(fmt.Sprintf(`"path":"r%d.yaml"`, i)); c != 1 {
+			t.Errorf("log -f printed r%d.yaml %d times across the rotation, want once", i, c)
+		}
+	}
+
+	// Through the mount: the new log, fresh; paracle's appends land in it.
+	line := `{"timestamp":"2099-01-01T00:00:00.000000+00:00","process_id":1,"change_type":"note","description":"after the rotation"}`
+	mustRun(t, p.Root, "sh", "-c", "echo '"+line+"' >> .parac/"+logRel)
+	if got, want := readFile(t, p.path(logRel)), readFile(t, p.backing(logRel)); string(got) != string(want) || !strings.HasSuffix(string(got), line+"\n") {
+		t.Errorf("the log through the mount (%d bytes) differs from the new log (%d bytes), or lacks the appended line", len(got), len(want))
+	}
+	var a, b syscall.Stat_t
+	syscall.Stat(p.backing(logRel), &a)
+	syscall.Stat(rotated, &b)
+	if a.Mode != b.Mode || a.Uid != b.Uid {
+		t.Errorf("new log mode %o uid %d, want the old one's: %o uid %d", a.Mode, a.Uid, b.Mode, b.Uid)
+	}
+	if tmps := findTemps(t, p.backing(".")); len(tmps) > 0 {
+		t.Errorf("temp files left by the rotation: %v", tmps)
+	}
+	if st := string(readFile(t, p.path(".paracfs/daemon.json"))); !strings.Contains(st, `"log_max_size": 8192`) {
+		t.Errorf("the configuration paracfs status shows lacks log_max_size 8192:\n%s", st)
+	}
+}

@@ -1,0 +1,119 @@
+package backing
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// RotatedSuffix names the change log's previous file, beside it: a log
+// rotated by size (Config.LogMaxSize) is renamed to LOG.1, replacing the
+// one rotated before, and a new, empty LOG takes its place.
+const RotatedSuffix = ".1"
+
+// errNoRotation says a rotation found nothing to do.
+var errNoRotation = errors.New("no rotation needed")
+
+// OnLogReplaced registers fn, told of the log's paths (relative to DIR)
+// after a rotation renamed them behind the kernel's back.
+func (d *Dir) OnLogReplaced(fn func(rels ...string)) {
+	d.logMu.Lock()
+	d.onLogReplaced = fn
+	d.logMu.Unlock()
+}
+
+// maybeRotate rotates the change log once it has grown to LogMaxSize
+// (0: never). Holding the log's append lock, it links LOG as LOG.1 and
+// renames a new, empty file over LOG, so each line lands whole in one of
+// the two and none is lost (a process appending to DIR's log directly has
+// its line in LOG.1 if it opened the file before the rename), and LOG is
+// never missing.
+// It gives way to a prune under way (the next append tries again), and
+// logs the rotation as the first line of the new file, op "rotate".
+func (d *Dir) maybeRotate() {
+	max := d.Config().LogMaxSize
+	if max <= 0 || !d.pruneMu.TryLock() {
+		return
+	}
+	defer d.pruneMu.Unlock()
+	d.logMu.Lock()
+	w, old, logPath := d.log, d.logf, d.Config().LogPath
+	d.logMu.Unlock()
+	if w == nil {
+		return
+	}
+	if size, err := w.Size(); err != nil || size < max {
+		return
+	}
+	pfd, base, err := d.parent(logPath)
+	if err != nil {
+		return
+	}
+	defer d.closeParent(pfd)
+	var size int64
+	var nf *os.File
+	d.logMu.Lock()
+	err = w.Replace(func(cur *os.File) (*os.File, error) {
+		if cur != old {
+			return nil, errNoRotation // reopened meanwhile (the config moved the log)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(int(cur.Fd()), &st); err != nil {
+			return nil, err
+		}
+		if st.Size < max {
+			return nil, errNoRotation
+		}
+		size = st.Size
+		// The new log is made aside and renamed over LOG once LOG.1 is a
+		// second name of the old one: LOG never goes missing for readers.
+		tmp := tempName(base)
+		fd, err := unix.Openat(pfd, tmp, unix.O_RDWR|unix.O_APPEND|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, st.Mode&0o7777)
+		if err != nil {
+			return nil, err
+		}
+		unix.Fchown(fd, int(st.Uid), int(st.Gid)) // keep the log's owner and mode, best effort
+		unix.Fchmod(fd, st.Mode&0o7777)
+		rotated := base + RotatedSuffix
+		if err := unix.Unlinkat(pfd, rotated, 0); err != nil && err != unix.ENOENT {
+			err = fmt.Errorf("removing the previous %s: %w", rotated, err)
+			unix.Close(fd)
+			unix.Unlinkat(pfd, tmp, 0)
+			return nil, err
+		}
+		err = unix.Linkat(pfd, base, pfd, rotated, 0)
+		if err == nil {
+			if err = unix.Renameat(pfd, tmp, pfd, base); err != nil {
+				unix.Unlinkat(pfd, rotated, 0) // the log stays whole under its name
+			}
+		}
+		if err != nil {
+			unix.Close(fd)
+			unix.Unlinkat(pfd, tmp, 0)
+			return nil, err
+		}
+		fsyncDir(pfd)
+		nf = os.NewFile(uintptr(fd), logPath)
+		return nf, nil
+	})
+	if err == nil {
+		d.logf = nf
+	}
+	notify := d.onLogReplaced
+	d.logMu.Unlock()
+	if errors.Is(err, errNoRotation) {
+		return
+	}
+	if err != nil {
+		slog.Error("cannot rotate the change log", "log", logPath, "err", err)
+		return
+	}
+	old.Close()
+	if notify != nil {
+		notify(logPath, logPath+RotatedSuffix)
+	}
+	d.note("rotate", fmt.Sprintf("rotated the change log at %d bytes (the limit is %d): its lines are now in %s%s", size, max, base, RotatedSuffix))
+}

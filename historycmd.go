@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
@@ -192,7 +191,7 @@ func shortPath(p string) string {
 
 // --- history
 
-func historyFlagSet(asJSON *bool) *pflag.FlagSet {
+func historyFlagSet(asJSON *bool, color *string) *pflag.FlagSet {
 	fs := flagSet("history", "[--json] FILE",
 		"Lists the kept versions of a managed file, oldest first: revision, time, what made it\n"+
 			"(commit, create, restore, external, before), the writer's pid and command, and size.\n"+
@@ -200,13 +199,20 @@ func historyFlagSet(asJSON *bool) *pflag.FlagSet {
 			"back with 'paracfs restore FILE@REV'. The versions are also plain read-only files in\n"+
 			"DIR/.paracfs/history/<path>/<rev>.<ext>, through the mount too.")
 	fs.BoolVar(asJSON, "json", false, "print one JSON object per version")
+	fs.StringVar(color, "color", "auto", "colour the table: auto (on a terminal, unless NO_COLOR is set), always, never")
+	fs.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
 	return fs
 }
 
 func runHistory(args []string) error {
 	var asJSON bool
-	fs := historyFlagSet(&asJSON)
+	var colorMode string
+	fs := historyFlagSet(&asJSON, &colorMode)
 	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	color, err := useColor(colorMode)
+	if err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -237,8 +243,8 @@ func runHistory(args []string) error {
 	if curErr == nil {
 		curSum = sha256hex(current)
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "REV\tTIME\tOP\tPID\tCOMMAND\tSIZE\t")
+	var t table
+	t.add([]string{"REV", "TIME", "OP", "PID", "COMMAND", "SIZE", ""}, []string{sgrBold, sgrBold, sgrBold, sgrBold, sgrBold, sgrBold, ""})
 	for i, v := range vs {
 		mark := ""
 		if i == len(vs)-1 && v.SHA256 == curSum {
@@ -248,10 +254,11 @@ func runHistory(args []string) error {
 		if v.Pid > 0 {
 			pid = strconv.Itoa(v.Pid)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", v.Rev, changelog.LocalTime(v.Time),
-			v.Op, pid, v.Command, v.Size, mark)
+		t.add([]string{strconv.FormatInt(v.Rev, 10), changelog.LocalTime(v.Time), v.Op, pid,
+			changelog.Sanitize(v.Command), strconv.FormatInt(v.Size, 10), mark},
+			[]string{sgrYellow, sgrDim, opColor(v.Op), "", "", "", sgrBold})
 	}
-	tw.Flush()
+	t.write(os.Stdout, color, nil)
 	switch {
 	case errors.Is(curErr, os.ErrNotExist):
 		fmt.Printf("%s is deleted; restore a version with paracfs restore %s@REV\n", f.rel, f.rel)

@@ -60,7 +60,7 @@ func init() {
 		{"rejected", rejectedArgs, "list, show, diff, apply or drop refused writes",
 			func() *pflag.FlagSet { return rejectedFlagSet("*", &rejectedOpts{}) }, "dirs", runRejected},
 		{"history", "[--json] FILE", "list the kept versions of a managed file",
-			func() *pflag.FlagSet { return historyFlagSet(new(bool)) }, "files", runHistory},
+			func() *pflag.FlagSet { return historyFlagSet(new(bool), new(string)) }, "files", runHistory},
 		{"show", "FILE@REV", "print a kept version of a managed file",
 			func() *pflag.FlagSet { return showFlagSet() }, "files", runShow},
 		{"diff", "[--keys] FILE@A [FILE@B | @B | FILE]", "compare a kept version with another, or with the current file",

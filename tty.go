@@ -55,7 +55,7 @@ func opColor(op string) string {
 		return sgrGreen
 	case "conflict", "invalid", "too_large", "lock_timeout", "append_only", "read_only":
 		return sgrRed + sgrBold
-	case "delete", "rename", "move", "truncate", "drop", "prune":
+	case "delete", "rename", "move", "truncate", "drop", "prune", "rotate":
 		return sgrYellow
 	case "recover", "warning", "external":
 		return sgrBlue

@@ -117,6 +117,14 @@ func TestHistoryListShowDiff(t *testing.T) {
 	if want := "versions kept in .parac/.paracfs/history/" + stateRel + "/"; lines[5] != want {
 		t.Errorf("history's last line %q, want %q", lines[5], want)
 	}
+	// The same table as log's and rejected's: no trailing blanks, colour
+	// only on a terminal or when asked.
+	if strings.Contains(r.Stdout, " \n") || strings.Contains(r.Stdout, "\x1b[") {
+		t.Errorf("paracfs history to a pipe: %q\nwant no trailing blanks and no colour", r.Stdout)
+	}
+	if r := paracfs(t, p.Root, "history", "--color=always", ".parac/"+stateRel); !strings.Contains(r.Stdout, "\x1b[1m(current)\x1b[0m") {
+		t.Errorf("paracfs history --color=always: %q\nwant the current version marked in bold", r.Stdout)
+	}
 
 	// show, and the same bytes as a file through the mount.
 	for rv, want := range committed {

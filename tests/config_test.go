@@ -469,6 +469,12 @@ func TestConfigCheck(t *testing.T) {
 	if _, err := os.Stat(p.path(".paracfs")); !os.IsNotExist(err) {
 		t.Errorf("paracfs check created .paracfs/: %v", err)
 	}
+	// A DIR that is not there: named, as log and rejected name it.
+	missing := p.path("no-such-dir")
+	r = paracfs(t, p.Root, "check", missing)
+	if want := "paracfs check: " + missing + ": no such directory\n"; r.Code != 1 || r.Stderr != want {
+		t.Errorf("paracfs check of a missing DIR: %s\nwant exit 1 and stderr %q", r, want)
+	}
 }
 
 // sed -i on the config file: a rename onto paracfs.yaml is checked and

@@ -74,6 +74,9 @@ func runLog(args []string) error {
 			return usageError{fmt.Sprintf("--until %q: %v", o.until, err)}
 		}
 	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return usageError{fmt.Sprintf("--since %s is not before --until %s: no entry can match (a duration counts back from now: --since 2h --until 1h)", o.since, o.until)}
+	}
 	if o.n < 0 {
 		return usageError{"-n must be 0 or more"}
 	}

@@ -111,7 +111,7 @@ func TestLogFilters(t *testing.T) {
 	if es := logJSON(t, p, "--since", "1h", "--until", "1ms", "--pid", itoa(a.Pid), "--op", "create"); len(es) != 1 || es[0].Path != "a.yaml" {
 		t.Errorf("log with every filter: %v", es)
 	}
-	for _, c := range [][]string{{"--until", "yesterday"}, {"--pid", "-3"}, {"--path", "[x"}, {"--color", "blue"}, {"-f", "--until", "1h"}} {
+	for _, c := range [][]string{{"--until", "yesterday"}, {"--pid", "-3"}, {"--path", "[x"}, {"--color", "blue"}, {"-f", "--until", "1h"}, {"--since", "1h", "--until", "2h"}} {
 		if r := paracfs(t, p.Root, append([]string{"log"}, c...)...); r.Code != 2 || r.Stderr == "" {
 			t.Errorf("paracfs log %s: %s\nwant a usage error (exit 2)", strings.Join(c, " "), r)
 		}

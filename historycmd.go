@@ -364,7 +364,12 @@ func runDiff(args []string) error {
 		return err
 	}
 	if !keys {
-		_, err = io.WriteString(os.Stdout, paintDiff(color, textdiff.Unified(a.String(), b.String(), old, cur, ctxLines)))
+		d := textdiff.Unified(a.String(), b.String(), old, cur, ctxLines)
+		if d == "" {
+			fmt.Fprintf(os.Stderr, "%s and %s have the same content\n", a, b)
+			return nil
+		}
+		_, err = io.WriteString(os.Stdout, paintDiff(color, d))
 		return err
 	}
 	return diffKeys(os.Stdout, a, b, old, cur)
@@ -387,6 +392,10 @@ func diffKeys(w io.Writer, a, b fileRef, old, cur []byte) error {
 	changes := revision.Changes(od, nd)
 	if changes == nil {
 		return fmt.Errorf("%s, %s: --keys needs a mapping (an object) at the top of both", a, b)
+	}
+	if len(changes) == 0 {
+		fmt.Fprintf(os.Stderr, "%s and %s have the same keys and values\n", a, b)
+		return nil
 	}
 	printKeyChanges(w, "", changes)
 	return nil

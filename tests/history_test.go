@@ -165,8 +165,8 @@ func TestHistoryListShowDiff(t *testing.T) {
 	if r2 := paracfs(t, p.Root, "diff", ".parac/"+stateRel+"@12"); !strings.HasPrefix(r2.Stdout, "--- "+stateRel+"@12\n+++ "+stateRel+"\n") || !strings.HasSuffix(r2.Stdout, r.Stdout[strings.Index(r.Stdout, "\n@@")+1:]) {
 		t.Errorf("paracfs diff FILE@12 (against the current file): %s", r2)
 	}
-	if r2 := paracfs(t, p.Root, "diff", ".parac/"+stateRel+"@14"); r2.Code != 0 || r2.Stdout != "" {
-		t.Errorf("paracfs diff of the current revision against the file: %s, want nothing", r2)
+	if r2 := paracfs(t, p.Root, "diff", ".parac/"+stateRel+"@14"); r2.Code != 0 || r2.Stdout != "" || r2.Stderr != stateRel+"@14 and "+stateRel+" have the same content\n" {
+		t.Errorf("paracfs diff of the current revision against the file: %s, want no diff and a note saying so, as rejected diff does", r2)
 	}
 	// --keys: the keys that changed, down inside the mappings that changed.
 	r = paracfs(t, p.Root, "diff", "--keys", ".parac/"+stateRel+"@12", "@14")

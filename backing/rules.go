@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/sys/unix"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
@@ -150,6 +151,10 @@ func compileReason(err error) string {
 	var se *jsonschema.SchemaValidationError
 	if errors.As(err, &se) {
 		return "not a valid JSON Schema: " + schemaReason(se.Err)
+	}
+	var le *jsonschema.LoadURLError
+	if errors.As(err, &le) && errors.Is(le.Err, unix.ENOENT) {
+		return "no such file in DIR" // the loader's own words name the file a second time
 	}
 	msg := strings.ReplaceAll(err.Error(), schemaURL(""), "")
 	return strings.Join(strings.Fields(msg), " ")

@@ -136,7 +136,7 @@ func TestConfigBadThroughMount(t *testing.T) {
 		{strings.Replace(rulesConfig, "required:", "requird:", 1), `paracfs.yaml line 4: unknown key "requird" in rules[1] (did you mean required?)`},
 		{rulesConfig + "history:\n  max_age: forever\n", `paracfs.yaml line 8: key history.max_age: want a duration such as 720h or 30d, got "forever"`},
 		{strings.Replace(rulesConfig, "schemas/roadmap.schema.json", "schemas/missing.json", 1),
-			`paracfs.yaml line 5: key rules[2].schema: cannot load the schema schemas/missing.json`},
+			`paracfs.yaml line 5: key rules[2].schema: cannot load the schema schemas/missing.json: no such file in DIR`},
 	} {
 		n := len(logLines(t, p.Dir))
 		res := pyWrite(t, p.Dir, "paracfs.yaml", "trunc", []byte(tc.conf))

@@ -53,7 +53,7 @@ func opColor(op string) string {
 	switch op {
 	case "commit", "create", "apply", "restore":
 		return sgrGreen
-	case "conflict", "invalid", "too_large", "lock_timeout", "append_only", "read_only":
+	case "conflict", "invalid", "too_large", "lock_timeout", "append_only", "read_only", "config_error":
 		return sgrRed + sgrBold
 	case "delete", "rename", "move", "truncate", "drop", "prune", "rotate":
 		return sgrYellow

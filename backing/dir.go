@@ -116,6 +116,7 @@ func Open(root string, cfg Config) (*Dir, error) {
 		unix.Close(fd)
 		return nil, err
 	}
+	d.finishRotation()
 	if err := d.openLog(false); err != nil {
 		unix.Close(fd)
 		return nil, err

@@ -117,3 +117,24 @@ func (d *Dir) maybeRotate() {
 	}
 	d.note("rotate", fmt.Sprintf("rotated the change log at %d bytes (the limit is %d): its lines are now in %s%s", size, max, base, RotatedSuffix))
 }
+
+// finishRotation undoes the half of a rotation a kill interrupted between
+// linking LOG as LOG.1 and renaming the new file over LOG: LOG.1 is then
+// a second name of LOG, whose lines would be read twice. The new file is
+// a temp file, removed with the others.
+func (d *Dir) finishRotation() {
+	pfd, base, err := d.parent(d.Config().LogPath)
+	if err != nil {
+		return
+	}
+	defer d.closeParent(pfd)
+	var cur, rot unix.Stat_t
+	if unix.Fstatat(pfd, base, &cur, unix.AT_SYMLINK_NOFOLLOW) != nil ||
+		unix.Fstatat(pfd, base+RotatedSuffix, &rot, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return
+	}
+	if cur.Ino == rot.Ino && cur.Dev == rot.Dev {
+		unix.Unlinkat(pfd, base+RotatedSuffix, 0)
+		fsyncDir(pfd)
+	}
+}

@@ -56,6 +56,8 @@ func serve(dir, mp string, cfg backing.Config, mf mountFlags) (err error) {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
+	stopProfile := startCPUProfile()
+	defer stopProfile()
 	d, err := startDaemon(dir, mp, cfg, mf)
 	if err != nil {
 		return err

@@ -60,7 +60,11 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		return Result{}, d.refuse(&Refusal{Op: OpAppendOnly, Path: w.Path, Reason: "the change log can only be appended to"}, w.Caller, w.Data, 0)
 	}
 	kind := revision.KindOf(w.Path)
-	doc, err := revision.Parse(kind, w.Data, d.Config().Limits)
+	parsed := w.Data
+	if hasFields(kind) {
+		parsed = bytes.Clone(w.Data) // the doc outlives this call, in d.committed
+	}
+	doc, err := revision.Parse(kind, parsed, d.Config().Limits)
 	if err != nil {
 		return Result{}, d.refuse(refusalFrom(w.Path, err), w.Caller, w.Data, d.peekRevision(w.Path))
 	}
@@ -105,7 +109,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		if w.Caller.Reads != nil {
 			w.Caller.Reads.Wrote(w.Path, cur.rev)
 		}
-		return Result{Rev: cur.rev, Data: cur.data}, nil
+		return Result{Rev: cur.rev, Data: w.Data}, nil
 	}
 	d.recordFirst(pfd, base, w.Path, cur)
 	data := w.Data
@@ -114,9 +118,17 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	} else if !doc.HasRev && d.Config().stampsRevision(w.Path) {
 		data, _ = doc.WithRevision(next) // a rule asks for the field: add it
 	}
+	if len(data) > 0 && len(parsed) > 0 && &data[0] == &parsed[0] {
+		data = w.Data // the same bytes: the copy stays the cached doc's own
+	}
 	sum := sha256hex(data)
-	if err := d.replace(pfd, base, w, cur, data, next, sum); err != nil {
+	written, err := d.replace(pfd, base, w, cur, data, next, sum)
+	if err != nil {
+		d.committed.drop(w.Path)
 		return Result{}, fmt.Errorf("%s: %w", w.Path, err)
+	}
+	if hasFields(kind) {
+		d.committed.put(w.Path, written, data, doc)
 	}
 	if !cur.exists {
 		d.revs.unbury(w.Path)
@@ -166,6 +178,14 @@ func (d *Dir) readCurrent(pfd int, base, rel string, kind revision.Kind, newLen 
 		return cur, nil
 	}
 	cur.exists = true
+	if hasFields(kind) {
+		if s, ok := d.revs.stored(fd, rel); ok && s.size == cur.st.Size && s.mtime == mtimeNs(&cur.st) {
+			if v, ok := d.committed.get(rel, s); ok {
+				cur.data, cur.doc, cur.rev = v.data, v.doc, s.rev // the version this daemon committed
+				return cur, nil
+			}
+		}
+	}
 	if hasFields(kind) || cur.st.Size == int64(newLen) {
 		if cur.data, err = readAllFd(fd, cur.st.Size, d.Config().Limits.MaxSize); err != nil {
 			return cur, err
@@ -231,7 +251,7 @@ func hasFields(kind revision.Kind) bool { return kind == revision.YAML || kind =
 // replace writes data to a temp file beside P with P's mode and owner (or,
 // for a new file, the caller's), records the revision on it, fsyncs it,
 // renames it over P and fsyncs the directory.
-func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, rev int64, sum string) error {
+func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, rev int64, sum string) (stamp, error) {
 	mode := fileMode(w, cur)
 	uid, gid := int(w.Caller.Uid), int(w.Caller.Gid)
 	if cur.exists {
@@ -240,7 +260,7 @@ func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, r
 	tmp := tempName(base)
 	fd, err := unix.Openat(pfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return err
+		return stamp{}, err
 	}
 	ok := false
 	defer func() {
@@ -250,32 +270,33 @@ func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, r
 		}
 	}()
 	if err := writeAll(fd, data); err != nil {
-		return err
+		return stamp{}, err
 	}
 	if os.Geteuid() == 0 {
 		if err := unix.Fchown(fd, uid, gid); err != nil {
-			return err
+			return stamp{}, err
 		}
 	}
 	if err := unix.Fchmod(fd, mode); err != nil {
-		return err
+		return stamp{}, err
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return err
+		return stamp{}, err
 	}
-	d.revs.record(fd, w.Path, stamp{rev: rev, sha: sum, size: st.Size, mtime: mtimeNs(&st)})
+	written := stamp{rev: rev, sha: sum, size: st.Size, mtime: mtimeNs(&st)}
+	d.revs.record(fd, w.Path, written)
 	if err := unix.Fsync(fd); err != nil {
-		return err
+		return stamp{}, err
 	}
 	if err := unix.Close(fd); err != nil {
-		return err
+		return stamp{}, err
 	}
 	if err := unix.Renameat(pfd, tmp, pfd, base); err != nil {
-		return err
+		return stamp{}, err
 	}
 	ok = true
-	return fsyncDir(pfd)
+	return written, fsyncDir(pfd)
 }
 
 // fileMode is the permission bits of the committed file: P's own, or for

@@ -55,14 +55,15 @@ type Dir struct {
 	fd   int    // O_RDONLY|O_DIRECTORY on DIR, opened before the mount
 	Root string // DIR's absolute path, for messages only: never opened
 
-	cfg     atomic.Pointer[Config]
-	log     *changelog.Writer
-	logf    *os.File
-	logMu   sync.Mutex // guards opening the log (at start, or at its first line)
-	pruneMu sync.Mutex // one PruneLog at a time
-	revs    *revStore
-	locks   *lockTable
-	stats   stats
+	cfg       atomic.Pointer[Config]
+	log       *changelog.Writer
+	logf      *os.File
+	logMu     sync.Mutex // guards opening the log (at start, or at its first line)
+	pruneMu   sync.Mutex // one PruneLog at a time
+	revs      *revStore
+	committed committedCache // the last version committed of recent files, parsed
+	locks     *lockTable
+	stats     stats
 
 	mountLocks func(rel string) bool // whether a holder of a lock file through the mount is blocked
 

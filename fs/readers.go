@@ -28,12 +28,8 @@ type procKey struct {
 
 // procOf finds the process of thread tid.
 func procOf(tid int) (procKey, bool) {
-	p := tgid(tid)
-	if p <= 0 {
-		return procKey{}, false
-	}
-	start, ok := startTime(p)
-	return procKey{p, start}, ok
+	p, _, ok := procs.lookup(tid)
+	return p, ok
 }
 
 // startTime reads field 22 of /proc/PID/stat.

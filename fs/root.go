@@ -145,14 +145,15 @@ func (r *Root) caller(ctx context.Context) backing.Caller {
 	if fc, ok := fuse.FromContext(ctx); ok {
 		tid := int(fc.Pid)
 		c.Pid, c.Uid, c.Gid = tid, fc.Uid, fc.Gid
-		if pid := tgid(tid); pid > 0 {
-			c.Pid = pid
+		p, comm, ok := procs.lookup(tid)
+		if ok {
+			c.Pid = p.tgid
 		}
-		if b, err := os.ReadFile("/proc/" + strconv.Itoa(c.Pid) + "/comm"); err == nil {
-			c.Command = strings.TrimSpace(string(b))
-		}
+		c.Command = comm
 		c.HoldsLock = func(rel string) bool { return r.holders.heldBy(rel, tid) }
-		c.Reads = &procReads{r: &r.readers, tid: tid}
+		pr := &procReads{r: &r.readers, tid: tid}
+		pr.once.Do(func() { pr.p, pr.ok = p, ok })
+		c.Reads = pr
 	}
 	return c
 }
@@ -180,8 +181,16 @@ func sameProcess(ctx context.Context, tid int) bool {
 	return t > 0 && t == tgid(int(fc.Pid))
 }
 
-// tgid reads a thread's process id from /proc (-1 when gone).
+// tgid is a thread's process id (-1 when gone).
 func tgid(tid int) int {
+	if p, _, ok := procs.lookup(tid); ok {
+		return p.tgid
+	}
+	return readTgid(tid)
+}
+
+// readTgid reads a thread's process id from /proc (-1 when gone).
+func readTgid(tid int) int {
 	if tid <= 0 {
 		return -1
 	}

@@ -95,7 +95,7 @@ func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, er
 		return nil, err
 	}
 	cfg = b.Config() // with DIR's paracfs.yaml over the command line
-	root := pfs.NewRoot(b)
+	root := pfs.NewRoot(b, sameDir(dir, mp))
 	opts := pfs.Options(dir, mf.allowOther, mf.debug)
 	how := "fusermount3"
 	if opts.DirectMount {
@@ -194,4 +194,15 @@ func historyDays(h backing.HistoryBounds) float64 {
 		return 0
 	}
 	return h.MaxAge.Hours() / 24
+}
+
+// sameDir reports whether a and b are one directory (before mounting: the
+// mountpoint is DIR itself when mounting in place).
+func sameDir(a, b string) bool {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
 }

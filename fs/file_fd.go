@@ -88,7 +88,7 @@ func (h *fdHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno
 		return errno(err)
 	}
 	fillAttr(&out.Attr, &st)
-	out.SetTimeout(attrTimeout(st.Mode))
+	out.SetTimeout(0) // this handle's file (a reader's version, a deleted scratch file): its opener's view only
 	return 0
 }
 

@@ -59,7 +59,7 @@ var (
 func (n *Node) child(ctx context.Context, name, rel string, st *backing.Stat, out *fuse.EntryOut) *fs.Inode {
 	fillAttr(&out.Attr, &st.Stat_t)
 	out.SetEntryTimeout(entryTimeout)
-	out.SetAttrTimeout(attrTimeout(st.Mode))
+	out.SetAttrTimeout(n.r.attrTimeout(st.Mode))
 	isReg := st.Mode&syscall.S_IFMT == syscall.S_IFREG
 	if isReg && n.r.d.Managed(rel) {
 		if ch := n.GetChild(name); ch != nil && ch.StableAttr().Mode == syscall.S_IFREG {
@@ -162,7 +162,7 @@ func (n *Node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 		return errno(err)
 	}
 	fillAttr(&out.Attr, &st.Stat_t)
-	out.SetTimeout(attrTimeout(st.Mode))
+	out.SetTimeout(n.r.attrTimeout(st.Mode))
 	return 0
 }
 

@@ -26,12 +26,19 @@ import (
 	"github.com/paracfs/paracfs/backing"
 )
 
-// Timeouts of the kernel's caches. Regular files get no attribute caching,
-// so a reader's stat or open right after another process's commit fetches
-// the new size; names, directories and symlinks are cached for a second.
+// Timeouts of the kernel's caches: names and attributes are cached for a
+// second, as by a plain loopback mount. Every commit through the mount
+// drops the file's cached attributes before the request that committed
+// returns (invalidate), and the kernel drops them itself when a process
+// writes or truncates through the mount, so a stat or open right after
+// another process's commit fetches the new size. What only one process
+// may see (its uncommitted staging copy, its open handle's file) is
+// answered with no caching. Regular files' attributes are cached only
+// when the mount covers DIR itself (see NewRoot).
 const (
 	entryTimeout = time.Second
 	dirTimeout   = time.Second
+	fileTimeout  = time.Second
 )
 
 // Root is the shared state of one mount.
@@ -42,11 +49,22 @@ type Root struct {
 	holders lockHolders
 	readers readers
 	kept    keptNames
+
+	fileTimeout time.Duration // attributes of regular files: fileTimeout, or 0 when DIR is open to direct writers
 }
 
-// NewRoot returns the root node serving d.
-func NewRoot(d *backing.Dir) *Node {
+// NewRoot returns the root node serving d. inPlace tells that the mount
+// covers DIR itself: nothing can then change DIR's files behind the
+// kernel's back but processes that were inside it before the mount, and
+// the attributes of regular files are cached like everything else.
+// Mounted elsewhere, DIR stays open to direct writers, and a stat through
+// the mount must show their changes at once: files' attributes are then
+// not cached.
+func NewRoot(d *backing.Dir, inPlace bool) *Node {
 	r := &Root{d: d, inval: make(chan func(), 1024)}
+	if inPlace {
+		r.fileTimeout = fileTimeout
+	}
 	r.root = &Node{r: r}
 	d.SetMountLocks(r.holders.stuck)
 	go r.invalidator()
@@ -84,11 +102,18 @@ func (r *Root) invalidator() {
 	}
 }
 
-// invalidate queues dropping the kernel's cached data and attributes of n.
+// invalidate drops the kernel's cached attributes of n at once, and
+// queues dropping its cached data. Dropping attributes only (a negative
+// offset) takes no lock that the kernel may hold while it waits for the
+// current request (it bumps the inode's attribute version and marks its
+// attributes stale), so it is safe from inside a handler, and the commit's
+// close, fsync or rename returns only once no stale size can be served.
+// Dropping pages may wait on page locks: that stays queued.
 func (r *Root) invalidate(n *fs.Inode) {
+	n.NotifyContent(-1, 0)
 	select {
 	case r.inval <- func() { n.NotifyContent(0, 0) }:
-	default: // queue full: attributes are not cached anyway
+	default: // queue full: managed files are read with direct I/O anyway
 	}
 }
 
@@ -225,10 +250,11 @@ func fillAttr(out *fuse.Attr, st *unix.Stat_t) {
 	out.Blksize = uint32(st.Blksize)
 }
 
-// attrTimeout is how long the kernel may cache attributes of this mode.
-func attrTimeout(mode uint32) time.Duration {
+// attrTimeout is how long the kernel may cache attributes of this mode,
+// as found in the backing directory (committed, for a managed file).
+func (r *Root) attrTimeout(mode uint32) time.Duration {
 	if mode&syscall.S_IFMT == syscall.S_IFREG {
-		return 0
+		return r.fileTimeout
 	}
 	return dirTimeout
 }

@@ -62,6 +62,7 @@ type Dir struct {
 	pruneMu   sync.Mutex // one PruneLog at a time
 	revs      *revStore
 	committed committedCache // the last version committed of recent files, parsed
+	dirs      dirCache       // descriptors of recently used directories, for Lstat
 	locks     *lockTable
 	stats     stats
 
@@ -160,6 +161,7 @@ func (d *Dir) Close() error {
 	d.closed = true
 	d.closeMu.Unlock()
 	d.inflight.Wait()
+	d.dirs.flush()
 	var errs []error
 	d.logMu.Lock()
 	if d.logf != nil {

@@ -164,6 +164,7 @@ func (d *Dir) renameat(oldRel, newRel string, flags uint32) error {
 		return err
 	}
 	defer d.closeParent(opfd)
+	defer d.dirs.flush() // a directory may have moved
 	return d.atParent(newRel, func(npfd int, nbase string) error {
 		return unix.Renameat2(opfd, obase, npfd, nbase, uint(flags))
 	})

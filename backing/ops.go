@@ -28,13 +28,17 @@ func (d *Dir) Lstat(rel string) (Stat, error) {
 	if rel == "" {
 		return st, unix.Fstat(d.fd, &st.Stat_t)
 	}
-	pfd, base, err := d.parent(rel)
-	if err != nil {
-		return st, err
+	pfd, base := d.fd, rel
+	if dir, name := split(rel); dir != "." {
+		r, err := d.dirs.get(d, dir)
+		if err != nil {
+			return st, err
+		}
+		defer d.dirs.put(r)
+		pfd, base = r.fd, name
 	}
-	defer d.closeParent(pfd)
 	var x unix.Statx_t
-	err = unix.Statx(pfd, base, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_SYNC_AS_STAT,
+	err := unix.Statx(pfd, base, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_SYNC_AS_STAT,
 		unix.STATX_BASIC_STATS|unix.STATX_BTIME, &x)
 	if err != nil {
 		return st, err
@@ -147,6 +151,7 @@ func (d *Dir) Rmdir(rel string, c Caller) error {
 	if d.HoldsLog(rel) {
 		return d.Refuse(OpAppendOnly, d.Config().LogPath, rel+" holds the change log: it cannot be removed through the mount", c, nil)
 	}
+	defer d.dirs.flush()
 	return d.atParent(rel, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, unix.AT_REMOVEDIR) })
 }
 

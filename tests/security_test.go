@@ -475,7 +475,8 @@ print("done")
 
 // After a workload of commits, refusals, renames, deletes, locks, reads
 // and killed writers in one mount, the daemon's open descriptors are back
-// to their count at the start.
+// to their count at the start, or fewer (descriptors the daemon keeps for
+// a moment, of directories it looked in, may have been open then).
 func TestSecurityNoFdLeak(t *testing.T) {
 	t.Parallel()
 	p := newProject(t)
@@ -499,11 +500,11 @@ func TestSecurityNoFdLeak(t *testing.T) {
 	// sends the last RELEASEs asynchronously.
 	deadline := time.Now().Add(15 * time.Second)
 	now := fdCount(t, pid)
-	for now != start && time.Now().Before(deadline) {
+	for now > start && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 		now = fdCount(t, pid)
 	}
-	if now != start {
+	if now > start {
 		t.Errorf("the daemon had %d open descriptors before the workload and %d 15s after it (%d at its end)\nbefore:\n%s\nafter:\n%s", start, now, peak, startList, fdList(pid))
 	}
 	figure(t, "daemon descriptors: %d before, %d at the end of the workload, %d after it settled", start, peak, now)

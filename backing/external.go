@@ -1,6 +1,7 @@
 package backing
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -25,7 +26,8 @@ type inspection struct {
 	external  bool  // changed behind the mount's back since rev-1
 	unstamped bool  // never stamped, never seen: adopt it to notice changes later
 	sum       string
-	data      []byte // the content, when it had to be read
+	data      []byte        // the content, when it had to be read
+	doc       *revision.Doc // its parse, when one was needed
 }
 
 // inspect returns the revision of the open regular file fd at rel. doc is
@@ -47,9 +49,11 @@ func (d *Dir) inspect(fd int, rel string, st *unix.Stat_t, data []byte, doc *rev
 					return inspection{}, err
 				}
 			}
-			doc, _ = revision.Parse(revision.KindOf(rel), data, d.Config().Limits)
+			if mayHaveRevision(data) {
+				doc, _ = revision.Parse(revision.KindOf(rel), data, d.Config().Limits)
+			}
 		}
-		return inspection{rev: d.revisionOf(fd, rel, doc), data: data, unstamped: true}, nil
+		return inspection{rev: d.revisionOf(fd, rel, doc), data: data, doc: doc, unstamped: true}, nil
 	}
 	if data == nil {
 		var err error
@@ -102,7 +106,7 @@ func (d *Dir) noticeExternal(fd int, rel string) (int64, error) {
 		return in.rev, nil // a commit is under way: it will notice
 	}
 	defer d.locks.release(rel)
-	again, err := d.inspect(fd, rel, &st, in.data, nil)
+	again, err := d.inspect(fd, rel, &st, in.data, in.doc)
 	switch {
 	case err != nil:
 	case again.external:
@@ -119,4 +123,11 @@ func (d *Dir) noticeExternal(fd int, rel string) (int64, error) {
 		d.revs.adopt(fd, rel, stamp{rev: again.rev, sha: sha256hex(data), size: st.Size, mtime: mtimeNs(&st)})
 	}
 	return again.rev, err
+}
+
+// mayHaveRevision reports whether content could hold a `revision` key: a
+// file paracfs never stamped needs parsing (to find that field) only
+// then. The key is either written out or spelled with escapes.
+func mayHaveRevision(data []byte) bool {
+	return bytes.Contains(data, []byte("revision")) || bytes.IndexByte(data, '\\') >= 0
 }

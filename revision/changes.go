@@ -50,6 +50,10 @@ func Changes(old, new *Doc) map[string]Change {
 		if o.raw != nil && bytes.Equal(o.raw, n.raw) {
 			continue
 		}
+		visited := 0
+		if o.node != nil && n.node != nil && sameYAML(o.node, n.node, &visited) {
+			continue // the same tree: the same canonical encoding, without computing it
+		}
 		oc, nc := o.canonical(), n.canonical()
 		if oc.size != nc.size || oc.sum != nc.sum {
 			out[key] = Change{Old: oc.value(), New: nc.value()}
@@ -158,4 +162,35 @@ func (w *canonWriter) finish() canonValue {
 		c.inline = json.RawMessage(w.head)
 	}
 	return c
+}
+
+// sameYAMLBudget bounds the nodes sameYAML visits for one value (aliases
+// may repeat subtrees); past it the values are compared by encoding.
+const sameYAMLBudget = 100_000
+
+// sameYAML reports whether two YAML trees are written alike: the same
+// kinds, resolved tags, styles and scalar values, in the same order,
+// aliases followed. Such trees have the same canonical encoding; trees
+// written differently may have it too, and are left to canonical.
+func sameYAML(a, b *yaml.Node, visited *int) bool {
+	if a == b {
+		return true
+	}
+	*visited++
+	if *visited > sameYAMLBudget || a.Kind != b.Kind || a.Tag != b.Tag || a.Style != b.Style ||
+		a.Value != b.Value || len(a.Content) != len(b.Content) {
+		return false
+	}
+	if a.Kind == yaml.AliasNode {
+		if a.Alias == nil || b.Alias == nil {
+			return a.Alias == b.Alias
+		}
+		return sameYAML(a.Alias, b.Alias, visited)
+	}
+	for i := range a.Content {
+		if !sameYAML(a.Content[i], b.Content[i], visited) {
+			return false
+		}
+	}
+	return true
 }

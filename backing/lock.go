@@ -3,9 +3,14 @@ package backing
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gofrs/flock"
 )
 
 // lockTable serialises the daemon's own commits of one path before they
@@ -149,7 +154,12 @@ func (d *Dir) lock(rel string, pfd int, base string, c Caller, dirOp bool) (unlo
 	if c.holds(lrel) {
 		return func() { d.locks.release(rel) }, nil
 	}
-	fl := newLockFile(pfd, lockName(base))
+	// Named through the parent's descriptor, never through the mount; the
+	// last component is not followed if it is a symlink.
+	lockPath := "/proc/self/fd/" + strconv.Itoa(pfd) + "/" + lockName(base)
+	fl := flock.New(lockPath,
+		flock.SetFlag(os.O_CREATE|os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC),
+		flock.SetPermissions(fs.FileMode(0o644)))
 	ok, err := fl.TryLock()
 	if err != nil {
 		fl.Close()
@@ -178,7 +188,7 @@ func (d *Dir) lock(rel string, pfd int, base string, c Caller, dirOp bool) (unlo
 
 // waitLock polls P.lock (lrel) until it is taken, the deadline passes, or (for a
 // directory operation) a holder through the mount kept it past dirOpWait.
-func (d *Dir) waitLock(fl *lockFile, lrel string, dirOp bool, deadline time.Time, timeout error) error {
+func (d *Dir) waitLock(fl *flock.Flock, lrel string, dirOp bool, deadline time.Time, timeout error) error {
 	start := time.Now()
 	for i := 0; ; i++ {
 		ok, err := fl.TryLock()

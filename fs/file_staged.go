@@ -148,6 +148,7 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 		// Refused as a whole: the truncation or creation is not committed
 		// at release either. What was written below the limit is kept.
 		h.tooLarge, h.dirty, h.committed = false, false, true
+		h.n.r.invalidate(h.n.EmbeddedInode()) // the kernel took the writes' size
 		return errno(d.Refuse(backing.OpTooLarge, rel, "a write went past the --max-size limit", c, h.data))
 	}
 	if !h.dirty && !(final && h.mustCommit && !h.committed) {
@@ -158,6 +159,9 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 	h.committed = true // a refused truncation is not retried at release
 	if err != nil {
 		h.n.r.keepAfterRefusal(rel)
+		// The kernel set the file's size from this handle's writes; the
+		// committed file keeps its own.
+		h.n.r.invalidate(h.n.EmbeddedInode())
 		return errno(err)
 	}
 	h.base = res.Rev
@@ -205,13 +209,21 @@ func (h *stagedHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.E
 	h.mu.Lock()
 	rel := h.n.rel()
 	size := len(h.data)
+	// The writer sees its own size while it has bytes not committed (or
+	// a truncation not committed yet, or its own view after a stamp
+	// changed the length). Once they are committed or refused, the file
+	// has its committed size: a stat right after close(), before the
+	// kernel's RELEASE of this handle, must not report refused bytes.
+	own := h.dirty || h.ownView || (h.mustCommit && !h.committed)
 	h.mu.Unlock()
 	if st, err := h.n.r.d.Lstat(rel); err == nil {
 		fillAttr(&out.Attr, &st.Stat_t)
 	} else if !h.n.pendingAttr(&out.Attr) {
 		return errno(err)
 	}
-	out.Size = uint64(size)
+	if own {
+		out.Size = uint64(size)
+	}
 	out.SetTimeout(0)
 	return 0
 }

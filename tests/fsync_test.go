@@ -1,6 +1,9 @@
 package tests
 
 import (
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -77,5 +80,41 @@ print(open(p).read(), end="")
 	}
 	if got := rev(t, p.path(rel)); got != 2 {
 		t.Errorf("revision = %d, want 2", got)
+	}
+}
+
+// A refused write that grew the file leaves the size the writer and others
+// see at the committed size, also while the handle is still open (the
+// kernel's RELEASE comes after close() returns; a dup holds it open here).
+func TestRefusedWriteLeavesTheSize(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	mount(t, p)
+	const rel = "roadmap/roadmap.yaml"
+	before := len(fixture(t, rel))
+	const script = `import os, sys
+p = sys.argv[1]
+fd = os.open(p, os.O_RDWR)
+held = os.dup(fd)                       # keeps the handle open past close()
+os.lseek(fd, 0, 2)
+os.write(fd, b"broken: [\n" * 100)      # grows the file, invalid YAML
+try:
+    os.close(fd)
+    print("closed")
+except OSError as e:
+    print("refused", e.errno)
+print(os.stat(p).st_size)
+os.close(held)
+`
+	r := mustRun(t, p.Dir, "python3", "-c", script, rel)
+	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
+	if len(lines) != 2 || lines[0] != "refused 74" {
+		t.Fatalf("the invalid write: %q, want it refused with EBADMSG (74)", r.Stdout)
+	}
+	if lines[1] != strconv.Itoa(before) {
+		t.Errorf("the writer's stat after the refusal says %s bytes, want the committed %d", lines[1], before)
+	}
+	if st, err := os.Stat(p.path(rel)); err != nil || st.Size() != int64(before) {
+		t.Errorf("another process's stat: %v, %v; want %d bytes", st.Size(), err, before)
 	}
 }

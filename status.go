@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -60,6 +64,9 @@ type statusOpts struct {
 }
 
 func runStatus(args []string) error {
+	if spec := os.Getenv(statusProbeEnv); spec != "" {
+		return runProbe(spec)
+	}
 	var o statusOpts
 	fs := statusFlagSet(&o)
 	if err := parse(fs, args, 0); err != nil {
@@ -95,13 +102,17 @@ func runStatus(args []string) error {
 // report on the others.
 const statusWait = 3 * time.Second
 
-// statusAll asks every mount at once, each for at most wait.
+// statusAll asks every mount at once, each for at most wait. Each mount is
+// asked by a child process (this binary, with statusProbeEnv set): a call
+// into a hung mount can leave its caller unkillable (a request the daemon
+// read but never answered, a close's flush), and only that child is then
+// left behind, never status itself.
 func statusAll(ms []mountEntry, wait time.Duration) []statusRow {
 	rows := make([]statusRow, len(ms))
 	done := make([]chan statusRow, len(ms))
 	for i, m := range ms {
 		done[i] = make(chan statusRow, 1)
-		go func() { done[i] <- statusOf(m) }()
+		go func() { done[i] <- probeMount(m) }()
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -118,13 +129,89 @@ func statusAll(ms []mountEntry, wait time.Duration) []statusRow {
 		select {
 		case rows[i] = <-done[i]:
 		default:
-			// The asking goroutine stays blocked in the kernel; the
-			// process exits without it.
 			rows[i] = statusRow{Dir: m.Dir, Mountpoint: m.Mountpoint,
 				CountersError: fmt.Sprintf("not answering after %s: the daemon is hung or stopped", wait)}
 		}
 	}
+	for _, p := range probes.take() {
+		p.Kill() // those still asking a hung mount
+	}
 	return rows
+}
+
+// statusProbeEnv makes `paracfs status` ask one mount, named by the
+// variable's value (a mountEntry in JSON), and print its row as JSON.
+const statusProbeEnv = "PARACFS_STATUS_PROBE"
+
+// probeMount asks one mount in a child process.
+func probeMount(m mountEntry) statusRow {
+	failed := func(err error) statusRow {
+		return statusRow{Dir: m.Dir, Mountpoint: m.Mountpoint, CountersError: err.Error()}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return failed(err)
+	}
+	cmd := exec.Command(self, "status")
+	spec, _ := json.Marshal(m)
+	cmd.Env = append(os.Environ(), statusProbeEnv+"="+string(spec))
+	cmd.Dir = "/"
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		return failed(err)
+	}
+	probes.add(cmd.Process)
+	err = cmd.Wait()
+	probes.remove(cmd.Process)
+	var row statusRow
+	if err != nil || json.Unmarshal(out.Bytes(), &row) != nil {
+		return failed(fmt.Errorf("asking the mount failed: %v", err))
+	}
+	return row
+}
+
+// runProbe is the child's side of probeMount.
+func runProbe(spec string) error {
+	var m mountEntry
+	if err := json.Unmarshal([]byte(spec), &m); err != nil {
+		return fmt.Errorf("%s=%q: %v", statusProbeEnv, spec, err)
+	}
+	return json.NewEncoder(os.Stdout).Encode(statusOf(m))
+}
+
+// probes are the child processes still asking a mount.
+var probes processSet
+
+type processSet struct {
+	mu sync.Mutex
+	m  map[*os.Process]bool
+}
+
+func (s *processSet) add(p *os.Process) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[*os.Process]bool{}
+	}
+	s.m[p] = true
+}
+
+func (s *processSet) remove(p *os.Process) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, p)
+}
+
+func (s *processSet) take() []*os.Process {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*os.Process
+	for p := range s.m {
+		out = append(out, p)
+	}
+	s.m = nil
+	return out
 }
 
 // statusOf asks about one mount: its state file, then its daemon.

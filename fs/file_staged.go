@@ -159,6 +159,10 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 	h.committed = true // a refused truncation is not retried at release
 	if err != nil {
 		h.n.r.keepAfterRefusal(rel)
+		// A file this handle created does not exist once its first commit
+		// is refused: not for the writer either, even before the kernel's
+		// RELEASE of the handle.
+		h.n.clearPending(h)
 		// The kernel set the file's size from this handle's writes; the
 		// committed file keeps its own.
 		h.n.r.invalidate(h.n.EmbeddedInode())

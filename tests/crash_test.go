@@ -122,6 +122,8 @@ func readCrashRecords(t *testing.T, files []string) *crashRecords {
 		if err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
 		}
+		// A writer may be in the middle of a line: read whole lines only.
+		b = b[:bytes.LastIndexByte(b, '\n')+1]
 		sc := bufio.NewScanner(bytes.NewReader(b))
 		sc.Buffer(make([]byte, 1<<16), 1<<20)
 		for sc.Scan() {

@@ -118,3 +118,38 @@ os.close(held)
 		t.Errorf("another process's stat: %v, %v; want %d bytes", st.Size(), err, before)
 	}
 }
+
+// A file created through the mount whose first commit is refused does not
+// exist, also for its writer while the handle is still open (before the
+// kernel's RELEASE): stat and unlink say ENOENT, as on a directory where
+// the file was never made.
+func TestRefusedCreateDoesNotExist(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	mount(t, p)
+	const script = `import os, sys
+p = sys.argv[1]
+fd = os.open(p, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+held = os.dup(fd)                       # keeps the handle open past close()
+os.write(fd, b"a: [\n")
+try:
+    os.close(fd)
+    print("closed")
+except OSError as e:
+    print("refused", e.errno)
+for call in (os.stat, os.unlink):
+    try:
+        call(p)
+        print(call.__name__, "ok")
+    except OSError as e:
+        print(call.__name__, e.errno)
+os.close(held)
+`
+	r := mustRun(t, p.Dir, "python3", "-c", script, "memory/context/new.yaml")
+	if got, want := strings.TrimSpace(r.Stdout), "refused 74\nstat 2\nunlink 2"; got != want {
+		t.Errorf("refused create, then stat and unlink by the writer:\n%s\nwant:\n%s", got, want)
+	}
+	if _, err := os.Lstat(p.backing("memory/context/new.yaml")); !os.IsNotExist(err) {
+		t.Errorf("the refused file is in the backing directory: %v", err)
+	}
+}

@@ -98,6 +98,8 @@ func (d *Doc) addYAMLRevision(num string) ([]byte, bool) {
 		field := "revision: " + num
 		if len(m.Content) > 0 {
 			field += ", "
+		} else if off+1 < len(d.Data) && d.Data[off+1] == '#' {
+			field += " " // a comment needs a space before it: `{#c` must not become `{revision: 5#c`
 		}
 		return insertAt(d.Data, off+1, field), true
 	}

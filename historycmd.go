@@ -131,6 +131,13 @@ func (f fileRef) versions() ([]backing.Version, error) {
 		if _, serr := os.Lstat(filepath.Join(f.root, filepath.FromSlash(f.rel))); errors.Is(serr, os.ErrNotExist) {
 			return nil, fmt.Errorf("%s: no such file, and no history kept under that name", f.rel)
 		}
+		if f.mount != nil {
+			// Through the mount, every managed file has a revision.
+			live := filepath.Join(f.mount.Mountpoint, filepath.FromSlash(f.rel))
+			if _, xerr := unix.Getxattr(live, "user.paracfs.revision", nil); errors.Is(xerr, unix.ENODATA) {
+				return nil, fmt.Errorf("%s: not a managed file: paracfs keeps versions of the files its tracked globs name", f.rel)
+			}
+		}
 		return nil, fmt.Errorf("%s: no history kept (paracfs keeps the versions committed through its mount)", f.rel)
 	}
 	if err != nil {

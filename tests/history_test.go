@@ -288,6 +288,7 @@ func TestHistoryRestore(t *testing.T) {
 		{[]string{"diff", ".parac/" + rel + "@1x"}, 2, "a revision number after the @"},
 		{[]string{"restore", ".parac/" + rel + "@v2"}, 2, "a revision number after the @"},
 		{[]string{"history", ".parac/nothing-here.yaml"}, 1, "nothing-here.yaml: no such file, and no history kept"},
+		{[]string{"history", ".parac/.gitignore"}, 1, ".gitignore: not a managed file"},
 		{[]string{"show", ".parac/" + rel + "@1@2"}, 1, "no such file"},
 		{[]string{"history", "/etc/passwd"}, 1, "not inside a directory paracfs serves"},
 		{[]string{"history"}, 2, "name a FILE"},

@@ -148,11 +148,9 @@ func probeMount(m mountEntry) statusRow {
 	failed := func(err error) statusRow {
 		return statusRow{Dir: m.Dir, Mountpoint: m.Mountpoint, CountersError: err.Error()}
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return failed(err)
-	}
-	cmd := exec.Command(self, "status")
+	// /proc/self/exe, not os.Executable(): it runs even when the binary
+	// was replaced or removed since this process started (an upgrade).
+	cmd := exec.Command("/proc/self/exe", "status")
 	spec, _ := json.Marshal(m)
 	cmd.Env = append(os.Environ(), statusProbeEnv+"="+string(spec))
 	cmd.Dir = "/"
@@ -162,7 +160,7 @@ func probeMount(m mountEntry) statusRow {
 		return failed(err)
 	}
 	probes.add(cmd.Process)
-	err = cmd.Wait()
+	err := cmd.Wait()
 	probes.remove(cmd.Process)
 	var row statusRow
 	if err != nil || json.Unmarshal(out.Bytes(), &row) != nil {

@@ -37,30 +37,31 @@ func (n *Node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		// size to 0 until its commit; a page-cache read racing with that
 		// would read nothing. Direct reads ask the daemon, which reads the
 		// committed file.
-		fd, rev, err := d.OpenRead(rel, oflags)
-		if err != nil {
-			return nil, 0, errno(err)
-		}
-		sawRead(c, rel, rev)
-		return &fdHandle{n: n, fd: fd, owner: c.Pid}, fuse.FOPEN_DIRECT_IO, 0
+		return n.openRead(rel, oflags, c)
 	}
 	fd, err := d.OpenFile(rel, oflags, 0, c)
 	if err == unix.ENOENT && !writes(flags) {
 		if from := n.awayFrom.Load(); from != nil {
 			// Renamed away from a managed name, then removed: the
 			// reader resolved that name before the rename.
-			fd, rev, err := d.OpenRead(*from, oflags)
-			if err != nil {
-				return nil, 0, errno(err)
-			}
-			sawRead(c, *from, rev)
-			return &fdHandle{n: n, fd: fd, owner: c.Pid}, fuse.FOPEN_DIRECT_IO, 0
+			return n.openRead(*from, oflags, c)
 		}
 	}
 	if err != nil {
 		return nil, 0, errno(err)
 	}
 	return &fdHandle{n: n, fd: fd, owner: c.Pid}, 0, 0
+}
+
+// openRead opens managed rel for reading, directly: a read is answered
+// from the committed file, and counts as the caller's read of its revision.
+func (n *Node) openRead(rel string, oflags int, c backing.Caller) (fs.FileHandle, uint32, syscall.Errno) {
+	fd, rev, err := n.r.d.OpenRead(rel, oflags)
+	if err != nil {
+		return nil, 0, errno(err)
+	}
+	sawRead(c, rel, rev)
+	return &fdHandle{n: n, fd: fd, owner: c.Pid}, fuse.FOPEN_DIRECT_IO, 0
 }
 
 // openStaged opens a managed file for writing: a private copy of its

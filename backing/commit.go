@@ -22,12 +22,20 @@ type Write struct {
 	From   string // rename source, for the log
 	Caller Caller
 	Mode   uint32 // permission bits when the file does not exist yet (0644 if 0)
+	// Unstamped, when set, says Data is a writer's own bytes after an
+	// earlier commit of theirs stamped revision Base into the file: a
+	// revision scalar still reading *Unstamped stands for Base (the
+	// writer kept the field).
+	Unstamped *int64
 }
 
 // Result is what a commit made.
 type Result struct {
 	Rev  int64  // the new revision
 	Data []byte // the committed bytes (with the revision scalar stamped)
+	// Own is the revision scalar the written bytes carried before
+	// stamping, -1 when they had none.
+	Own int64
 }
 
 // current is the committed state of a path, read under its lock.
@@ -71,6 +79,13 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	if err := d.checkRules(w.Path, doc); err != nil {
 		return Result{}, d.refuse(&Refusal{Op: OpInvalid, Path: w.Path, Reason: err.Error()}, w.Caller, w.Data, d.peekRevision(w.Path))
 	}
+	own := int64(-1)
+	if doc.HasRev {
+		own = doc.Rev
+		if w.Unstamped != nil && w.Base >= 0 && doc.Rev == *w.Unstamped {
+			doc.Rev = w.Base // Stamped replaces the scalar whatever it reads
+		}
+	}
 
 	pfd, base, err := d.parent(w.Path)
 	if err != nil {
@@ -109,7 +124,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		if w.Caller.Reads != nil {
 			w.Caller.Reads.Wrote(w.Path, cur.rev)
 		}
-		return Result{Rev: cur.rev, Data: w.Data}, nil
+		return Result{Rev: cur.rev, Data: w.Data, Own: own}, nil
 	}
 	d.recordFirst(pfd, base, w.Path, cur)
 	data := w.Data
@@ -154,7 +169,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	e.Description = fmt.Sprintf("%s: revision %d → %d (%s) by %s[%d]", w.Path, cur.rev, next, op, w.Caller.Command, w.Caller.Pid)
 	d.appendLog(e)
 	d.stats.committed()
-	return Result{Rev: next, Data: data}, nil
+	return Result{Rev: next, Data: data, Own: own}, nil
 }
 
 // readCurrent reads P's committed bytes and revision. A missing P, or a P

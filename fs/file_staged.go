@@ -10,7 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/paracfs/paracfs/backing"
-	"github.com/paracfs/paracfs/revision"
 )
 
 // stagedHandle is a managed file opened for writing. Its writes land in a
@@ -31,7 +30,8 @@ type stagedHandle struct {
 	cancelled  bool // created, then unlinked before it committed
 	// ownView: the copy is the writer's bytes, not the committed ones
 	// (see commit); ownRev is then the value its revision scalar held at
-	// that commit (-1 when it has none).
+	// that commit (-1 when it had none), handed to the next commit as
+	// backing.Write.Unstamped.
 	ownView bool
 	ownRev  int64
 
@@ -154,7 +154,11 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 	if !h.dirty && !(final && h.mustCommit && !h.committed) {
 		return 0
 	}
-	res, err := d.Commit(backing.Write{Path: rel, Data: h.submitted(), Base: h.base, Caller: c, Mode: h.mode})
+	w := backing.Write{Path: rel, Data: h.data, Base: h.base, Caller: c, Mode: h.mode}
+	if h.ownView && h.ownRev >= 0 {
+		w.Unstamped = &h.ownRev
+	}
+	res, err := d.Commit(w)
 	h.dirty = false
 	h.committed = true // a refused truncation is not retried at release
 	if err != nil {
@@ -171,42 +175,17 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 	h.base = res.Rev
 	if len(res.Data) == len(h.data) {
 		h.data, h.ownView = res.Data, false
-	} else if !h.ownView {
+	} else {
 		// The stamp changed the length (revision 9 became 10, or a
 		// stamped glob added the field). The writer goes on writing at
 		// its own offsets (after an fsync), so the copy stays the
 		// writer's bytes, and the next commit stamps them again.
-		h.ownView, h.ownRev = true, h.ownRevision()
+		h.ownView, h.ownRev = true, res.Own
 	}
 	h.n.r.committed(rel)
 	h.n.clearPending(h)
 	h.n.r.invalidate(h.n.EmbeddedInode())
 	return 0
-}
-
-// submitted is what the next commit hands over: the copy, or, when the
-// copy is the writer's bytes whose revision scalar still holds the value
-// it had at the last commit, the copy with that scalar brought to the
-// revision that commit made (so the writer "kept the field").
-func (h *stagedHandle) submitted() []byte {
-	if !h.ownView || h.ownRev < 0 {
-		return h.data
-	}
-	rel := h.n.rel()
-	doc, err := revision.Parse(revision.KindOf(rel), h.data, h.n.r.d.Config().Limits)
-	if err != nil || doc == nil || !doc.HasRev || doc.Rev != h.ownRev {
-		return h.data
-	}
-	return doc.Stamped(h.base)
-}
-
-// ownRevision is the revision scalar in the copy, -1 when it has none.
-func (h *stagedHandle) ownRevision() int64 {
-	doc, err := revision.Parse(revision.KindOf(h.n.rel()), h.data, h.n.r.d.Config().Limits)
-	if err != nil || doc == nil || !doc.HasRev {
-		return -1
-	}
-	return doc.Rev
 }
 
 func (h *stagedHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {

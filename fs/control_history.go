@@ -51,8 +51,7 @@ func controlRestore(ctx context.Context, r *Root, c backing.Caller, req ControlR
 	if err != nil {
 		return nil, err
 	}
-	r.committed(rel)
-	r.invalidatePath(rel)
+	r.controlCommitted(rel)
 	return RestoreResult{Revision: res.Rev, Changed: res.Rev != before}, nil
 }
 

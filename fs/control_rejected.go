@@ -38,7 +38,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		r.invalidatePath(k.Path)
+		r.controlCommitted(k.Path)
 		return map[string]any{"path": k.Path, "revision": res.Rev}, nil
 	})
 	RegisterControl("rejected.drop", true, func(ctx context.Context, r *Root, c backing.Caller, req ControlRequest) (any, error) {
@@ -63,6 +63,14 @@ func keptArg(req ControlRequest) (string, error) {
 		return "", fmt.Errorf("op %q wants \"kept\": the kept file's name relative to DIR", req.Op)
 	}
 	return a.Kept, nil
+}
+
+// controlCommitted does for a commit a control op made what a commit
+// through a request does after it: a kept name is settled, and the kernel
+// drops what it cached of rel.
+func (r *Root) controlCommitted(rel string) {
+	r.committed(rel)
+	r.invalidatePath(rel)
 }
 
 // invalidatePath queues dropping the kernel's cached entry for rel and the

@@ -408,6 +408,25 @@ func edCheckDirNamesOpt(t *testing.T, dirs []string, want, optional []string) {
 }
 
 // edAssertContent is assertContent with a short diff instead of both files.
+// edCheckRefusedSave asserts what an editor's refused save of the state
+// file left: the committed bytes kept (revision 12, unchanged), and one new
+// log line since the n-th, the invalid refusal of the editor's pid with
+// the refused bytes kept.
+func edCheckRefusedSave(t *testing.T, p *project, n int, kept []byte, pid int, refused []byte) {
+	t.Helper()
+	edAssertContent(t, p, stateRel, kept)
+	if got := rev(t, p.path(stateRel)); got != 12 {
+		t.Errorf("revision after a refused save = %d, want 12 (unchanged)", got)
+	}
+	lines := logSince(t, p.Dir, n)
+	edCheckNoTempNames(t, lines)
+	if len(lines) != 1 {
+		t.Errorf("want exactly 1 new log line for the refused save (invalid), got %d:%s", len(lines), edDescribe(lines))
+		return
+	}
+	checkRefusalLine(t, p, lines[0], stateRel, "invalid", "EBADMSG", pid, refused)
+}
+
 func edAssertContent(t *testing.T, p *project, rel string, want []byte) {
 	t.Helper()
 	for _, where := range []struct{ name, path string }{{"through the mount", p.path(rel)}, {"in the backing directory", p.backing(rel)}} {

@@ -112,20 +112,7 @@ func TestVimSave(t *testing.T) {
 			if got := st.bytes(); !bytes.Equal(got, refused) {
 				t.Errorf("vim's buffer after the refused :w:\n%s\nwant the edited text\n%s", short(string(got)), short(string(refused)))
 			}
-			edAssertContent(t, p, stateRel, before)
-			if got := rev(t, p.path(stateRel)); got != 12 {
-				t.Errorf("revision after a refused save = %d, want 12 (unchanged)", got)
-			}
-			lines = logSince(t, p.Dir, n)
-			edCheckNoTempNames(t, lines)
-			if len(lines) != 1 {
-				t.Errorf("want exactly 1 new log line for the refused save (invalid), got %d:%s", len(lines), edDescribe(lines))
-			}
-			for _, e := range forPath(lines, stateRel) {
-				if e.Op == "invalid" {
-					checkRefusalLine(t, p, e, stateRel, "invalid", "EBADMSG", st.Pid, refused)
-				}
-			}
+			edCheckRefusedSave(t, p, n, before, st.Pid, refused)
 			// After a failed write vim may keep its backup x.yaml~ (scratch),
 			// or have renamed it back.
 			edCheckDirNamesOpt(t, dirs, []string{"current_state.yaml", "current_state.yaml.lock"}, []string{"current_state.yaml~"})
@@ -435,17 +422,7 @@ func TestNano(t *testing.T) {
 	s.waitScreen("Save modified buffer?", 5*time.Second) // nano still holds the edit
 	s.send("n")
 	s.waitExit(5 * time.Second)
-	edAssertContent(t, p, stateRel, want)
-	if got := rev(t, p.path(stateRel)); got != 12 {
-		t.Errorf("revision after a refused save = %d, want 12", got)
-	}
-	lines = logSince(t, p.Dir, n)
-	edCheckNoTempNames(t, lines)
-	if len(lines) != 1 {
-		t.Errorf("want exactly 1 new log line (invalid), got %d:%s", len(lines), edDescribe(lines))
-	} else {
-		checkRefusalLine(t, p, lines[0], stateRel, "invalid", "EBADMSG", s.pid, append([]byte("broken: [\n"), want...))
-	}
+	edCheckRefusedSave(t, p, n, want, s.pid, append([]byte("broken: [\n"), want...))
 	edCheckDirNames(t, dirs, "current_state.yaml", "current_state.yaml.lock")
 }
 
@@ -587,20 +564,7 @@ func TestEmacs(t *testing.T) {
 			if rep.Buffer != string(refused) {
 				t.Errorf("emacs's buffer after the refused save:\n%s\nwant\n%s", short(rep.Buffer), short(string(refused)))
 			}
-			edAssertContent(t, p, stateRel, want)
-			if got := rev(t, p.path(stateRel)); got != 12 {
-				t.Errorf("revision after a refused save = %d, want 12 (unchanged)", got)
-			}
-			lines = logSince(t, p.Dir, n)
-			edCheckNoTempNames(t, lines)
-			if len(lines) != 1 {
-				t.Errorf("want exactly 1 new log line (invalid), got %d:%s", len(lines), edDescribe(lines))
-			}
-			for _, e := range forPath(lines, stateRel) {
-				if e.Op == "invalid" {
-					checkRefusalLine(t, p, e, stateRel, "invalid", "EBADMSG", rep.Pid, refused)
-				}
-			}
+			edCheckRefusedSave(t, p, n, want, rep.Pid, refused)
 		})
 	}
 }

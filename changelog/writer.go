@@ -32,6 +32,12 @@ type Writer struct {
 	f   *os.File
 	buf bytes.Buffer
 	enc *json.Encoder
+	// torn is set when an append was cut short (a full disk) and its
+	// terminating newline could not be written either: the file may end
+	// in a partial line, which the next append must not be glued to.
+	torn bool
+	// sysWrite is write(2); tests replace it to cut appends short.
+	sysWrite func(fd int, p []byte) (int, error)
 }
 
 // NewWriter repairs a torn tail of f (see Repair) and returns a Writer that
@@ -56,7 +62,7 @@ func NewWriter(f *os.File) (w *Writer, torn []byte, err error) {
 
 // newWriter returns a Writer for f without repairing it.
 func newWriter(f *os.File) *Writer {
-	w := &Writer{f: f}
+	w := &Writer{f: f, sysWrite: syscall.Write}
 	w.enc = json.NewEncoder(&w.buf)
 	w.enc.SetEscapeHTML(false)
 	return w
@@ -149,8 +155,11 @@ func (w *Writer) Size() (int64, error) {
 // write writes b, which ends with '\n', with one write(2). os.File.Write
 // would loop on a short write, issuing a second write(2) that another
 // process's line could precede; here a short write (disk full) is an error,
-// and the torn line is terminated with a newline, best effort, so that it
-// stays one bad line that readers skip instead of swallowing the next one.
+// and the torn line is terminated with a newline, so that it stays one bad
+// line that readers skip instead of swallowing the next one. When even that
+// newline cannot be written, the next append writes it first, and fails
+// without writing its line if it still cannot: a line is never glued to a
+// torn one, not only after a restart (Repair) but at every append.
 func (w *Writer) write(b []byte) error {
 	rc, err := w.f.SyscallConn()
 	if err != nil {
@@ -161,11 +170,16 @@ func (w *Writer) write(b []byte) error {
 	write := func(p []byte) func(fd uintptr) bool {
 		return func(fd uintptr) bool {
 			for {
-				n, werr = syscall.Write(int(fd), p)
+				n, werr = w.sysWrite(int(fd), p)
 				if werr != syscall.EINTR {
 					return true
 				}
 			}
+		}
+	}
+	if w.torn {
+		if err := w.endTornLine(rc); err != nil {
+			return err
 		}
 	}
 	if err := rc.Write(write(b)); err != nil {
@@ -175,12 +189,64 @@ func (w *Writer) write(b []byte) error {
 		return nil
 	}
 	if n > 0 && n < len(b) {
-		_ = rc.Write(write([]byte{'\n'}))
+		// A short write returns no error; the disk's reason comes with
+		// the next write, the newline's.
+		cut := werr
+		if rerr := rc.Write(write([]byte{'\n'})); rerr != nil || werr != nil || n != 1 {
+			w.torn = true
+			if cut == nil {
+				cut = werr
+			}
+		}
+		werr = cut
 	}
 	if werr == nil {
 		werr = io.ErrShortWrite
 	}
 	return &os.PathError{Op: "write", Path: w.f.Name(), Err: werr}
+}
+
+// endTornLine ends the partial line an earlier append left at the end of
+// the file, unless the file already ends with a newline (another process
+// wrote one, or the log was repaired or rotated).
+func (w *Writer) endTornLine(rc syscall.RawConn) error {
+	fi, err := w.f.Stat()
+	if err != nil {
+		return fmt.Errorf("changelog: %w", err)
+	}
+	if size := fi.Size(); size > 0 {
+		var last [1]byte
+		if _, err := w.f.ReadAt(last[:], size-1); err != nil {
+			return fmt.Errorf("changelog: %w", err)
+		}
+		if last[0] == '\n' {
+			w.torn = false
+			return nil
+		}
+	} else {
+		w.torn = false
+		return nil
+	}
+	var n int
+	var werr error
+	if err := rc.Write(func(fd uintptr) bool {
+		for {
+			n, werr = w.sysWrite(int(fd), []byte{'\n'})
+			if werr != syscall.EINTR {
+				return true
+			}
+		}
+	}); err != nil {
+		return fmt.Errorf("changelog: %w", err)
+	}
+	if werr == nil && n == 1 {
+		w.torn = false
+		return nil
+	}
+	if werr == nil {
+		werr = io.ErrShortWrite
+	}
+	return &os.PathError{Op: "write", Path: w.f.Name(), Err: fmt.Errorf("the last line is torn and cannot be ended: %w", werr)}
 }
 
 // Repair makes f end at a line boundary: if f is not empty and its last byte

@@ -117,13 +117,30 @@ func dirOperand(args []string, i int) (string, error) {
 	return absDir(args[i])
 }
 
-// absDir makes p absolute and clean without resolving through a mount.
+// absDir makes p absolute and clean, with symlinks resolved, so that a
+// mount is found whatever path names it, without resolving through a
+// mount: the last component is only read as a link (readlink asks nothing
+// of a mount's daemon, which may hang), never looked up inside.
 func absDir(p string) (string, error) {
 	a, err := filepath.Abs(p)
 	if err != nil {
 		return "", err
 	}
-	return filepath.Clean(a), nil
+	a = filepath.Clean(a)
+	for range 40 {
+		if parent, err := filepath.EvalSymlinks(filepath.Dir(a)); err == nil {
+			a = filepath.Join(parent, filepath.Base(a))
+		}
+		target, err := os.Readlink(a)
+		if err != nil {
+			return a, nil // not a symlink (or missing: the caller says so)
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(a), target)
+		}
+		a = filepath.Clean(target)
+	}
+	return "", fmt.Errorf("%s: too many levels of symbolic links", p)
 }
 
 // daemonState is what a running daemon writes to .paracfs/daemon.json.

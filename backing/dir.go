@@ -90,9 +90,32 @@ type Dir struct {
 // change log. It must be called before DIR is
 // mounted over.
 func Open(root string, cfg Config) (*Dir, error) {
+	return open(root, cfg, false)
+}
+
+// OpenExclusive is Open for the daemon: it first takes an exclusive lock
+// on DIR itself (flock on the directory's inode, so any path to DIR, a
+// symlink or a bind mount included, meets it), and fails with
+// ErrAlreadyServed while another daemon holds it. The lock lasts until
+// Close. Recovery (removing temp files) runs only under it, so it never
+// touches a commit in flight of another daemon.
+func OpenExclusive(root string, cfg Config) (*Dir, error) {
+	return open(root, cfg, true)
+}
+
+// ErrAlreadyServed says another paracfs daemon serves DIR.
+var ErrAlreadyServed = errors.New("already served by another paracfs daemon")
+
+func open(root string, cfg Config, exclusive bool) (*Dir, error) {
 	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", root, err)
+	}
+	if exclusive {
+		if err := lockDir(fd); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("%s: %w", root, err)
+		}
 	}
 	if len(cfg.Globs) == 0 {
 		cfg.Globs = DefaultGlobs

@@ -70,8 +70,26 @@ func IsMeta(rel string) bool {
 	return rel == MetaDir || strings.HasPrefix(rel, MetaDir+"/")
 }
 
-// IsTemp reports whether a base name is one of the daemon's own temp files.
-func IsTemp(base string) bool { return strings.HasPrefix(base, tempPrefix) }
+// IsTemp reports whether a base name is one of the daemon's own temp files:
+// exactly tempName's pattern, .paracfs-tmp.<name>.<12 lowercase hex digits>.
+// A user's file that only starts with the prefix is the user's, and
+// start-up recovery leaves it alone.
+func IsTemp(base string) bool {
+	const suffix = 13 // "." and 12 hex digits
+	if !strings.HasPrefix(base, tempPrefix) || len(base) <= len(tempPrefix)+suffix {
+		return false
+	}
+	tail := base[len(base)-suffix:]
+	if tail[0] != '.' {
+		return false
+	}
+	for _, c := range tail[1:] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // split returns the parent directory ("." for the top) and the base name.
 func split(rel string) (dir, base string) {

@@ -41,16 +41,21 @@ func TestOpenRecovers(t *testing.T) {
 	// Killed in the middle of commits: temp files beside their targets in
 	// several directories, and a torn last log line.
 	temps := []string{
-		".paracfs-tmp.x.yaml.abc123",
-		"memory/context/.paracfs-tmp.current_state.yaml.abc",
-		"roadmap/.paracfs-tmp.roadmap.yaml.0f0f0f",
-		MetaDir + "/.paracfs-tmp.tombstones.json.abc",
+		".paracfs-tmp.x.yaml.abc123abc123",
+		"memory/context/.paracfs-tmp.current_state.yaml.0123456789ab",
+		"roadmap/.paracfs-tmp.roadmap.yaml.0f0f0f0f0f0f",
+		MetaDir + "/.paracfs-tmp.tombstones.json.abcdefabcdef",
 	}
 	for _, p := range temps {
 		mustWrite(t, filepath.Join(root, p), "a: 3\n", 0o600)
 	}
 	// Look-alikes that are not the daemon's temp files stay.
 	mustWrite(t, filepath.Join(root, "x.paracfs-tmp.yaml"), "keep\n", 0o644)
+	// A user's files that only start with the prefix are the user's.
+	userFiles := []string{".paracfs-tmp.notes", ".paracfs-tmp.x.yaml.abc", ".paracfs-tmp.x.yaml.ABC123ABC123", ".paracfs-tmp..abc123abc123x"}
+	for _, p := range userFiles {
+		mustWrite(t, filepath.Join(root, p), "mine\n", 0o644)
+	}
 	if err := os.Mkdir(filepath.Join(root, ".paracfs-tmp.dir"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +84,9 @@ func TestOpenRecovers(t *testing.T) {
 		notExist(t, filepath.Join(root, p))
 	}
 	fileBytesIs(t, filepath.Join(root, "x.paracfs-tmp.yaml"), "keep\n")
+	for _, p := range userFiles {
+		fileBytesIs(t, filepath.Join(root, p), "mine\n")
+	}
 	if fi, err := os.Stat(filepath.Join(root, ".paracfs-tmp.dir")); err != nil || !fi.IsDir() {
 		t.Errorf("a directory with a temp-like name was removed: %v", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"github.com/paracfs/paracfs/backing"
 	"github.com/paracfs/paracfs/changelog"
@@ -61,11 +62,10 @@ func runPrune(args []string) error {
 		if *logPath == "" {
 			*logPath = logPathOf(dir)
 		}
-		path := filepath.Join(dir, *logPath)
-		if removed, kept, err = pruneFile(path, cutoff); err != nil {
+		if removed, kept, err = pruneFile(dir, *logPath, cutoff); err != nil {
 			return err
 		}
-		appendEntry(path, &changelog.Entry{ChangeType: "prune", Op: "prune", Description: fmt.Sprintf(
+		appendEntry(dir, *logPath, &changelog.Entry{ChangeType: "prune", Op: "prune", Description: fmt.Sprintf(
 			"pruned the change log: removed %d entries stamped before %s, kept %d lines", removed, changelog.Timestamp(cutoff), kept)})
 	default:
 		return err
@@ -77,9 +77,11 @@ func runPrune(args []string) error {
 
 // pruneFile prunes a log that no daemon serves: the same temp file, fsync
 // and rename as the daemon's, then the lines appended to the old file
-// meanwhile are copied over.
-func pruneFile(path string, cutoff time.Time) (removed, kept int, err error) {
-	old, err := os.Open(path)
+// meanwhile are copied over. Everything is opened beneath dir, never
+// through a symlink.
+func pruneFile(dir, rel string, cutoff time.Time) (removed, kept int, err error) {
+	path := filepath.Join(dir, rel)
+	old, err := openBeneath(dir, rel, unix.O_RDONLY|unix.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, 0, nil
 	}
@@ -91,13 +93,23 @@ func pruneFile(path string, cutoff time.Time) (removed, kept int, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	var r [6]byte
-	rand.Read(r[:])
-	tmp := filepath.Join(filepath.Dir(path), ".paracfs-tmp."+filepath.Base(path)+"."+hex.EncodeToString(r[:]))
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, st.Mode().Perm())
+	if !st.Mode().IsRegular() {
+		return 0, 0, fmt.Errorf("%s is not a regular file", path)
+	}
+	parent, err := openBeneath(dir, filepath.Dir(rel), unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return 0, 0, err
 	}
+	defer parent.Close()
+	pfd := int(parent.Fd())
+	var r [6]byte
+	rand.Read(r[:])
+	tmp := ".paracfs-tmp." + filepath.Base(rel) + "." + hex.EncodeToString(r[:])
+	fd, err := unix.Openat(pfd, tmp, unix.O_RDWR|unix.O_APPEND|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(st.Mode().Perm()))
+	if err != nil {
+		return 0, 0, &os.PathError{Op: "create", Path: filepath.Join(filepath.Dir(path), tmp), Err: err}
+	}
+	f := os.NewFile(uintptr(fd), tmp)
 	defer f.Close()
 	if s, ok := st.Sys().(*syscall.Stat_t); ok {
 		f.Chown(int(s.Uid), int(s.Gid))
@@ -111,16 +123,13 @@ func pruneFile(path string, cutoff time.Time) (removed, kept int, err error) {
 		err = f.Sync()
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = unix.Renameat(pfd, tmp, pfd, filepath.Base(rel))
 	}
 	if err != nil {
-		os.Remove(tmp)
+		unix.Unlinkat(pfd, tmp, 0)
 		return 0, 0, fmt.Errorf("pruning %s: %w", path, err)
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
+	parent.Sync()
 	if fi, err := old.Stat(); err == nil && fi.Size() > st.Size() {
 		io.Copy(f, io.NewSectionReader(old, st.Size(), fi.Size()-st.Size()))
 	}

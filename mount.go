@@ -272,18 +272,29 @@ const maxDaemonLog = 1 << 20
 // reports that the mount answers, or why it failed. The daemon's stderr,
 // and so its log, is DIR/.paracfs/daemon.log.
 func daemonize(dir, mp string, flags []string) error {
-	if err := os.MkdirAll(filepath.Join(dir, backing.MetaDir), 0o755); err != nil {
+	// Never through a symlink: DIR may be writable by others, and this
+	// may run as root.
+	if err := mkdirBeneath(dir, backing.MetaDir, 0o755); err != nil {
 		return err
 	}
-	logName := filepath.Join(dir, backing.MetaDir, "daemon.log")
-	if st, err := os.Stat(logName); err == nil && st.Size() > maxDaemonLog {
-		os.Rename(logName, logName+".1")
+	meta, err := openBeneath(dir, backing.MetaDir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
 	}
-	logf, err := os.OpenFile(logName, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	var st unix.Stat_t
+	if unix.Fstatat(int(meta.Fd()), "daemon.log", &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Size > maxDaemonLog {
+		unix.Renameat(int(meta.Fd()), "daemon.log", int(meta.Fd()), "daemon.log.1")
+	}
+	meta.Close()
+	logf, err := openBeneath(dir, backing.MetaDir+"/daemon.log", unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT, 0o644)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
+	logName := logf.Name()
+	if fi, err := logf.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s/%s/daemon.log is not a regular file", dir, backing.MetaDir)
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return err

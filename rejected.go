@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"github.com/paracfs/paracfs/backing"
 	"github.com/paracfs/paracfs/changelog"
@@ -298,19 +299,22 @@ func dropRejected(dir string, e rejectedEntry) error {
 
 // logDrop logs a drop made with no daemon running.
 func logDrop(dir string, e rejectedEntry) {
-	appendEntry(filepath.Join(dir, logPathOf(dir)), &changelog.Entry{ChangeType: "drop", Op: "drop", Path: e.Path, Kept: e.Kept,
+	appendEntry(dir, logPathOf(dir), &changelog.Entry{ChangeType: "drop", Op: "drop", Path: e.Path, Kept: e.Kept,
 		Description: fmt.Sprintf("%s: dropped the refused write kept in %s", e.Path, e.Kept)})
 }
 
 // appendEntry appends a line of this command's own to a log that no daemon
 // serves, in one write(2) on an O_APPEND descriptor, as every appender does.
 // A log that does not exist yet is left alone.
-func appendEntry(logPath string, e *changelog.Entry) {
-	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0)
+func appendEntry(dir, logRel string, e *changelog.Entry) {
+	f, err := openBeneath(dir, logRel, unix.O_WRONLY|unix.O_APPEND|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return
+	}
 	uid := uint32(os.Getuid())
 	e.Timestamp, e.ProcessID, e.UID, e.Command = changelog.Timestamp(time.Now()), os.Getpid(), &uid, "paracfs"
 	if line, err := changelog.Marshal(e); err == nil {

@@ -251,9 +251,24 @@ func (d *Dir) prepareMeta() error {
 	if err := unix.Mkdirat(d.fd, MetaDir, 0o755); err != nil && err != unix.EEXIST {
 		return fmt.Errorf("%s/%s: %w", d.Root, MetaDir, err)
 	}
+	// mkdirat follows a symlink on the way: a .paracfs planted as a link
+	// would make root create folders wherever it points.
+	mfd, err := d.openat(MetaDir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err == unix.ELOOP || err == unix.ENOTDIR {
+		return fmt.Errorf("%s/%s is not a directory (a symlink?): paracfs keeps its data there and follows no link in DIR; move it away", d.Root, MetaDir)
+	}
+	if err != nil {
+		return fmt.Errorf("%s/%s: %w", d.Root, MetaDir, err)
+	}
+	defer unix.Close(mfd)
 	for _, sub := range []string{"rejected", "history", "objects"} {
-		if err := unix.Mkdirat(d.fd, MetaDir+"/"+sub, 0o755); err != nil && err != unix.EEXIST {
+		if err := unix.Mkdirat(mfd, sub, 0o755); err != nil && err != unix.EEXIST {
 			return fmt.Errorf("%s/%s/%s: %w", d.Root, MetaDir, sub, err)
+		}
+		if sfd, err := d.openat(MetaDir+"/"+sub, unix.O_PATH|unix.O_DIRECTORY, 0); err != nil {
+			return fmt.Errorf("%s/%s/%s is not a directory (a symlink?): paracfs follows no link in DIR; move it away", d.Root, MetaDir, sub)
+		} else {
+			unix.Close(sfd)
 		}
 	}
 	if ofd, err := d.openat(ObjectsDir, unix.O_PATH|unix.O_DIRECTORY, 0); err == nil {

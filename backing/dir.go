@@ -276,10 +276,16 @@ func (d *Dir) prepareMeta() error {
 		unix.Fchmodat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(ofd), 0o700, 0)
 		unix.Close(ofd)
 	}
-	if fd, err := d.openat(ControlFile, unix.O_WRONLY|unix.O_CREAT, 0o666); err != nil {
+	if fd, err := d.openat(ControlFile, unix.O_RDONLY|unix.O_CREAT|unix.O_NONBLOCK, 0o600); err != nil {
 		return fmt.Errorf("%s/%s: %w", d.Root, ControlFile, err)
 	} else {
-		unix.Fchmod(fd, 0o666) // anyone who can enter the mount may ask; ops check who asks
+		// The mount shows it as 0666 (fs/control.go); in DIR it is the
+		// daemon's alone, so nobody appends to it while DIR is unmounted.
+		// A file made 0666 by an older version is narrowed and emptied.
+		unix.Fchmod(fd, 0o600)
+		if wfd, err := d.openat(ControlFile, unix.O_WRONLY|unix.O_TRUNC|unix.O_NONBLOCK, 0); err == nil {
+			unix.Close(wfd)
+		}
 		unix.Close(fd)
 	}
 	fd, err := d.openat(MetaDir+"/.gitignore", unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o644)

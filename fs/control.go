@@ -69,6 +69,17 @@ func init() {
 	})
 }
 
+// controlAttr shows the control file as 0666 through the mount: anyone
+// who can enter the mount may ask, and each op checks who asks. Its
+// backing file is the daemon user's, 0600, so nobody can write to it while
+// DIR is not mounted.
+func controlAttr(rel string, out *fuse.Attr) {
+	if rel == backing.ControlFile {
+		out.Mode = syscall.S_IFREG | 0o666
+		out.Size = 0
+	}
+}
+
 // Dir returns the backing directory the mount serves, for control ops.
 func (r *Root) Dir() *backing.Dir { return r.d }
 

@@ -58,6 +58,7 @@ var (
 // never mistaken for the node that file became.
 func (n *Node) child(ctx context.Context, name, rel string, st *backing.Stat, out *fuse.EntryOut) *fs.Inode {
 	fillAttr(&out.Attr, &st.Stat_t)
+	controlAttr(rel, &out.Attr)
 	out.SetEntryTimeout(entryTimeout)
 	out.SetAttrTimeout(n.r.attrTimeout(st.Mode))
 	isReg := st.Mode&syscall.S_IFMT == syscall.S_IFREG
@@ -162,6 +163,7 @@ func (n *Node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 		return errno(err)
 	}
 	fillAttr(&out.Attr, &st.Stat_t)
+	controlAttr(n.rel(), &out.Attr)
 	out.SetTimeout(n.r.attrTimeout(st.Mode))
 	return 0
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -212,6 +213,10 @@ func (d *Dir) begin() error {
 const resolveFlags = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
 
 // openat opens rel beneath DIR without following any symlink on the way.
+// A rel longer than the kernel takes in one path (PATH_MAX) is walked in
+// chunks, each from the directory the previous one opened: the kernel
+// resolves each path the mount is asked for relative to a directory, so
+// only a name (255 bytes) is bounded, not the depth below DIR.
 func (d *Dir) openat(rel string, flags int, mode uint32) (int, error) {
 	if rel == "" {
 		rel = "."
@@ -219,9 +224,40 @@ func (d *Dir) openat(rel string, flags int, mode uint32) (int, error) {
 	if flags&(unix.O_CREAT|unix.O_TMPFILE) == 0 {
 		mode = 0 // openat2 refuses a mode it would not use
 	}
+	dfd := d.fd
+	for len(rel) > maxPathChunk {
+		i := strings.LastIndexByte(rel[:maxPathChunk+1], '/')
+		if i <= 0 {
+			closeWalk(d, dfd)
+			return -1, unix.ENAMETOOLONG
+		}
+		fd, err := openat2(dfd, rel[:i], unix.O_PATH|unix.O_DIRECTORY, 0)
+		closeWalk(d, dfd)
+		if err != nil {
+			return -1, err
+		}
+		dfd, rel = fd, rel[i+1:]
+	}
+	fd, err := openat2(dfd, rel, flags, mode)
+	closeWalk(d, dfd)
+	return fd, err
+}
+
+// maxPathChunk is the longest path handed to one openat2: PATH_MAX less
+// its terminating NUL.
+const maxPathChunk = unix.PathMax - 1
+
+func closeWalk(d *Dir, fd int) {
+	if fd != d.fd {
+		unix.Close(fd)
+	}
+}
+
+// openat2 opens rel beneath dfd, following no symlink.
+func openat2(dfd int, rel string, flags int, mode uint32) (int, error) {
 	how := &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Mode: uint64(mode), Resolve: resolveFlags}
 	for {
-		fd, err := unix.Openat2(d.fd, rel, how)
+		fd, err := unix.Openat2(dfd, rel, how)
 		if err == unix.EAGAIN || err == unix.EINTR {
 			continue // a concurrent rename raced the resolution: try again
 		}

@@ -171,25 +171,28 @@ func (d *Dir) Symlink(target, rel string, c Caller) error {
 	})
 }
 
-// Mknod creates a named pipe or a socket owned by the caller. Device
-// nodes are refused (EPERM): the daemon would make them on the caller's
-// behalf. A regular file under a managed name is created by a commit
-// (fs), never here.
-func (d *Dir) Mknod(rel string, mode uint32, c Caller) error {
+// Mknod creates a named pipe, a socket or a device node owned by the
+// caller. The caller (fs) checks that a device node is made only for who
+// could make it itself. A regular file under a managed name is created by
+// a commit (fs), never here.
+func (d *Dir) Mknod(rel string, mode, dev uint32, c Caller) error {
 	if IsMeta(rel) {
 		return unix.EPERM
 	}
 	switch mode & unix.S_IFMT {
 	case unix.S_IFIFO, unix.S_IFSOCK:
+		dev = 0
+	case unix.S_IFCHR, unix.S_IFBLK:
 	case unix.S_IFREG, 0:
 		if d.Managed(rel) {
 			return unix.EPERM
 		}
+		dev = 0
 	default:
 		return unix.EPERM
 	}
 	return d.atParent(rel, func(pfd int, base string) error {
-		if err := unix.Mknodat(pfd, base, mode, 0); err != nil {
+		if err := unix.Mknodat(pfd, base, mode, int(dev)); err != nil {
 			return err
 		}
 		if os.Geteuid() == 0 {

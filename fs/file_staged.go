@@ -75,7 +75,9 @@ func (h *stagedHandle) Write(ctx context.Context, data []byte, off int64) (uint3
 			copy(grown, h.data)
 			h.data = grown
 		} else {
+			old := len(h.data)
 			h.data = h.data[:end]
+			clear(h.data[old:]) // bytes past the old end (a truncation left them) read as zeros
 		}
 	}
 	copy(h.data[off:], data)

@@ -52,10 +52,11 @@ var (
 // child returns the inode for a name that exists in the backing directory.
 // A managed regular file keeps one inode for its name across commits (each
 // commit replaces the backing inode), with an inode number of its own;
-// everything else is identified by its backing inode number and birth time,
-// so hard links between scratch names show as one file, and a new file
-// that reuses the number of a deleted one (sed's next temp file, say) is
-// never mistaken for the node that file became.
+// everything else shows its backing inode number, as on the backing
+// filesystem, and is identified by it and its birth time, so hard links
+// between scratch names show as one file, and a new file that reuses the
+// number of a deleted one (sed's next temp file, say) is never mistaken
+// for the node that file became.
 func (n *Node) child(ctx context.Context, name, rel string, st *backing.Stat, out *fuse.EntryOut) *fs.Inode {
 	fillAttr(&out.Attr, &st.Stat_t)
 	controlAttr(rel, &out.Attr)
@@ -69,22 +70,70 @@ func (n *Node) child(ctx context.Context, name, rel string, st *backing.Stat, ou
 		}
 		return n.NewInode(ctx, &Node{r: n.r}, fs.StableAttr{Mode: syscall.S_IFREG})
 	}
-	return n.NewInode(ctx, &Node{r: n.r}, fs.StableAttr{Mode: st.Mode & syscall.S_IFMT, Ino: nodeIno(st), Gen: st.Birth})
+	mode := st.Mode & syscall.S_IFMT
+	if ch := n.GetChild(name); ch != nil {
+		if a := ch.StableAttr(); a.Mode == mode && a.Gen == st.Birth && (a.Ino == st.Ino || a.Ino == mixedIno(st)) {
+			return ch // the node it has, whatever number it was given
+		}
+	}
+	return n.NewInode(ctx, &Node{r: n.r}, fs.StableAttr{Mode: mode, Ino: n.r.retired.ino(st), Gen: st.Birth})
 }
 
-// nodeIno is the inode number the mount shows for a backing file: its own,
-// mixed with its birth time. A node outlives the backing inode it was
-// found with (a temp file renamed onto a managed name becomes that name's
-// node, and the commit replaces its inode); the number must not then
-// collide with a new file that reuses the backing number (mv would call
-// the two "the same file"). Hard links share number and birth time, so
-// they still show as one file.
-func nodeIno(st *backing.Stat) uint64 {
+// mixedIno is a backing file's inode number mixed with its birth time: the
+// number the mount shows for a file whose own number is still shown by
+// another node (see retiredInos).
+func mixedIno(st *backing.Stat) uint64 {
 	if st.Birth == 0 {
 		return st.Ino
 	}
 	h := st.Birth * 0x9e3779b97f4a7c15 // Fibonacci hashing spreads nearby times
 	return 1<<62 | (h>>42)<<40 | st.Ino&(1<<40-1)
+}
+
+// retiredInos are the inode numbers of nodes that outlive the backing
+// inode they were found with: a scratch file renamed onto a managed name
+// becomes that name's node, and its commit replaces the backing inode. The
+// number then stays the managed file's while the kernel knows the node; a
+// new file that reuses it on the backing filesystem is shown with its
+// number mixed with its birth time instead, or mv would call the two "the
+// same file".
+type retiredInos struct {
+	mu sync.Mutex
+	m  map[uint64]*fs.Inode
+}
+
+// retire records that n's number no longer names its backing file.
+func (t *retiredInos) retire(n *fs.Inode) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m = map[uint64]*fs.Inode{}
+	}
+	for ino, o := range t.m {
+		if o.Forgotten() {
+			delete(t.m, ino)
+		}
+	}
+	t.m[n.StableAttr().Ino] = n
+}
+
+// ino is the number the mount shows for a scratch file, a directory or a
+// symlink: its backing number, unless a retired node shows that number.
+func (t *retiredInos) ino(st *backing.Stat) uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	o := t.m[st.Ino]
+	if o == nil {
+		return st.Ino
+	}
+	if o.Forgotten() {
+		delete(t.m, st.Ino)
+		return st.Ino
+	}
+	if o.StableAttr().Gen == st.Birth && st.Birth != 0 {
+		return st.Ino // the very file (a commit that kept its inode)
+	}
+	return mixedIno(st)
 }
 
 func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
@@ -168,6 +217,16 @@ func (n *Node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 	return 0
 }
 
+// attrReply answers a request that changed attributes (chmod, chown,
+// utimes, truncate) with the file's attributes, under the node's own
+// inode number: the kernel takes the number from this reply as from a
+// GETATTR, and the backing file's number would show until the next one.
+func (n *Node) attrReply(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	e := n.Getattr(ctx, f, out)
+	out.Ino = n.StableAttr().Ino
+	return e
+}
+
 func (n *Node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	rel := n.rel()
 	d := n.r.d
@@ -211,7 +270,7 @@ func (n *Node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 			return errno(err)
 		}
 	}
-	return n.Getattr(ctx, f, out)
+	return n.attrReply(ctx, f, out)
 }
 
 // pendingHandle is the handle that created this file and has not
@@ -409,6 +468,9 @@ func (n *Node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	}
 	if d.Managed(newRel) {
 		n.r.committed(newRel)
+		if ch := n.GetChild(name); ch != nil && ch.StableAttr().Gen != 0 && ch.StableAttr().Mode == syscall.S_IFREG {
+			n.r.retired.retire(ch) // a scratch file became a managed one
+		}
 	}
 	// go-fuse moves the nodes once this returns. A node replaced before
 	// anyone asks its path again (the next rename onto the name) keeps the
@@ -440,11 +502,18 @@ func (n *Node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 	return n.lookupNew(ctx, name, rel, out)
 }
 
-// Mknod makes a named pipe or a socket. mknod of a regular file under a
-// managed name is a commit of an empty file, like creating it.
+// Mknod makes a named pipe, a socket or a device node. A device node is
+// made only for a caller that could make it itself: one with CAP_MKNOD,
+// or anyone for a whiteout (character device 0:0). mknod of a regular
+// file under a managed name is a commit of an empty file, like creating it.
 func (n *Node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	rel := join(n.rel(), name)
 	d := n.r.d
+	if t := mode & syscall.S_IFMT; (t == syscall.S_IFCHR && dev != 0) || t == syscall.S_IFBLK {
+		if !mayMknod(ctx) {
+			return nil, syscall.EPERM
+		}
+	}
 	isReg := mode&syscall.S_IFMT == syscall.S_IFREG || mode&syscall.S_IFMT == 0
 	if isReg && d.Managed(rel) {
 		if _, err := d.Lstat(rel); err == nil && !n.r.hidden(ctx, rel) {
@@ -459,7 +528,7 @@ func (n *Node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fu
 		return n.lookupNew(ctx, name, rel, out)
 	}
 	n.r.freeFor(ctx, rel)
-	if err := d.Mknod(rel, mode, n.r.caller(ctx)); err != nil {
+	if err := d.Mknod(rel, mode, dev, n.r.caller(ctx)); err != nil {
 		return nil, errno(err)
 	}
 	return n.lookupNew(ctx, name, rel, out)

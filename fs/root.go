@@ -49,6 +49,7 @@ type Root struct {
 	holders lockHolders
 	readers readers
 	kept    keptNames
+	retired retiredInos
 
 	fileTimeout time.Duration // attributes of regular files: fileTimeout, or 0 when DIR is open to direct writers
 }

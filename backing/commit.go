@@ -27,6 +27,10 @@ type Write struct {
 	// revision scalar still reading *Unstamped stands for Base (the
 	// writer kept the field).
 	Unstamped *int64
+	// Append says Data is to be appended to the content that is current
+	// when the commit holds P's lock (O_APPEND writes): Base is then
+	// ignored, since an append derives from whatever is current.
+	Append bool
 }
 
 // Result is what a commit made.
@@ -68,22 +72,22 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		return Result{}, d.refuse(&Refusal{Op: OpAppendOnly, Path: w.Path, Reason: "the change log can only be appended to"}, w.Caller, w.Data, 0)
 	}
 	kind := revision.KindOf(w.Path)
-	parsed := w.Data
-	if hasFields(kind) {
-		parsed = bytes.Clone(w.Data) // the doc outlives this call, in d.committed
-	}
-	doc, err := revision.Parse(kind, parsed, d.Config().Limits)
-	if err != nil {
-		return Result{}, d.refuse(refusalFrom(w.Path, err), w.Caller, w.Data, d.peekRevision(w.Path))
-	}
-	if err := d.checkRules(w.Path, doc); err != nil {
-		return Result{}, d.refuse(&Refusal{Op: OpInvalid, Path: w.Path, Reason: err.Error()}, w.Caller, w.Data, d.peekRevision(w.Path))
-	}
+	var doc *revision.Doc
+	var parsed []byte
 	own := int64(-1)
-	if doc.HasRev {
-		own = doc.Rev
-		if w.Unstamped != nil && w.Base >= 0 && doc.Rev == *w.Unstamped {
-			doc.Rev = w.Base // Stamped replaces the scalar whatever it reads
+	if !w.Append || !hasFields(kind) {
+		// An append to JSONL or Markdown is validated by itself here;
+		// one to YAML or JSON only with what it is appended to, under
+		// the lock (appendTo).
+		var err error
+		if doc, parsed, err = d.validate(w, kind); err != nil {
+			return Result{}, err
+		}
+		if doc.HasRev {
+			own = doc.Rev
+			if w.Unstamped != nil && w.Base >= 0 && doc.Rev == *w.Unstamped {
+				doc.Rev = w.Base // Stamped replaces the scalar whatever it reads
+			}
 		}
 	}
 
@@ -108,8 +112,13 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", w.Path, err)
 	}
+	if w.Append {
+		if w, doc, parsed, err = d.appendTo(w, pfd, base, kind, &cur, doc); err != nil {
+			return Result{}, err
+		}
+	}
 	from := w.Base
-	if from < 0 && w.Caller.Reads != nil {
+	if from < 0 && !w.Append && w.Caller.Reads != nil {
 		if r, ok := w.Caller.Reads.LastRead(w.Path); ok {
 			from = r // the caller read this file before: a read-modify-write
 		}

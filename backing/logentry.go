@@ -44,8 +44,21 @@ func (d *Dir) appendLog(e *changelog.Entry) {
 	}
 	if err != nil {
 		slog.Error("cannot write the change log", "log", d.Config().LogPath, "err", err, "lost", e.Description)
+	} else {
+		d.logAppended()
 	}
 	d.maybeRotate()
+}
+
+// OnLogAppended registers fn, told of the log's path (relative to DIR)
+// after each append to it, before the request that made the line returns:
+// the log grew behind the kernel's back, which may cache its size.
+func (d *Dir) OnLogAppended(fn func(rel string)) { d.onLogAppended.Store(&fn) }
+
+func (d *Dir) logAppended() {
+	if fn := d.onLogAppended.Load(); fn != nil {
+		(*fn)(d.Config().LogPath)
+	}
 }
 
 // CreateLog creates the change log if it does not exist yet (an appender
@@ -137,6 +150,7 @@ func (d *Dir) AppendLog(data []byte, c Caller) error {
 	if err := w.AppendLines(data); err != nil {
 		return fmt.Errorf("%s: %w", d.Config().LogPath, err)
 	}
+	d.logAppended()
 	d.maybeRotate()
 	return nil
 }

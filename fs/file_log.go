@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -85,3 +86,16 @@ func (h *logHandle) Release(ctx context.Context) syscall.Errno {
 }
 
 func (h *logHandle) openedBy() int { return h.opener.Pid }
+
+// logAppended drops the kernel's cached attributes of the change log
+// after the daemon appended to it: `tail -n1` and `paracfs log -n 1`
+// through the mount, right after a commit, must find the new size.
+func (r *Root) logAppended(rel string) {
+	parent := r.nodeAt(rel)
+	if parent == nil {
+		return
+	}
+	if ch := parent.GetChild(rel[strings.LastIndexByte(rel, '/')+1:]); ch != nil {
+		r.invalidate(ch)
+	}
+}

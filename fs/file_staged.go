@@ -1,7 +1,9 @@
 package fs
 
 import (
+	"bytes"
 	"context"
+	"strconv"
 	"sync"
 	"syscall"
 
@@ -18,11 +20,18 @@ type stagedHandle struct {
 	n      *Node
 	opener backing.Caller
 
-	mu         sync.Mutex
-	data       []byte
-	base       int64  // revision the copy derives from; -1 unknown
-	mode       uint32 // permission bits for a file this handle creates
+	mu   sync.Mutex
+	data []byte
+	base int64  // revision the copy derives from; -1 unknown
+	mode uint32 // permission bits for a file this handle creates
+	// append: O_APPEND. The handle's writes are appends: h.data[from:]
+	// is what it appended since its last commit, after the content it
+	// last saw (h.data[:from]), and a commit appends those bytes to
+	// whatever is current then. A truncation (rewrite) makes the next
+	// commit one of the whole copy, as without O_APPEND.
 	append     bool
+	from       int
+	rewrite    bool
 	dirty      bool // written since the last commit
 	mustCommit bool // truncated or created: commit at release even if never written
 	committed  bool
@@ -92,6 +101,7 @@ func (h *stagedHandle) truncate(size int64) syscall.Errno {
 		h.tooLarge = true
 		return syscall.EFBIG
 	}
+	h.rewrite = h.append
 	if size <= int64(len(h.data)) {
 		h.data = h.data[:size]
 	} else {
@@ -101,17 +111,21 @@ func (h *stagedHandle) truncate(size int64) syscall.Errno {
 	return 0
 }
 
-// Flush is close(2): commit what was written since the last commit. A
-// FLUSH with nothing new (a shell's dup2 dance, a second close of a dup)
-// commits nothing.
+// Flush is close(2): commit what was written since the last commit, when
+// the process that opened the handle closes it. A FLUSH with nothing new
+// (a shell's dup2 dance, a second close of a dup) commits nothing.
 //
-// A FLUSH from another process than the opener (a child closing an
-// inherited descriptor, possibly from inside its execve) is attributed to
-// the opener: reading the /proc files of a process in the middle of exec
-// blocks, and would hang the mount.
+// A FLUSH from another process (a child closing an inherited descriptor
+// at its exit, or a CLOEXEC one inside its execve) commits nothing: the
+// opener may still be writing (`{ echo a; /bin/echo b; echo c; } > f`),
+// and a partial file must never be committed. The opener's own close
+// commits; when the opener closed first and a child wrote after, the
+// final RELEASE does. The flushing process is told from the opener by
+// thread group, without reading the /proc files of the flushing process
+// (they block while it is inside execve).
 func (h *stagedHandle) Flush(ctx context.Context) syscall.Errno {
-	if fc, ok := fuse.FromContext(ctx); ok && int(fc.Pid) != h.opener.Pid {
-		return h.commit(h.opener, false)
+	if fc, ok := fuse.FromContext(ctx); ok && !inProcess(h.opener.Pid, int(fc.Pid)) {
+		return 0
 	}
 	return h.commit(h.n.r.caller(ctx), false)
 }
@@ -157,13 +171,19 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 		return 0
 	}
 	w := backing.Write{Path: rel, Data: h.data, Base: h.base, Caller: c, Mode: h.mode}
-	if h.ownView && h.ownRev >= 0 {
+	appending := h.append && !h.rewrite
+	if appending {
+		w.Data, w.Base, w.Append = h.data[min(h.from, len(h.data)):], -1, true
+	} else if h.ownView && h.ownRev >= 0 {
 		w.Unstamped = &h.ownRev
 	}
 	res, err := d.Commit(w)
 	h.dirty = false
 	h.committed = true // a refused truncation is not retried at release
 	if err != nil {
+		if appending {
+			h.data = h.data[:min(h.from, len(h.data))] // the refused lines are not appended again
+		}
 		h.n.r.keepAfterRefusal(rel)
 		// A file this handle created does not exist once its first commit
 		// is refused: not for the writer either, even before the kernel's
@@ -175,7 +195,11 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 		return errno(err)
 	}
 	h.base = res.Rev
-	if len(res.Data) == len(h.data) {
+	if h.append {
+		// The copy is now the committed content, others' appends
+		// included; this handle's next appends go after it.
+		h.data, h.from, h.rewrite, h.ownView = bytes.Clone(res.Data), len(res.Data), false, false
+	} else if len(res.Data) == len(h.data) {
 		h.data, h.ownView = res.Data, false
 	} else {
 		// The stamp changed the length (revision 9 became 10, or a
@@ -214,3 +238,17 @@ func (h *stagedHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.E
 }
 
 func (h *stagedHandle) openedBy() int { return h.opener.Pid }
+
+// inProcess reports whether thread tid belongs to process pid. It looks
+// only at /proc/PID/task/TID (a lookup in pid's thread list), never at
+// tid's own files, which block while tid is inside execve.
+func inProcess(pid, tid int) bool {
+	if pid == tid {
+		return true
+	}
+	if pid <= 0 || tid <= 0 {
+		return false
+	}
+	var st unix.Stat_t
+	return unix.Stat("/proc/"+strconv.Itoa(pid)+"/task/"+strconv.Itoa(tid), &st) == nil
+}

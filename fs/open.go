@@ -16,7 +16,13 @@ const accMode = syscall.O_ACCMODE
 func writes(flags uint32) bool { return flags&accMode != syscall.O_RDONLY }
 
 func (n *Node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	rel := n.rel()
+	return n.openAs(ctx, n.rel(), flags)
+}
+
+// openAs opens n, found at rel. Create opens a node it found in the
+// backing directory before go-fuse links that node into the tree, when
+// it has no path of its own yet.
+func (n *Node) openAs(ctx context.Context, rel string, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	d := n.r.d
 	if rel == backing.ControlFile {
 		return n.openControl(ctx)
@@ -69,7 +75,7 @@ func (n *Node) openRead(rel string, oflags int, c backing.Caller) (fs.FileHandle
 func (n *Node) openStaged(rel string, flags uint32, c backing.Caller) (fs.FileHandle, uint32, syscall.Errno) {
 	h := &stagedHandle{n: n, opener: c, base: -1, append: flags&syscall.O_APPEND != 0}
 	if flags&syscall.O_TRUNC != 0 {
-		h.mustCommit = true
+		h.mustCommit, h.rewrite = true, h.append
 	} else {
 		data, rev, err := n.r.d.ReadFile(rel)
 		switch {
@@ -78,7 +84,7 @@ func (n *Node) openStaged(rel string, flags uint32, c backing.Caller) (fs.FileHa
 		case err != nil:
 			return nil, 0, errno(err)
 		default:
-			h.data, h.base = data, rev
+			h.data, h.base, h.from = data, rev, len(data)
 			sawRead(c, rel, rev)
 		}
 	}
@@ -127,13 +133,14 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 				return nil, nil, 0, syscall.EEXIST
 			}
 			ch := n.child(ctx, name, rel, &st, out)
-			fh, ff, e := ch.Operations().(*Node).Open(ctx, flags)
+			fh, ff, e := ch.Operations().(*Node).openAs(ctx, rel, flags)
 			return ch, fh, ff, e
 		}
 		// A new managed file exists only in its handle until it commits.
 		cn := &Node{r: n.r}
 		ch := n.NewInode(ctx, cn, fs.StableAttr{Mode: syscall.S_IFREG})
 		h := &stagedHandle{n: cn, opener: c, base: -1, mustCommit: true, mode: mode & 0o7777, append: flags&syscall.O_APPEND != 0}
+		h.rewrite = h.append && flags&syscall.O_TRUNC != 0
 		cn.setPending(h)
 		cn.pendingAttr(&out.Attr)
 		out.SetEntryTimeout(0)

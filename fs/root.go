@@ -68,6 +68,7 @@ func NewRoot(d *backing.Dir, inPlace bool) *Node {
 	}
 	r.root = &Node{r: r}
 	d.SetMountLocks(r.holders.stuck)
+	d.OnLogAppended(r.logAppended)
 	go r.invalidator()
 	return r.root
 }

@@ -62,8 +62,9 @@ func TestSystemNonRoot(t *testing.T) {
 	if strings.TrimSpace(r.Stdout) != "12" {
 		t.Errorf("the user reads %s %q on %s, want 12", revXattr, strings.TrimSpace(r.Stdout), stateRel)
 	}
-	// An invalid write is refused.
-	r = u.run(t, p.Root, "/bin/sh", "-c", `/bin/echo 'broken: [' > .parac/project.yaml`)
+	// An invalid write is refused (exec: echo opens the file, and sees
+	// its close fail).
+	r = u.run(t, p.Root, "/bin/sh", "-c", `exec /bin/echo 'broken: [' > .parac/project.yaml`)
 	if r.Code == 0 || !strings.Contains(r.Stderr, "Bad message") {
 		t.Errorf("the user's invalid write: %s\nwant a failure with \"Bad message\"", r)
 	}
@@ -545,7 +546,9 @@ func TestExec(t *testing.T) {
 		t.Parallel()
 		p := newProject(t)
 		t.Cleanup(func() { unmountAll(t, p.Root) })
-		r := paracfs(t, p.Root, "exec", p.Dir, "--", "/bin/sh", "-c", `/bin/echo 'broken: [' > .parac/project.yaml`)
+		// exec: echo, not sh, opens the file (sh opens a redirection's
+		// file itself, and ignores its close's error).
+		r := paracfs(t, p.Root, "exec", p.Dir, "--", "/bin/sh", "-c", `exec /bin/echo 'broken: [' > .parac/project.yaml`)
 		if r.Code != 1 || !strings.Contains(r.Stderr, "Bad message") {
 			t.Errorf("paracfs exec -- (invalid write): %s\nwant CMD's exit 1 and \"Bad message\"", r)
 		}

@@ -31,6 +31,9 @@ func (n *Node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if writes(flags) && n.isPending() {
 		return nil, 0, syscall.EBUSY
 	}
+	if fh, ok := n.openPending(ctx, flags); ok {
+		return fh, fuse.FOPEN_DIRECT_IO, 0
+	}
 	oflags := int(flags) &^ (syscall.O_CREAT | syscall.O_EXCL | syscall.O_NOCTTY)
 	if d.Managed(rel) && !writes(flags) {
 		// A writer's O_TRUNC open makes the kernel set the shared inode's

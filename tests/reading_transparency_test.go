@@ -6,13 +6,16 @@ package tests
 // read it", and backups and rsync see files at rest.
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -186,5 +189,110 @@ func TestExternalChangeNoticedByReadWritesNothing(t *testing.T) {
 	}
 	if x := xattrDump(p.backing(rel)); !strings.Contains(x, "user.paracfs.rev=") {
 		t.Errorf("a commit did not stamp backing %s: xattrs %q", rel, x)
+	}
+}
+
+// pyPendingScript creates a managed file with NamedTemporaryFile, writes
+// and flushes it (nothing committed yet), reads it back by name in the same
+// process (json.load(open(f.name)), os.stat, a thread's read), and only
+// commits it (close) when told to.
+const pyPendingScript = `
+import json, os, sys, tempfile, threading
+d = sys.argv[1]
+f = tempfile.NamedTemporaryFile("w", suffix=".json", dir=d, delete=False)
+json.dump({"created": "pending", "n": 1}, f)
+f.flush()
+out = {"name": f.name}
+try:
+    out["loaded"] = json.load(open(f.name))
+    out["size"] = os.stat(f.name).st_size
+    got = {}
+    th = threading.Thread(target=lambda: got.update(json.load(open(f.name))))
+    th.start(); th.join()
+    out["thread"] = got
+except OSError as e:
+    out["error"] = "%s: %s" % (e.__class__.__name__, e)
+print(json.dumps(out), flush=True)
+sys.stdin.readline()
+f.close()
+print("closed", flush=True)
+sys.stdin.readline()
+`
+
+// The process writing a new managed file reads it by name before it
+// commits; other processes get ENOENT until the commit, then see it.
+func TestPendingFileVisibleToItsWriter(t *testing.T) {
+	t.Parallel()
+	needTool(t, "python3", "stat", "cat")
+	p := newProject(t)
+	mount(t, p)
+	dir := p.path("memory/context")
+	h := startPiped(t, p.Root, &syncBuffer{}, "python3", "-c", pyPendingScript, dir)
+	line, err := readLineTimeout(h.out, 30*time.Second)
+	if err != nil {
+		t.Fatalf("python3: %v", err)
+	}
+	var res struct {
+		Name   string         `json:"name"`
+		Loaded map[string]any `json:"loaded"`
+		Thread map[string]any `json:"thread"`
+		Size   int64          `json:"size"`
+		Error  string         `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(line), &res); err != nil {
+		t.Fatalf("python3 printed %q: %v", line, err)
+	}
+	want := `{"created": "pending", "n": 1}`
+	if res.Error != "" || res.Loaded["created"] != "pending" || res.Thread["created"] != "pending" || res.Size != int64(len(want)) {
+		t.Errorf("NamedTemporaryFile written and flushed, then read back by name in the same process: %s", line)
+	}
+	rel, _ := filepath.Rel(p.Dir, res.Name)
+
+	// Another process: not there yet.
+	if r := run(t, p.Root, "stat", res.Name); r.Code == 0 || !strings.Contains(r.Stderr, "No such file") {
+		t.Errorf("stat %s by another process before the commit: %s, want ENOENT", rel, r)
+	}
+	if r := run(t, p.Root, "cat", res.Name); r.Code == 0 || !strings.Contains(r.Stderr, "No such file") {
+		t.Errorf("cat %s by another process before the commit: %s, want ENOENT", rel, r)
+	}
+	if r := mustRun(t, p.Root, "ls", "-a", dir); strings.Contains(r.Stdout, filepath.Base(res.Name)) {
+		t.Errorf("ls of %s by another process lists %s before the commit:\n%s", dir, rel, r.Stdout)
+	}
+	if _, err := os.Stat(p.backing(rel)); !os.IsNotExist(err) {
+		t.Errorf("backing %s exists before the commit: %v", rel, err)
+	}
+
+	io.WriteString(h.stdin, "commit\n")
+	if line, err := readLineTimeout(h.out, 30*time.Second); err != nil || line != "closed" {
+		t.Fatalf("python3 close: %q %v", line, err)
+	}
+	if r := mustRun(t, p.Root, "cat", res.Name); r.Stdout != want {
+		t.Errorf("cat %s by another process after the commit: %q, want %q", rel, r.Stdout, want)
+	}
+	if r := mustRun(t, p.Root, "ls", dir); !strings.Contains(r.Stdout, filepath.Base(res.Name)) {
+		t.Errorf("ls of %s after the commit does not list %s:\n%s", dir, rel, r.Stdout)
+	}
+	io.WriteString(h.stdin, "done\n")
+	h.cmd.Wait()
+}
+
+// The whole idiom, NamedTemporaryFile(suffix=".json") used as a context
+// manager, works in one go: written, flushed, loaded by name, then removed.
+func TestNamedTemporaryJSONRoundTrip(t *testing.T) {
+	t.Parallel()
+	needTool(t, "python3")
+	p := newProject(t)
+	mount(t, p)
+	r := mustRun(t, p.Root, "python3", "-c", `
+import json, os, sys, tempfile
+with tempfile.NamedTemporaryFile("w", suffix=".json", dir=sys.argv[1]) as f:
+    json.dump({"ok": True}, f)
+    f.flush()
+    print(json.load(open(f.name))["ok"], os.path.exists(f.name))
+    name = f.name
+print(os.path.exists(name))
+`, p.path("memory"))
+	if r.Stdout != "True True\nFalse\n" {
+		t.Errorf("NamedTemporaryFile round trip through the mount printed %q, want %q\nstderr: %s", r.Stdout, "True True\nFalse\n", r.Stderr)
 	}
 }

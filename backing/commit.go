@@ -223,7 +223,7 @@ func (d *Dir) readCurrent(pfd int, base, rel string, kind revision.Kind, newLen 
 		return cur, err
 	}
 	if in.external {
-		d.adoptExternal(fd, rel, &cur.st, in) // we hold P's lock
+		d.adoptExternal(rel, &cur.st, in) // we hold P's lock
 	}
 	cur.rev = in.rev
 	return cur, nil

@@ -97,6 +97,6 @@ func (d *Dir) carried(rel string) (int64, bool) {
 		return 0, false
 	}
 	defer unix.Close(fd)
-	rev, err := d.noticeExternal(fd, rel)
+	rev, err := d.noticeAndStamp(fd, rel)
 	return rev, err == nil
 }

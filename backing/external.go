@@ -16,9 +16,10 @@ import (
 // no longer match the stamp recorded at the last commit (and its sha256
 // differs), or the stamp is gone because the file was replaced. Such a
 // change counts as a commit of its own: the revision goes up by one, the
-// new stamp is written on the file, and the log gets an "external" line,
-// so a writer through the mount that derived its bytes from the older
-// version gets a conflict.
+// new stamp is kept in stampsFile (the file itself is not written: a read
+// changes nothing on disk), and the log gets an "external" line, so a
+// writer through the mount that derived its bytes from the older version
+// gets a conflict.
 
 // inspection is what inspect found out about an open backing file.
 type inspection struct {
@@ -72,11 +73,11 @@ func (d *Dir) inspect(fd int, rel string, st *unix.Stat_t, data []byte, doc *rev
 }
 
 // adoptExternal records a change made behind the mount's back: the new
-// stamp on the file and one "external" log line. The caller holds P's
-// lock.
-func (d *Dir) adoptExternal(fd int, rel string, st *unix.Stat_t, in inspection) {
+// stamp in stampsFile (not on the file) and one "external" log line. The
+// caller holds P's lock.
+func (d *Dir) adoptExternal(rel string, st *unix.Stat_t, in inspection) {
 	defer d.configTouched(rel) // a config file changed behind our back applies too
-	d.revs.record(fd, rel, stamp{rev: in.rev, sha: in.sum, size: st.Size, mtime: mtimeNs(st)})
+	d.revs.noteExternal(rel, stamp{rev: in.rev, sha: in.sum, size: st.Size, mtime: mtimeNs(st)})
 	old, size := in.rev-1, st.Size
 	e := d.entry("external", rel, Caller{Pid: 0, Uid: st.Uid, Command: "(outside the mount)"})
 	e.Revision, e.OldRevision, e.Size, e.SHA256 = &in.rev, &old, &size, in.sum
@@ -89,8 +90,22 @@ func (d *Dir) adoptExternal(fd int, rel string, st *unix.Stat_t, in inspection) 
 // noticeExternal checks a file opened for reading and, if it changed
 // behind the mount's back, records that. It takes only the daemon's own
 // queue for P (so no commit of P runs meanwhile), not P.lock: a reader must
-// neither stall behind another process's lock nor create lock files.
+// neither stall behind another process's lock nor create lock files. It
+// writes nothing on the file: a file paracfs never committed is
+// remembered as read for this run only.
 func (d *Dir) noticeExternal(fd int, rel string) (int64, error) {
+	return d.notice(fd, rel, false)
+}
+
+// noticeAndStamp is noticeExternal for a file about to move to another
+// name with its revision (a directory renamed through the mount): a file
+// paracfs never committed gets its stamp recorded on it, so that it keeps
+// its revision under the new name after a restart.
+func (d *Dir) noticeAndStamp(fd int, rel string) (int64, error) {
+	return d.notice(fd, rel, true)
+}
+
+func (d *Dir) notice(fd int, rel string, stampFile bool) (int64, error) {
 	if d.IsLog(rel) {
 		return 0, nil // appended to by everyone, all the time: not a versioned file
 	}
@@ -107,20 +122,35 @@ func (d *Dir) noticeExternal(fd int, rel string) (int64, error) {
 	}
 	defer d.locks.release(rel)
 	again, err := d.inspect(fd, rel, &st, in.data, in.doc)
+	if now, lerr := d.Lstat(rel); err == nil && (lerr != nil || now.Ino != st.Ino || now.Dev != st.Dev) {
+		// A commit replaced the file since it was opened: fd holds the
+		// version before it, not a change behind the mount's back.
+		if again.external {
+			if last, ok := d.revs.lastSeen(rel); ok && last > 0 {
+				return last - 1, nil
+			}
+		}
+		return again.rev, nil
+	}
 	switch {
 	case err != nil:
 	case again.external:
-		d.adoptExternal(fd, rel, &st, again)
+		d.adoptExternal(rel, &st, again)
 	case again.unstamped:
-		// A file paracfs never committed, read through the mount: stamp it
-		// as it is, so that a later change behind the mount's back shows.
+		// A file paracfs never committed: remember it as it is, so that a
+		// later change behind the mount's back shows.
 		data := again.data
 		if data == nil {
 			if data, err = readAllFd(fd, st.Size, d.Config().Limits.MaxSize); err != nil {
 				return again.rev, nil
 			}
 		}
-		d.revs.adopt(fd, rel, stamp{rev: again.rev, sha: sha256hex(data), size: st.Size, mtime: mtimeNs(&st)})
+		s := stamp{rev: again.rev, sha: sha256hex(data), size: st.Size, mtime: mtimeNs(&st)}
+		if stampFile {
+			d.revs.stampOn(fd, rel, s)
+		} else {
+			d.revs.adopt(rel, s)
+		}
 	}
 	return again.rev, err
 }

@@ -146,9 +146,12 @@ func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 		err = syscall.ENOENT // this process renamed it away
 	}
 	if err != nil {
+		// A file created through the mount and not committed yet exists
+		// for the process that creates it only.
 		if ch := n.GetChild(name); ch != nil {
-			if cn, ok := ch.Operations().(*Node); ok && cn.pendingAttr(&out.Attr) {
+			if cn, ok := ch.Operations().(*Node); ok && cn.pendingFor(ctx) != nil && cn.pendingAttr(&out.Attr) {
 				out.SetEntryTimeout(0)
+				out.SetAttrTimeout(0)
 				return ch, 0
 			}
 		}
@@ -162,7 +165,8 @@ func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 }
 
 // pendingAttr describes a file created through the mount that has not
-// committed yet; it exists only for the handles that created it.
+// committed yet; it exists only for the process that created it (see
+// pendingFor).
 func (n *Node) pendingAttr(out *fuse.Attr) bool {
 	h := n.pendingHandle()
 	if h == nil {

@@ -37,6 +37,9 @@ func (n *Node) openAs(ctx context.Context, rel string, flags uint32) (fs.FileHan
 	if writes(flags) && n.isPending() {
 		return nil, 0, syscall.EBUSY
 	}
+	if fh, ok := n.openPending(ctx, flags); ok {
+		return fh, fuse.FOPEN_DIRECT_IO, 0
+	}
 	oflags := int(flags) &^ (syscall.O_CREAT | syscall.O_EXCL | syscall.O_NOCTTY)
 	if d.Managed(rel) && !writes(flags) {
 		// A writer's O_TRUNC open makes the kernel set the shared inode's

@@ -247,8 +247,8 @@ func TestMetaRenameOnto(t *testing.T) {
 	tw := newTwin(t)
 	tw.both(t, `printf '# notes\n' > "$1/n.md" && chmod 644 "$1/n.md" && setfattr -n user.old -v 1 "$1/n.md"`)
 	tw.both(t, `cd "$1" && printf '# new\n' > n.md.tmp && chmod 600 n.md.tmp && setfattr -n user.new -v 2 n.md.tmp &&
-		setfacl -m u:nobody:r n.md.tmp && touch -d '2019-05-06 07:08:09' n.md.tmp && mv n.md.tmp n.md; echo $?`)
-	if got := tw.same(t, "n.md", true); got.Mode&0o777 != 0o640 { // the ACL's mask shows as group bits
+		setfacl -m u:nobody:r n.md.tmp && chown nobody:nogroup n.md.tmp && touch -d '2019-05-06 07:08:09' n.md.tmp && mv n.md.tmp n.md; echo $?`)
+	if got := tw.same(t, "n.md", true); got.Mode&0o777 != 0o640 || got.Uid != nobodyUID { // the ACL's mask shows as group bits
 		t.Errorf("mv of a 0600 file onto n.md: %s", got)
 	}
 	toolNeedPython(t)

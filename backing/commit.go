@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -31,6 +32,9 @@ type Write struct {
 	// when the commit holds P's lock (O_APPEND writes): Base is then
 	// ignored, since an append derives from whatever is current.
 	Append bool
+	// Meta is what the writer set on its handle, or the renamed file's
+	// own metadata; nil keeps P's.
+	Meta *Meta
 }
 
 // Result is what a commit made.
@@ -129,7 +133,11 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	}
 	if cur.exists && cur.st.Size == int64(len(w.Data)) && bytes.Equal(cur.data, w.Data) {
 		// Not stale, and the very bytes already committed (an editor
-		// putting back what it had after a refused save): nothing to commit.
+		// putting back what it had after a refused save): nothing to commit
+		// but the metadata the writer set.
+		if err := d.applyMeta(pfd, base, w, cur); err != nil {
+			return Result{}, fmt.Errorf("%s: %w", w.Path, err)
+		}
 		if w.Caller.Reads != nil {
 			w.Caller.Reads.Wrote(w.Path, cur.rev)
 		}
@@ -272,17 +280,26 @@ func (d *Dir) Revision(rel string) (int64, error) {
 // old content.
 func hasFields(kind revision.Kind) bool { return kind == revision.YAML || kind == revision.JSON }
 
-// replace writes data to a temp file beside P with P's mode and owner (or,
-// for a new file, the caller's), records the revision on it, fsyncs it,
-// renames it over P and fsyncs the directory.
+// replace writes data to a temp file beside P with P's metadata (see
+// fileMeta), records the revision on it, fsyncs it, renames it over P and
+// fsyncs the directory.
 func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, rev int64, sum string) (stamp, error) {
 	mode := fileMode(w, cur)
-	uid, gid := int(w.Caller.Uid), int(w.Caller.Gid)
-	if cur.exists {
-		uid, gid = int(cur.st.Uid), int(cur.st.Gid)
+	uid, gid := fileOwner(w, cur)
+	m := NewMeta()
+	if w.Meta != nil {
+		m = *w.Meta
 	}
+	// A new file is created with its mode, so that the directory's
+	// default ACL applies to it as to any file created there; the others
+	// get their ACL from P or the writer.
+	fresh := !cur.exists && !m.Whole
 	tmp := tempName(base)
-	fd, err := unix.Openat(pfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	createMode := uint32(0o600)
+	if fresh {
+		createMode = mode &^ (unix.S_ISUID | unix.S_ISGID)
+	}
+	fd, err := unix.Openat(pfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, createMode)
 	if err != nil {
 		return stamp{}, err
 	}
@@ -301,8 +318,24 @@ func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, r
 			return stamp{}, err
 		}
 	}
-	if err := unix.Fchmod(fd, mode); err != nil {
+	fdPath := "/proc/self/fd/" + strconv.Itoa(fd)
+	inherited := false
+	if fresh {
+		_, aerr := unix.Fgetxattr(fd, aclAccess, nil)
+		inherited = aerr == nil
+	}
+	if err := d.copyXattrs(fd, procAt(pfd, base), cur.exists && !m.Whole, &m, fresh); err != nil {
 		return stamp{}, err
+	}
+	if !inherited || m.HasMode {
+		if err := unix.Fchmod(fd, mode); err != nil {
+			return stamp{}, err
+		}
+	}
+	if m.Atime.Nsec != unix.UTIME_OMIT || m.Mtime.Nsec != unix.UTIME_OMIT {
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, fdPath, []unix.Timespec{m.Atime, m.Mtime}, 0); err != nil {
+			return stamp{}, err
+		}
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
@@ -323,16 +356,72 @@ func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, r
 	return written, fsyncDir(pfd)
 }
 
-// fileMode is the permission bits of the committed file: P's own, or for
-// a new file the requested mode (0644 if none).
+// copyXattrs gives the temp file fd the kept xattrs of P (at path, when
+// keepP) with the writer's changes in m. An access ACL that the temp file
+// inherited from its directory stays only on a new file.
+func (d *Dir) copyXattrs(fd int, path string, keepP bool, m *Meta, fresh bool) error {
+	set := map[string][]byte{}
+	if keepP {
+		set = readXattrs(path)
+	}
+	for k, v := range m.Xattrs {
+		set[k] = v
+	}
+	for k := range m.Removed {
+		delete(set, k)
+	}
+	if _, ok := set[aclAccess]; !ok && !fresh {
+		unix.Fremovexattr(fd, aclAccess)
+	}
+	for k, v := range set {
+		if err := unix.Fsetxattr(fd, k, v, 0); err != nil && !(k == aclAccess && fresh) {
+			if err == unix.ENOTSUP || err == unix.EOPNOTSUPP {
+				continue // the backing filesystem has none
+			}
+			return fmt.Errorf("setting %s: %w", k, err)
+		}
+	}
+	if fresh && m.Removed != nil {
+		if _, ok := m.Removed[aclAccess]; ok {
+			unix.Fremovexattr(fd, aclAccess)
+		}
+	}
+	return nil
+}
+
+// fileMode is the permission bits of the committed file: what the writer
+// set (fchmod, or the renamed file's), else P's own without setuid and
+// setgid when another user than root wrote it, else for a new file the
+// requested mode (0644 if none).
 func fileMode(w Write, cur current) uint32 {
+	if w.Meta != nil && w.Meta.HasMode {
+		return w.Meta.Mode & 0o7777
+	}
 	if cur.exists {
-		return cur.st.Mode & 0o7777
+		return killPriv(cur.st.Mode&0o7777, w.Caller)
 	}
 	if mode := w.Mode & 0o7777; mode != 0 {
 		return mode
 	}
 	return 0o644
+}
+
+// fileOwner is the owner of the committed file: the one the writer set,
+// else P's, else the caller's.
+func fileOwner(w Write, cur current) (uid, gid int) {
+	uid, gid = int(w.Caller.Uid), int(w.Caller.Gid)
+	if cur.exists {
+		uid, gid = int(cur.st.Uid), int(cur.st.Gid)
+	}
+	if w.Meta != nil {
+		if w.Meta.Uid >= 0 {
+			uid = w.Meta.Uid
+		}
+		if w.Meta.Gid >= 0 {
+			gid = w.Meta.Gid
+		}
+	}
+	return uid, gid
 }
 
 // fsyncDir fsyncs a directory given by an O_PATH descriptor.

@@ -145,7 +145,9 @@ func (d *Dir) Rename(oldRel, newRel string, flags uint32, c Caller) error {
 	if srcManaged {
 		srcRev, _ = d.Revision(oldRel)
 	}
-	if _, err := d.Commit(Write{Path: newRel, Data: data, Base: -1, Op: op, From: oldRel, Caller: c, Mode: src.Mode & 0o7777}); err != nil {
+	// P becomes the renamed file: its mode, owner, times, xattrs and ACL.
+	meta := d.FileMeta(oldRel, &src.Stat_t)
+	if _, err := d.Commit(Write{Path: newRel, Data: data, Base: -1, Op: op, From: oldRel, Caller: c, Mode: src.Mode & 0o7777, Meta: &meta}); err != nil {
 		return err
 	}
 	if err := d.atParent(oldRel, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) }); err != nil && err != unix.ENOENT {

@@ -244,6 +244,9 @@ func (d *Dir) Chown(rel string, uid, gid int) error {
 	if IsMeta(rel) {
 		return unix.EPERM
 	}
+	if rel == "" {
+		return unix.Fchownat(d.fd, "", uid, gid, unix.AT_EMPTY_PATH) // DIR itself
+	}
 	return d.atParent(rel, func(pfd int, base string) error {
 		return unix.Fchownat(pfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
 	})
@@ -253,6 +256,9 @@ func (d *Dir) Chown(rel string, uid, gid int) error {
 func (d *Dir) Utimes(rel string, ts [2]unix.Timespec) error {
 	if IsMeta(rel) {
 		return unix.EPERM
+	}
+	if rel == "" {
+		return unix.UtimesNanoAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(d.fd), ts[:], 0) // DIR itself
 	}
 	return d.atParent(rel, func(pfd int, base string) error {
 		return unix.UtimesNanoAt(pfd, base, ts[:], unix.AT_SYMLINK_NOFOLLOW)
@@ -419,7 +425,14 @@ func (d *Dir) ListXattr(rel string) ([]string, error) {
 	return names, err
 }
 
-func procAt(pfd int, base string) string { return "/proc/self/fd/" + strconv.Itoa(pfd) + "/" + base }
+// procAt names base in the directory pfd through /proc; an empty base
+// names the directory itself (DIR, for the mount's top).
+func procAt(pfd int, base string) string {
+	if base == "" {
+		return "/proc/self/fd/" + strconv.Itoa(pfd) + "/."
+	}
+	return "/proc/self/fd/" + strconv.Itoa(pfd) + "/" + base
+}
 
 // Errno extracts the errno of an error from this package (EIO if none).
 func Errno(err error) syscall.Errno {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -43,6 +44,12 @@ type stagedHandle struct {
 	// backing.Write.Unstamped.
 	ownView bool
 	ownRev  int64
+
+	// meta is what fchmod, fchown, futimens and fsetxattr set on the
+	// handle before it committed (nil: nothing); wtime and ctime are the
+	// times of its last write and of its last change of metadata.
+	meta         *backing.Meta
+	wtime, ctime time.Time
 
 	lockMu sync.Mutex
 	lfd    int // backing descriptor for locks, opened at the first lock
@@ -91,6 +98,7 @@ func (h *stagedHandle) Write(ctx context.Context, data []byte, off int64) (uint3
 	}
 	copy(h.data[off:], data)
 	h.dirty = true
+	h.wroteLocked()
 	return uint32(len(data)), 0
 }
 
@@ -108,6 +116,7 @@ func (h *stagedHandle) truncate(size int64) syscall.Errno {
 		h.data = append(h.data, make([]byte, size-int64(len(h.data)))...)
 	}
 	h.dirty = true
+	h.wroteLocked()
 	return 0
 }
 
@@ -140,6 +149,7 @@ func (h *stagedHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 func (h *stagedHandle) Release(ctx context.Context) syscall.Errno {
 	h.commit(h.opener, true)
 	h.n.clearPending(h)
+	h.n.dropWriter(h)
 	h.lockMu.Lock()
 	if h.lfd > 0 {
 		unix.Close(h.lfd)
@@ -170,7 +180,7 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 	if !h.dirty && !(final && h.mustCommit && !h.committed) {
 		return 0
 	}
-	w := backing.Write{Path: rel, Data: h.data, Base: h.base, Caller: c, Mode: h.mode}
+	w := backing.Write{Path: rel, Data: h.data, Base: h.base, Caller: c, Mode: h.mode, Meta: h.meta}
 	appending := h.append && !h.rewrite
 	if appending {
 		w.Data, w.Base, w.Append = h.data[min(h.from, len(h.data)):], -1, true
@@ -195,6 +205,7 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 		return errno(err)
 	}
 	h.base = res.Rev
+	h.meta = nil // applied: what is set from now on applies to the file
 	if h.append {
 		// The copy is now the committed content, others' appends
 		// included; this handle's next appends go after it.
@@ -217,7 +228,6 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 func (h *stagedHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
 	h.mu.Lock()
 	rel := h.n.rel()
-	size := len(h.data)
 	// The writer sees its own size while it has bytes not committed (or
 	// a truncation not committed yet, or its own view after a stamp
 	// changed the length). Once they are committed or refused, the file
@@ -231,7 +241,9 @@ func (h *stagedHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.E
 		return errno(err)
 	}
 	if own {
-		out.Size = uint64(size)
+		h.mu.Lock()
+		h.attrLocked(&out.Attr)
+		h.mu.Unlock()
 	}
 	out.SetTimeout(0)
 	return 0

@@ -23,6 +23,7 @@ type Node struct {
 
 	mu      sync.Mutex
 	pending *stagedHandle // created through the mount, not committed yet
+	writers map[*stagedHandle]struct{}
 
 	lastRel atomic.Pointer[string] // the path it had when last in the tree
 	// awayFrom is the managed name this file was renamed away from (an
@@ -176,10 +177,10 @@ func (n *Node) pendingAttr(out *fuse.Attr) bool {
 	defer h.mu.Unlock()
 	now := time.Now()
 	out.Mode = syscall.S_IFREG | h.mode
-	out.Size = uint64(len(h.data))
 	out.Nlink = 1
 	out.Uid, out.Gid = h.opener.Uid, h.opener.Gid
 	out.SetTimes(&now, &now, &now)
+	h.attrLocked(out)
 	return true
 }
 
@@ -187,6 +188,7 @@ func (n *Node) setPending(h *stagedHandle) {
 	n.mu.Lock()
 	n.pending = h
 	n.mu.Unlock()
+	n.addWriter(h)
 }
 
 func (n *Node) clearPending(h *stagedHandle) {
@@ -207,6 +209,9 @@ func (n *Node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 		if h, ok := f.(fs.FileGetattrer); ok {
 			return h.Getattr(ctx, out)
 		}
+	}
+	if w := n.writerFor(ctx); w != nil && w.opener.Pid > 0 && sameProcess(ctx, w.opener.Pid) {
+		return w.Getattr(ctx, out) // the caller's own uncommitted version (fstat)
 	}
 	st, err := n.r.d.Lstat(n.rel())
 	if err != nil {
@@ -239,11 +244,14 @@ func (n *Node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 			return e
 		}
 	}
+	if w := n.writerFor(ctx); w != nil {
+		// Set on a handle that has not committed: part of its commit.
+		w.setattr(in)
+		return n.Getattr(ctx, f, out)
+	}
 	if mode, ok := in.GetMode(); ok {
-		if !n.setPendingMode(mode) {
-			if err := d.Chmod(rel, mode&0o7777); err != nil {
-				return errno(err)
-			}
+		if err := d.Chmod(rel, mode&0o7777); err != nil {
+			return errno(err)
 		}
 	}
 	uid, uok := in.GetUID()
@@ -256,7 +264,7 @@ func (n *Node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		if gok {
 			g = int(gid)
 		}
-		if err := d.Chown(rel, u, g); err != nil && !n.isPending() {
+		if err := d.Chown(rel, u, g); err != nil {
 			return errno(err)
 		}
 	}
@@ -270,7 +278,7 @@ func (n *Node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		if mok {
 			ts[1] = unix.NsecToTimespec(mtime.UnixNano())
 		}
-		if err := d.Utimes(rel, ts); err != nil && !n.isPending() {
+		if err := d.Utimes(rel, ts); err != nil {
 			return errno(err)
 		}
 	}
@@ -286,17 +294,6 @@ func (n *Node) pendingHandle() *stagedHandle {
 }
 
 func (n *Node) isPending() bool { return n.pendingHandle() != nil }
-
-func (n *Node) setPendingMode(mode uint32) bool {
-	h := n.pendingHandle()
-	if h == nil {
-		return false
-	}
-	h.mu.Lock()
-	h.mode = mode & 0o7777
-	h.mu.Unlock()
-	return true
-}
 
 // truncate changes a file's size. For a managed file without a writing
 // handle (truncate(1), a handle-less SETATTR) that is a commit of its own.
@@ -365,7 +362,7 @@ func (n *Node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 func (n *Node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	rel := join(n.rel(), name)
 	n.r.freeFor(ctx, rel)
-	if err := n.r.d.Mkdir(rel, mode, n.r.caller(ctx)); err != nil {
+	if err := n.r.d.Mkdir(rel, n.r.createMode(ctx, rel, mode), n.r.caller(ctx)); err != nil {
 		return nil, errno(err)
 	}
 	return n.lookupNew(ctx, name, rel, out)
@@ -518,6 +515,7 @@ func (n *Node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fu
 			return nil, syscall.EPERM
 		}
 	}
+	mode = mode&syscall.S_IFMT | n.r.createMode(ctx, rel, mode&0o7777)
 	isReg := mode&syscall.S_IFMT == syscall.S_IFREG || mode&syscall.S_IFMT == 0
 	if isReg && d.Managed(rel) {
 		if _, err := d.Lstat(rel); err == nil && !n.r.hidden(ctx, rel) {

@@ -96,6 +96,7 @@ func (n *Node) openStaged(rel string, flags uint32, c backing.Caller) (fs.FileHa
 	} else {
 		h.mode = 0o644
 	}
+	n.addWriter(h)
 	return h, fuse.FOPEN_DIRECT_IO, 0
 }
 
@@ -142,7 +143,7 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 		// A new managed file exists only in its handle until it commits.
 		cn := &Node{r: n.r}
 		ch := n.NewInode(ctx, cn, fs.StableAttr{Mode: syscall.S_IFREG})
-		h := &stagedHandle{n: cn, opener: c, base: -1, mustCommit: true, mode: mode & 0o7777, append: flags&syscall.O_APPEND != 0}
+		h := &stagedHandle{n: cn, opener: c, base: -1, mustCommit: true, mode: n.r.createMode(ctx, rel, mode&0o7777), append: flags&syscall.O_APPEND != 0}
 		h.rewrite = h.append && flags&syscall.O_TRUNC != 0
 		cn.setPending(h)
 		cn.pendingAttr(&out.Attr)
@@ -150,7 +151,7 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 		out.SetAttrTimeout(0)
 		return ch, h, fuse.FOPEN_DIRECT_IO, 0
 	}
-	fd, err := d.OpenFile(rel, int(flags)|syscall.O_CREAT, mode, c)
+	fd, err := d.OpenFile(rel, int(flags)|syscall.O_CREAT, n.r.createMode(ctx, rel, mode&0o7777), c)
 	if err != nil {
 		return nil, nil, 0, errno(err)
 	}

@@ -80,7 +80,9 @@ func Options(dir string, allowOther, debug bool) *fs.Options {
 	o.FsName = dir
 	o.Name = "paracfs"
 	o.EnableLocks = true
-	o.ExtraCapabilities = fuse.CAP_ATOMIC_O_TRUNC | fuse.CAP_DIRECT_IO_ALLOW_MMAP
+	// CAP_DONT_MASK: the kernel leaves the umask to us (createMode), so
+	// that a directory's default ACL can apply instead.
+	o.ExtraCapabilities = fuse.CAP_ATOMIC_O_TRUNC | fuse.CAP_DIRECT_IO_ALLOW_MMAP | fuse.CAP_DONT_MASK
 	o.DisabledCapabilities = fuse.CAP_PASSTHROUGH
 	o.Debug = debug
 	o.MaxBackground = 64

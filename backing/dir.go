@@ -84,6 +84,7 @@ type Dir struct {
 	retired  []*os.File   // change logs in use before the config file moved the log
 
 	onLogReplaced func(rels ...string) // told of a rotation (under logMu)
+
 	onLogAppended atomic.Pointer[func(rel string)] // told of every append to the log
 }
 

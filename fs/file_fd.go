@@ -18,6 +18,9 @@ type fdHandle struct {
 	mu    sync.Mutex
 	fd    int
 	owner int // the process that opened it
+	// follow, for a managed file opened for reading, moves reads at its
+	// end on to later versions that extend it (appends).
+	follow *follower
 }
 
 func (h *fdHandle) openedBy() int { return h.owner }
@@ -34,6 +37,9 @@ var (
 )
 
 func (h *fdHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if h.follow != nil {
+		return preadResult(h.follow.readFd(h, off, false), dest, off)
+	}
 	return preadResult(h.fd, dest, off)
 }
 
@@ -78,13 +84,20 @@ func (h *fdHandle) Release(ctx context.Context) syscall.Errno {
 	}
 	err := unix.Close(h.fd)
 	h.fd = -1
+	if h.follow != nil {
+		h.follow.close()
+	}
 	h.n.r.holders.drop("", h)
 	return errno(err)
 }
 
 func (h *fdHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
+	fd := h.fd
+	if h.follow != nil {
+		fd = h.follow.readFd(h, 0, true)
+	}
 	var st unix.Stat_t
-	if err := unix.Fstat(h.fd, &st); err != nil {
+	if err := unix.Fstat(fd, &st); err != nil {
 		return errno(err)
 	}
 	fillAttr(&out.Attr, &st)

@@ -70,7 +70,7 @@ func (n *Node) openRead(rel string, oflags int, c backing.Caller) (fs.FileHandle
 		return nil, 0, errno(err)
 	}
 	sawRead(c, rel, rev)
-	return &fdHandle{n: n, fd: fd, owner: c.Pid}, fuse.FOPEN_DIRECT_IO, 0
+	return &fdHandle{n: n, fd: fd, owner: c.Pid, follow: newFollower(rel)}, fuse.FOPEN_DIRECT_IO, 0
 }
 
 // openStaged opens a managed file for writing: a private copy of its

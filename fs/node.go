@@ -48,6 +48,7 @@ var (
 	_ = (fs.NodeStatfser)((*Node)(nil))
 	_ = (fs.NodeOpener)((*Node)(nil))
 	_ = (fs.NodeCreater)((*Node)(nil))
+	_ = (fs.NodeOnForgetter)((*Node)(nil))
 )
 
 // child returns the inode for a name that exists in the backing directory.
@@ -110,12 +111,16 @@ func (t *retiredInos) retire(n *fs.Inode) {
 	if t.m == nil {
 		t.m = map[uint64]*fs.Inode{}
 	}
-	for ino, o := range t.m {
-		if o.Forgotten() {
-			delete(t.m, ino)
-		}
-	}
 	t.m[n.StableAttr().Ino] = n
+}
+
+// forget drops n once the kernel has forgotten it.
+func (t *retiredInos) forget(n *fs.Inode) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ino := n.StableAttr().Ino; t.m[ino] == n {
+		delete(t.m, ino)
+	}
 }
 
 // ino is the number the mount shows for a scratch file, a directory or a
@@ -124,18 +129,14 @@ func (t *retiredInos) ino(st *backing.Stat) uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	o := t.m[st.Ino]
-	if o == nil {
-		return st.Ino
-	}
-	if o.Forgotten() {
-		delete(t.m, st.Ino)
-		return st.Ino
-	}
-	if o.StableAttr().Gen == st.Birth && st.Birth != 0 {
-		return st.Ino // the very file (a commit that kept its inode)
+	if o == nil || (o.StableAttr().Gen == st.Birth && st.Birth != 0) {
+		return st.Ino // free, or the very file (a commit that kept its inode)
 	}
 	return mixedIno(st)
 }
+
+// OnForget is called once the kernel holds no reference to the node.
+func (n *Node) OnForget() { n.r.retired.forget(n.EmbeddedInode()) }
 
 func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if backing.IsTemp(name) {

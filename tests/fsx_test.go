@@ -78,16 +78,15 @@ func TestFsx(t *testing.T) {
 }
 
 type fsx struct {
-	t        *testing.T
-	p        *project
-	rel      string
-	maxLen   int
-	rnd      *rand.Rand
-	fd       int
-	model    []byte
-	history  []string // the last operations, for a failure's report
-	reopens  int
-	mmapSize int
+	t       *testing.T
+	p       *project
+	rel     string
+	maxLen  int
+	rnd     *rand.Rand
+	fd      int
+	model   []byte
+	history []string // the last operations, for a failure's report
+	reopens int
 }
 
 func (x *fsx) note(format string, args ...any) {

@@ -466,3 +466,48 @@ sys.stdin.readline()
 		t.Errorf("lock files: %v, want only the client's %s.lock", got, stateRel)
 	}
 }
+
+// Another process's O_EXCL create of a name being written and not
+// committed yet fails with EEXIST, as on any filesystem, though the name
+// is not visible to it otherwise.
+func TestPendingFileExclusiveCreate(t *testing.T) {
+	t.Parallel()
+	needTool(t, "python3")
+	p := newProject(t)
+	mount(t, p)
+	path := p.path("memory/context/excl.json")
+	h := startPiped(t, p.Root, &syncBuffer{}, "python3", "-c", `
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, b'{"first": true}')
+print("created", flush=True)
+sys.stdin.readline()
+os.close(fd)
+print("closed", flush=True)
+`, path)
+	if line, err := readLineTimeout(h.out, 30*time.Second); err != nil || line != "created" {
+		t.Fatalf("first creator: %q %v", line, err)
+	}
+	r := run(t, p.Root, "python3", "-c", `
+import errno, os, sys
+try:
+    os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    print("created")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+try:
+    os.stat(sys.argv[1])
+    print("visible")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+`, path)
+	if r.Stdout != "EEXIST\nENOENT\n" {
+		t.Errorf("another process's O_EXCL create, then stat, of a name not committed yet: %q, want EEXIST then ENOENT\n%s", r.Stdout, r.Stderr)
+	}
+	io.WriteString(h.stdin, "commit\n")
+	if line, err := readLineTimeout(h.out, 30*time.Second); err != nil || line != "closed" {
+		t.Fatalf("first creator close: %q %v", line, err)
+	}
+	h.cmd.Wait()
+	edAssertContentAt(t, path, []byte(`{"first": true}`))
+}

@@ -3,7 +3,6 @@ module github.com/paracfs/paracfs
 go 1.26.8
 
 require (
-	github.com/gofrs/flock v0.13.2
 	github.com/hanwen/go-fuse/v2 v2.12.1
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/spf13/pflag v1.1.0

@@ -3,14 +3,11 @@ package backing
 import (
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/gofrs/flock"
+	"golang.org/x/sys/unix"
 )
 
 // lockTable serialises the daemon's own commits of one path before they
@@ -132,10 +129,16 @@ const lockPoll = 2 * time.Millisecond
 
 // lock takes P's commit lock: flock(LOCK_EX) on P.lock beside P in the
 // backing directory (paracle's convention), so processes that lock
-// P.lock themselves (through the mount or directly) exclude the commit.
-// pfd is P's parent directory; the lock file is named through it. dirOp
-// tells a request during which the kernel holds P's directory or P
-// locked (see dirOpWait).
+// P.lock themselves (through the mount or directly) exclude the commit,
+// and are excluded by it. pfd is P's parent directory; the lock file is
+// named through it. dirOp tells a request during which the kernel holds
+// P's directory or P locked (see dirOpWait).
+//
+// A commit never creates P.lock: paracfs adds no files of its own beside
+// P. When there is none, nobody else can hold it, and the daemon's own
+// queue (below) is the whole lock. The window this leaves is documented
+// in docs/commit.md: a process that creates P.lock and locks it after a
+// commit found none does not hold off that commit, only the later ones.
 //
 // The daemon's own commits of P first queue in d.locks, so that they wait
 // on a channel rather than all polling flock. A commit that finds P.lock
@@ -154,44 +157,85 @@ func (d *Dir) lock(rel string, pfd int, base string, c Caller, dirOp bool) (unlo
 	if c.holds(lrel) {
 		return func() { d.locks.release(rel) }, nil
 	}
-	// Named through the parent's descriptor, never through the mount; the
-	// last component is not followed if it is a symlink.
-	lockPath := "/proc/self/fd/" + strconv.Itoa(pfd) + "/" + lockName(base)
-	fl := flock.New(lockPath,
-		flock.SetFlag(os.O_CREATE|os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC),
-		flock.SetPermissions(fs.FileMode(0o644)))
-	ok, err := fl.TryLock()
-	if err != nil {
-		fl.Close()
-		d.locks.release(rel)
-		return nil, lockError(lrel, err)
-	}
-	if !ok {
-		// Held by another process: wait for it outside the queue.
-		d.locks.release(rel)
-		if err := d.waitLock(fl, lrel, dirOp, deadline, timeout); err != nil {
-			fl.Close()
-			return nil, err
+	queueOnly := func() { d.locks.release(rel) }
+	name := lockName(base)
+	for {
+		// Named through the parent's descriptor, never through the
+		// mount; a symlink is never followed, nor a FIFO waited on.
+		fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err == unix.ENOENT {
+			return queueOnly, nil
 		}
-		if !d.locks.acquire(rel, deadline) {
-			fl.Unlock()
-			fl.Close()
+		if err != nil {
+			d.locks.release(rel)
+			return nil, lockError(lrel, err)
+		}
+		ok, err := tryFlock(fd)
+		if err == nil && !ok {
+			// Held by another process: wait for it outside the queue.
+			d.locks.release(rel)
+			if err = d.waitLock(fd, lrel, dirOp, deadline, timeout); err == nil && !d.locks.acquire(rel, deadline) {
+				unix.Close(fd) // drops the flock
+				return nil, timeout
+			}
+			if err != nil {
+				unix.Close(fd)
+				return nil, err
+			}
+		} else if err != nil {
+			unix.Close(fd)
+			d.locks.release(rel)
+			return nil, lockError(lrel, err)
+		}
+		// The lock is on the file that bears the name now, unless its
+		// holder removed it (and someone made a new one) meanwhile.
+		if sameFile(fd, pfd, name) {
+			return func() {
+				unix.Flock(fd, unix.LOCK_UN)
+				unix.Close(fd)
+				d.locks.release(rel)
+			}, nil
+		}
+		unix.Close(fd)
+		if time.Now().After(deadline) {
+			d.locks.release(rel)
 			return nil, timeout
 		}
 	}
-	return func() {
-		fl.Unlock()
-		fl.Close()
-		d.locks.release(rel)
-	}, nil
 }
 
-// waitLock polls P.lock (lrel) until it is taken, the deadline passes, or (for a
-// directory operation) a holder through the mount kept it past dirOpWait.
-func (d *Dir) waitLock(fl *flock.Flock, lrel string, dirOp bool, deadline time.Time, timeout error) error {
+// tryFlock takes flock(LOCK_EX) on fd if it is free.
+func tryFlock(fd int) (bool, error) {
+	for {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		switch err {
+		case nil:
+			return true, nil
+		case unix.EWOULDBLOCK:
+			return false, nil
+		case unix.EINTR:
+			continue
+		}
+		return false, err
+	}
+}
+
+// sameFile reports whether name in pfd is still the file open as fd.
+func sameFile(fd, pfd int, name string) bool {
+	var a, b unix.Stat_t
+	if unix.Fstat(fd, &a) != nil || unix.Fstatat(pfd, name, &b, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return false
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
+}
+
+// waitLock polls P.lock (lrel, open as fd) until it is taken, the deadline
+// passes, or (for a directory operation) a holder through the mount kept
+// it past dirOpWait.
+func (d *Dir) waitLock(fd int, lrel string, dirOp bool, deadline time.Time, timeout error) error {
 	start := time.Now()
 	for i := 0; ; i++ {
-		ok, err := fl.TryLock()
+		ok, err := tryFlock(fd)
 		switch {
 		case err != nil:
 			return lockError(lrel, err)

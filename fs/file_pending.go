@@ -25,6 +25,17 @@ func (n *Node) pendingFor(ctx context.Context) *stagedHandle {
 	return h
 }
 
+// pendingChild reports whether name is a file created through the mount,
+// by any process, that has not committed yet.
+func (n *Node) pendingChild(name string) bool {
+	ch := n.GetChild(name)
+	if ch == nil {
+		return false
+	}
+	cn, ok := ch.Operations().(*Node)
+	return ok && cn.isPending()
+}
+
 // openPending opens, for reading, a file the caller created and has not
 // committed yet. ok is false when the file is not such a file.
 func (n *Node) openPending(ctx context.Context, flags uint32) (fh fs.FileHandle, ok bool) {

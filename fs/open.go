@@ -141,6 +141,11 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 			return ch, fh, ff, e
 		}
 		// A new managed file exists only in its handle until it commits.
+		// Another process's uncommitted file is invisible, but O_EXCL
+		// still finds the name taken.
+		if flags&syscall.O_EXCL != 0 && n.pendingChild(name) {
+			return nil, nil, 0, syscall.EEXIST
+		}
 		cn := &Node{r: n.r}
 		ch := n.NewInode(ctx, cn, fs.StableAttr{Mode: syscall.S_IFREG})
 		h := &stagedHandle{n: cn, opener: c, base: -1, mustCommit: true, mode: n.r.createMode(ctx, rel, mode&0o7777), append: flags&syscall.O_APPEND != 0}

@@ -58,7 +58,7 @@ func TestVimSave(t *testing.T) {
 			p := newProject(t)
 			mount(t, p)
 			dirs := []string{p.path("memory/context"), p.backing("memory/context")}
-			names := []string{"current_state.yaml", "current_state.yaml.lock"}
+			names := []string{"current_state.yaml"}
 			if m.backup {
 				names = append(names, "current_state.yaml~")
 			}
@@ -115,7 +115,7 @@ func TestVimSave(t *testing.T) {
 			edCheckRefusedSave(t, p, n, before, st.Pid, refused)
 			// After a failed write vim may keep its backup x.yaml~ (scratch),
 			// or have renamed it back.
-			edCheckDirNamesOpt(t, dirs, []string{"current_state.yaml", "current_state.yaml.lock"}, []string{"current_state.yaml~"})
+			edCheckDirNamesOpt(t, dirs, []string{"current_state.yaml"}, []string{"current_state.yaml~"})
 		})
 	}
 }
@@ -157,7 +157,7 @@ done`
 	if len(lines) != saves || ops["commit"] != saves {
 		t.Errorf("the log has %d new lines (%v), want %d commit lines, one per save", len(lines), ops, saves)
 	}
-	edCheckDirNames(t, []string{p.path("memory/context"), p.backing("memory/context")}, "current_state.yaml", "current_state.yaml.lock")
+	edCheckDirNames(t, []string{p.path("memory/context"), p.backing("memory/context")}, "current_state.yaml")
 }
 
 func edLastN(es []logEntry, n int) []logEntry {
@@ -241,7 +241,7 @@ func TestVimSwapFile(t *testing.T) {
 	if len(lines) != 1 {
 		t.Errorf("want only the one commit in the log, got %d:%s", len(lines), edDescribe(lines))
 	}
-	edCheckDirNames(t, []string{p.path("memory/context"), p.backing("memory/context")}, "current_state.yaml", "current_state.yaml.lock")
+	edCheckDirNames(t, []string{p.path("memory/context"), p.backing("memory/context")}, "current_state.yaml")
 }
 
 func edKillPid(t *testing.T, pid int) {
@@ -402,7 +402,7 @@ func TestNano(t *testing.T) {
 		checkCommitLine(t, lines[0], stateRel, s.pid, "nano", 11, 12, want)
 		edCheckKeys(t, lines[0], "nano_edit")
 	}
-	edCheckDirNames(t, dirs, "current_state.yaml", "current_state.yaml.lock")
+	edCheckDirNames(t, dirs, "current_state.yaml")
 
 	// An invalid edit.
 	n = len(logLines(t, p.Dir))
@@ -423,7 +423,7 @@ func TestNano(t *testing.T) {
 	s.send("n")
 	s.waitExit(5 * time.Second)
 	edCheckRefusedSave(t, p, n, want, s.pid, append([]byte("broken: [\n"), want...))
-	edCheckDirNames(t, dirs, "current_state.yaml", "current_state.yaml.lock")
+	edCheckDirNames(t, dirs, "current_state.yaml")
 }
 
 // nanoStatus is nano's message line: the bracketed one near the bottom.
@@ -547,7 +547,7 @@ func TestEmacs(t *testing.T) {
 				edCheckKeys(t, e, "emacs_edit")
 			}
 			// Backup stays (scratch); the lock and the auto-save file are gone.
-			names := []string{"current_state.yaml", "current_state.yaml.lock", "current_state.yaml~"}
+			names := []string{"current_state.yaml", "current_state.yaml~"}
 			edCheckDirNames(t, dirs, names...)
 
 			// An invalid edit.

@@ -296,3 +296,218 @@ print(os.path.exists(name))
 		t.Errorf("NamedTemporaryFile round trip through the mount printed %q, want %q\nstderr: %s", r.Stdout, "True True\nFalse\n", r.Stderr)
 	}
 }
+
+// findLocks lists the *.lock files under dir, relative to it.
+func findLocks(t *testing.T, dir string) []string {
+	t.Helper()
+	r := mustRun(t, dir, "find", ".", "-name", "*.lock")
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+		if l != "" {
+			out = append(out, strings.TrimPrefix(l, "./"))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// pyParacleSave is paracle's save through its own lock file: filelock's
+// flock on path.lock (created by the client), read, bump the revision,
+// write path.tmp, os.replace onto path.
+const pyParacleSave = `
+import fcntl, os, sys, yaml
+p = sys.argv[1]
+fd = os.open(p + ".lock", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+with open(p) as f:
+    doc = yaml.safe_load(f)
+doc["revision"] = doc.get("revision", 0) + 1
+doc["saves"] = doc.get("saves", 0) + 1
+with open(p + ".tmp", "w") as f:
+    yaml.safe_dump(doc, f, sort_keys=False)
+os.replace(p + ".tmp", p)
+fcntl.flock(fd, fcntl.LOCK_UN)
+os.close(fd)
+`
+
+// 50 commits to 10 files through the mount, by several tools, leave no
+// lock file of paracfs's own beside them, mounted or not: only the one a
+// paracle-style client made for itself.
+func TestCommitsLeaveNoLockFiles(t *testing.T) {
+	t.Parallel()
+	needTool(t, "python3", "sed", "find")
+	p := newProject(t)
+	if got := findLocks(t, p.Dir); len(got) != 0 {
+		t.Fatalf("the fixture already holds lock files: %v", got)
+	}
+	mount(t, p)
+	var rels []string
+	for i := 0; i < 10; i++ {
+		rels = append(rels, fmt.Sprintf("memory/context/f%d.yaml", i))
+	}
+	const paracleRel = "memory/context/f0.yaml" // the one a client locks itself
+	for i := 0; i < 50; i++ {
+		rel := rels[i%10]
+		path := p.path(rel)
+		switch {
+		case i < 10:
+			mustRun(t, p.Root, "python3", "-c", pyOverwrite, path, fmt.Sprintf("revision: 0\nn: %d\n", i))
+		case rel == paracleRel:
+			mustRun(t, p.Root, "python3", "-c", pyParacleSave, path)
+		case i%3 == 0:
+			mustRun(t, p.Root, "sed", "-i", fmt.Sprintf("s/^n: .*/n: %d/", i), path)
+		case i%3 == 1:
+			mustRun(t, p.Root, "python3", "-c", `
+import os, sys
+p = sys.argv[1]
+with open(p) as f:
+    s = f.read()
+with open(p + ".tmp", "w") as f:
+    f.write(s + "# save %s\n" % sys.argv[2])
+os.replace(p + ".tmp", p)
+`, path, itoa(i))
+		default:
+			mustRun(t, p.Root, "sh", "-c", "echo '# appended "+itoa(i)+"' >> "+path)
+		}
+	}
+	for _, rel := range rels {
+		if got, want := rev(t, p.path(rel)), int64(5); got != want && rel != paracleRel {
+			t.Errorf("%s: revision %d after 5 commits, want %d", rel, got, want)
+		}
+	}
+	if r := rev(t, p.path(paracleRel)); r != 5 {
+		t.Errorf("%s: revision %d after 5 commits, want 5", paracleRel, r)
+	}
+	want := []string{paracleRel + ".lock"}
+	if got := findLocks(t, p.Dir); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("find %s -name '*.lock' through the mount: %v, want %v", p.Dir, got, want)
+	}
+	unmountAll(t, p.Root)
+	if got := findLocks(t, p.Dir); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("find %s -name '*.lock' once unmounted: %v, want %v", p.Dir, got, want)
+	}
+}
+
+// inSyscall reports whether process pid is inside a rename system call
+// (rename, renameat, renameat2 on x86_64), as /proc/PID/syscall shows.
+func inRename(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	return len(f) > 0 && (f[0] == "82" || f[0] == "264" || f[0] == "316")
+}
+
+// A paracle-style client holding current_state.yaml.lock, a file it made
+// itself through the mount, holds off `sed -i`'s commit until it lets go:
+// sed reaches its rename and waits there, the file unchanged, until the
+// client releases; then the commit lands.
+func TestClientLockFileHoldsOffCommit(t *testing.T) {
+	t.Parallel()
+	needTool(t, "python3", "sed")
+	if b, err := os.ReadFile("/proc/self/syscall"); err != nil || len(b) == 0 {
+		t.Skip("needs /proc/PID/syscall")
+	}
+	p := newProject(t)
+	mount(t, p, "--lock-timeout", "120s")
+	if _, err := os.Lstat(p.backing(stateRel + ".lock")); !os.IsNotExist(err) {
+		t.Fatalf("%s.lock exists before the client made it: %v", stateRel, err)
+	}
+	n := len(logLines(t, p.Dir))
+	holder := startPiped(t, p.Root, &syncBuffer{}, "python3", "-c", `
+import fcntl, os, sys
+fd = os.open(sys.argv[1] + ".lock", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+sys.stdin.readline()
+fcntl.flock(fd, fcntl.LOCK_UN)
+print("released", flush=True)
+sys.stdin.readline()
+`, p.path(stateRel))
+	if line, err := readLineTimeout(holder.out, 30*time.Second); err != nil || line != "locked" {
+		t.Fatalf("client: %q %v", line, err)
+	}
+	sed := edStartBg(t, p.Root, "sed", "-i", "s/blockers: \\[\\]/blockers: [held]/", p.path(stateRel))
+	// Event: sed is inside its rename onto the file, which commits.
+	for !inRename(sed.cmd.Process.Pid) {
+		select {
+		case <-sed.done:
+			t.Fatalf("sed -i finished while the client held %s.lock: %v\nstderr: %s", stateRel, sed.err, sed.out.String())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	edAssertContentAt(t, p.backing(stateRel), fixture(t, stateRel))
+	if lines := logSince(t, p.Dir, n); len(lines) != 0 {
+		t.Errorf("log lines while the client held the lock:%s", edDescribe(lines))
+	}
+	select {
+	case <-sed.done:
+		t.Fatalf("sed -i finished while the client held %s.lock", stateRel)
+	default:
+	}
+	io.WriteString(holder.stdin, "release\n")
+	if line, err := readLineTimeout(holder.out, 30*time.Second); err != nil || line != "released" {
+		t.Fatalf("client: %q %v", line, err)
+	}
+	<-sed.done
+	if sed.err != nil {
+		t.Fatalf("sed -i after the client released the lock: %v\nstderr: %s", sed.err, sed.out.String())
+	}
+	want := replace(t, replace(t, fixture(t, stateRel), "blockers: []", "blockers: [held]"), "revision: 11", "revision: 12")
+	edAssertContent(t, p, stateRel, want)
+	lines := logSince(t, p.Dir, n)
+	if len(lines) != 1 || lines[0].Op != "commit" {
+		t.Errorf("want one commit line after the release, got %d:%s", len(lines), edDescribe(lines))
+	}
+	io.WriteString(holder.stdin, "done\n")
+	holder.cmd.Wait()
+	if got := findLocks(t, p.Dir); strings.Join(got, " ") != stateRel+".lock" {
+		t.Errorf("lock files: %v, want only the client's %s.lock", got, stateRel)
+	}
+}
+
+// Another process's O_EXCL create of a name being written and not
+// committed yet fails with EEXIST, as on any filesystem, though the name
+// is not visible to it otherwise.
+func TestPendingFileExclusiveCreate(t *testing.T) {
+	t.Parallel()
+	needTool(t, "python3")
+	p := newProject(t)
+	mount(t, p)
+	path := p.path("memory/context/excl.json")
+	h := startPiped(t, p.Root, &syncBuffer{}, "python3", "-c", `
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, b'{"first": true}')
+print("created", flush=True)
+sys.stdin.readline()
+os.close(fd)
+print("closed", flush=True)
+`, path)
+	if line, err := readLineTimeout(h.out, 30*time.Second); err != nil || line != "created" {
+		t.Fatalf("first creator: %q %v", line, err)
+	}
+	r := run(t, p.Root, "python3", "-c", `
+import errno, os, sys
+try:
+    os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    print("created")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+try:
+    os.stat(sys.argv[1])
+    print("visible")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+`, path)
+	if r.Stdout != "EEXIST\nENOENT\n" {
+		t.Errorf("another process's O_EXCL create, then stat, of a name not committed yet: %q, want EEXIST then ENOENT\n%s", r.Stdout, r.Stderr)
+	}
+	io.WriteString(h.stdin, "commit\n")
+	if line, err := readLineTimeout(h.out, 30*time.Second); err != nil || line != "closed" {
+		t.Fatalf("first creator close: %q %v", line, err)
+	}
+	h.cmd.Wait()
+	edAssertContentAt(t, path, []byte(`{"first": true}`))
+}

@@ -74,7 +74,16 @@ func (h *logHandle) flush(c backing.Caller) syscall.Errno {
 	return errno(err)
 }
 
-func (h *logHandle) Flush(ctx context.Context) syscall.Errno { return h.flush(h.r.caller(ctx)) }
+// Flush appends the lines written so far when the process that opened the
+// handle closes it; a child's close (its exit, or its exec closing a
+// CLOEXEC descriptor) appends nothing, since the opener may be in the
+// middle of a line. Release appends what is left.
+func (h *logHandle) Flush(ctx context.Context) syscall.Errno {
+	if fc, ok := fuse.FromContext(ctx); ok && !inProcess(h.opener.Pid, int(fc.Pid)) {
+		return 0
+	}
+	return h.flush(h.r.caller(ctx))
+}
 
 func (h *logHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	return h.flush(h.r.caller(ctx))

@@ -3,9 +3,10 @@
 // managed files; it has no disk logic of its own.
 //
 // Writes to a managed file go to a private, in-memory staging copy owned by
-// the handle. The copy is committed (backing.Commit) at the first FLUSH
-// after a write (close), at fsync, or when a rename lands a file on a
-// managed name; a handle that truncated or created the file and never wrote
+// the handle. The copy is committed (backing.Commit) at the opener's first
+// FLUSH after a write (close), at fsync, or when a rename lands a file on a
+// managed name; a handle that truncated or created the file and never
+// wrote, or that children wrote through after its opener closed it,
 // commits at RELEASE. Staging handles use direct I/O so that uncommitted
 // bytes never enter the kernel's page cache, where other readers would see
 // them. Everything else (scratch files, reads) passes straight through.

@@ -390,3 +390,19 @@ func TestAppendCreatesMissingChangeLog(t *testing.T) {
 		t.Errorf("the backing change log:\n%s\nwant both appended lines at its end", got)
 	}
 }
+
+// A line appended to the change log in two parts, the first by a child
+// sharing the shell's descriptor, is appended whole, once.
+func TestAppendLogSharedDescriptor(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	mount(t, p)
+	before := readFile(t, p.path(logRel))
+	r := run(t, p.Dir, "bash", "-c", `set -e; { /bin/echo -n '{"event":'; echo ' "x"}'; } >> "$1"; echo done`, "bash", logRel)
+	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "done" {
+		t.Fatalf("appending one line in two parts: %s", r)
+	}
+	if got := readFile(t, p.path(logRel)); !bytes.Equal(got, append(before, "{\"event\": \"x\"}\n"...)) {
+		t.Errorf("the change log got:\n%s\nwant the line, whole, and nothing else", got[len(before):])
+	}
+}

@@ -416,13 +416,14 @@ func TestClientLockFileHoldsOffCommit(t *testing.T) {
 	}
 	n := len(logLines(t, p.Dir))
 	holder := startPiped(t, p.Root, &syncBuffer{}, "python3", "-c", `
-import fcntl, os, sys
+import fcntl, os, sys, time
 fd = os.open(sys.argv[1] + ".lock", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
 fcntl.flock(fd, fcntl.LOCK_EX)
 print("locked", flush=True)
 sys.stdin.readline()
+at = time.time_ns()
 fcntl.flock(fd, fcntl.LOCK_UN)
-print("released", flush=True)
+print("released", at, flush=True)
 sys.stdin.readline()
 `, p.path(stateRel))
 	if line, err := readLineTimeout(holder.out, 30*time.Second); err != nil || line != "locked" {
@@ -447,9 +448,12 @@ sys.stdin.readline()
 	default:
 	}
 	io.WriteString(holder.stdin, "release\n")
-	if line, err := readLineTimeout(holder.out, 30*time.Second); err != nil || line != "released" {
-		t.Fatalf("client: %q %v", line, err)
+	line, err := readLineTimeout(holder.out, 30*time.Second)
+	var releasedNs int64
+	if _, serr := fmt.Sscanf(line, "released %d", &releasedNs); err != nil || serr != nil {
+		t.Fatalf("client: %q %v %v", line, err, serr)
 	}
+	released := time.Unix(0, releasedNs).Truncate(time.Microsecond)
 	<-sed.done
 	if sed.err != nil {
 		t.Fatalf("sed -i after the client released the lock: %v\nstderr: %s", sed.err, sed.out.String())
@@ -458,7 +462,12 @@ sys.stdin.readline()
 	edAssertContent(t, p, stateRel, want)
 	lines := logSince(t, p.Dir, n)
 	if len(lines) != 1 || lines[0].Op != "commit" {
-		t.Errorf("want one commit line after the release, got %d:%s", len(lines), edDescribe(lines))
+		t.Fatalf("want one commit line after the release, got %d:%s", len(lines), edDescribe(lines))
+	}
+	// The order of events: the client let go, then the commit landed.
+	if at, err := time.Parse(time.RFC3339Nano, lines[0].Timestamp); err != nil || at.Before(released) {
+		t.Errorf("the commit was logged at %s, before the client released %s.lock at %s (%v)",
+			lines[0].Timestamp, stateRel, released.Format(time.RFC3339Nano), err)
 	}
 	io.WriteString(holder.stdin, "done\n")
 	holder.cmd.Wait()

@@ -1,6 +1,7 @@
 package backing
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -137,4 +138,29 @@ func TestCommitReadCurrentFieldDropped(t *testing.T) {
 	// Without that read the same bytes are stale.
 	_, err = d.Commit(Write{Path: rel, Data: []byte("revision: 1\nphase: e\n"), Base: -1, Caller: testCaller})
 	wantRefusal(t, err, OpConflict, syscall.EBUSY)
+}
+
+// BenchmarkRestoreLookup measures what a stale write costs before it is
+// refused or taken as a restore: the sha256 of its bytes and a scan of the
+// name's cached history index (100 versions, the default bound).
+func BenchmarkRestoreLookup(b *testing.B) {
+	root := b.TempDir()
+	d, err := Open(root, Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	for i := 0; i < 100; i++ {
+		data := fmt.Sprintf("# note %d\n\n%s", i, stateYAML) // 1 KiB
+		if _, err := d.Commit(Write{Path: "s.md", Data: []byte(data), Base: -1, Caller: testCaller}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	stale := []byte("# note -1\n\n" + stateYAML)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, ok := d.restoredVersion("s.md", sha256hex(stale), 99, -1); ok {
+			b.Fatal("found")
+		}
+	}
 }

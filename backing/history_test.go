@@ -97,8 +97,8 @@ func TestHistoryCollectObjects(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, ObjectsDir, sha256hex([]byte("kept\n")))); err != nil {
 		t.Errorf("named object after Open: %v", err)
 	}
-	if b, err := os.ReadFile(filepath.Join(root, HistoryPath("a.md"), "1.md")); err != nil || string(b) != "kept\n" {
-		t.Errorf("a.md@1: %q, %v", b, err)
+	if b, err := os.ReadFile(filepath.Join(root, HistoryPath("a.md"), "0.md")); err != nil || string(b) != "kept\n" {
+		t.Errorf("a.md@0: %q, %v", b, err)
 	}
 }
 
@@ -119,7 +119,7 @@ func TestHistoryLostRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := b[:bytes.IndexByte(b, '\n')+1]
-	if err := os.WriteFile(index, first, 0o644); err != nil { // revision 2's line lost
+	if err := os.WriteFile(index, first, 0o644); err != nil { // revision 1's line lost
 		t.Fatal(err)
 	}
 	d = openDir(t, root, Config{})
@@ -127,10 +127,10 @@ func TestHistoryLostRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	vs, err := d.Versions("a.md")
-	if err != nil || len(vs) != 3 || vs[1].Rev != 2 || vs[1].Op != OpBefore || vs[1].Command != "(not recorded)" || vs[2].Rev != 3 {
-		t.Fatalf("versions after a lost record: %+v (%v), want 1, 2 (kept when replaced), 3", vs, err)
+	if err != nil || len(vs) != 3 || vs[1].Rev != 1 || vs[1].Op != OpBefore || vs[1].Command != "(not recorded)" || vs[2].Rev != 2 {
+		t.Fatalf("versions after a lost record: %+v (%v), want 0, 1 (kept when replaced), 2", vs, err)
 	}
-	if data, _, err := d.ReadVersion("a.md", 2); err != nil || string(data) != "two\n" {
-		t.Errorf("a.md@2: %q, %v", data, err)
+	if data, _, err := d.ReadVersion("a.md", 1); err != nil || string(data) != "two\n" {
+		t.Errorf("a.md@1: %q, %v", data, err)
 	}
 }

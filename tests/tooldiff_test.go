@@ -70,7 +70,6 @@ type toolCase struct {
 
 // toolSide is one of the two runs of a case.
 type toolSide struct {
-	name    string // "plain" or "mount"
 	root    string // DIR
 	x, s    string
 	before  map[string]unix.Stat_t // before the script
@@ -109,14 +108,14 @@ func toolDiffRun(t *testing.T, c toolCase) []string {
 			os.RemoveAll(plainRoot)
 		}
 	})
-	plain := &toolSide{name: "plain", root: filepath.Join(plainRoot, ".parac")}
+	plain := &toolSide{root: filepath.Join(plainRoot, ".parac")}
 	if err := copyTree("testdata/parac", plain.root); err != nil {
 		t.Fatal(err)
 	}
 	toolDiffPrepare(t, plain, plainRoot)
 
 	p := newProject(t)
-	mnt := &toolSide{name: "mount", root: p.Dir}
+	mnt := &toolSide{root: p.Dir}
 	toolDiffPrepare(t, mnt, p.Root) // before the mount: on the backing
 	mount(t, p)
 	toolDiffResetRoot(t, p)
@@ -128,12 +127,12 @@ func toolDiffRun(t *testing.T, c toolCase) []string {
 	// on the plain side only for a file that was not replaced.
 	for _, sd := range []*toolSide{plain, mnt} {
 		sd.before = map[string]unix.Stat_t{}
-		toolWalk(sd.x, "$X", func(rel string, st *unix.Stat_t) { sd.before[rel] = *st })
-		toolWalk(sd.s, "$S", func(rel string, st *unix.Stat_t) { sd.before[rel] = *st })
-		toolWalk(sd.root, "", func(rel string, st *unix.Stat_t) {
+		toolWalk(sd.x, "$X", func(rel, _ string, st *unix.Stat_t) { sd.before[rel] = *st })
+		toolWalk(sd.s, "$S", func(rel, _ string, st *unix.Stat_t) { sd.before[rel] = *st })
+		toolWalk(sd.root, "", func(rel, p string, st *unix.Stat_t) {
 			sd.before[rel] = *st
 			if sd == plain {
-				if fd, err := unix.Open(filepath.Join(sd.root, rel), unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
+				if fd, err := unix.Open(p, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
 					sd.held = append(sd.held, fd)
 				}
 			}
@@ -183,16 +182,17 @@ func toolDiffResetRoot(t *testing.T, p *project) {
 // toolDiffAwaitGrace waits, for each managed file that is gone from the
 // plain copy but still shows through the mount, until its grace period
 // ends (docs/commit.md: a delete or a rename away takes effect for other
-// processes after half a second), or gives up after a few seconds.
+// processes after half a second, longer while the daemon is busy), or
+// gives up after 20 seconds and lets the comparison show the name.
 func toolDiffAwaitGrace(t *testing.T, plain, mnt *toolSide) {
 	t.Helper()
 	var wait []string
-	toolWalk(mnt.root, "", func(rel string, st *unix.Stat_t) {
+	toolWalk(mnt.root, "", func(rel, _ string, st *unix.Stat_t) {
 		if _, ok := plain.entries[rel]; !ok && st.Mode&unix.S_IFMT == unix.S_IFREG && toolManagedName(filepath.Base(rel)) {
 			wait = append(wait, rel)
 		}
 	})
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for _, rel := range wait {
 		for time.Now().Before(deadline) {
 			var st unix.Stat_t
@@ -266,8 +266,9 @@ func toolDiffScript(t *testing.T, c toolCase, sd *toolSide) result {
 }
 
 // toolWalk calls fn for every name under root but .paracfs/ and the change
-// log, relative to root ("." for root itself).
-func toolWalk(root, rel string, fn func(rel string, st *unix.Stat_t)) {
+// log, with its name (prefix joined to its path relative to root, "." for
+// root itself when prefix is ""), its path and its lstat.
+func toolWalk(root, prefix string, fn func(rel, path string, st *unix.Stat_t)) {
 	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		r, _ := filepath.Rel(root, p)
 		if r == ".paracfs" || r == logRel {
@@ -278,7 +279,7 @@ func toolWalk(root, rel string, fn func(rel string, st *unix.Stat_t)) {
 		}
 		var st unix.Stat_t
 		if unix.Lstat(p, &st) == nil {
-			fn(filepath.Join(rel, r), &st)
+			fn(filepath.Join(prefix, r), p, &st)
 		}
 		return nil
 	})
@@ -289,14 +290,7 @@ func toolDiffCollect(t *testing.T, sd *toolSide) map[string]toolEntry {
 	t.Helper()
 	out := map[string]toolEntry{}
 	for _, tree := range []struct{ dir, name string }{{sd.root, ""}, {sd.x, "$X"}, {sd.s, "$S"}} {
-		toolWalk(tree.dir, tree.name, func(rel string, st *unix.Stat_t) {
-			p := filepath.Join(tree.dir, strings.TrimPrefix(strings.TrimPrefix(rel, tree.name), "/"))
-			if tree.name != "" && rel == tree.name {
-				p = tree.dir
-			}
-			if rel == "$X/home" || strings.HasPrefix(rel, "$X/home/") {
-				return
-			}
+		toolWalk(tree.dir, tree.name, func(rel, p string, st *unix.Stat_t) {
 			e := toolEntry{typ: st.Mode & unix.S_IFMT, perm: st.Mode & 0o7777, uid: st.Uid, gid: st.Gid,
 				nlink: uint64(st.Nlink), ino: st.Ino, size: st.Size, mtime: time.Unix(st.Mtim.Unix()), ctime: st.Ctim}
 			switch e.typ {
@@ -702,7 +696,7 @@ func toolDiffCheck(t *testing.T, name string, diffs []string) {
 // a mount, and requires the same results, except for the cases listed in
 // knownDivergent, which must still diverge as listed.
 func TestToolDiff(t *testing.T) {
-	needTool(t, "rsync", "git", "perl", "tar", "setfattr", "getfattr", "setfacl", "getfacl")
+	needTool(t, "rsync", "git", "perl", "tar", "setfattr", "getfattr", "setfacl", "getfacl", "patch", "gzip")
 	toolNeedPython(t)
 	seen := map[string]bool{}
 	for _, c := range toolDiffCases {

@@ -82,6 +82,14 @@ var knownDivergent = map[string]knownDiv{
 	"sort-o-gzip":               {"lock files; a commit moves the directory's mtime and ctime; reading moves ctime (reading without touching disk)", []string{showsLock, showsDirMtime, showsReadCtime, showsDirCtime}},
 	"readers":                   {"reading without touching disk: reading moves a managed file's ctime", []string{showsReadCtime}},
 	"ln-s":                      {"reading without touching disk: reading through a symlink moves the target's ctime", []string{showsReadCtime}},
+	"yq-jq":                     {"lock files; a commit moves the directory's mtime and ctime", []string{showsLock, showsDirMtime, showsDirCtime}},
+	"awk-xargs-sed":             {"metadata: a save of unchanged bytes keeps the old mtime; lock files; reading moves ctime (reading without touching disk)", []string{`mtime: plain now, mount as before the case`, showsLock, showsReadCtime}},
+	"diff-du":                   {"reading without touching disk: reading moves a managed file's ctime", []string{showsReadCtime}},
+	"python-json-append":        {"lock files", []string{showsLock}},
+	"cp-preserve-xattr":         {"metadata: cp --preserve=all sets xattrs, ACL, mode and times of a new managed name before its commit (ENOENT); lock files", []string{`rc=1 cp`, `setting attribute|preserving permissions`, showsNewNameTimes, `user xattrs: plain map\[user.origin:outside\], mount map\[\]`, `ACL: plain "u::rw-,u:65534:r--`, showsLock}},
+	"rsync-aAX":                 {"metadata: rsync -aAX's rename of unchanged bytes does not bring times, xattrs or the ACL; lock files", []string{`>f\.\.t\.{4}`, `user.origin: No such attribute`, `mtime: plain the source's time, mount as before the case`, `user xattrs: plain map\[user.origin:outside\]`, `ACL: plain "u::rw-,u:65534:r--`, showsLock}},
+	"tar-xattrs-acls":           {"metadata: tar -x --xattrs loses the xattrs and times of a file it re-creates; lock files", []string{`exit status: plain 0, mount 1`, `(?s)stdout differs:.*user.origin`, `user.origin: No such attribute`, showsNewNameTimes, `user xattrs: plain map\[user.origin:outside\]`, showsLock}},
+	"sqlite-zip":                {"lock files; reading moves ctime (reading without touching disk)", []string{showsLock, showsReadCtime}},
 	"patch":                     {"lock files", []string{showsLock}},
 }
 
@@ -401,6 +409,59 @@ rc sort -o agents/specs/coder.md agents/specs/coder.md
 rc gzip -k memory/knowledge/architecture.md
 rc gunzip -c memory/knowledge/architecture.md.gz > $X/a.md
 cmp $X/a.md memory/knowledge/architecture.md && echo same`},
+	{name: "yq-jq", script: `
+rc yq -y -i '.version = "0.5.0"' project.yaml
+jq '.extra = 1' integrations/mcp/mcp_config.json > integrations/mcp/mcp_config.json.tmp
+rc mv integrations/mcp/mcp_config.json.tmp integrations/mcp/mcp_config.json
+jq -c . integrations/mcp/mcp_config.json | head -c 60; echo`},
+	{name: "awk-xargs-sed", script: `
+awk '{print NR": "$0}' roadmap/roadmap.yaml > $X/numbered.txt; echo "rc=$?"
+find policies -name '*.yaml' -print0 | sort -z | xargs -0 sed -i 's/^# */# /'; echo "rc=$?"
+rc chmod -R go-w workflows`},
+	{name: "diff-du", script: `
+diff -r $X/src/agents agents; echo "rc=$?"
+diff -r $X/src/memory/context memory/context; echo "rc=$?"
+du -b --apparent-size agents/specs/coder.md memory/context/current_state.yaml
+cmp $X/src/project.yaml project.yaml && echo same`},
+	{name: "mktemp-fallocate", script: `
+t=$(mktemp -p memory); echo "rc=$?"
+echo scratch > "$t"; cat "$t"; rm "$t"; echo "rc=$?"
+rc fallocate -l 8192 memory/blob.bin
+stat -c '%n %s' memory/blob.bin`},
+	{name: "python-json-append", script: `
+python3 - <<'EOF'
+import json
+with open("config/new.json", "w") as f:
+    json.dump({"a": [1, 2], "b": None}, f, indent=2)
+with open("memory/events.jsonl", "a") as f:
+    f.write('{"e": 1}\n')
+with open("memory/events.jsonl", "a") as f:
+    f.write('{"e": 2}\n')
+print(open("memory/events.jsonl").read(), end="")
+EOF`},
+	{name: "cp-preserve-xattr", script: `
+setfattr -n user.origin -v outside $X/src/extra.yaml
+setfacl -m u:65534:r $X/src/extra.yaml
+rc cp --preserve=all $X/src/extra.yaml roadmap/extra.yaml
+getfattr -n user.origin roadmap/extra.yaml
+getfacl -n roadmap/extra.yaml`},
+	{name: "rsync-aAX", script: `
+setfattr -n user.origin -v outside $X/src/policies/security.yaml
+setfacl -m u:65534:r $X/src/policies/security.yaml
+rc rsync -aAX $X/src/policies/ policies/
+getfattr -n user.origin policies/security.yaml
+rc rsync -aAXi $X/src/policies/ policies/`},
+	{name: "tar-xattrs-acls", script: `
+setfattr -n user.origin -v outside $X/src/roadmap/roadmap.yaml
+rc tar -C $X/src --xattrs --acls -cf $X/r.tar roadmap
+rc tar --xattrs --xattrs-include='user.*' --acls -xf $X/r.tar
+getfattr -n user.origin roadmap/roadmap.yaml`, ignoreBytes: []string{"$X/r.tar"}}, // pax headers hold ctime and atime
+	{name: "sqlite-zip", script: `
+rc sqlite3 memory/cache.db 'create table t(x); insert into t values (1), (2);'
+sqlite3 memory/cache.db 'select sum(x) from t;'
+rc zip -q -X $X/a.zip project.yaml agents/manifest.yaml
+mkdir unzipped
+rc unzip -q -X $X/a.zip -d unzipped`},
 	{name: "patch", script: `
 cp project.yaml $X/p.yaml
 sed -i 's/0.4.2/0.4.9/' $X/p.yaml

@@ -444,7 +444,7 @@ func toolDiffCompare(c toolCase, plain, mnt *toolSide, start, end time.Time) []s
 		}
 		var others []string
 		for n, o := range sd.entries {
-			if n != rel && o.typ != unix.S_IFDIR && o.ino == e.ino && strings.HasPrefix(n, "$") == strings.HasPrefix(rel, "$") {
+			if n != rel && o.typ != unix.S_IFDIR && o.ino == e.ino && toolTree(n) == toolTree(rel) {
 				others = append(others, n)
 			}
 		}
@@ -549,6 +549,15 @@ func (e toolEntry) kind() string {
 		return "fifo"
 	}
 	return fmt.Sprintf("type %#o", e.typ)
+}
+
+// toolTree is which of DIR, X and S a name is in: inode numbers are
+// compared within one only.
+func toolTree(rel string) string {
+	if strings.HasPrefix(rel, "$") {
+		return rel[:2]
+	}
+	return ""
 }
 
 func toolUnder(dirs []string, rel string) bool {

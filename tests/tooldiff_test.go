@@ -73,7 +73,7 @@ type toolSide struct {
 	root    string // DIR
 	x, s    string
 	before  map[string]unix.Stat_t // before the script
-	held    []int                  // O_PATH descriptors on the plain copy's names
+	held    []int                  // O_PATH descriptors on DIR's names
 	res     result
 	entries map[string]toolEntry
 }
@@ -121,26 +121,28 @@ func toolDiffRun(t *testing.T, c toolCase) []string {
 	toolDiffResetRoot(t, p)
 
 	// Both before-walks first, then the two runs: the mount side's walk
-	// stats through the mount, as any reader does. The plain copy's names
-	// are held open (O_PATH), so that ext4 cannot give a replaced file's
-	// inode number to its successor: "kept its inode number" is then true
-	// on the plain side only for a file that was not replaced.
+	// stats through the mount, as any reader does. The names of DIR are
+	// held open (O_PATH) on both sides: in the plain copy so that ext4
+	// cannot give a replaced file's inode number to its successor ("kept
+	// its inode number" is then true only for a file that was not
+	// replaced), and through the mount so that the result does not depend
+	// on when the kernel forgets an unused inode.
 	for _, sd := range []*toolSide{plain, mnt} {
 		sd.before = map[string]unix.Stat_t{}
 		toolWalk(sd.x, "$X", func(rel, _ string, st *unix.Stat_t) { sd.before[rel] = *st })
 		toolWalk(sd.s, "$S", func(rel, _ string, st *unix.Stat_t) { sd.before[rel] = *st })
 		toolWalk(sd.root, "", func(rel, p string, st *unix.Stat_t) {
 			sd.before[rel] = *st
-			if sd == plain {
-				if fd, err := unix.Open(p, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
-					sd.held = append(sd.held, fd)
-				}
+			if fd, err := unix.Open(p, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
+				sd.held = append(sd.held, fd)
 			}
 		})
 	}
 	defer func() {
-		for _, fd := range plain.held {
-			unix.Close(fd)
+		for _, sd := range []*toolSide{plain, mnt} {
+			for _, fd := range sd.held {
+				unix.Close(fd)
+			}
 		}
 	}()
 	start := time.Now()

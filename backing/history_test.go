@@ -28,7 +28,7 @@ func TestHistoryBoundsPrune(t *testing.T) {
 		drop, keep string
 	}{
 		{HistoryBounds{MaxVersions: 3, MaxAge: -1}, "[0 1 2]", "[3 4 5]"},
-		{HistoryBounds{MaxVersions: 10, MaxAge: 150 * time.Minute}, "[0 1 2 3]", "[4 5]"},
+		{HistoryBounds{MaxVersions: 10, MaxAge: 150 * time.Minute}, "[0 1 2]", "[3 4 5]"}, // 3 was current until 2h ago
 		{HistoryBounds{MaxVersions: 10, MaxAge: time.Minute}, "[0 1 2 3 4]", "[5]"}, // the newest stays
 		{HistoryBounds{}, "[]", "[0 1 2 3 4 5]"},                                    // defaults: 100 versions, 30 days
 	} {
@@ -36,6 +36,13 @@ func TestHistoryBoundsPrune(t *testing.T) {
 		if revsOf(drop) != c.drop || revsOf(keep) != c.keep {
 			t.Errorf("%+v: drop %s keep %s, want drop %s keep %s", c.b, revsOf(drop), revsOf(keep), c.drop, c.keep)
 		}
+	}
+	// A file left alone for years, then committed: the version it had
+	// until now is kept by the default age bound (git or a backup may
+	// write it back: a restore).
+	old := []Version{{Rev: 11, Time: now.AddDate(-6, 0, 0)}, {Rev: 12, Time: now}}
+	if drop, keep := (HistoryBounds{}).Prune(old, now); len(drop) != 0 || revsOf(keep) != "[11 12]" {
+		t.Errorf("a years-old version replaced now: drop %s keep %s, want it kept", revsOf(drop), revsOf(keep))
 	}
 }
 

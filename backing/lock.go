@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+	"golang.org/x/sys/unix"
 )
 
 // lockTable serialises the daemon's own commits of one path before they
@@ -98,12 +99,27 @@ func (e *errLockSymlink) Error() string {
 	return fmt.Sprintf("%s is a symlink, which a commit never follows: remove it", e.lockPath)
 }
 
+// errLockNotFile is returned by lock when P.lock is not a regular file (a
+// FIFO, a directory, a device): waiting on it could hang a commit (a FIFO
+// opens only once a writer comes) or fail it forever, so P cannot be locked.
+type errLockNotFile struct {
+	lockPath string
+	kind     string
+}
+
+func (e *errLockNotFile) Error() string {
+	return fmt.Sprintf("%s is %s, not a regular file: a commit locks only a regular file; remove it", e.lockPath, e.kind)
+}
+
 // lockRefusal turns lock's errors into refusals; other errors stay as they are.
 func lockRefusal(rel string, err error) (*Refusal, bool) {
 	var lt *errLockTimeout
 	var lb *errLockBusy
 	var ls *errLockSymlink
+	var ln *errLockNotFile
 	switch {
+	case errors.As(err, &ln):
+		return &Refusal{Op: OpLockNotFile, Path: rel, Reason: err.Error()}, true
 	case errors.As(err, &ls):
 		return &Refusal{Op: OpLockSymlink, Path: rel, Reason: err.Error()}, true
 	case errors.As(err, &lt):
@@ -156,11 +172,18 @@ func (d *Dir) lock(rel string, pfd int, base string, c Caller, dirOp bool) (unlo
 	}
 	// Named through the parent's descriptor, never through the mount; the
 	// last component is not followed if it is a symlink.
+	if err := checkLockFile(pfd, lockName(base), lrel); err != nil {
+		d.locks.release(rel)
+		return nil, err
+	}
 	lockPath := "/proc/self/fd/" + strconv.Itoa(pfd) + "/" + lockName(base)
 	fl := flock.New(lockPath,
-		flock.SetFlag(os.O_CREATE|os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC),
+		flock.SetFlag(os.O_CREATE|os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC),
 		flock.SetPermissions(fs.FileMode(0o644)))
 	ok, err := fl.TryLock()
+	if err == nil && ok {
+		err = lockedRegular(fl, lrel)
+	}
 	if err != nil {
 		fl.Close()
 		d.locks.release(rel)
@@ -169,7 +192,11 @@ func (d *Dir) lock(rel string, pfd int, base string, c Caller, dirOp bool) (unlo
 	if !ok {
 		// Held by another process: wait for it outside the queue.
 		d.locks.release(rel)
-		if err := d.waitLock(fl, lrel, dirOp, deadline, timeout); err != nil {
+		err := d.waitLock(fl, lrel, dirOp, deadline, timeout)
+		if err == nil {
+			err = lockedRegular(fl, lrel)
+		}
+		if err != nil {
 			fl.Close()
 			return nil, err
 		}
@@ -206,10 +233,72 @@ func (d *Dir) waitLock(fl *flock.Flock, lrel string, dirOp bool, deadline time.T
 	}
 }
 
+// checkLockFile refuses a P.lock (name in pfd) that is not a regular
+// file, at once: it is opened without blocking (a FIFO opens at once) and
+// without following a symlink, created if missing, and fstat-ed.
+func checkLockFile(pfd int, name, lrel string) error {
+	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return lockError(lrel, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return lockError(lrel, err)
+	}
+	return lockKind(lrel, st.Mode)
+}
+
+// lockedRegular checks the file flock opened and locked: P.lock may have
+// been replaced since checkLockFile looked.
+func lockedRegular(fl *flock.Flock, lrel string) error {
+	fi, err := fl.Stat()
+	if err != nil {
+		return lockError(lrel, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return &errLockNotFile{lrel, fileKind(fi.Mode())}
+	}
+	return nil
+}
+
+func lockKind(lrel string, mode uint32) error {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return nil
+	case unix.S_IFIFO:
+		return &errLockNotFile{lrel, "a FIFO"}
+	case unix.S_IFDIR:
+		return &errLockNotFile{lrel, "a directory"}
+	case unix.S_IFSOCK:
+		return &errLockNotFile{lrel, "a socket"}
+	case unix.S_IFCHR, unix.S_IFBLK:
+		return &errLockNotFile{lrel, "a device"}
+	}
+	return &errLockNotFile{lrel, "not a file"}
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a file"
+}
+
 // lockError names an error opening or locking P.lock (lrel).
 func lockError(lrel string, err error) error {
 	if errors.Is(err, syscall.ELOOP) {
 		return &errLockSymlink{lrel}
+	}
+	if errors.Is(err, syscall.EISDIR) {
+		return &errLockNotFile{lrel, "a directory"}
 	}
 	return fmt.Errorf("%s: %w", lrel, err)
 }

@@ -44,14 +44,15 @@ func (c Caller) holds(rel string) bool { return c.HoldsLock != nil && c.HoldsLoc
 
 // The kinds of refusal. Each maps to exactly one errno, in Errno.
 const (
-	OpConflict    = "conflict"     // derived from an older revision
-	OpInvalid     = "invalid"      // failed validation
-	OpTooLarge    = "too_large"    // over --max-size
-	OpLockTimeout = "lock_timeout" // P.lock held past --lock-timeout
-	OpLockBusy    = "lock_busy"    // P.lock held through the mount by a process waiting for a rename's directory
-	OpLockSymlink = "lock_symlink" // P.lock is a symlink, never followed
-	OpAppendOnly  = "append_only"  // rewrite of the change log
-	OpReadOnly    = "read_only"    // write inside .paracfs/
+	OpConflict    = "conflict"      // derived from an older revision
+	OpInvalid     = "invalid"       // failed validation
+	OpTooLarge    = "too_large"     // over --max-size
+	OpLockTimeout = "lock_timeout"  // P.lock held past --lock-timeout
+	OpLockBusy    = "lock_busy"     // P.lock held through the mount by a process waiting for a rename's directory
+	OpLockSymlink = "lock_symlink"  // P.lock is a symlink, never followed
+	OpLockNotFile = "lock_not_file" // P.lock is a FIFO, a directory or a device
+	OpAppendOnly  = "append_only"   // rewrite of the change log
+	OpReadOnly    = "read_only"     // write inside .paracfs/
 )
 
 // Refusal is a write paracfs refused. The backing file is untouched and the
@@ -92,6 +93,8 @@ func (r *Refusal) Errno() syscall.Errno {
 		return syscall.ETIMEDOUT
 	case OpLockSymlink:
 		return syscall.ELOOP
+	case OpLockNotFile:
+		return syscall.ENOLCK
 	case OpAppendOnly, OpReadOnly:
 		return syscall.EPERM
 	}

@@ -1,24 +1,27 @@
 package tests
 
 import (
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Other users against a root daemon mounted with --allow-other: the
 // history, the refused bytes, the log and the control file never leak or
 // grant more than the files do (docs/security.md). The attacker is nobody.
 
-// sharedDir makes DIR/<rel> through the mount, 01777 like /tmp, so that
+// sharedDir makes DIR/<rel> through the mount, 0777, so that
 // nobody may create files in it.
 func sharedDir(t *testing.T, p *project, rel string) {
 	t.Helper()
 	if err := os.MkdirAll(p.path(rel), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(p.path(rel), 0o1777); err != nil {
+	if err := os.Chmod(p.path(rel), 0o777); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -92,4 +95,184 @@ func jsonString(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// nobodyParacfs runs the paracfs command as nobody in dir, from a copy of
+// the binary nobody may run.
+func nobodyParacfs(t *testing.T, p *project, dir string, args ...string) result {
+	t.Helper()
+	bin := filepath.Join(p.Root, "paracfs-bin")
+	if _, err := os.Stat(bin); err != nil {
+		src, err := os.Open(paracfsBin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		dst, err := os.OpenFile(bin, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(dst, src); err != nil {
+			t.Fatal(err)
+		}
+		if err := dst.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return runAsNobody(t, dir, bin, args...)
+}
+
+// noSecret fails when what nobody could read shows secret.
+func noSecret(t *testing.T, what, got, secret string) {
+	t.Helper()
+	if strings.Contains(got, secret) {
+		t.Errorf("%s shows %q to nobody:\n%s", what, secret, short(got))
+	}
+}
+
+// nobodyReads reads path as nobody: its bytes, or "" and the errno.
+func nobodyReads(t *testing.T, p *project, path string) (string, syscall.Errno) {
+	t.Helper()
+	toolNeedPython(t)
+	r := runAsNobody(t, p.Root, toolPython, "-c", `import os, sys
+try:
+    sys.stdout.write(open(sys.argv[1], "rb").read().decode("utf-8", "replace"))
+except OSError as e:
+    sys.exit(100 + e.errno)`, path)
+	if r.Code >= 100 {
+		return "", syscall.Errno(r.Code - 100)
+	}
+	if r.Code != 0 {
+		t.Fatalf("python3 as nobody reading %s: %s", path, r)
+	}
+	return r.Stdout, 0
+}
+
+// The history of a file is for those who can read the file through its
+// path now: a 0644 file in a 0700 directory keeps its versions from
+// nobody (lookup, open, listing of its history folder and of the folders
+// above it, the objects), mounted and not, through the command line too
+// (history, show, diff). A name deleted and made again by nobody gives it
+// no access to the versions the name held before; its own versions it
+// reads.
+func TestSecurityHistoryFollowsThePath(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	openToOthers(t, p)
+	mount(t, p, "--allow-other")
+	if err := os.Mkdir(p.path("private"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const rel = "private/p.yaml"
+	for _, pin := range []string{"PIN-1111", "PIN-2222"} {
+		if res := pyWrite(t, p.Dir, rel, "trunc", []byte("pin: "+pin+"\n")); res.Errno != 0 {
+			t.Fatal(res.Error)
+		}
+	}
+	if err := os.Chmod(p.path(rel), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v1, index := historyFile(p, rel, 1), p.path(".paracfs/history/"+rel+"/.index.jsonl")
+	if got := readFile(t, v1); !strings.Contains(string(got), "PIN-") {
+		t.Fatalf("root reads %s: %q", v1, got)
+	}
+	objects, err := os.ReadDir(p.backing(".paracfs/objects"))
+	if err != nil || len(objects) == 0 {
+		t.Fatalf("objects: %v %v", objects, err)
+	}
+	object := p.path(".paracfs/objects/" + objects[0].Name())
+	got := asNobodyOps(t, p.Root, "read:"+p.path(rel), "read:"+v1, "stat:"+v1, "read:"+index,
+		"list:"+p.path(".paracfs/history/private"), "list:"+p.path(".paracfs/history/"+rel), "read:"+object,
+		"list:"+p.path(".paracfs/objects"), "list:"+p.path(".paracfs/history"))
+	wantErrnos(t, "nobody, history of a file in a 0700 directory", got, map[string]syscall.Errno{
+		"read:" + p.path(rel): syscall.EACCES, "read:" + v1: syscall.EACCES, "stat:" + v1: syscall.EACCES,
+		"read:" + index: syscall.EACCES, "list:" + p.path(".paracfs/history/private"): syscall.EACCES,
+		"list:" + p.path(".paracfs/history/"+rel): syscall.EACCES, "read:" + object: syscall.EACCES,
+		"list:" + p.path(".paracfs/objects"): syscall.EACCES, "list:" + p.path(".paracfs/history"): 0,
+	})
+	r := runAsNobody(t, p.Root, toolPython, "-c", "import os, sys; print(os.listdir(sys.argv[1]))", p.path(".paracfs/history"))
+	if strings.Contains(r.Stdout, "private") {
+		t.Errorf("nobody lists .paracfs/history and sees the mirror of a directory it may not search: %s", r.Stdout)
+	}
+	for _, args := range [][]string{{"history", rel}, {"show", rel + "@1"}, {"diff", rel + "@1", rel + "@2"}, {"diff", rel + "@1"}} {
+		r := nobodyParacfs(t, p, p.Dir, args...)
+		if r.Code == 0 {
+			t.Errorf("paracfs %s as nobody succeeded: %s", strings.Join(args, " "), r)
+		}
+		noSecret(t, "paracfs "+strings.Join(args, " "), r.Stdout+r.Stderr, "PIN-")
+	}
+
+	// A name deleted by root and made again by nobody.
+	sharedDir(t, p, "shared")
+	const srel = "shared/s.yaml"
+	if res := pyWrite(t, p.Dir, srel, "trunc", []byte("pin: none\n")); res.Errno != 0 {
+		t.Fatal(res.Error)
+	}
+	if err := os.Chmod(p.path(srel), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, pin := range []string{"PIN-3333", "PIN-4444"} {
+		if res := pyWrite(t, p.Dir, srel, "trunc", []byte("pin: "+pin+"\n")); res.Errno != 0 {
+			t.Fatal(res.Error)
+		}
+	}
+	secretRev := rev(t, p.path(srel))
+	n := len(logLines(t, p.Dir))
+	if err := os.Remove(p.path(srel)); err != nil {
+		t.Fatal(err)
+	}
+	waitLogOp(t, p, n, srel, "delete")
+	if res := pyWriteAsNobody(t, p, srel, []byte("mine: 1\n")); res.Errno != 0 {
+		t.Fatalf("nobody makes %s again: %s", srel, res.Error)
+	}
+	revNow := rev(t, p.path(srel))
+	old := historyFile(p, srel, secretRev)
+	mine := historyFile(p, srel, revNow)
+	got = asNobodyOps(t, p.Root, "read:"+old, "read:"+mine, "list:"+p.path(".paracfs/history/"+srel))
+	wantErrnos(t, "nobody, after making a deleted name again", got, map[string]syscall.Errno{
+		"read:" + old: syscall.EACCES, "read:" + mine: 0, "list:" + p.path(".paracfs/history/"+srel): 0,
+	})
+	for r := int64(0); r < revNow; r++ {
+		b, _ := nobodyReads(t, p, historyFile(p, srel, r))
+		noSecret(t, "version "+itoa(int(r))+" of "+srel, b, "PIN-")
+	}
+	r = nobodyParacfs(t, p, p.Dir, "show", srel+"@"+itoa(int(secretRev)))
+	if r.Code == 0 {
+		t.Errorf("nobody shows root's old version of the name it made again: %s", r)
+	}
+	noSecret(t, "paracfs show of root's version", r.Stdout+r.Stderr, "PIN-")
+	r = nobodyParacfs(t, p, p.Dir, "history", srel)
+	noSecret(t, "paracfs history "+srel, r.Stdout+r.Stderr, "PIN-")
+	if r := nobodyParacfs(t, p, p.Dir, "show", srel+"@"+itoa(int(revNow))); r.Code != 0 || !strings.Contains(r.Stdout, "mine: 1") {
+		t.Errorf("nobody shows its own version of %s: %s", srel, r)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(p.backing(".paracfs/history/"+srel), &st); err != nil || st.Uid != 0 || st.Mode&0o777 != 0o700 {
+		t.Errorf("the history folder of %s in DIR: uid %d mode %o (%v), want root's, 0700", srel, st.Uid, st.Mode&0o777, err)
+	}
+
+	// Unmounted, the history is root's alone.
+	unmountCmd(t, p)
+	got = asNobodyOps(t, p.Root, "read:"+p.path(".paracfs/history/"+rel+"/1.yaml"), "list:"+p.path(".paracfs/history"),
+		"read:"+p.path(".paracfs/history/"+srel+"/"+filepath.Base(mine)))
+	wantErrnos(t, "nobody, unmounted", got, map[string]syscall.Errno{
+		"read:" + p.path(".paracfs/history/"+rel+"/1.yaml"): syscall.EACCES, "list:" + p.path(".paracfs/history"): syscall.EACCES,
+		"read:" + p.path(".paracfs/history/"+srel+"/"+filepath.Base(mine)): syscall.EACCES,
+	})
+	r = nobodyParacfs(t, p, p.Dir, "show", rel+"@1")
+	noSecret(t, "paracfs show unmounted", r.Stdout+r.Stderr, "PIN-")
+}
+
+// waitLogOp waits for a line of op on rel after the log's first n lines
+// (a removal is finished, and logged, after a grace period).
+func waitLogOp(t *testing.T, p *project, n int, rel, op string) logEntry {
+	t.Helper()
+	for {
+		for _, e := range forPath(logSince(t, p.Dir, n), rel) {
+			if e.Op == op {
+				return e
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -307,3 +307,17 @@ func (d *Dir) mkdirGuarded(top, rel string, perm uint32) error {
 		p, rest = p+"/"+next, after
 	}
 }
+
+// ValuesShown reports whether the world-readable change log and status
+// may carry rel's values and the reasons that quote them: rel is readable
+// by all through its path, or, for a name with no file yet, every
+// directory on its way may be searched by all (the values are then the
+// writer's own).
+func (d *Dir) ValuesShown(rel string) bool {
+	a := &access{d: d, others: true}
+	may, exists := a.read(rel)
+	if exists {
+		return may
+	}
+	return a.search(parentOf(rel))
+}

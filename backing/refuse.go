@@ -164,6 +164,14 @@ func (d *Dir) refuse(r *Refusal, c Caller, data []byte, current int64) *Refusal 
 	e := d.entry(r.Op, r.Path, c)
 	e.Description = r.Error()
 	e.Reason = r.Reason
+	shown := d.ValuesShown(r.Path)
+	if !shown {
+		// The reason may quote the content (a schema error quotes the
+		// value, a bad revision is quoted back): not for everyone.
+		h := *r
+		h.Reason = HiddenReason(r.Path)
+		e.Description, e.Reason = h.Error(), h.Reason
+	}
 	e.Errno = ErrnoName(r.Errno())
 	e.Kept = r.Kept
 	e.Revision, e.OldRevision = &current, r.base
@@ -173,8 +181,14 @@ func (d *Dir) refuse(r *Refusal, c Caller, data []byte, current int64) *Refusal 
 		e.SHA256 = sha256hex(data)
 	}
 	d.appendLog(e)
-	d.stats.refusal(r, c)
+	d.stats.refusal(r, c, !shown)
 	return r
+}
+
+// HiddenReason stands for a refusal's reason where not everyone who may
+// read it may read the file: the log and status show it.
+func HiddenReason(rel string) string {
+	return "hidden: " + rel + " is not readable by everyone; paracfs status shows the reason to its writer and to those who may read the file"
 }
 
 func writeAll(fd int, b []byte) error {

@@ -276,3 +276,75 @@ func waitLogOp(t *testing.T, p *project, n int, rel, op string) logEntry {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// The log and status, which everyone may read, carry no value and no
+// reason quoting one of a file that not everyone may read through its
+// path: a 0644 file in a 0700 directory, or a 0600 file. The values show
+// as hidden, the reasons say hidden; root (who may read the file) sees
+// the reason in status. Checked in the log through the mount and in DIR,
+// in the daemon's own log, and with paracfs log and status run as nobody.
+func TestSecurityLogAndStatusHideValues(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	openToOthers(t, p)
+	mount(t, p, "--allow-other")
+	if err := os.Mkdir(p.path("private"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	sharedDir(t, p, "shared")
+	const prel, srel = "private/p.yaml", "shared/s.yaml"
+	n := len(logLines(t, p.Dir))
+	for _, rel := range []string{prel, srel} {
+		if res := pyWrite(t, p.Dir, rel, "trunc", []byte("pin: none\n")); res.Errno != 0 {
+			t.Fatal(res.Error)
+		}
+	}
+	if err := os.Chmod(p.path(srel), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range []string{prel, srel} {
+		if res := pyWrite(t, p.Dir, rel, "trunc", []byte("pin: PIN-1111\n")); res.Errno != 0 {
+			t.Fatal(res.Error)
+		}
+		// A bad revision, quoted back in the reason.
+		if res := pyWrite(t, p.Dir, rel, "trunc", []byte("revision: PIN-2222\npin: PIN-3333\n")); res.errno() != syscall.EBADMSG {
+			t.Fatalf("bad revision in %s: %s", rel, res.Error)
+		}
+	}
+	// Root, who may read the files, sees the reasons in status.
+	r := paracfs(t, p.Dir, "status", "--json")
+	if !strings.Contains(r.Stdout, "PIN-2222") {
+		t.Errorf("root's status does not show the reason quoting the bad revision (the test would prove nothing): %s", short(r.Stdout))
+	}
+	es := logSince(t, p.Dir, n)
+	var hiddenKeys, hiddenReasons int
+	for _, e := range es {
+		if e.Op == "commit" && strings.Contains(e.Raw, `"pin":{"hidden":true}`) {
+			hiddenKeys++
+		}
+		if e.Op == "invalid" && strings.HasPrefix(e.Reason, "hidden") {
+			hiddenReasons++
+		}
+	}
+	if hiddenKeys != 2 || hiddenReasons != 2 {
+		t.Errorf("commit lines naming pin as hidden: %d, refusal lines with a hidden reason: %d; want 2 and 2:\n%v", hiddenKeys, hiddenReasons, es)
+	}
+	logText, e := nobodyReads(t, p, p.path(logRel))
+	if e != 0 {
+		t.Fatalf("nobody reads the log: %v", e)
+	}
+	noSecret(t, "the change log through the mount", logText, "PIN-")
+	if b, e := nobodyReads(t, p, p.path(".paracfs/daemon.log")); e == 0 {
+		noSecret(t, "the daemon's log", b, "PIN-")
+	}
+	for _, args := range [][]string{{"log"}, {"log", "--json"}, {"status"}, {"status", "--json"}} {
+		r := nobodyParacfs(t, p, p.Dir, args...)
+		if r.Code != 0 {
+			t.Errorf("paracfs %s as nobody: %s", strings.Join(args, " "), r)
+		}
+		noSecret(t, "paracfs "+strings.Join(args, " "), r.Stdout+r.Stderr, "PIN-")
+	}
+	unmountCmd(t, p)
+	logText, _ = nobodyReads(t, p, p.path(logRel))
+	noSecret(t, "the change log in DIR", logText, "PIN-")
+}

@@ -187,7 +187,17 @@ func (d *Dir) MayReadVersion(rel string, rev int64, c Caller) bool {
 	if privileged(c) {
 		return true
 	}
-	return d.accessFor(c).version(rel, VersionName(rel, rev))
+	a := d.accessFor(c)
+	if vs, err := d.Versions(rel); err == nil && a.fileHistory(rel) {
+		found := false
+		for _, v := range vs {
+			found = found || v.Rev == rev
+		}
+		if !found {
+			return true // nothing to read: the restore says so
+		}
+	}
+	return a.version(rel, VersionName(rel, rev))
 }
 
 // history: x is a path inside .paracfs/history/.
@@ -320,4 +330,25 @@ func (d *Dir) ValuesShown(rel string) bool {
 		return may
 	}
 	return a.search(parentOf(rel))
+}
+
+// MayWrite reports whether c could write rel through the mount now, as
+// the kernel decides with default_permissions: search on every directory
+// on its way and write on the file, or, for a name with no file, write
+// and search on its directory.
+func (d *Dir) MayWrite(rel string, c Caller) bool {
+	a := d.accessFor(c)
+	if a.all {
+		return true
+	}
+	dir := parentOf(rel)
+	if !a.search(dir) {
+		return false
+	}
+	st, err := d.Lstat(rel)
+	if err != nil {
+		dst, err := d.Lstat(dir)
+		return err == nil && a.grants(&dst, 3)
+	}
+	return a.grants(&st, 2)
 }

@@ -32,6 +32,7 @@ type Config struct {
 	LogPath     string          // change log relative to DIR
 	LogMaxSize  int64           // rotate the change log at this size (0: never; see rotate.go)
 	History     HistoryBounds   // how many committed versions are kept, and how long
+	RejectedMax int64           // bytes of refused writes kept per writer (0: DefaultRejectedMax; <0: no bound)
 	Rules       []Rule          // per-glob checks and revision stamping, from the config file
 
 	// Pinned names the settings given on the command line (SetLockTimeout,
@@ -60,6 +61,7 @@ type Dir struct {
 	log       *changelog.Writer
 	logf      *os.File
 	logMu     sync.Mutex // guards opening the log (at start, or at its first line)
+	keepMu    sync.Mutex // one refused write kept at a time, against its writer's bound
 	pruneMu   sync.Mutex // one PruneLog at a time
 	revs      *revStore
 	committed committedCache // the last version committed of recent files, parsed

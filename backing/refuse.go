@@ -2,6 +2,7 @@ package backing
 
 import (
 	"fmt"
+	"os"
 	"path"
 	"strings"
 	"syscall"
@@ -123,19 +124,45 @@ func refusalFrom(rel string, err error) *Refusal {
 	return &Refusal{Op: OpInvalid, Path: rel, Reason: err.Error()}
 }
 
+// DefaultRejectedMax is how many bytes of refused writes are kept per
+// writer when the configuration leaves it 0 (--rejected-max).
+const DefaultRejectedMax = 64 << 20
+
+// errOverCap says that a writer's kept refused writes reached its bound.
+type errOverCap struct {
+	uid        uint32
+	kept, size int64
+	max        int64
+}
+
+func (e *errOverCap) Error() string {
+	return fmt.Sprintf("uid %d already keeps %d bytes of refused writes in %s, and these %d would pass its bound of %d (--rejected-max): "+
+		"drop some with paracfs rejected drop", e.uid, e.kept, RejectedDir, e.size, e.max)
+}
+
 // keep stores refused bytes where a person finds them:
 // .paracfs/rejected/<path>.<time>.pid<pid>.<reason>, mirroring DIR's tree.
-// It returns that path relative to DIR.
+// It returns that path relative to DIR. The kept file is its writer's
+// (mode 0600) and counts against the writer's bound; the folders are the
+// daemon's, 0711, so that a writer reaches its own and lists nobody's
+// (through the mount, a listing shows each user its own).
 func (d *Dir) keep(rel, reason string, c Caller, data []byte) (string, error) {
 	now := time.Now().UTC()
 	suffix := fmt.Sprintf(".%s.%06d.pid%d.%s", now.Format("20060102-150405"), now.Nanosecond()/1000, c.Pid, reason)
 	name := fitName(path.Base(rel), len(suffix)) + suffix
 	dir, _ := split(rel)
-	keptDir := MetaDir + "/rejected"
+	keptDir := RejectedDir
 	if dir != "." {
 		keptDir += "/" + dir
 	}
-	if err := d.mkdirAll(keptDir); err != nil {
+	d.keepMu.Lock()
+	defer d.keepMu.Unlock()
+	if max := d.rejectedMax(); max > 0 {
+		if used := d.keptBy(c.Uid); used+int64(len(data)) > max {
+			return "", &errOverCap{uid: c.Uid, kept: used, size: int64(len(data)), max: max}
+		}
+	}
+	if err := d.mkdirGuarded(RejectedDir, keptDir, 0o711); err != nil {
 		return "", err
 	}
 	kept := keptDir + "/" + name
@@ -144,10 +171,54 @@ func (d *Dir) keep(rel, reason string, c Caller, data []byte) (string, error) {
 		return "", err
 	}
 	defer unix.Close(fd)
+	if os.Geteuid() == 0 && (c.Uid != 0 || c.Gid != 0) {
+		if err := unix.Fchown(fd, int(c.Uid), int(c.Gid)); err != nil {
+			d.atParent(kept, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) })
+			return "", err
+		}
+	}
 	if err := writeAll(fd, data); err != nil {
+		d.atParent(kept, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) })
 		return "", err
 	}
 	return kept, nil
+}
+
+func (d *Dir) rejectedMax() int64 {
+	if m := d.Config().RejectedMax; m != 0 {
+		return m
+	}
+	return DefaultRejectedMax
+}
+
+// keptBy is how many bytes of refused writes uid keeps: the sizes of the
+// files it owns under .paracfs/rejected/.
+func (d *Dir) keptBy(uid uint32) int64 {
+	var total int64
+	var walk func(rel string, depth int)
+	walk = func(rel string, depth int) {
+		ents, err := d.ReadDir(rel, true)
+		if err != nil || depth > 256 {
+			return
+		}
+		for _, e := range ents {
+			sub := rel + "/" + e.Name
+			st, err := d.Lstat(sub)
+			if err != nil {
+				continue
+			}
+			switch st.Mode & unix.S_IFMT {
+			case unix.S_IFDIR:
+				walk(sub, depth+1)
+			case unix.S_IFREG:
+				if st.Uid == uid {
+					total += st.Size
+				}
+			}
+		}
+	}
+	walk(RejectedDir, 0)
+	return total
 }
 
 // refuse keeps the refused bytes, logs the refusal and returns it.

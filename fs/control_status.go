@@ -26,6 +26,7 @@ func init() {
 				"globs":        cfg.Globs,
 				"lock_timeout": cfg.LockTimeout.String(),
 				"max_size":     cfg.Limits.MaxSize,
+				"rejected_max": cfg.RejectedMax,
 				"log":          cfg.LogPath,
 				"rules":        len(cfg.Rules), // from DIR's paracfs.yaml
 			},

@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"os"
 	"path/filepath"
@@ -347,4 +349,186 @@ func TestSecurityLogAndStatusHideValues(t *testing.T) {
 	unmountCmd(t, p)
 	logText, _ = nobodyReads(t, p, p.path(logRel))
 	noSecret(t, "the change log in DIR", logText, "PIN-")
+}
+
+// nobodyControl sends one request to the control file as nobody and
+// returns the reply.
+func nobodyControl(t *testing.T, p *project, req string) string {
+	t.Helper()
+	toolNeedPython(t)
+	r := runAsNobody(t, p.Root, toolPython, "-c", `import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.write(fd, sys.argv[2].encode())
+os.lseek(fd, 0, 0)
+sys.stdout.write(os.read(fd, 1 << 20).decode())`, p.path(".paracfs/control"), req)
+	if r.Code != 0 {
+		t.Fatalf("nobody's control request %s: %s", req, r)
+	}
+	return r.Stdout
+}
+
+// keptOf returns the kept file named by the newest refusal of rel after
+// the log's first n lines.
+func keptOf(t *testing.T, p *project, n int, rel string) string {
+	t.Helper()
+	var kept string
+	for _, e := range forPath(logSince(t, p.Dir, n), rel) {
+		if e.Kept != "" {
+			kept = e.Kept
+		}
+	}
+	if kept == "" {
+		t.Fatalf("no refusal of %s keeps its bytes: %v", rel, forPath(logSince(t, p.Dir, n), rel))
+	}
+	return kept
+}
+
+// Restore and rejected apply act as their caller. nobody cannot bring back
+// root's deleted 0600 file by writing {"op":"restore"} to the control file
+// or with paracfs restore; it cannot apply or drop root's refused bytes.
+// Its own refused write it lists, shows, applies and drops with paracfs
+// rejected, and what it applies is its own file.
+func TestSecurityRestoreAndApplyAsCaller(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	openToOthers(t, p)
+	mount(t, p, "--allow-other")
+	sharedDir(t, p, "shared")
+	const srel = "shared/s.yaml"
+	if res := pyWrite(t, p.Dir, srel, "trunc", []byte("pin: none\n")); res.Errno != 0 {
+		t.Fatal(res.Error)
+	}
+	if err := os.Chmod(p.path(srel), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if res := pyWrite(t, p.Dir, srel, "trunc", []byte("pin: PIN-5555\n")); res.Errno != 0 {
+		t.Fatal(res.Error)
+	}
+	secretRev := rev(t, p.path(srel))
+	n := len(logLines(t, p.Dir))
+	if err := os.Remove(p.path(srel)); err != nil {
+		t.Fatal(err)
+	}
+	waitLogOp(t, p, n, srel, "delete")
+	reply := nobodyControl(t, p, `{"op":"restore","path":"`+srel+`","rev":`+itoa(int(secretRev))+`,"base":-1}`)
+	if !strings.Contains(reply, `"ok":false`) || !strings.Contains(reply, "permission denied") {
+		t.Errorf("nobody's restore of root's deleted 0600 file through the control file: %s", reply)
+	}
+	noSecret(t, "the restore reply", reply, "PIN-")
+	r := nobodyParacfs(t, p, p.Dir, "restore", srel+"@"+itoa(int(secretRev)))
+	if r.Code == 0 {
+		t.Errorf("paracfs restore as nobody: %s", r)
+	}
+	noSecret(t, "paracfs restore", r.Stdout+r.Stderr, "PIN-")
+	if _, err := os.Lstat(p.backing(srel)); !os.IsNotExist(err) {
+		t.Errorf("%s is back after nobody's restores: %v", srel, err)
+	}
+
+	// Root's refused bytes are not nobody's.
+	const rrel = "shared/r.yaml"
+	n = len(logLines(t, p.Dir))
+	if res := pyWrite(t, p.Dir, rrel, "trunc", []byte("pin: [PIN-6666\n")); res.errno() != syscall.EBADMSG {
+		t.Fatalf("root's invalid write: %s", res.Error)
+	}
+	rootKept := keptOf(t, p, n, rrel)
+	for _, op := range []string{"rejected.apply", "rejected.drop"} {
+		reply := nobodyControl(t, p, `{"op":"`+op+`","kept":"`+rootKept+`"}`)
+		if !strings.Contains(reply, `"ok":false`) || !strings.Contains(reply, "permission denied") {
+			t.Errorf("nobody's %s of root's kept bytes: %s", op, reply)
+		}
+		noSecret(t, op+" reply", reply, "PIN-")
+	}
+	if _, err := os.Lstat(p.backing(rootKept)); err != nil {
+		t.Errorf("root's kept bytes are gone after nobody's requests: %v", err)
+	}
+	if _, e := nobodyReads(t, p, p.path(rootKept)); e != syscall.EACCES {
+		t.Errorf("nobody reads root's kept bytes through the mount: %v, want EACCES", e)
+	}
+	r = nobodyParacfs(t, p, p.Dir, "rejected")
+	noSecret(t, "paracfs rejected", r.Stdout+r.Stderr, "r.yaml")
+
+	// nobody's own: kept as its own, listed, shown, applied, dropped.
+	const nrel = "shared/n.yaml"
+	if r := runAsNobody(t, p.Dir, toolPython, "-c", "import os; os.mkfifo('"+nrel+".lock')"); r.Code != 0 {
+		t.Fatalf("mkfifo: %s", r)
+	}
+	n = len(logLines(t, p.Dir))
+	mine := []byte("mine: 1\n")
+	if res := pyWriteAsNobody(t, p, nrel, mine); res.errno() != syscall.ENOLCK {
+		t.Fatalf("nobody's write beside a FIFO lock: %s", res.Error)
+	}
+	kept := keptOf(t, p, n, nrel)
+	var st syscall.Stat_t
+	if err := syscall.Lstat(p.backing(kept), &st); err != nil || st.Uid != nobodyUID || st.Mode&0o777 != 0o600 {
+		t.Errorf("nobody's kept bytes in DIR: uid %d mode %o (%v), want nobody's, 0600", st.Uid, st.Mode&0o777, err)
+	}
+	id := rejectedIDOf(kept)
+	r = nobodyParacfs(t, p, p.Dir, "rejected")
+	if r.Code != 0 || !strings.Contains(r.Stdout, id) {
+		t.Errorf("nobody's paracfs rejected does not list its own refused write %s: %s", id, r)
+	}
+	if r := nobodyParacfs(t, p, p.Dir, "rejected", "show", "--raw", id); r.Code != 0 || r.Stdout != string(mine) {
+		t.Errorf("nobody's paracfs rejected show %s: %s", id, r)
+	}
+	if err := os.Remove(p.path(nrel + ".lock")); err != nil {
+		t.Fatal(err)
+	}
+	if r := nobodyParacfs(t, p, p.Dir, "rejected", "apply", id); r.Code != 0 {
+		t.Errorf("nobody's paracfs rejected apply %s: %s", id, r)
+	}
+	if err := syscall.Lstat(p.backing(nrel), &st); err != nil || st.Uid != nobodyUID {
+		t.Errorf("the applied file: uid %d (%v), want nobody's", st.Uid, err)
+	}
+	assertContent(t, p, nrel, mine)
+	n = len(logLines(t, p.Dir))
+	if res := pyWriteAsNobody(t, p, nrel, []byte("mine: [\n")); res.errno() != syscall.EBADMSG {
+		t.Fatalf("nobody's invalid write: %s", res.Error)
+	}
+	kept = keptOf(t, p, n, nrel)
+	if r := nobodyParacfs(t, p, p.Dir, "rejected", "drop", rejectedIDOf(kept)); r.Code != 0 {
+		t.Errorf("nobody's paracfs rejected drop: %s", r)
+	}
+	if _, err := os.Lstat(p.backing(kept)); !os.IsNotExist(err) {
+		t.Errorf("nobody's dropped bytes are still kept: %v", err)
+	}
+}
+
+// rejectedIDOf is the ID paracfs rejected shows for a kept file.
+func rejectedIDOf(kept string) string {
+	sum := sha256.Sum256([]byte(kept))
+	return hex.EncodeToString(sum[:])[:8]
+}
+
+// Kept bytes count against their writer, up to --rejected-max: past it a
+// refusal keeps nothing and says why; another writer's bytes do not count.
+func TestSecurityRejectedBound(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	openToOthers(t, p)
+	mount(t, p, "--allow-other", "--rejected-max", "1KiB")
+	sharedDir(t, p, "shared")
+	bad := []byte("a: [" + strings.Repeat("x", 600) + "\n")
+	n := len(logLines(t, p.Dir))
+	if res := pyWrite(t, p.Dir, "shared/root.yaml", "trunc", bad); res.errno() != syscall.EBADMSG {
+		t.Fatalf("root's invalid write: %s", res.Error)
+	}
+	for i, wantKept := range []bool{true, false} {
+		rel := "shared/n" + itoa(i) + ".yaml"
+		if res := pyWriteAsNobody(t, p, rel, bad); res.errno() != syscall.EBADMSG {
+			t.Fatalf("nobody's invalid write %d: %s", i, res.Error)
+		}
+		es := forPath(logSince(t, p.Dir, n), rel)
+		if len(es) != 1 {
+			t.Fatalf("log lines of %s: %v", rel, es)
+		}
+		if got := es[0].Kept != ""; got != wantKept {
+			t.Errorf("refusal %d of nobody kept its bytes: %v, want %v: %s", i, got, wantKept, es[0])
+		}
+		if !wantKept && !strings.Contains(es[0].Reason, "--rejected-max") {
+			t.Errorf("the refusal past the bound does not say why nothing was kept: %s", es[0].Reason)
+		}
+	}
+	if keptOf(t, p, n, "shared/root.yaml") == "" {
+		t.Errorf("root's refused bytes were not kept")
+	}
 }

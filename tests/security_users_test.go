@@ -532,3 +532,126 @@ func TestSecurityRejectedBound(t *testing.T) {
 		t.Errorf("root's refused bytes were not kept")
 	}
 }
+
+// nobodyWalk reads, as nobody, every file it can under root (following no
+// symlink) and returns what it read, the paths it read and the paths it
+// was refused.
+const nobodyWalk = `import json, os, sys
+out = {"text": "", "read": [], "denied": []}
+def onerr(e):
+    out["denied"].append(e.filename)
+for d, dirs, files in os.walk(sys.argv[1], onerror=onerr):
+    for f in files:
+        p = os.path.join(d, f)
+        if os.path.islink(p) or not os.path.isfile(p):
+            continue
+        if f == "control":
+            continue
+        try:
+            with open(p, "rb") as fh:
+                out["text"] += fh.read().decode("utf-8", "replace")
+            out["read"].append(p)
+        except OSError:
+            out["denied"].append(p)
+print(json.dumps(out))
+`
+
+type walkResult struct {
+	Text   string   `json:"text"`
+	Read   []string `json:"read"`
+	Denied []string `json:"denied"`
+}
+
+// A secret written to files nobody may not read (a 0600 file, a 0644 file
+// in a 0700 directory), committed, refused with reasons quoting it, and
+// kept in the history, shows nowhere nobody can read: not in DIR through
+// the mount, not in .paracfs/ (log, daemon log, history, objects,
+// rejected, state), and not once unmounted. nobody cannot forge the
+// revision xattr of its own file either.
+func TestSecurityNothingLeaksToNobody(t *testing.T) {
+	t.Parallel()
+	needTool(t, "setpriv")
+	p := newProject(t)
+	openToOthers(t, p)
+	mount(t, p, "--allow-other")
+	if err := os.Mkdir(p.path("private"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	sharedDir(t, p, "shared")
+	for _, rel := range []string{"private/p.yaml", "shared/s.yaml"} {
+		if res := pyWrite(t, p.Dir, rel, "trunc", []byte("pin: none\n")); res.Errno != 0 {
+			t.Fatal(res.Error)
+		}
+		if err := os.Chmod(p.path(rel), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, data := range []string{"pin: PIN-7777\n", "pin: PIN-8888\nx: y\n"} {
+			if res := pyWrite(t, p.Dir, rel, "trunc", []byte(data)); res.Errno != 0 {
+				t.Fatal(res.Error)
+			}
+		}
+		for _, data := range []string{"pin: [PIN-9999\n", "revision: PIN-9998\n"} {
+			if res := pyWrite(t, p.Dir, rel, "trunc", []byte(data)); res.errno() != syscall.EBADMSG {
+				t.Fatalf("invalid write to %s: %s", rel, res.Error)
+			}
+		}
+	}
+	// nobody's own file, whose revision it tries to forge.
+	if res := pyWriteAsNobody(t, p, "shared/mine.yaml", []byte("a: 1\n")); res.Errno != 0 {
+		t.Fatal(res.Error)
+	}
+	revBefore := rev(t, p.path("shared/mine.yaml"))
+	toolNeedPython(t)
+	r := runAsNobody(t, p.Dir, toolPython, "-c", `import os, sys
+for name in ("user.paracfs.revision", "user.paracfs.x"):
+    try:
+        os.setxattr("shared/mine.yaml", name, b"99")
+        print("set", name)
+    except OSError as e:
+        print("errno", e.errno)
+try:
+    os.removexattr("shared/mine.yaml", "user.paracfs.revision")
+    print("removed")
+except OSError as e:
+    print("errno", e.errno)`)
+	if r.Code != 0 || strings.Count(r.Stdout, "errno 1\n") != 3 {
+		t.Errorf("nobody forging user.paracfs.* xattrs on its own file: %s, want EPERM thrice", r)
+	}
+	if got := rev(t, p.path("shared/mine.yaml")); got != revBefore {
+		t.Errorf("revision of nobody's file after its forging attempts: %d, want %d", got, revBefore)
+	}
+
+	walk := func(where string) walkResult {
+		t.Helper()
+		var all walkResult
+		// .paracfs is not listed in DIR: walked by name too.
+		for _, top := range []string{where, filepath.Join(where, ".paracfs")} {
+			r := runAsNobody(t, p.Root, toolPython, "-c", nobodyWalk, top)
+			var w walkResult
+			decodeLastLine(t, r, &w)
+			all.Text += w.Text
+			all.Read = append(all.Read, w.Read...)
+			all.Denied = append(all.Denied, w.Denied...)
+		}
+		return all
+	}
+	w := walk(p.Dir)
+	noSecret(t, "the mount, walked and read as nobody", w.Text, "PIN-")
+	var sawLog, sawMine bool
+	for _, f := range w.Read {
+		sawLog = sawLog || strings.HasSuffix(f, logRel)
+		sawMine = sawMine || strings.HasSuffix(f, "/shared/mine.yaml/"+itoa(int(revBefore))+".yaml")
+	}
+	if !sawLog || !sawMine {
+		t.Errorf("nobody's walk of the mount did not read the log (%v) or its own file's version (%v): it proves nothing\nread: %v", sawLog, sawMine, w.Read)
+	}
+	if got := runAsNobody(t, p.Root, toolPython, "-c", "import os, sys; print(sorted(os.listdir(sys.argv[1])))", p.path(".paracfs/rejected/shared")); strings.Contains(got.Stdout, "s.yaml") {
+		t.Errorf("nobody lists root's refused writes: %s", got.Stdout)
+	}
+	unmountCmd(t, p)
+	w = walk(p.Dir)
+	noSecret(t, "DIR unmounted, walked and read as nobody", w.Text, "PIN-")
+	if len(w.Read) == 0 {
+		t.Errorf("nobody read nothing in DIR unmounted: the walk proves nothing")
+	}
+}

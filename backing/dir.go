@@ -310,10 +310,13 @@ func (d *Dir) prepareMeta() error {
 			unix.Close(sfd)
 		}
 	}
-	if ofd, err := d.openat(ObjectsDir, unix.O_PATH|unix.O_DIRECTORY, 0); err == nil {
-		// Objects are read through history/, whose folders guard each file.
-		unix.Fchmodat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(ofd), 0o700, 0)
-		unix.Close(ofd)
+	// The daemon's own (docs/security.md): through the mount, the daemon
+	// checks each caller against the file a version or kept write is of.
+	for sub, perm := range map[string]uint32{ObjectsDir: 0o700, HistoryDir: 0o700, RejectedDir: 0o711} {
+		if sfd, err := d.openat(sub, unix.O_PATH|unix.O_DIRECTORY, 0); err == nil {
+			unix.Fchmodat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(sfd), perm, 0)
+			unix.Close(sfd)
+		}
 	}
 	if fd, err := d.openat(ControlFile, unix.O_RDONLY|unix.O_CREAT|unix.O_NONBLOCK, 0o600); err != nil {
 		return fmt.Errorf("%s/%s: %w", d.Root, ControlFile, err)

@@ -29,8 +29,8 @@ func TestHistoryBoundsPrune(t *testing.T) {
 	}{
 		{HistoryBounds{MaxVersions: 3, MaxAge: -1}, "[0 1 2]", "[3 4 5]"},
 		{HistoryBounds{MaxVersions: 10, MaxAge: 150 * time.Minute}, "[0 1 2]", "[3 4 5]"}, // 3 was current until 2h ago
-		{HistoryBounds{MaxVersions: 10, MaxAge: time.Minute}, "[0 1 2 3 4]", "[5]"}, // the newest stays
-		{HistoryBounds{}, "[]", "[0 1 2 3 4 5]"},                                    // defaults: 100 versions, 30 days
+		{HistoryBounds{MaxVersions: 10, MaxAge: time.Minute}, "[0 1 2 3 4]", "[5]"},       // the newest stays
+		{HistoryBounds{}, "[]", "[0 1 2 3 4 5]"},                                          // defaults: 100 versions, 30 days
 	} {
 		drop, keep := c.b.Prune(vs, now)
 		if revsOf(drop) != c.drop || revsOf(keep) != c.keep {

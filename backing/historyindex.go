@@ -58,6 +58,13 @@ type Version struct {
 	Size    int64     `json:"size"`
 	SHA256  string    `json:"sha256"`
 
+	// The file's owner, group and mode (with its type bits, so never 0)
+	// when this version was recorded: who could read it then. 0 for a
+	// version recorded before paracfs kept them.
+	Owner uint32 `json:"owner,omitempty"`
+	Group uint32 `json:"group,omitempty"`
+	Mode  uint32 `json:"mode,omitempty"`
+
 	// Dropped marks an index line that removes the revision: pruned by
 	// the bounds. Never set on a listed version.
 	Dropped bool `json:"dropped,omitempty"`

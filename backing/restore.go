@@ -17,7 +17,7 @@ func (d *Dir) Restore(rel string, rev, base int64, c Caller) (Result, error) {
 	if !d.Managed(rel) || d.IsLog(rel) {
 		return Result{}, fmt.Errorf("%s: not a managed file with a history", rel)
 	}
-	data, _, err := d.ReadVersion(rel, rev)
+	data, v, err := d.ReadVersion(rel, rev)
 	if err != nil {
 		return Result{}, err
 	}
@@ -28,7 +28,9 @@ func (d *Dir) Restore(rel string, rev, base int64, c Caller) (Result, error) {
 	if doc, err := revision.Parse(revision.KindOf(rel), data, d.Config().Limits); err == nil && doc.HasRev {
 		data = doc.Stamped(stampTo)
 	}
-	return d.Commit(Write{Path: rel, Data: data, Base: base, Op: OpRestore, From: fmt.Sprintf("%s@%d", rel, rev), Caller: c})
+	// A deleted file comes back with the mode its version had (an
+	// existing one keeps its own).
+	return d.Commit(Write{Path: rel, Data: data, Base: base, Op: OpRestore, From: fmt.Sprintf("%s@%d", rel, rev), Caller: c, Mode: v.Mode & 0o7777})
 }
 
 // restoredVersion returns the kept version of rel that a stale write of

@@ -164,3 +164,26 @@ func BenchmarkRestoreLookup(b *testing.B) {
 		}
 	}
 }
+
+// A deleted file restored from its history comes back with the mode its
+// version had, not a new file's 0644.
+func TestRestoreDeletedKeepsMode(t *testing.T) {
+	root := newRoot(t)
+	d := openDir(t, root, Config{})
+	if _, err := d.Commit(Write{Path: "s.yaml", Data: []byte("pin: 1\n"), Base: -1, Caller: testCaller, Mode: 0o600}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Remove("s.yaml", testCaller); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Restore("s.yaml", 0, -1, testCaller); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(root, "s.yaml"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode&0o7777 != 0o600 {
+		t.Errorf("restored file mode %#o, want the version's 0600", st.Mode&0o7777)
+	}
+}

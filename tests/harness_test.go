@@ -104,6 +104,10 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	os.WriteFile(filepath.Join(runDir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	if err := setupCover(); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: tests: %v\n", err)
+		return 1
+	}
 	if err := setupRaceReports(); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: tests: %v\n", err)
 		return 1

@@ -48,13 +48,52 @@ var raceClaimed = struct {
 // raceEnabled: the binary under test is built with -race.
 func raceEnabled() bool { return os.Getenv("PARACFS_RACE") != "0" }
 
-// buildFlags are the go build flags of the binary under test.
+// coverPkgs are the packages a coverage build measures.
+var coverPkgs = []string{"github.com/paracfs/paracfs", "github.com/paracfs/paracfs/fs", "github.com/paracfs/paracfs/backing",
+	"github.com/paracfs/paracfs/revision", "github.com/paracfs/paracfs/changelog", "github.com/paracfs/paracfs/textdiff"}
+
+// buildFlags are the go build flags of the binary under test: -race unless
+// PARACFS_RACE=0, and -cover when PARACFS_COVERDIR names a directory (where
+// each process writes its coverage data at its exit: GOCOVERDIR; a process
+// killed by a signal writes none). scripts/test's PARACFS_COVER=1 sets it
+// and prints the figures with go tool covdata.
 func buildFlags() []string {
 	var f []string
 	if raceEnabled() {
 		f = append(f, "-race")
 	}
+	if os.Getenv("PARACFS_COVERDIR") != "" {
+		f = append(f, "-cover", "-coverpkg="+strings.Join(coverPkgs, ","))
+	}
 	return f
+}
+
+// coverEnv is what a process run with a plain environment needs of the
+// run's (GOCOVERDIR in a coverage build, else a -cover binary warns on
+// its stderr).
+func coverEnv() []string {
+	if d := os.Getenv("GOCOVERDIR"); d != "" {
+		return []string{"GOCOVERDIR=" + d}
+	}
+	return nil
+}
+
+// setupCover gives the processes of the run GOCOVERDIR when the binary is
+// built with -cover.
+func setupCover() error {
+	dir := os.Getenv("PARACFS_COVERDIR")
+	if dir == "" {
+		return nil
+	}
+	if !filepath.IsAbs(dir) {
+		return fmt.Errorf("PARACFS_COVERDIR=%s: want an absolute path", dir)
+	}
+	// Processes run as another user write there too.
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return err
+	}
+	os.Chmod(dir, 0o777|os.ModeSticky)
+	return os.Setenv("GOCOVERDIR", dir)
 }
 
 // setupRaceReports makes the processes of this run write their race

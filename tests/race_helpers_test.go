@@ -88,11 +88,12 @@ func setupCover() error {
 	if !filepath.IsAbs(dir) {
 		return fmt.Errorf("PARACFS_COVERDIR=%s: want an absolute path", dir)
 	}
-	// Processes run as another user write there too.
+	// Processes run as another user write there too, and replace the
+	// covmeta file a root process wrote (no sticky bit, which forbids it).
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return err
 	}
-	os.Chmod(dir, 0o777|os.ModeSticky)
+	os.Chmod(dir, 0o777)
 	return os.Setenv("GOCOVERDIR", dir)
 }
 

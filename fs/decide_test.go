@@ -421,3 +421,28 @@ func TestOptions(t *testing.T) {
 		t.Errorf("backingFlags of a missing directory = %q, want nil", got)
 	}
 }
+
+// TestTempNamesHidden checks that the daemon's own temp files (a commit's
+// .paracfs-tmp.<name>.<12 hex>) cannot be looked up nor created through
+// the mount, while a user's name that only looks alike is the user's.
+func TestTempNamesHidden(t *testing.T) {
+	n := &Node{} // a temp name is refused before the node's tree is looked at
+	ctx := context.Background()
+	for _, name := range []string{".paracfs-tmp.x.yaml.0123456789ab", ".paracfs-tmp.a.ffffffffffff"} {
+		if !backing.IsTemp(name) {
+			t.Fatalf("backing.IsTemp(%q) = false", name)
+		}
+		var out fuse.EntryOut
+		if ch, e := n.Lookup(ctx, name, &out); ch != nil || e != syscall.ENOENT {
+			t.Errorf("Lookup(%q) = %v, %v; want ENOENT", name, ch, e)
+		}
+		if ch, fh, _, e := n.Create(ctx, name, syscall.O_WRONLY, 0o644, &out); ch != nil || fh != nil || e != syscall.EPERM {
+			t.Errorf("Create(%q) = %v, %v, %v; want EPERM", name, ch, fh, e)
+		}
+	}
+	for _, name := range []string{".paracfs-tmp.x.yaml", ".paracfs-tmp.x.0123456789AB", ".paracfs-tmp.x-0123456789ab", "x.yaml"} {
+		if backing.IsTemp(name) {
+			t.Errorf("backing.IsTemp(%q) = true: a user's name would be hidden", name)
+		}
+	}
+}

@@ -4,10 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -69,11 +66,10 @@ func contains(list []string, s string) bool {
 // included) of each package named, as `go list -deps -json` reports them.
 func goListDeps(t *testing.T, pkgs ...string) map[string][]string {
 	t.Helper()
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		if goTool, err = exec.LookPath("go"); err != nil {
-			t.Fatalf("no go command to list the packages with: %v", err)
-		}
+	// go test puts its own GOROOT/bin first in PATH.
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("no go command to list the packages with: %v", err)
 	}
 	cmd := exec.Command(goTool, append([]string{"list", "-e", "-deps", "-json=ImportPath,Deps,Error"}, pkgs...)...)
 	out, err := cmd.Output()

@@ -73,10 +73,6 @@ func TestFileRefString(t *testing.T) {
 			t.Errorf("%+v.String() = %q, want %q", tc.f, got, tc.want)
 		}
 	}
-	f := fileRef{root: "/p/.parac", rel: "roadmap/x.yaml"}
-	if got, want := f.historyDir(), "/p/.parac/.paracfs/history/roadmap/x.yaml"; got != want {
-		t.Errorf("historyDir() = %q, want %q", got, want)
-	}
 }
 
 // unmountedDir makes a DIR that paracfs has served (it has .paracfs/) and
@@ -125,6 +121,9 @@ func TestResolveFileUnmounted(t *testing.T) {
 	}
 	if f.root != dir || f.mount != nil || f.rel != "sub/x.yaml" || f.rev != 1 || !f.hasRev {
 		t.Errorf("resolveFile(x.yaml@1) = %+v; want root %s, no mount, rel sub/x.yaml, rev 1", f, dir)
+	}
+	if got, want := f.historyDir(), filepath.Join(dir, ".paracfs", "history", "sub", "x.yaml"); got != want {
+		t.Errorf("historyDir() = %q, want %q", got, want)
 	}
 	b, err := f.content()
 	if err != nil || string(b) != "revision: 1\na: 1\n" {

@@ -143,7 +143,9 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		}
 		return Result{Rev: cur.rev, Data: w.Data, Own: own}, nil
 	}
-	d.recordFirst(pfd, base, w.Path, cur)
+	var ss syncSet // the fsyncs the acknowledgment waits for, run together
+	defer ss.flush()
+	d.recordFirst(pfd, base, w.Path, cur, &ss)
 	data := w.Data
 	if stamp {
 		data = doc.Stamped(next)
@@ -177,7 +179,12 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	if op == "commit" && !cur.exists && cur.rev == 0 {
 		op = "create" // a name that had no revision yet; a re-created one is an update
 	}
-	d.recordCommit(w.Path, next, op, w.Caller, data, sum)
+	d.recordCommit(w.Path, next, op, w.Caller, data, sum, &ss)
+	// The rename and the history's entries reach the disk together.
+	synced := ss.dir(pfd)
+	if err := ss.flush(); synced == nil {
+		synced = err
+	}
 	e := d.entry(op, w.Path, w.Caller)
 	e.Revision, e.OldRevision = &next, &cur.rev
 	size := int64(len(data))
@@ -185,6 +192,11 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	d.describeChanges(e, cur.doc, doc, fileMode(w, cur))
 	e.Description = fmt.Sprintf("%s: revision %d → %d (%s) by %s[%d]", w.Path, cur.rev, next, op, w.Caller.Command, w.Caller.Pid)
 	d.appendLog(e)
+	if synced != nil {
+		// The file was replaced, but the disk did not confirm it.
+		d.committed.drop(w.Path)
+		return Result{}, fmt.Errorf("%s: %w", w.Path, synced)
+	}
 	d.stats.committed()
 	return Result{Rev: next, Data: data, Own: own}, nil
 }
@@ -281,8 +293,8 @@ func (d *Dir) Revision(rel string) (int64, error) {
 func hasFields(kind revision.Kind) bool { return kind == revision.YAML || kind == revision.JSON }
 
 // replace writes data to a temp file beside P with P's metadata (see
-// fileMeta), records the revision on it, fsyncs it, renames it over P and
-// fsyncs the directory.
+// fileMeta), records the revision on it, fsyncs it and renames it over P.
+// The caller fsyncs the directory, with the history's entries.
 func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, rev int64, sum string) (stamp, error) {
 	mode := fileMode(w, cur)
 	uid, gid := fileOwner(w, cur)
@@ -353,7 +365,7 @@ func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, r
 		return stamp{}, err
 	}
 	ok = true
-	return written, fsyncDir(pfd)
+	return written, nil
 }
 
 // copyXattrs gives the temp file fd the kept xattrs of P (at path, when

@@ -188,6 +188,7 @@ func (d *Dir) Close() error {
 	d.closeMu.Unlock()
 	d.inflight.Wait()
 	d.dirs.flush()
+	d.markLogSynced()
 	var errs []error
 	d.logMu.Lock()
 	if d.logf != nil {
@@ -407,5 +408,5 @@ func (d *Dir) mkdirAll(rel string) error {
 	if err := unix.Mkdirat(pfd, base, 0o755); err != nil && err != unix.EEXIST {
 		return err
 	}
-	return nil
+	return fsyncDir(pfd) // what is kept in it must not lose its way
 }

@@ -84,7 +84,7 @@ func (d *Dir) adoptExternal(rel string, st *unix.Stat_t, in inspection) {
 	e.Description = fmt.Sprintf("%s: changed behind the mount's back: revision %d → %d", rel, old, in.rev)
 	d.appendLog(e)
 	d.recordVersion(rel, Version{Rev: in.rev, Time: time.Unix(st.Mtim.Unix()), Op: OpExternal, Uid: st.Uid,
-		Command: "(outside the mount)", Size: size, SHA256: in.sum}, in.data)
+		Command: "(outside the mount)", Size: size, SHA256: in.sum}, in.data, nil)
 }
 
 // noticeExternal checks a file opened for reading and, if it changed

@@ -27,6 +27,7 @@ type historyCache struct {
 type fileHistory struct {
 	kept  []Version // oldest first
 	lines int       // lines in the index file, dropped versions' included
+	torn  bool      // an append failed: the index is to be rewritten whole
 }
 
 // recordFirst keeps the version a commit is about to replace when the
@@ -34,8 +35,8 @@ type fileHistory struct {
 // commit through the mount (written before the mount, or while it was not
 // mounted), so that it can be restored, or a version whose record a crash
 // lost. It runs under P's lock, before the rename; once the file's index
-// is cached it costs a map lookup.
-func (d *Dir) recordFirst(pfd int, base, rel string, cur current) {
+// is cached it costs a map lookup. Its fsyncs join ss.
+func (d *Dir) recordFirst(pfd int, base, rel string, cur current, ss *syncSet) {
 	if !cur.exists || d.IsLog(rel) || d.Config().History.MaxVersions < 0 {
 		return
 	}
@@ -62,7 +63,7 @@ func (d *Dir) recordFirst(pfd int, base, rel string, cur current) {
 	d.recordVersion(rel, Version{
 		Rev: cur.rev, Time: time.Unix(cur.st.Mtim.Unix()), Op: OpBefore, Uid: cur.st.Uid,
 		Command: command, Size: int64(len(data)), SHA256: sha256hex(data),
-	}, data)
+	}, data, ss)
 }
 
 // newestKept returns the newest revision kept of rel; false when none is.
@@ -76,27 +77,28 @@ func (d *Dir) newestKept(rel string) (int64, bool) {
 	return h.kept[len(h.kept)-1].Rev, true
 }
 
-// recordCommit keeps the version a commit just made.
-func (d *Dir) recordCommit(rel string, rev int64, op string, c Caller, data []byte, sum string) {
+// recordCommit keeps the version a commit just made. Its fsyncs join ss.
+func (d *Dir) recordCommit(rel string, rev int64, op string, c Caller, data []byte, sum string, ss *syncSet) {
 	if d.IsLog(rel) {
 		return // appended to all the time, by everyone: not versioned
 	}
 	d.recordVersion(rel, Version{
 		Rev: rev, Time: time.Now(), Op: op, Pid: c.Pid, Uid: c.Uid, Command: c.Command,
 		Size: int64(len(data)), SHA256: sum,
-	}, data)
+	}, data, ss)
 }
 
 // recordVersion stores data as version v of rel and prunes rel's history
 // by the bounds in force. Failing to keep history never fails the commit:
-// it is noted in the change log.
-func (d *Dir) recordVersion(rel string, v Version, data []byte) {
+// it is noted in the change log. The object, the version's name and its
+// index line are fsynced with ss (nil: at once).
+func (d *Dir) recordVersion(rel string, v Version, data []byte, ss *syncSet) {
 	if d.Config().History.MaxVersions < 0 {
 		return // history off
 	}
 	d.hist.mu.Lock()
 	defer d.hist.mu.Unlock()
-	if err := d.storeVersion(rel, v, data); err != nil {
+	if err := d.storeVersion(rel, v, data, ss); err != nil {
 		d.note("warning", fmt.Sprintf("%s: revision %d not kept in the history: %v", rel, v.Rev, err))
 	}
 }
@@ -105,12 +107,12 @@ func (d *Dir) recordVersion(rel string, v Version, data []byte) {
 // bounds no longer keep, and appends the version's index line with one
 // line per dropped version, in one write. The index is rewritten only
 // when dropped lines outnumber kept ones.
-func (d *Dir) storeVersion(rel string, v Version, data []byte) error {
+func (d *Dir) storeVersion(rel string, v Version, data []byte, ss *syncSet) error {
 	h, err := d.fileHistory(rel)
 	if err != nil {
 		return err
 	}
-	obj, err := d.object(v.SHA256, data)
+	obj, err := d.object(v.SHA256, data, ss)
 	if err != nil {
 		return err
 	}
@@ -144,6 +146,9 @@ func (d *Dir) storeVersion(rel string, v Version, data []byte) error {
 	} else if err != nil {
 		return err
 	}
+	if err := ss.dir(hfd); err != nil {
+		return err
+	}
 
 	all := h.kept[:len(h.kept):len(h.kept)]
 	for i := range all {
@@ -167,24 +172,33 @@ func (d *Dir) storeVersion(rel string, v Version, data []byte) error {
 	for _, x := range drop {
 		d.unlinkVersion(hfd, ofd, rel, x)
 	}
-	if h.lines > 2*len(h.kept)+16 {
+	if h.lines > 2*len(h.kept)+16 || h.torn {
 		var out []byte
 		for _, x := range h.kept {
 			b, _ := json.Marshal(x)
 			out = append(append(out, b...), '\n')
 		}
-		if err := d.replaceQuietly(hfd, HistoryIndex, out); err != nil {
+		if err := d.replaceIndex(hfd, HistoryIndex, out); err != nil {
+			h.torn = true
 			return err
 		}
-		h.lines = len(h.kept)
+		h.lines, h.torn = len(h.kept), false
 		return nil
 	}
 	ifd, err := unix.Openat(hfd, HistoryIndex, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
+		h.torn = true
 		return err
 	}
 	defer unix.Close(ifd)
-	return writeAll(ifd, lines)
+	if err := writeAll(ifd, lines); err != nil {
+		// The index lacks this version, or ends in a cut line: the next
+		// record rewrites it whole from what the cache keeps, so no
+		// version vanishes from it for good.
+		h.torn = true
+		return err
+	}
+	return ss.file(ifd)
 }
 
 // guardHistory gives a file's history folder the read permissions of the
@@ -247,15 +261,18 @@ func (d *Dir) unlinkVersion(hfd, ofd int, rel string, v Version) {
 	}
 }
 
-// replaceQuietly replaces name in the folder dfd atomically, without an
-// fsync: history may lose its newest lines in a crash, never its file.
-func (d *Dir) replaceQuietly(dfd int, name string, data []byte) error {
+// replaceIndex replaces name in the folder dfd atomically, the new file
+// fsynced before the rename (the caller fsyncs the folder).
+func (d *Dir) replaceIndex(dfd int, name string, data []byte) error {
 	tmp := tempName(name)
 	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return err
 	}
 	err = writeAll(fd, data)
+	if err == nil {
+		err = unix.Fsync(fd)
+	}
 	if cerr := unix.Close(fd); err == nil {
 		err = cerr
 	}
@@ -270,7 +287,8 @@ func (d *Dir) replaceQuietly(dfd int, name string, data []byte) error {
 
 // object makes sure .paracfs/objects/<sum> holds data and returns its
 // name. An object of the wrong size (cut short by a crash) is replaced.
-func (d *Dir) object(sum string, data []byte) (string, error) {
+// A new object and the folder's entry are fsynced with ss.
+func (d *Dir) object(sum string, data []byte, ss *syncSet) (string, error) {
 	if len(sum) != 64 || strings.ContainsAny(sum, "/.") {
 		return "", fmt.Errorf("bad sha256 %q", sum)
 	}
@@ -295,11 +313,17 @@ func (d *Dir) object(sum string, data []byte) (string, error) {
 		return "", err
 	}
 	err = writeAll(fd, data)
+	if err == nil {
+		err = ss.file(fd)
+	}
 	if cerr := unix.Close(fd); err == nil {
 		err = cerr
 	}
 	if err == nil {
 		err = unix.Renameat(ofd, tmp, ofd, sum)
+	}
+	if err == nil {
+		err = ss.dir(ofd)
 	}
 	if err != nil {
 		unix.Unlinkat(ofd, tmp, 0)

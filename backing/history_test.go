@@ -73,7 +73,7 @@ func BenchmarkRecordVersion(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		copy(data, fmt.Sprintf("# %d\n", i))
-		d.recordCommit("x.md", int64(i+1), "commit", testCaller, data, sha256hex(data))
+		d.recordCommit("x.md", int64(i+1), "commit", testCaller, data, sha256hex(data), nil)
 	}
 }
 

@@ -59,6 +59,7 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, base 
 	if err := fn(pfd, base); err != nil {
 		return err
 	}
+	fsyncDir(pfd) // an acknowledged delete stays done after a power cut
 	d.revs.bury(rel, rev)
 	e := d.entry(op, rel, c)
 	e.Revision, e.OldRevision = &rev, &rev

@@ -141,7 +141,12 @@ func (d *Dir) keep(rel, reason string, c Caller, data []byte) (string, error) {
 		return "", err
 	}
 	defer unix.Close(fd)
-	if err := writeAll(fd, data); err != nil {
+	err = writeAll(fd, data)
+	if err == nil {
+		err = d.atParent(kept, func(pfd int, _ string) error { return sealKept(fd, pfd, data) })
+	}
+	if err != nil {
+		d.removeKept(kept) // no husk: a cut copy would pass for the bytes
 		return "", err
 	}
 	return kept, nil

@@ -70,6 +70,9 @@ func (d *Dir) ApplyKept(kept string, c Caller) (KeptName, Result, error) {
 		return k, Result{}, err
 	}
 	data, err := d.readSmall(kept)
+	if err == nil {
+		err = d.verifyKept(kept, data)
+	}
 	if err != nil {
 		return k, Result{}, fmt.Errorf("%s: %w", kept, err)
 	}

@@ -1,0 +1,164 @@
+package backing
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// What an acknowledgment promises is on disk when it is given: the
+// committed file, the versions the history keeps of it (the one before
+// the mount included), and the kept bytes of a refusal, which carry their
+// sha256. The fsyncs a commit owes are batched in a syncSet and run once
+// everything is written: the filesystem's journal then commits once for
+// all of them, and the directories whose journal entry is already on disk
+// cost next to nothing.
+
+// syncSet is a batch of files and directories to fsync together.
+type syncSet struct {
+	fds []int
+}
+
+// file adds an open file to the batch (it keeps a duplicate of fd).
+func (s *syncSet) file(fd int) error {
+	if s == nil {
+		return unix.Fsync(fd)
+	}
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return unix.Fsync(fd)
+	}
+	s.fds = append(s.fds, dup)
+	return nil
+}
+
+// dir adds a directory, given by any descriptor on it (O_PATH too).
+func (s *syncSet) dir(dfd int) error {
+	fd, err := unix.Openat(dfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if s == nil {
+		defer unix.Close(fd)
+		return unix.Fsync(fd)
+	}
+	s.fds = append(s.fds, fd)
+	return nil
+}
+
+// flush fsyncs the batch, files first, and empties it. It returns the
+// first error.
+func (s *syncSet) flush() error {
+	if s == nil {
+		return nil
+	}
+	var first error
+	for _, fd := range s.fds {
+		if err := unix.Fsync(fd); err != nil && first == nil {
+			first = err
+		}
+		unix.Close(fd)
+	}
+	s.fds = s.fds[:0]
+	return first
+}
+
+// keptSumXattr holds the sha256 of a refused write's kept bytes on the
+// kept file, so that a copy a crash cut short is told from a whole one.
+const keptSumXattr = "user.paracfs.sha256"
+
+// sealKept records the kept bytes' sha256 on the kept file and makes the
+// file and its folder durable. pfd is the folder.
+func sealKept(fd, pfd int, data []byte) error {
+	sum := sha256.Sum256(data)
+	if err := unix.Fsetxattr(fd, keptSumXattr, []byte(hex.EncodeToString(sum[:])), 0); err != nil && err != unix.ENOTSUP && err != unix.EOPNOTSUPP {
+		return err
+	}
+	if err := unix.Fsync(fd); err != nil {
+		return err
+	}
+	return fsyncDir(pfd)
+}
+
+// errKeptDamaged says kept bytes do not match the sha256 recorded with
+// them: a crash cut them short.
+var errKeptDamaged = errors.New("the kept bytes do not match their sha256 (cut short by a crash?): not applied; see them with `paracfs rejected show`")
+
+// verifyKept checks kept bytes against the sha256 recorded on their file.
+// A filesystem without extended attributes records none: the bytes are
+// then taken as they are.
+func (d *Dir) verifyKept(kept string, data []byte) error {
+	fd, err := d.openat(kept, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 128)
+	n, err := unix.Fgetxattr(fd, keptSumXattr, buf)
+	switch {
+	case err == unix.ENOTSUP || err == unix.EOPNOTSUPP:
+		return nil
+	case err == unix.ENODATA:
+		return errors.New("the kept bytes carry no sha256 (kept by an older paracfs, or cut short by a crash): not applied; see them with `paracfs rejected show`")
+	case err != nil:
+		return err
+	}
+	if string(buf[:n]) != sha256hex(data) {
+		return errKeptDamaged
+	}
+	return nil
+}
+
+// logMarkFile records the time up to which the change log is known to be
+// on disk: recovery at start looks for commits without their log line
+// only among the files committed after it (less a margin), and reads the
+// log only from there.
+const logMarkFile = MetaDir + "/logmark.json"
+
+type logMark struct {
+	Synced time.Time `json:"synced"`
+}
+
+// readLogMark returns the mark; ok is false when there is none (a first
+// start, or a crash lost it): every stamped file is then checked.
+func (d *Dir) readLogMark() (time.Time, bool) {
+	b, err := d.readSmall(logMarkFile)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var m logMark
+	if json.Unmarshal(b, &m) != nil || m.Synced.IsZero() {
+		return time.Time{}, false
+	}
+	return m.Synced, true
+}
+
+// markLogSynced fsyncs the change log and records that every line
+// appended before now is on disk.
+func (d *Dir) markLogSynced() {
+	now := time.Now()
+	d.logMu.Lock()
+	f := d.logf
+	var err error
+	if f != nil {
+		err = f.Sync()
+	}
+	d.logMu.Unlock()
+	if err != nil {
+		return // the log is not on disk: keep the older mark
+	}
+	b, _ := json.Marshal(logMark{Synced: now})
+	if err := d.writeMetaFile(logMarkFile, append(b, '\n')); err != nil {
+		d.note("warning", fmt.Sprintf("%s: %v", logMarkFile, err))
+		return
+	}
+	if mfd, err := d.openat(MetaDir, unix.O_PATH|unix.O_DIRECTORY, 0); err == nil {
+		fsyncDir(mfd)
+		unix.Close(mfd)
+	}
+}

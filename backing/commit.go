@@ -114,6 +114,9 @@ func (d *Dir) Commit(w Write) (Result, error) {
 
 	cur, err := d.readCurrent(pfd, base, w.Path, kind, len(w.Data))
 	if err != nil {
+		if r, ok := diskRefusal(w.Path, err); ok {
+			return Result{}, d.refuse(r, w.Caller, w.Data, d.peekRevision(w.Path))
+		}
 		return Result{}, fmt.Errorf("%s: %w", w.Path, err)
 	}
 	if w.Append {
@@ -143,9 +146,13 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		}
 		return Result{Rev: cur.rev, Data: w.Data, Own: own}, nil
 	}
-	var ss syncSet // the fsyncs the acknowledgment waits for, run together
+	// The fsyncs the acknowledgment waits for, run together: those of
+	// the temp file and the history's copies before the rename (pre), those
+	// of the directories and the history's index after it (ss).
+	var pre, ss syncSet
+	defer pre.flush()
 	defer ss.flush()
-	d.recordFirst(pfd, base, w.Path, cur, &ss)
+	d.recordFirst(pfd, base, w.Path, cur, &pre)
 	data := w.Data
 	if stamp {
 		data = doc.Stamped(next)
@@ -156,9 +163,13 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		data = w.Data // the same bytes: the copy stays the cached doc's own
 	}
 	sum := sha256hex(data)
-	written, err := d.replace(pfd, base, w, cur, data, next, sum)
+	d.stageObject(w.Path, data, sum, &pre)
+	written, err := d.replace(pfd, base, w, cur, data, next, sum, &pre)
 	if err != nil {
 		d.committed.drop(w.Path)
+		if r, ok := diskRefusal(w.Path, err); ok {
+			return Result{}, d.refuse(r, w.Caller, w.Data, cur.rev) // the temp file is gone: P is untouched
+		}
 		return Result{}, fmt.Errorf("%s: %w", w.Path, err)
 	}
 	if hasFields(kind) {
@@ -293,9 +304,10 @@ func (d *Dir) Revision(rel string) (int64, error) {
 func hasFields(kind revision.Kind) bool { return kind == revision.YAML || kind == revision.JSON }
 
 // replace writes data to a temp file beside P with P's metadata (see
-// fileMeta), records the revision on it, fsyncs it and renames it over P.
+// fileMeta), records the revision on it, fsyncs it (with what pre holds)
+// and renames it over P.
 // The caller fsyncs the directory, with the history's entries.
-func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, rev int64, sum string) (stamp, error) {
+func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, rev int64, sum string, pre *syncSet) (stamp, error) {
 	mode := fileMode(w, cur)
 	uid, gid := fileOwner(w, cur)
 	m := NewMeta()
@@ -355,7 +367,10 @@ func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, r
 	}
 	written := stamp{rev: rev, sha: sum, size: st.Size, mtime: mtimeNs(&st)}
 	d.revs.record(fd, w.Path, written)
-	if err := unix.Fsync(fd); err != nil {
+	if err := pre.file(fd); err != nil {
+		return stamp{}, err
+	}
+	if err := pre.flush(); err != nil {
 		return stamp{}, err
 	}
 	if err := unix.Close(fd); err != nil {

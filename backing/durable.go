@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -51,21 +52,40 @@ func (s *syncSet) dir(dfd int) error {
 	return nil
 }
 
-// flush fsyncs the batch, files first, and empties it. It returns the
-// first error.
+// flush fsyncs the batch and empties it. The fsyncs run at the same time:
+// the filesystem's journal commits them as one. It returns the first
+// error.
 func (s *syncSet) flush() error {
-	if s == nil {
+	if s == nil || len(s.fds) == 0 {
 		return nil
 	}
-	var first error
+	errs := make([]error, len(s.fds))
+	var wg sync.WaitGroup
+	for i, fd := range s.fds[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i+1] = unix.Fsync(fd)
+		}()
+	}
+	errs[0] = unix.Fsync(s.fds[0])
+	wg.Wait()
 	for _, fd := range s.fds {
-		if err := unix.Fsync(fd); err != nil && first == nil {
-			first = err
-		}
 		unix.Close(fd)
 	}
 	s.fds = s.fds[:0]
-	return first
+	return errors.Join(errs...)
+}
+
+// stageObject writes the history's copy of a commit's bytes before the
+// commit's rename, so that its fsync runs with the temp file's.
+func (d *Dir) stageObject(rel string, data []byte, sum string, ss *syncSet) {
+	if d.IsLog(rel) || d.Config().History.MaxVersions < 0 {
+		return
+	}
+	d.hist.mu.Lock()
+	defer d.hist.mu.Unlock()
+	d.object(sum, data, ss) // a failure is met again, and noted, at recordCommit
 }
 
 // keptSumXattr holds the sha256 of a refused write's kept bytes on the

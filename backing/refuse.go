@@ -94,6 +94,12 @@ func (r *Refusal) Errno() syscall.Errno {
 		return syscall.ELOOP
 	case OpAppendOnly, OpReadOnly:
 		return syscall.EPERM
+	case OpNoSpace:
+		return syscall.ENOSPC
+	case OpReadOnlyFS:
+		return syscall.EROFS
+	case OpIsDir:
+		return syscall.EISDIR
 	}
 	return syscall.EIO
 }

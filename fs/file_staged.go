@@ -36,8 +36,9 @@ type stagedHandle struct {
 	dirty      bool // written since the last commit
 	mustCommit bool // truncated or created: commit at release even if never written
 	committed  bool
-	tooLarge   bool // a write went past --max-size
-	cancelled  bool // created, then unlinked before it committed
+	tooLarge   bool  // a write went past --max-size
+	noRoom     error // a write found no room for its commit (ENOSPC, EROFS)
+	cancelled  bool  // created, then unlinked before it committed
 	// ownView: the copy is the writer's bytes, not the committed ones
 	// (see commit); ownRev is then the value its revision scalar held at
 	// that commit (-1 when it had none), handed to the next commit as
@@ -86,6 +87,12 @@ func (h *stagedHandle) Write(ctx context.Context, data []byte, off int64) (uint3
 		return 0, syscall.EFBIG
 	}
 	if end > int64(len(h.data)) {
+		// No room on the backing filesystem for the commit this write
+		// grows: the write fails as it would on the disk itself.
+		if err := h.n.r.d.Room(end); err != nil {
+			h.noRoom = err
+			return 0, backing.Errno(err)
+		}
 		if end > int64(cap(h.data)) {
 			grown := make([]byte, end, max(end, 2*int64(cap(h.data))))
 			copy(grown, h.data)
@@ -176,6 +183,13 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 		h.tooLarge, h.dirty, h.committed = false, false, true
 		h.n.r.invalidate(h.n.EmbeddedInode()) // the kernel took the writes' size
 		return errno(d.Refuse(backing.OpTooLarge, rel, "a write went past the --max-size limit", c, h.data))
+	}
+	if h.noRoom != nil {
+		// Refused as a whole, as past --max-size: the file stays as it was.
+		op, reason := d.RoomReason(int64(len(h.data)), h.noRoom)
+		h.noRoom, h.dirty, h.committed = nil, false, true
+		h.n.r.invalidate(h.n.EmbeddedInode())
+		return errno(d.Refuse(op, rel, reason, c, h.data))
 	}
 	if !h.dirty && !(final && h.mustCommit && !h.committed) {
 		return 0

@@ -31,8 +31,11 @@ type Config struct {
 	Limits      revision.Limits // size, depth and alias limits for validation
 	LogPath     string          // change log relative to DIR
 	LogMaxSize  int64           // rotate the change log at this size (0: never; see rotate.go)
-	History     HistoryBounds   // how many committed versions are kept, and how long
-	Rules       []Rule          // per-glob checks and revision stamping, from the config file
+	// StoreMaxSize bounds DIR/.paracfs's history objects and kept
+	// refusals together (0: no bound; see store.go).
+	StoreMaxSize int64
+	History      HistoryBounds // how many committed versions are kept, and how long
+	Rules        []Rule        // per-glob checks and revision stamping, from the config file
 
 	// Pinned names the settings given on the command line (SetLockTimeout,
 	// SetLog, ...): the config file does not change them.
@@ -69,7 +72,8 @@ type Dir struct {
 
 	mountLocks func(rel string) bool // whether a holder of a lock file through the mount is blocked
 
-	hist historyCache // what is kept of each file's history (history.go)
+	hist  historyCache // what is kept of each file's history (history.go)
+	store storeUsage   // bytes of the history's objects and kept refusals (store.go)
 
 	inflight sync.WaitGroup // commits under way, waited for by Close
 	closeMu  sync.RWMutex
@@ -168,6 +172,7 @@ func open(root string, cfg Config, exclusive bool) (*Dir, error) {
 	}
 	d.logUnlogged(managed)
 	d.collectObjects()
+	d.measureStore()
 	return d, nil
 }
 

@@ -101,6 +101,7 @@ func (d *Dir) recordVersion(rel string, v Version, data []byte, ss *syncSet) {
 	if err := d.storeVersion(rel, v, data, ss); err != nil {
 		d.note("warning", fmt.Sprintf("%s: revision %d not kept in the history: %v", rel, v.Rev, err))
 	}
+	d.pruneStore()
 }
 
 // storeVersion links the version's name to its object, drops what the
@@ -257,7 +258,9 @@ func (d *Dir) unlinkVersion(hfd, ofd int, rel string, v Version) {
 	unix.Unlinkat(hfd, VersionName(rel, v.Rev), 0)
 	var ost unix.Stat_t
 	if unix.Fstatat(ofd, v.SHA256, &ost, unix.AT_SYMLINK_NOFOLLOW) == nil && ost.Ino == st.Ino && ost.Nlink <= 1 {
-		unix.Unlinkat(ofd, v.SHA256, 0)
+		if unix.Unlinkat(ofd, v.SHA256, 0) == nil {
+			d.store.add(-ost.Size)
+		}
 	}
 }
 
@@ -329,6 +332,7 @@ func (d *Dir) object(sum string, data []byte, ss *syncSet) (string, error) {
 		unix.Unlinkat(ofd, tmp, 0)
 		return "", err
 	}
+	d.store.add(int64(len(data)))
 	return sum, nil
 }
 
@@ -398,6 +402,7 @@ func (d *Dir) collectObjects() int {
 		var st unix.Stat_t
 		if unix.Fstatat(ofd, e.Name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 1 {
 			if unix.Unlinkat(ofd, e.Name, 0) == nil {
+				d.store.add(-st.Size)
 				n++
 			}
 		}

@@ -138,6 +138,9 @@ func (d *Dir) keep(rel, reason string, c Caller, data []byte) (string, error) {
 	if dir != "." {
 		keptDir += "/" + dir
 	}
+	if err := d.roomToKeep(int64(len(data))); err != nil {
+		return "", err
+	}
 	if err := d.mkdirAll(keptDir); err != nil {
 		return "", err
 	}
@@ -155,6 +158,7 @@ func (d *Dir) keep(rel, reason string, c Caller, data []byte) (string, error) {
 		d.removeKept(kept) // no husk: a cut copy would pass for the bytes
 		return "", err
 	}
+	d.store.add(int64(len(data)))
 	return kept, nil
 }
 

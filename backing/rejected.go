@@ -110,5 +110,11 @@ func (d *Dir) removeKept(kept string) error {
 		return err
 	}
 	defer d.closeParent(pfd)
-	return unix.Unlinkat(pfd, base, 0)
+	var st unix.Stat_t
+	unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if err := unix.Unlinkat(pfd, base, 0); err != nil {
+		return err
+	}
+	d.store.add(-st.Size)
+	return nil
 }

@@ -23,18 +23,20 @@ import (
 // mountFlags says how DIR is served: the flags of mount, most of them
 // shared with exec and the mount.fuse.paracfs helper.
 type mountFlags struct {
-	foreground   bool
-	lockTimeout  time.Duration
-	maxSize      string
-	logPath      string
-	logMaxSize   string
-	storeMaxSize string
-	histVers     int
-	histDays     float64
-	allowOther   bool
-	debug        bool
-	logLevel     logLevel
-	readyFd      int
+	foreground     bool
+	lockTimeout    time.Duration
+	maxSize        string
+	logPath        string
+	logMaxSize     string
+	storeMaxSize   string
+	stagingMaxSize string
+	fdReserve      int64
+	histVers       int
+	histDays       float64
+	allowOther     bool
+	debug          bool
+	logLevel       logLevel
+	readyFd        int
 }
 
 // annotation keys read by the completion scripts' generator.
@@ -50,6 +52,8 @@ func addServeFlags(fs *pflag.FlagSet, mf *mountFlags) {
 	fs.StringVar(&mf.logPath, "log", backing.DefaultLogPath, "change log, relative to DIR")
 	fs.SetAnnotation("log", annotFiles, []string{"jsonl"})
 	fs.StringVar(&mf.logMaxSize, "log-max-size", "64MiB", "rotate the change log to LOG.1 when it reaches this size (0: never)")
+	fs.StringVar(&mf.stagingMaxSize, "staging-max-size", "256MiB", "bound on the memory that writes staged on all open handles take: a write past it fails with ENOSPC (0: no bound)")
+	fs.Int64Var(&mf.fdReserve, "fd-reserve", backing.DefaultFdReserve, "descriptors kept for commits: read handles beyond the descriptor limit less these fail with EMFILE")
 	fs.StringVar(&mf.storeMaxSize, "store-max-size", "256MiB", "bound on DIR/.paracfs's history and kept refused writes: the oldest versions are pruned past it (0: no bound)")
 	fs.IntVar(&mf.histVers, "history-versions", backing.DefaultHistoryVersions, "versions kept per managed file in DIR/.paracfs/history (0: keep none)")
 	fs.Float64Var(&mf.histDays, "history-days", backing.DefaultHistoryAge.Hours()/24, "days a version is kept (0: no age limit; the newest is always kept)")
@@ -98,6 +102,15 @@ func (mf *mountFlags) config() (backing.Config, error) {
 			return backing.Config{}, usageError{fmt.Sprintf("--store-max-size %q: want a size of at least 4KiB, or 0 for no bound", mf.storeMaxSize)}
 		}
 	}
+	var stagingMax int64
+	if s := strings.TrimSpace(mf.stagingMaxSize); s != "0" && s != "" {
+		if stagingMax, err = parseSize(s); err != nil || stagingMax < 4096 {
+			return backing.Config{}, usageError{fmt.Sprintf("--staging-max-size %q: want a size of at least 4KiB, or 0 for no bound", mf.stagingMaxSize)}
+		}
+	}
+	if mf.fdReserve < 0 {
+		return backing.Config{}, usageError{fmt.Sprintf("--fd-reserve %d: want a number of descriptors", mf.fdReserve)}
+	}
 	logPath := filepath.ToSlash(filepath.Clean(mf.logPath))
 	if filepath.IsAbs(mf.logPath) || strings.HasPrefix(logPath, "../") || logPath == ".." || logPath == "." {
 		return backing.Config{}, usageError{fmt.Sprintf("--log %q: must be a path inside DIR", mf.logPath)}
@@ -117,7 +130,8 @@ func (mf *mountFlags) config() (backing.Config, error) {
 	}
 	lim := revision.DefaultLimits()
 	lim.MaxSize = maxSize
-	return backing.Config{LockTimeout: mf.lockTimeout, Limits: lim, LogPath: logPath, LogMaxSize: logMax, StoreMaxSize: storeMax, History: hist}, nil
+	return backing.Config{LockTimeout: mf.lockTimeout, Limits: lim, LogPath: logPath, LogMaxSize: logMax, StoreMaxSize: storeMax,
+		StagingMaxSize: stagingMax, FdReserve: mf.fdReserve, History: hist}, nil
 }
 
 // pinnedSettings names the config file's settings given on the command
@@ -126,7 +140,8 @@ func pinnedSettings(fs *pflag.FlagSet) []string {
 	var out []string
 	for flag, key := range map[string]string{"lock-timeout": backing.SetLockTimeout, "log": backing.SetLog,
 		"history-versions": backing.SetHistoryVersions, "history-days": backing.SetHistoryAge,
-		"log-max-size": backing.SetLogMaxSize, "store-max-size": backing.SetStoreMaxSize} {
+		"log-max-size": backing.SetLogMaxSize, "store-max-size": backing.SetStoreMaxSize,
+		"staging-max-size": backing.SetStagingMaxSize, "fd-reserve": backing.SetFdReserve} {
 		if fs.Changed(flag) {
 			out = append(out, key)
 		}

@@ -90,6 +90,7 @@ func serve(dir, mp string, cfg backing.Config, mf mountFlags) (err error) {
 func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, error) {
 	slog.Debug("opening the backing directory", "dir", dir, "lock_timeout", cfg.LockTimeout.String(),
 		"max_size", cfg.Limits.MaxSize, "log", cfg.LogPath, "globs", strings.Join(backing.DefaultGlobs, " "))
+	backing.RaiseFdLimit() // and keep a reserve of descriptors for commits (--fd-reserve)
 	b, err := backing.OpenExclusive(dir, cfg)
 	if err != nil {
 		return nil, err

@@ -48,13 +48,17 @@ const (
 	// (0: no bound): sizes such as 64MiB.
 	SetLogMaxSize   = "log_max_size"
 	SetStoreMaxSize = "store_max_size"
-	SetRules        = "rules"
+	// SetStagingMaxSize bounds the bytes staged on all open handles (0:
+	// no bound); SetFdReserve is the descriptors kept for commits.
+	SetStagingMaxSize = "staging_max_size"
+	SetFdReserve      = "fd_reserve"
+	SetRules          = "rules"
 
 	SetHistoryVersions = "history.max_versions"
 	SetHistoryAge      = "history.max_age"
 )
 
-var configKeys = []string{"revision", SetTracked, SetLockTimeout, SetLog, SetLogMaxSize, SetStoreMaxSize, SetHistory, SetRules}
+var configKeys = []string{"revision", SetTracked, SetLockTimeout, SetLog, SetLogMaxSize, SetStoreMaxSize, SetStagingMaxSize, SetFdReserve, SetHistory, SetRules}
 
 // ConfigError is a config file refused: it names the file, the line and
 // the key, and says what was wanted.
@@ -147,17 +151,27 @@ func parseConfig(file string, data []byte, base Config) (_ Config, _ []string, e
 					p.set(k, SetLog, func() { p.cfg.LogPath = clean })
 				}
 			}
-		case SetLogMaxSize, SetStoreMaxSize:
+		case SetLogMaxSize, SetStoreMaxSize, SetStagingMaxSize:
 			var n int64
 			if n, err = p.size(v, k.Value); err == nil {
 				key := k.Value
 				p.set(k, key, func() {
-					if key == SetLogMaxSize {
+					switch key {
+					case SetLogMaxSize:
 						p.cfg.LogMaxSize = n
-					} else {
+					case SetStoreMaxSize:
 						p.cfg.StoreMaxSize = n
+					default:
+						p.cfg.StagingMaxSize = n
 					}
 				})
+			}
+		case SetFdReserve:
+			n, perr := strconv.ParseInt(v.Value, 10, 64)
+			if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!int" || perr != nil || n < 0 {
+				err = p.errorf(v, SetFdReserve, "want a whole number of descriptors such as 1024, got %s", describeNode(v))
+			} else {
+				p.set(k, SetFdReserve, func() { p.cfg.FdReserve = n })
 			}
 		case SetHistory:
 			err = p.history(v)

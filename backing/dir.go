@@ -34,8 +34,13 @@ type Config struct {
 	// StoreMaxSize bounds DIR/.paracfs's history objects and kept
 	// refusals together (0: no bound; see store.go).
 	StoreMaxSize int64
-	History      HistoryBounds // how many committed versions are kept, and how long
-	Rules        []Rule        // per-glob checks and revision stamping, from the config file
+	// StagingMaxSize bounds the bytes staged on all open handles (0: no
+	// bound), and FdReserve is the descriptors kept for commits (see
+	// budget.go).
+	StagingMaxSize int64
+	FdReserve      int64
+	History        HistoryBounds // how many committed versions are kept, and how long
+	Rules          []Rule        // per-glob checks and revision stamping, from the config file
 
 	// Pinned names the settings given on the command line (SetLockTimeout,
 	// SetLog, ...): the config file does not change them.
@@ -72,8 +77,9 @@ type Dir struct {
 
 	mountLocks func(rel string) bool // whether a holder of a lock file through the mount is blocked
 
-	hist  historyCache // what is kept of each file's history (history.go)
-	store storeUsage   // bytes of the history's objects and kept refusals (store.go)
+	hist   historyCache // what is kept of each file's history (history.go)
+	store  storeUsage   // bytes of the history's objects and kept refusals (store.go)
+	budget budgets      // staged bytes and read handles (budget.go)
 
 	inflight sync.WaitGroup // commits under way, waited for by Close
 	closeMu  sync.RWMutex

@@ -72,6 +72,10 @@ func (d *Dir) Room(size int64) error {
 
 // RoomReason says why Room refused, for the refusal's log line.
 func (d *Dir) RoomReason(size int64, err error) (op, reason string) {
+	var b *BudgetError
+	if errors.As(err, &b) {
+		return OpNoSpace, b.Reason
+	}
 	if errors.Is(err, unix.EROFS) {
 		return OpReadOnlyFS, "the backing filesystem is read-only"
 	}

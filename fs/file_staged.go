@@ -38,6 +38,7 @@ type stagedHandle struct {
 	committed  bool
 	tooLarge   bool  // a write went past --max-size
 	noRoom     error // a write found no room for its commit (ENOSPC, EROFS)
+	reserved   int64 // bytes of the copy counted against the staging bound
 	cancelled  bool  // created, then unlinked before it committed
 	// ownView: the copy is the writer's bytes, not the committed ones
 	// (see commit); ownRev is then the value its revision scalar held at
@@ -94,7 +95,15 @@ func (h *stagedHandle) Write(ctx context.Context, data []byte, off int64) (uint3
 			return 0, backing.Errno(err)
 		}
 		if end > int64(cap(h.data)) {
-			grown := make([]byte, end, max(end, 2*int64(cap(h.data))))
+			grow := max(end, 2*int64(cap(h.data)))
+			if h.reserveLocked(grow) != nil {
+				grow = end // the bound leaves no room to double: exactly what is written
+				if err := h.reserveLocked(grow); err != nil {
+					h.noRoom = err
+					return 0, backing.Errno(err)
+				}
+			}
+			grown := make([]byte, end, grow)
 			copy(grown, h.data)
 			h.data = grown
 		} else {
@@ -109,12 +118,31 @@ func (h *stagedHandle) Write(ctx context.Context, data []byte, off int64) (uint3
 	return uint32(len(data)), 0
 }
 
+// reserveLocked counts the copy's growth to n bytes against the bound on
+// the memory staged by all handles.
+func (h *stagedHandle) reserveLocked(n int64) error {
+	if n <= h.reserved {
+		return nil
+	}
+	if err := h.n.r.d.ReserveStaging(n - h.reserved); err != nil {
+		return err
+	}
+	h.reserved = n
+	return nil
+}
+
 func (h *stagedHandle) truncate(size int64) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if size > h.n.r.d.Config().Limits.MaxSize {
 		h.tooLarge = true
 		return syscall.EFBIG
+	}
+	if size > int64(len(h.data)) {
+		if err := h.reserveLocked(size); err != nil {
+			h.noRoom = err
+			return backing.Errno(err)
+		}
 	}
 	h.rewrite = h.append
 	if size <= int64(len(h.data)) {
@@ -155,6 +183,10 @@ func (h *stagedHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 // kept bytes still show it.
 func (h *stagedHandle) Release(ctx context.Context) syscall.Errno {
 	h.commit(h.opener, true)
+	h.mu.Lock()
+	h.n.r.d.ReleaseStaging(h.reserved)
+	h.reserved = 0
+	h.mu.Unlock()
 	h.n.clearPending(h)
 	h.n.dropWriter(h)
 	h.lockMu.Lock()

@@ -105,3 +105,97 @@ func TestLimitDefaults(t *testing.T) {
 		}
 	}
 }
+
+// --staging-max-size bounds the memory writes staged on open handles
+// take, all together: a write past it fails with ENOSPC, its close too,
+// the file stays as it was and the log says why; the others commit.
+func TestLimitStaging(t *testing.T) {
+	p := newProject(t)
+	mount(t, p, "--staging-max-size", "1MiB")
+	rels := []string{"agents/specs/coder.md", "agents/specs/reviewer.md", "memory/knowledge/architecture.md"}
+	before := readFile(t, p.path(rels[2]))
+	var files []*os.File
+	var werr []error
+	for i, rel := range rels {
+		f, err := os.OpenFile(p.path(rel), os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+		_, err = f.Write(bytes.Repeat([]byte{'a' + byte(i)}, 400<<10))
+		werr = append(werr, err)
+	}
+	if werr[0] != nil || werr[1] != nil {
+		t.Errorf("writes within the bound: %v", werr[:2])
+	}
+	if errnoOf(werr[2]) != syscall.ENOSPC {
+		t.Errorf("a write past the staging bound: %v, want ENOSPC", werr[2])
+	}
+	var cerr []error
+	for _, f := range files {
+		cerr = append(cerr, f.Close())
+	}
+	if cerr[0] != nil || cerr[1] != nil {
+		t.Errorf("closes within the bound: %v", cerr[:2])
+	}
+	if errnoOf(cerr[2]) != syscall.ENOSPC {
+		t.Errorf("close of the handle past the bound: %v, want ENOSPC", cerr[2])
+	}
+	assertContent(t, p, rels[2], before)
+	es := forPath(logLines(t, p.Dir), rels[2])
+	if len(es) == 0 || es[len(es)-1].Op != "no_space" || !strings.Contains(es[len(es)-1].Reason, "staging_max_size") {
+		t.Errorf("log lines of %s: %v; want a no_space refusal naming staging_max_size", rels[2], es)
+	}
+	// The bound counts open handles only: once closed, room again.
+	if err := os.WriteFile(p.path(rels[2]), bytes.Repeat([]byte("c"), 400<<10), 0o644); err != nil {
+		t.Errorf("a write once the other handles closed: %v", err)
+	}
+}
+
+// Read handles beyond the descriptor limit less --fd-reserve fail with
+// EMFILE, and commits go on meanwhile: they keep descriptors of their own.
+func TestLimitDescriptors(t *testing.T) {
+	needTool(t, "prlimit")
+	p := newProject(t)
+	t.Cleanup(func() { unmountAll(t, p.Root) })
+	if r := run(t, p.Root, "prlimit", "--nofile=512:512", paracfsBin, "mount", "--fd-reserve", "256", p.Dir); r.Code != 0 || !isMounted(p.Dir) {
+		t.Fatalf("paracfs mount under a 512-descriptor limit: %s", r)
+	}
+	if pid := p.daemonPid(t); pid > 0 {
+		p.addPid(pid)
+	}
+	const rel = "agents/specs/coder.md"
+	var open []*os.File
+	defer func() {
+		for _, f := range open {
+			f.Close()
+		}
+	}()
+	var failed error
+	for i := 0; i < 400; i++ {
+		f, err := os.Open(p.path(rel))
+		if err != nil {
+			failed = err
+			break
+		}
+		open = append(open, f)
+	}
+	if errnoOf(failed) != syscall.EMFILE || len(open) > 256 {
+		t.Fatalf("after %d read handles: %v; want EMFILE at most at the 257th", len(open), failed)
+	}
+	for i := 0; i < 5; i++ {
+		if err := os.WriteFile(p.path("memory/knowledge/architecture.md"), []byte(fmt.Sprintf("# %d\n", i)), 0o644); err != nil {
+			t.Fatalf("commit %d while read handles fill their budget: %v", i, err)
+		}
+	}
+	for _, f := range open {
+		f.Close()
+	}
+	open = nil
+	f, err := os.Open(p.path(rel))
+	if err != nil {
+		t.Errorf("a read handle once the others closed: %v", err)
+	} else {
+		f.Close()
+	}
+}

@@ -263,7 +263,7 @@ func (d *Dir) readCurrent(pfd int, base, rel string, kind revision.Kind, newLen 
 // revisionOf is the revision of an existing file that carries no stamp:
 // its revision field, else the name's tombstone, else 0.
 func (d *Dir) revisionOf(fd int, rel string, doc *revision.Doc) int64 {
-	if doc != nil && doc.HasRev {
+	if doc != nil && doc.HasRev && plausible(doc.Rev) {
 		return doc.Rev
 	}
 	if rev, ok := d.revs.tombstone(rel); ok {

@@ -2,6 +2,7 @@ package backing
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -69,5 +70,37 @@ func TestRecoverEmptyLog(t *testing.T) {
 	defer closeOnce(d3)
 	if es := entriesFor(t, root, "recover", "x.yaml"); len(es) != 1 {
 		t.Errorf("after a second start: %d recover lines of x.yaml, want 1", len(es))
+	}
+}
+
+// A revision stamp forged beyond any count of commits is not believed:
+// the file counts as changed behind the mount's back, logged once, and
+// revisions go on from a plausible number, never wrapping.
+func TestForgedRevisionStamp(t *testing.T) {
+	root := newRoot(t)
+	d := openDir(t, root, Config{})
+	commit(t, d, "x.md", "one\n")
+	closeOnce(d)
+	p := filepath.Join(root, "x.md")
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	forged := fmt.Sprintf("9223372036854775807 %s %d %d", sha("one\n"), st.Size, mtimeNs(&st))
+	if err := unix.Setxattr(p, revXattr, []byte(forged), 0); err != nil {
+		t.Fatal(err)
+	}
+	d2 := openDir(t, root, Config{})
+	defer closeOnce(d2)
+	var last int64
+	for i, s := range []string{"two\n", "three\n", "four\n"} {
+		res := commit(t, d2, "x.md", s)
+		if res.Rev <= last || res.Rev > 10 {
+			t.Errorf("commit %d after a forged stamp: revision %d (previous %d)", i, res.Rev, last)
+		}
+		last = res.Rev
+	}
+	if es := entriesFor(t, root, "external", "x.md"); len(es) != 1 {
+		t.Errorf("%d external lines after a forged stamp, want 1: %v", len(es), es)
 	}
 }

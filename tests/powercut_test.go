@@ -45,6 +45,7 @@ type pcState struct {
 	lastRev  map[string]int64
 	lastData map[string][]byte
 	unacked  map[string][]byte // the write under way when the cut came
+	cutErr   error             // what that write got
 }
 
 func (s *pcState) ack() {
@@ -178,7 +179,11 @@ func powerCutRound(t *testing.T, seed int64, target int) {
 
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	t.Logf("%d acknowledged: %d commits, %d refusals, %d deleted", st.acks, len(st.commits), len(st.refused), len(st.deleted))
+	t.Logf("%d acknowledged: %d commits, %d refusals, %d deleted; the write under way at the cut: %v", st.acks, len(st.commits), len(st.refused), len(st.deleted), st.cutErr)
+	// A commit that met the read-only disk is refused as such.
+	if e := errnoOf(st.cutErr); st.cutErr != nil && e != syscall.EROFS && e != syscall.EIO {
+		t.Errorf("a commit on the disk the cut left read-only: %v, want EROFS or EIO", st.cutErr)
+	}
 
 	// The files: each as its last acknowledged commit left it, deleted
 	// ones gone.
@@ -386,7 +391,7 @@ func pcWorkload(p *project, rng *rand.Rand, st *pcState, target int, reached, st
 				// The cut: this write is not acknowledged; it may
 				// have landed or not.
 				st.mu.Lock()
-				st.unacked[rel] = payload
+				st.unacked[rel], st.cutErr = payload, err
 				st.mu.Unlock()
 				return
 			}

@@ -80,6 +80,8 @@ type Dir struct {
 	hist   historyCache // what is kept of each file's history (history.go)
 	store  storeUsage   // bytes of the history's objects and kept refusals (store.go)
 	budget budgets      // staged bytes and read handles (budget.go)
+	// logLost: a line could not be appended this run (see markLogSynced).
+	logLost atomic.Bool
 
 	inflight sync.WaitGroup // commits under way, waited for by Close
 	closeMu  sync.RWMutex

@@ -160,7 +160,14 @@ func (d *Dir) readLogMark() (time.Time, bool) {
 
 // markLogSynced fsyncs the change log and records that every line
 // appended before now is on disk.
+//
+// Once a line could not be appended (a full disk), the mark stays where it
+// was for the rest of the run, so that the next start still finds the
+// commits whose lines were lost.
 func (d *Dir) markLogSynced() {
+	if d.logLost.Load() {
+		return
+	}
 	now := time.Now()
 	d.logMu.Lock()
 	f := d.logf

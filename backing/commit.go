@@ -146,12 +146,15 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		}
 		return Result{Rev: cur.rev, Data: w.Data, Own: own}, nil
 	}
-	// The fsyncs the acknowledgment waits for, run together: those of
-	// the temp file and the history's copies before the rename (pre), those
-	// of the directories and the history's index after it (ss).
+	// The fsyncs the acknowledgment waits for, run together: before the
+	// rename (pre), the temp file's, the history's record of the version
+	// it replaces when it is not on disk yet (that record becomes the
+	// only copy), and of the version from before the mount; after it
+	// (ss), the directory's.
 	var pre, ss syncSet
 	defer pre.flush()
 	defer ss.flush()
+	pre.also = append(pre.also, d.takePending(w.Path))
 	d.recordFirst(pfd, base, w.Path, cur, &pre)
 	data := w.Data
 	if stamp {
@@ -163,7 +166,6 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		data = w.Data // the same bytes: the copy stays the cached doc's own
 	}
 	sum := sha256hex(data)
-	d.stageObject(w.Path, data, sum, &pre)
 	written, err := d.replace(pfd, base, w, cur, data, next, sum, &pre)
 	if err != nil {
 		d.committed.drop(w.Path)
@@ -190,8 +192,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	if op == "commit" && !cur.exists && cur.rev == 0 {
 		op = "create" // a name that had no revision yet; a re-created one is an update
 	}
-	d.recordCommit(w.Path, next, op, w.Caller, data, sum, &ss)
-	// The rename and the history's entries reach the disk together.
+	d.recordCommit(w.Path, next, op, w.Caller, data, sum)
 	synced := ss.dir(pfd)
 	if err := ss.flush(); synced == nil {
 		synced = err

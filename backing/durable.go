@@ -22,7 +22,66 @@ import (
 
 // syncSet is a batch of files and directories to fsync together.
 type syncSet struct {
-	fds []int
+	fds  []int
+	also []*pendingSync // flushed at the same time
+}
+
+// pendingSync is the record of a file's newest version (its history
+// object, name and index line), written by its commit but not fsynced
+// yet: the commit's file itself holds those bytes, on disk, and a start
+// after a crash records them again from it (repairNewest). It is fsynced
+// in the background right after the commit, and at the latest before the
+// file is replaced or removed, when the history becomes their only copy.
+type pendingSync struct {
+	mu   sync.Mutex
+	fds  []int
+	done bool
+	err  error
+}
+
+func (p *pendingSync) flush() error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.done {
+		s := syncSet{fds: p.fds}
+		p.err, p.done, p.fds = s.flush(), true, nil
+	}
+	return p.err
+}
+
+// takePending returns the pending record of rel's newest version, if any.
+func (d *Dir) takePending(rel string) *pendingSync {
+	d.hist.mu.Lock()
+	defer d.hist.mu.Unlock()
+	if h := d.hist.files[rel]; h != nil {
+		p := h.pending
+		h.pending = nil
+		return p
+	}
+	return nil
+}
+
+// flushPending makes rel's history durable, before rel goes away.
+func (d *Dir) flushPending(rel string) { d.takePending(rel).flush() }
+
+// flushAllPending makes every history record durable (at a stop, or
+// before the log's mark moves).
+func (d *Dir) flushAllPending() {
+	d.hist.mu.Lock()
+	var ps []*pendingSync
+	for _, h := range d.hist.files {
+		if h.pending != nil {
+			ps = append(ps, h.pending)
+			h.pending = nil
+		}
+	}
+	d.hist.mu.Unlock()
+	for _, p := range ps {
+		p.flush()
+	}
 }
 
 // file adds an open file to the batch (it keeps a duplicate of fd).
@@ -56,36 +115,37 @@ func (s *syncSet) dir(dfd int) error {
 // the filesystem's journal commits them as one. It returns the first
 // error.
 func (s *syncSet) flush() error {
-	if s == nil || len(s.fds) == 0 {
+	if s == nil || len(s.fds)+len(s.also) == 0 {
 		return nil
 	}
-	errs := make([]error, len(s.fds))
+	if len(s.fds) == 1 && len(s.also) == 0 {
+		err := unix.Fsync(s.fds[0])
+		unix.Close(s.fds[0])
+		s.fds = s.fds[:0]
+		return err
+	}
+	errs := make([]error, len(s.fds)+len(s.also))
 	var wg sync.WaitGroup
-	for i, fd := range s.fds[1:] {
+	for i, fd := range s.fds {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i+1] = unix.Fsync(fd)
+			errs[i] = unix.Fsync(fd)
 		}()
 	}
-	errs[0] = unix.Fsync(s.fds[0])
+	for i, p := range s.also {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[len(s.fds)+i] = p.flush()
+		}()
+	}
 	wg.Wait()
 	for _, fd := range s.fds {
 		unix.Close(fd)
 	}
-	s.fds = s.fds[:0]
+	s.fds, s.also = s.fds[:0], nil
 	return errors.Join(errs...)
-}
-
-// stageObject writes the history's copy of a commit's bytes before the
-// commit's rename, so that its fsync runs with the temp file's.
-func (d *Dir) stageObject(rel string, data []byte, sum string, ss *syncSet) {
-	if d.IsLog(rel) || d.Config().History.MaxVersions < 0 {
-		return
-	}
-	d.hist.mu.Lock()
-	defer d.hist.mu.Unlock()
-	d.object(sum, data, ss) // a failure is met again, and noted, at recordCommit
 }
 
 // keptSumXattr holds the sha256 of a refused write's kept bytes on the
@@ -165,6 +225,7 @@ func (d *Dir) readLogMark() (time.Time, bool) {
 // was for the rest of the run, so that the next start still finds the
 // commits whose lines were lost.
 func (d *Dir) markLogSynced() {
+	d.flushAllPending() // the mark also says the history is on disk
 	if d.logLost.Load() {
 		return
 	}
@@ -189,3 +250,46 @@ func (d *Dir) markLogSynced() {
 		unix.Close(mfd)
 	}
 }
+
+// repairNewest records again, from the file itself, the newest version of
+// rel when a crash took its record before it reached the disk (see
+// pendingSync): s is the file's stamp, found unchanged. A version listed
+// whole is left alone; a damaged object of the same bytes is replaced.
+func (d *Dir) repairNewest(rel string, s stamp) {
+	if d.IsLog(rel) || d.Config().History.MaxVersions < 0 {
+		return
+	}
+	d.hist.mu.Lock()
+	h, err := d.fileHistory(rel)
+	listed := false
+	if err == nil {
+		for _, v := range h.kept {
+			listed = listed || (v.Rev == s.rev && v.SHA256 == s.sha)
+		}
+	}
+	d.hist.mu.Unlock()
+	if err != nil {
+		return
+	}
+	if listed {
+		if b, err := d.readRegular(HistoryPath(rel)+"/"+VersionName(rel, s.rev), d.Config().Limits.MaxSize); err == nil && sha256hex(b) == s.sha {
+			return
+		}
+	}
+	data, err := d.readRegular(rel, d.Config().Limits.MaxSize)
+	if err != nil || sha256hex(data) != s.sha {
+		return // not the bytes the stamp names
+	}
+	if b, err := d.readRegular(ObjectsDir+"/"+s.sha, d.Config().Limits.MaxSize); err == nil && sha256hex(b) != s.sha {
+		if ofd, err := d.openat(ObjectsDir, unix.O_PATH|unix.O_DIRECTORY, 0); err == nil {
+			unix.Unlinkat(ofd, s.sha, 0) // cut short: written again below
+			unix.Close(ofd)
+		}
+	}
+	d.recordVersion(rel, Version{Rev: s.rev, Time: time.Unix(0, s.mtime), Op: OpRecorded,
+		Command: "(recorded again at start)", Size: int64(len(data)), SHA256: s.sha}, data, nil)
+}
+
+// OpRecorded is a version recorded again at start from the file itself,
+// its first record lost in a crash.
+const OpRecorded = "recorded"

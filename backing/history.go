@@ -28,6 +28,8 @@ type fileHistory struct {
 	kept  []Version // oldest first
 	lines int       // lines in the index file, dropped versions' included
 	torn  bool      // an append failed: the index is to be rewritten whole
+	// pending is the newest version's record while it is not fsynced.
+	pending *pendingSync
 }
 
 // recordFirst keeps the version a commit is about to replace when the
@@ -77,15 +79,32 @@ func (d *Dir) newestKept(rel string) (int64, bool) {
 	return h.kept[len(h.kept)-1].Rev, true
 }
 
-// recordCommit keeps the version a commit just made. Its fsyncs join ss.
-func (d *Dir) recordCommit(rel string, rev int64, op string, c Caller, data []byte, sum string, ss *syncSet) {
+// recordCommit keeps the version a commit just made. Its record is
+// fsynced in the background (see pendingSync): until the file is replaced,
+// the file itself holds these bytes on disk.
+func (d *Dir) recordCommit(rel string, rev int64, op string, c Caller, data []byte, sum string) {
 	if d.IsLog(rel) {
 		return // appended to all the time, by everyone: not versioned
 	}
+	var rec syncSet
 	d.recordVersion(rel, Version{
 		Rev: rev, Time: time.Now(), Op: op, Pid: c.Pid, Uid: c.Uid, Command: c.Command,
 		Size: int64(len(data)), SHA256: sum,
-	}, data, ss)
+	}, data, &rec)
+	if len(rec.fds) == 0 {
+		return
+	}
+	p := &pendingSync{fds: rec.fds}
+	d.hist.mu.Lock()
+	if h := d.hist.files[rel]; h != nil {
+		old := h.pending
+		h.pending = p
+		d.hist.mu.Unlock()
+		old.flush()
+	} else {
+		d.hist.mu.Unlock()
+	}
+	go p.flush()
 }
 
 // recordVersion stores data as version v of rel and prunes rel's history
@@ -133,7 +152,11 @@ func (d *Dir) storeVersion(rel string, v Version, data []byte, ss *syncSet) erro
 	}
 	defer unix.Close(ofd)
 	name := VersionName(rel, v.Rev)
-	if err := unix.Linkat(ofd, obj, hfd, name, 0); err == unix.EEXIST {
+	if err := unix.Linkat(ofd, obj, hfd, name, 0); err == unix.EEXIST && sameLink(ofd, obj, hfd, name) {
+		// Already a name of the object (a crash lost the index line only):
+		// a rename between two names of one file would do nothing, and
+		// leave the temp name behind.
+	} else if err == unix.EEXIST {
 		// A revision recorded again (a crash lost its index line, and
 		// the file changed behind the mount's back): the new bytes win.
 		tmp := tempName(name)
@@ -241,6 +264,9 @@ func (d *Dir) fileHistory(rel string) (*fileHistory, error) {
 		return nil, err
 	}
 	h := &fileHistory{kept: ParseIndex(b), lines: bytes.Count(b, []byte("\n"))}
+	// A tail that a crash cut short, or left as zeros, would swallow the
+	// next line appended: the next record rewrites the index instead.
+	h.torn = len(b) > 0 && b[len(b)-1] != '\n'
 	if d.hist.files == nil {
 		d.hist.files = map[string]*fileHistory{}
 	}
@@ -342,6 +368,7 @@ func (d *Dir) object(sum string, data []byte, ss *syncSet) (string, error) {
 // history already at the new name (of files once there) stays, and the
 // moved one then stays at the old name.
 func (d *Dir) moveHistory(oldRel, newRel string, exchange bool) {
+	d.flushAllPending() // the records are found by name no more
 	d.hist.mu.Lock()
 	defer d.hist.mu.Unlock()
 	d.hist.files = nil // reread from the indexes as needed
@@ -443,4 +470,11 @@ func (d *Dir) ReadVersion(rel string, rev int64) ([]byte, Version, error) {
 		return data, v, nil
 	}
 	return nil, Version{}, fmt.Errorf("%s: revision %d is not in the history (run paracfs history %s)", rel, rev, rel)
+}
+
+// sameLink reports whether two names are links of one file.
+func sameLink(dfd1 int, name1 string, dfd2 int, name2 string) bool {
+	var a, b unix.Stat_t
+	return unix.Fstatat(dfd1, name1, &a, unix.AT_SYMLINK_NOFOLLOW) == nil &&
+		unix.Fstatat(dfd2, name2, &b, unix.AT_SYMLINK_NOFOLLOW) == nil && a.Ino == b.Ino && a.Dev == b.Dev
 }

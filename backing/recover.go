@@ -74,19 +74,20 @@ const recentWindow = time.Minute
 // candidate.
 func (d *Dir) logUnlogged(managed []string) {
 	defer d.markLogSynced()
-	if d.logf == nil {
-		return
-	}
 	var lst unix.Stat_t
-	if err := unix.Fstat(int(d.logf.Fd()), &lst); err != nil {
-		return
+	if d.logf != nil {
+		if err := unix.Fstat(int(d.logf.Fd()), &lst); err != nil {
+			return
+		}
 	}
 	var since time.Time // zero: every stamped file
 	if mark, ok := d.readLogMark(); ok {
 		since = mark.Add(-recentWindow)
-	} else if last, err := changelog.Last(d.logf, lst.Size, changelog.Filter{}, 1); err == nil && len(last) > 0 {
-		if at, err := changelog.ParseTime(last[0].Timestamp); err == nil {
-			since = at.Add(-recentWindow)
+	} else if d.logf != nil {
+		if last, err := changelog.Last(d.logf, lst.Size, changelog.Filter{}, 1); err == nil && len(last) > 0 {
+			if at, err := changelog.ParseTime(last[0].Timestamp); err == nil {
+				since = at.Add(-recentWindow)
+			}
 		}
 	}
 	type landed struct {
@@ -114,7 +115,10 @@ func (d *Dir) logUnlogged(managed []string) {
 			oldest = t
 		}
 	}
-	if len(cands) == 0 {
+	for _, c := range cands {
+		d.repairNewest(c.rel, c.s) // its history record may have been lost with the log's lines
+	}
+	if len(cands) == 0 || d.logf == nil {
 		return
 	}
 	logged := map[string]int64{}

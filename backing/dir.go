@@ -201,6 +201,7 @@ func (d *Dir) Close() error {
 	d.closeMu.Unlock()
 	d.inflight.Wait()
 	d.dirs.flush()
+	d.flushAllPending()
 	d.markLogSynced()
 	var errs []error
 	d.logMu.Lock()

@@ -225,7 +225,10 @@ func (d *Dir) readLogMark() (time.Time, bool) {
 // was for the rest of the run, so that the next start still finds the
 // commits whose lines were lost.
 func (d *Dir) markLogSynced() {
-	d.flushAllPending() // the mark also says the history is on disk
+	// History records pending now are fsynced within moments (in the
+	// background): younger than the margin, their files are still
+	// looked at by the next start. Not flushed here: a rotation runs
+	// this from a log line that may be written under d.hist.mu.
 	if d.logLost.Load() {
 		return
 	}

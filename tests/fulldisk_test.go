@@ -31,9 +31,7 @@ func TestFullDisk(t *testing.T) {
 	os.Mkdir(disk, 0o755)
 	mustRun(t, base, "mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", disk)
 	t.Cleanup(func() {
-		unmountAll(t, disk)
-		killDaemons(disk)
-		run(t, base, "umount", disk)
+		releaseDisk(t, disk)
 		os.RemoveAll(base)
 	})
 	p := &project{Root: disk, Dir: filepath.Join(disk, ".parac"), backingFd: -1}

@@ -82,29 +82,22 @@ func powerCutRound(t *testing.T, seed int64, target int) {
 	os.Mkdir(disk, 0o755)
 	if f, err := os.Create(img); err != nil {
 		t.Fatal(err)
-	} else if err := f.Truncate(128 << 20); err != nil {
+	} else if err := f.Truncate(64 << 20); err != nil {
 		t.Fatal(err)
 	} else {
 		f.Close()
 	}
-	mustRun(t, base, "mkfs.ext4", "-q", "-F", img)
+	mustRun(t, base, "mkfs.ext4", "-q", "-F", "-E", "nodiscard,lazy_itable_init=1,lazy_journal_init=1", img)
 	loop := strings.TrimSpace(mustRun(t, base, "losetup", "-f", "--show", img).Stdout)
-	mounted := false
 	t.Cleanup(func() {
-		if mounted {
-			run(t, base, "umount", disk)
-		}
+		releaseDisk(t, disk)
 		run(t, base, "losetup", "-d", loop)
 		os.RemoveAll(base)
 	})
-	mountDisk := func() {
-		mustRun(t, base, "mount", "-o", "errors=remount-ro", loop, disk)
-		mounted = true
-	}
+	mountDisk := func() { mustRun(t, base, "mount", "-o", "errors=remount-ro", loop, disk) }
 	mountDisk()
 
 	p := &project{Root: disk, Dir: filepath.Join(disk, ".parac"), backingFd: -1}
-	t.Cleanup(func() { unmountAll(t, disk); killDaemons(disk) })
 	if err := copyTree("testdata/parac", p.Dir); err != nil {
 		t.Fatal(err)
 	}
@@ -144,27 +137,9 @@ func powerCutRound(t *testing.T, seed int64, target int) {
 	<-done
 
 	// The machine comes back: the daemon is gone, the disk is checked.
-	pids := daemonPids(disk)
-	unmountAll(t, disk)
-	for _, pid := range pids {
-		if !waitGone(pid, 10*time.Second) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			waitGone(pid, 5*time.Second)
-		}
+	if !releaseDisk(t, disk) {
+		t.FailNow()
 	}
-	// The daemon's last descriptors may take a moment to go.
-	for try := 0; ; try++ {
-		r := run(t, base, "umount", disk)
-		if r.Code == 0 {
-			break
-		}
-		if try == 50 {
-			t.Fatalf("umount %s: %s", disk, r)
-		}
-		killDaemons(disk)
-		time.Sleep(100 * time.Millisecond)
-	}
-	mounted = false
 	if r := run(t, base, "e2fsck", "-fy", loop); r.Code >= 4 {
 		t.Fatalf("e2fsck: %s", r)
 	}
@@ -408,4 +383,45 @@ func pcWorkload(p *project, rng *rand.Rand, st *pcState, target int, reached, st
 			close(reached)
 		}
 	}
+}
+
+// diskMounted reports whether something is mounted on dir.
+func diskMounted(dir string) bool {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && unescapeMount(f[4]) == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseDisk undoes what a test mounted on disk, leaving nothing in the
+// mount table: the paracfs mounts under it, their daemons (waited for),
+// then disk itself, retried while the daemons' last descriptors go, and
+// lazily if it stays busy (an error then). It reports whether disk was
+// unmounted for good.
+func releaseDisk(t *testing.T, disk string) bool {
+	pids := daemonPids(disk)
+	unmountAll(t, disk)
+	for _, pid := range append(pids, daemonPids(disk)...) {
+		if !waitGone(pid, 5*time.Second) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			waitGone(pid, 5*time.Second)
+		}
+	}
+	var r result
+	for try := 0; try < 100 && diskMounted(disk); try++ {
+		if r = run(t, "/", "umount", disk); r.Code == 0 {
+			return true
+		}
+		killDaemons(disk)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !diskMounted(disk) {
+		return true
+	}
+	run(t, "/", "umount", "-l", disk)
+	t.Errorf("umount %s: %s; unmounted lazily", disk, r)
+	return false
 }

@@ -23,18 +23,21 @@ import (
 // mountFlags says how DIR is served: the flags of mount, most of them
 // shared with exec and the mount.fuse.paracfs helper.
 type mountFlags struct {
-	foreground  bool
-	lockTimeout time.Duration
-	maxSize     string
-	logPath     string
-	logMaxSize  string
-	rejectedMax string
-	histVers    int
-	histDays    float64
-	allowOther  bool
-	debug       bool
-	logLevel    logLevel
-	readyFd     int
+	foreground     bool
+	lockTimeout    time.Duration
+	maxSize        string
+	logPath        string
+	logMaxSize     string
+	rejectedMax    string
+	storeMaxSize   string
+	stagingMaxSize string
+	fdReserve      int64
+	histVers       int
+	histDays       float64
+	allowOther     bool
+	debug          bool
+	logLevel       logLevel
+	readyFd        int
 }
 
 // annotation keys read by the completion scripts' generator.
@@ -50,7 +53,10 @@ func addServeFlags(fs *pflag.FlagSet, mf *mountFlags) {
 	fs.StringVar(&mf.logPath, "log", backing.DefaultLogPath, "change log, relative to DIR")
 	fs.SetAnnotation("log", annotFiles, []string{"jsonl"})
 	fs.StringVar(&mf.rejectedMax, "rejected-max", "64MiB", "bytes of refused writes kept per writer in DIR/.paracfs/rejected (0: no bound)")
-	fs.StringVar(&mf.logMaxSize, "log-max-size", "0", "rotate the change log to LOG.1 when it reaches this size (e.g. 64MiB; 0: never)")
+	fs.StringVar(&mf.logMaxSize, "log-max-size", "64MiB", "rotate the change log to LOG.1 when it reaches this size (0: never)")
+	fs.StringVar(&mf.stagingMaxSize, "staging-max-size", "256MiB", "bound on the memory that writes staged on all open handles take: a write past it fails with ENOSPC (0: no bound)")
+	fs.Int64Var(&mf.fdReserve, "fd-reserve", backing.DefaultFdReserve, "descriptors kept for commits: read handles beyond the descriptor limit less these fail with EMFILE")
+	fs.StringVar(&mf.storeMaxSize, "store-max-size", "256MiB", "bound on DIR/.paracfs's history and kept refused writes: the oldest versions are pruned past it (0: no bound)")
 	fs.IntVar(&mf.histVers, "history-versions", backing.DefaultHistoryVersions, "versions kept per managed file in DIR/.paracfs/history (0: keep none)")
 	fs.Float64Var(&mf.histDays, "history-days", backing.DefaultHistoryAge.Hours()/24, "days a version is kept (0: no age limit; the newest is always kept)")
 	fs.BoolVar(&mf.allowOther, "allow-other", false, "let other users in (the kernel then checks permissions)")
@@ -98,6 +104,21 @@ func (mf *mountFlags) config() (backing.Config, error) {
 			return backing.Config{}, usageError{fmt.Sprintf("--rejected-max %q: %v, or 0 for no bound", mf.rejectedMax, err)}
 		}
 	}
+	var storeMax int64
+	if s := strings.TrimSpace(mf.storeMaxSize); s != "0" && s != "" {
+		if storeMax, err = parseSize(s); err != nil || storeMax < 4096 {
+			return backing.Config{}, usageError{fmt.Sprintf("--store-max-size %q: want a size of at least 4KiB, or 0 for no bound", mf.storeMaxSize)}
+		}
+	}
+	var stagingMax int64
+	if s := strings.TrimSpace(mf.stagingMaxSize); s != "0" && s != "" {
+		if stagingMax, err = parseSize(s); err != nil || stagingMax < 4096 {
+			return backing.Config{}, usageError{fmt.Sprintf("--staging-max-size %q: want a size of at least 4KiB, or 0 for no bound", mf.stagingMaxSize)}
+		}
+	}
+	if mf.fdReserve < 0 {
+		return backing.Config{}, usageError{fmt.Sprintf("--fd-reserve %d: want a number of descriptors", mf.fdReserve)}
+	}
 	logPath := filepath.ToSlash(filepath.Clean(mf.logPath))
 	if filepath.IsAbs(mf.logPath) || strings.HasPrefix(logPath, "../") || logPath == ".." || logPath == "." {
 		return backing.Config{}, usageError{fmt.Sprintf("--log %q: must be a path inside DIR", mf.logPath)}
@@ -117,7 +138,8 @@ func (mf *mountFlags) config() (backing.Config, error) {
 	}
 	lim := revision.DefaultLimits()
 	lim.MaxSize = maxSize
-	return backing.Config{LockTimeout: mf.lockTimeout, Limits: lim, LogPath: logPath, LogMaxSize: logMax, History: hist, RejectedMax: rejMax}, nil
+	return backing.Config{LockTimeout: mf.lockTimeout, Limits: lim, LogPath: logPath, LogMaxSize: logMax, StoreMaxSize: storeMax,
+		StagingMaxSize: stagingMax, FdReserve: mf.fdReserve, History: hist, RejectedMax: rejMax}, nil
 }
 
 // pinnedSettings names the config file's settings given on the command
@@ -125,7 +147,9 @@ func (mf *mountFlags) config() (backing.Config, error) {
 func pinnedSettings(fs *pflag.FlagSet) []string {
 	var out []string
 	for flag, key := range map[string]string{"lock-timeout": backing.SetLockTimeout, "log": backing.SetLog,
-		"history-versions": backing.SetHistoryVersions, "history-days": backing.SetHistoryAge} {
+		"history-versions": backing.SetHistoryVersions, "history-days": backing.SetHistoryAge,
+		"log-max-size": backing.SetLogMaxSize, "store-max-size": backing.SetStoreMaxSize,
+		"staging-max-size": backing.SetStagingMaxSize, "fd-reserve": backing.SetFdReserve} {
 		if fs.Changed(flag) {
 			out = append(out, key)
 		}
@@ -373,24 +397,4 @@ func daemonArgs(fs *pflag.FlagSet) []string {
 }
 
 // parseSize reads sizes such as 4096, 512KiB, 16MiB, 1G.
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSuffix(t, u.suffix), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(t), 10, 64)
-	if err != nil || n <= 0 {
-		return 0, errors.New("want a positive size such as 4096, 512KiB or 16MiB")
-	}
-	if n > (1<<40)/mult {
-		return 0, errors.New("too large")
-	}
-	return n * mult, nil
-}
+func parseSize(s string) (int64, error) { return backing.ParseSize(s) }

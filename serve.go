@@ -90,6 +90,7 @@ func serve(dir, mp string, cfg backing.Config, mf mountFlags) (err error) {
 func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, error) {
 	slog.Debug("opening the backing directory", "dir", dir, "lock_timeout", cfg.LockTimeout.String(),
 		"max_size", cfg.Limits.MaxSize, "log", cfg.LogPath, "globs", strings.Join(backing.DefaultGlobs, " "))
+	backing.RaiseFdLimit() // and keep a reserve of descriptors for commits (--fd-reserve)
 	b, err := backing.OpenExclusive(dir, cfg)
 	if err != nil {
 		return nil, err
@@ -117,7 +118,8 @@ func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, er
 		state, _ := json.MarshalIndent(daemonState{
 			Pid: os.Getpid(), Dir: dir, Mountpoint: mp, Started: started,
 			Config: anyConfig{"lock_timeout": cfg.LockTimeout.String(), "max_size": cfg.Limits.MaxSize,
-				"log": cfg.LogPath, "log_max_size": cfg.LogMaxSize, "history_versions": max(cfg.History.MaxVersions, 0),
+				"log": cfg.LogPath, "log_max_size": cfg.LogMaxSize, "store_max_size": cfg.StoreMaxSize,
+				"staging_max_size": cfg.StagingMaxSize, "fd_reserve": cfg.FdReserve, "history_versions": max(cfg.History.MaxVersions, 0),
 				"history_days": historyDays(cfg.History), "allow_other": mf.allowOther, "globs": cfg.Globs},
 		}, "", "  ")
 		b.WriteMeta("daemon.json", append(state, '\n'))

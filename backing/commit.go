@@ -114,6 +114,9 @@ func (d *Dir) Commit(w Write) (Result, error) {
 
 	cur, err := d.readCurrent(pfd, base, w.Path, kind, len(w.Data))
 	if err != nil {
+		if r, ok := diskRefusal(w.Path, err); ok {
+			return Result{}, d.refuse(r, w.Caller, w.Data, d.peekRevision(w.Path))
+		}
 		return Result{}, fmt.Errorf("%s: %w", w.Path, err)
 	}
 	if w.Append {
@@ -148,7 +151,16 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		}
 		return Result{Rev: cur.rev, Data: w.Data, Own: own}, nil
 	}
-	d.recordFirst(pfd, base, w.Path, cur)
+	// The fsyncs the acknowledgment waits for, run together: before the
+	// rename (pre), the temp file's, the history's record of the version
+	// it replaces when it is not on disk yet (that record becomes the
+	// only copy), and of the version from before the mount; after it
+	// (ss), the directory's.
+	var pre, ss syncSet
+	defer pre.flush()
+	defer ss.flush()
+	pre.also = append(pre.also, d.takePending(w.Path))
+	d.recordFirst(pfd, base, w.Path, cur, &pre)
 	data := w.Data
 	if stamp {
 		data = doc.Stamped(next)
@@ -159,9 +171,12 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		data = w.Data // the same bytes: the copy stays the cached doc's own
 	}
 	sum := sha256hex(data)
-	written, err := d.replace(pfd, base, w, cur, data, next, sum)
+	written, err := d.replace(pfd, base, w, cur, data, next, sum, &pre)
 	if err != nil {
 		d.committed.drop(w.Path)
+		if r, ok := diskRefusal(w.Path, err); ok {
+			return Result{}, d.refuse(r, w.Caller, w.Data, cur.rev) // the temp file is gone: P is untouched
+		}
 		return Result{}, fmt.Errorf("%s: %w", w.Path, err)
 	}
 	if hasFields(kind) {
@@ -186,6 +201,10 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		op = OpRestore
 	}
 	d.recordCommit(w.Path, next, op, w.Caller, data, sum)
+	synced := ss.dir(pfd)
+	if err := ss.flush(); synced == nil {
+		synced = err
+	}
 	e := d.entry(op, w.Path, w.Caller)
 	e.Revision, e.OldRevision = &next, &v.current
 	size := int64(len(data))
@@ -196,6 +215,11 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	d.describeChanges(e, cur.doc, doc, fileMode(w, cur))
 	e.Description = v.describe(w, op)
 	d.appendLog(e)
+	if synced != nil {
+		// The file was replaced, but the disk did not confirm it.
+		d.committed.drop(w.Path)
+		return Result{}, fmt.Errorf("%s: %w", w.Path, synced)
+	}
 	d.stats.committed()
 	return Result{Rev: next, Data: data, Own: own}, nil
 }
@@ -251,7 +275,7 @@ func (d *Dir) readCurrent(pfd int, base, rel string, kind revision.Kind, newLen 
 // revisionOf is the revision of an existing file that carries no stamp:
 // its revision field, else the name's tombstone, else 0.
 func (d *Dir) revisionOf(fd int, rel string, doc *revision.Doc) int64 {
-	if doc != nil && doc.HasRev {
+	if doc != nil && doc.HasRev && plausible(doc.Rev) {
 		return doc.Rev
 	}
 	if rev, ok := d.revs.tombstone(rel); ok {
@@ -292,9 +316,10 @@ func (d *Dir) Revision(rel string) (int64, error) {
 func hasFields(kind revision.Kind) bool { return kind == revision.YAML || kind == revision.JSON }
 
 // replace writes data to a temp file beside P with P's metadata (see
-// fileMeta), records the revision on it, fsyncs it, renames it over P and
-// fsyncs the directory.
-func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, rev int64, sum string) (stamp, error) {
+// fileMeta), records the revision on it, fsyncs it (with what pre holds)
+// and renames it over P.
+// The caller fsyncs the directory, with the history's entries.
+func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, rev int64, sum string, pre *syncSet) (stamp, error) {
 	mode := fileMode(w, cur)
 	uid, gid := fileOwner(w, cur)
 	m := NewMeta()
@@ -354,7 +379,10 @@ func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, r
 	}
 	written := stamp{rev: rev, sha: sum, size: st.Size, mtime: mtimeNs(&st)}
 	d.revs.record(fd, w.Path, written)
-	if err := unix.Fsync(fd); err != nil {
+	if err := pre.file(fd); err != nil {
+		return stamp{}, err
+	}
+	if err := pre.flush(); err != nil {
 		return stamp{}, err
 	}
 	if err := unix.Close(fd); err != nil {
@@ -364,7 +392,7 @@ func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, r
 		return stamp{}, err
 	}
 	ok = true
-	return written, fsyncDir(pfd)
+	return written, nil
 }
 
 // copyXattrs gives the temp file fd the kept xattrs of P (at path, when

@@ -1,6 +1,7 @@
 package backing
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
@@ -42,13 +43,22 @@ const (
 	SetLockTimeout = "lock_timeout"
 	SetLog         = "log"
 	SetHistory     = "history"
-	SetRules       = "rules"
+	// SetLogMaxSize rotates the change log at a size (0: never), and
+	// SetStoreMaxSize bounds DIR/.paracfs's history and kept refusals
+	// (0: no bound): sizes such as 64MiB.
+	SetLogMaxSize   = "log_max_size"
+	SetStoreMaxSize = "store_max_size"
+	// SetStagingMaxSize bounds the bytes staged on all open handles (0:
+	// no bound); SetFdReserve is the descriptors kept for commits.
+	SetStagingMaxSize = "staging_max_size"
+	SetFdReserve      = "fd_reserve"
+	SetRules          = "rules"
 
 	SetHistoryVersions = "history.max_versions"
 	SetHistoryAge      = "history.max_age"
 )
 
-var configKeys = []string{"revision", SetTracked, SetLockTimeout, SetLog, SetHistory, SetRules}
+var configKeys = []string{"revision", SetTracked, SetLockTimeout, SetLog, SetLogMaxSize, SetStoreMaxSize, SetStagingMaxSize, SetFdReserve, SetHistory, SetRules}
 
 // ConfigError is a config file refused: it names the file, the line and
 // the key, and says what was wanted.
@@ -140,6 +150,28 @@ func parseConfig(file string, data []byte, base Config) (_ Config, _ []string, e
 				} else {
 					p.set(k, SetLog, func() { p.cfg.LogPath = clean })
 				}
+			}
+		case SetLogMaxSize, SetStoreMaxSize, SetStagingMaxSize:
+			var n int64
+			if n, err = p.size(v, k.Value); err == nil {
+				key := k.Value
+				p.set(k, key, func() {
+					switch key {
+					case SetLogMaxSize:
+						p.cfg.LogMaxSize = n
+					case SetStoreMaxSize:
+						p.cfg.StoreMaxSize = n
+					default:
+						p.cfg.StagingMaxSize = n
+					}
+				})
+			}
+		case SetFdReserve:
+			n, perr := strconv.ParseInt(v.Value, 10, 64)
+			if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!int" || perr != nil || n < 0 {
+				err = p.errorf(v, SetFdReserve, "want a whole number of descriptors such as 1024, got %s", describeNode(v))
+			} else {
+				p.set(k, SetFdReserve, func() { p.cfg.FdReserve = n })
 			}
 		case SetHistory:
 			err = p.history(v)
@@ -373,4 +405,46 @@ func matchGlob(glob, rel string) bool {
 	}
 	ok, _ := path.Match(glob, rel)
 	return ok
+}
+
+// size reads a size such as 64MiB, or 0 for none.
+func (p *configParser) size(v *yaml.Node, key string) (int64, error) {
+	if v.Kind == yaml.ScalarNode && strings.TrimSpace(v.Value) == "0" {
+		return 0, nil
+	}
+	if v.Kind != yaml.ScalarNode {
+		return 0, p.errorf(v, key, "want a size such as 64MiB (0: none), got %s", describeNode(v))
+	}
+	n, err := ParseSize(v.Value)
+	if err == nil && n < 4096 {
+		err = errors.New("want at least 4KiB")
+	}
+	if err != nil {
+		return 0, p.errorf(v, key, "%v (0: none), got %s", err, v.Value)
+	}
+	return n, nil
+}
+
+// ParseSize reads a size: 4096, 512KiB, 16MiB, 1GiB (KB, MB, GB: powers
+// of 1000).
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSuffix(t, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(t), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, errors.New("want a positive size such as 4096, 512KiB or 16MiB")
+	}
+	if n > (1<<40)/mult {
+		return 0, errors.New("too large")
+	}
+	return n * mult, nil
 }

@@ -31,9 +31,17 @@ type Config struct {
 	Limits      revision.Limits // size, depth and alias limits for validation
 	LogPath     string          // change log relative to DIR
 	LogMaxSize  int64           // rotate the change log at this size (0: never; see rotate.go)
-	History     HistoryBounds   // how many committed versions are kept, and how long
-	RejectedMax int64           // bytes of refused writes kept per writer (0: DefaultRejectedMax; <0: no bound)
-	Rules       []Rule          // per-glob checks and revision stamping, from the config file
+	// StoreMaxSize bounds DIR/.paracfs's history objects and kept
+	// refusals together (0: no bound; see store.go).
+	StoreMaxSize int64
+	// StagingMaxSize bounds the bytes staged on all open handles (0: no
+	// bound), and FdReserve is the descriptors kept for commits (see
+	// budget.go).
+	StagingMaxSize int64
+	FdReserve      int64
+	History        HistoryBounds // how many committed versions are kept, and how long
+	RejectedMax    int64         // bytes of refused writes kept per writer (0: DefaultRejectedMax; <0: no bound)
+	Rules          []Rule        // per-glob checks and revision stamping, from the config file
 
 	// Pinned names the settings given on the command line (SetLockTimeout,
 	// SetLog, ...): the config file does not change them.
@@ -71,7 +79,11 @@ type Dir struct {
 
 	mountLocks func(rel string) bool // whether a holder of a lock file through the mount is blocked
 
-	hist historyCache // what is kept of each file's history (history.go)
+	hist   historyCache // what is kept of each file's history (history.go)
+	store  storeUsage   // bytes of the history's objects and kept refusals (store.go)
+	budget budgets      // staged bytes and read handles (budget.go)
+	// logLost: a line could not be appended this run (see markLogSynced).
+	logLost atomic.Bool
 
 	inflight sync.WaitGroup // commits under way, waited for by Close
 	closeMu  sync.RWMutex
@@ -170,6 +182,7 @@ func open(root string, cfg Config, exclusive bool) (*Dir, error) {
 	}
 	d.logUnlogged(managed)
 	d.collectObjects()
+	d.measureStore()
 	return d, nil
 }
 
@@ -190,6 +203,8 @@ func (d *Dir) Close() error {
 	d.closeMu.Unlock()
 	d.inflight.Wait()
 	d.dirs.flush()
+	d.flushAllPending()
+	d.markLogSynced()
 	var errs []error
 	d.logMu.Lock()
 	if d.logf != nil {
@@ -412,5 +427,5 @@ func (d *Dir) mkdirAll(rel string) error {
 	if err := unix.Mkdirat(pfd, base, 0o755); err != nil && err != unix.EEXIST {
 		return err
 	}
-	return nil
+	return fsyncDir(pfd) // what is kept in it must not lose its way
 }

@@ -40,6 +40,7 @@ func (d *Dir) inspect(fd int, rel string, st *unix.Stat_t, data []byte, doc *rev
 		return inspection{rev: s.rev}, nil
 	}
 	last, seen := d.revs.lastSeen(rel)
+	forged := !ok && !seen && d.revs.forged(fd)
 	if !ok && !seen {
 		// Never stamped, never seen this run: its field, or the name's
 		// tombstone, or 0.
@@ -54,7 +55,12 @@ func (d *Dir) inspect(fd int, rel string, st *unix.Stat_t, data []byte, doc *rev
 				doc, _ = revision.Parse(revision.KindOf(rel), data, d.Config().Limits)
 			}
 		}
-		return inspection{rev: d.revisionOf(fd, rel, doc), data: data, doc: doc, unstamped: true}, nil
+		if !forged {
+			return inspection{rev: d.revisionOf(fd, rel, doc), data: data, doc: doc, unstamped: true}, nil
+		}
+		// A stamp no commit wrote: a change behind the mount's back, noted
+		// once (the stamp kept aside then stands for the file).
+		last = d.revisionOf(fd, rel, doc)
 	}
 	if data == nil {
 		var err error
@@ -84,7 +90,7 @@ func (d *Dir) adoptExternal(rel string, st *unix.Stat_t, in inspection) {
 	e.Description = fmt.Sprintf("%s: changed behind the mount's back: revision %d → %d", rel, old, in.rev)
 	d.appendLog(e)
 	d.recordVersion(rel, Version{Rev: in.rev, Time: time.Unix(st.Mtim.Unix()), Op: OpExternal, Uid: st.Uid,
-		Command: "(outside the mount)", Size: size, SHA256: in.sum}, in.data)
+		Command: "(outside the mount)", Size: size, SHA256: in.sum}, in.data, nil)
 }
 
 // noticeExternal checks a file opened for reading and, if it changed

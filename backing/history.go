@@ -25,6 +25,9 @@ type historyCache struct {
 type fileHistory struct {
 	kept  []Version // oldest first
 	lines int       // lines in the index file, dropped versions' included
+	torn  bool      // an append failed: the index is to be rewritten whole
+	// pending is the newest version's record while it is not fsynced.
+	pending *pendingSync
 }
 
 // recordFirst keeps the version a commit is about to replace when the
@@ -32,8 +35,8 @@ type fileHistory struct {
 // commit through the mount (written before the mount, or while it was not
 // mounted), so that it can be restored, or a version whose record a crash
 // lost. It runs under P's lock, before the rename; once the file's index
-// is cached it costs a map lookup.
-func (d *Dir) recordFirst(pfd int, base, rel string, cur current) {
+// is cached it costs a map lookup. Its fsyncs join ss.
+func (d *Dir) recordFirst(pfd int, base, rel string, cur current, ss *syncSet) {
 	if !cur.exists || d.IsLog(rel) || d.Config().History.MaxVersions < 0 {
 		return
 	}
@@ -61,7 +64,7 @@ func (d *Dir) recordFirst(pfd int, base, rel string, cur current) {
 		Rev: cur.rev, Time: time.Unix(cur.st.Mtim.Unix()), Op: OpBefore, Uid: cur.st.Uid,
 		Command: command, Size: int64(len(data)), SHA256: sha256hex(data),
 		Owner: cur.st.Uid, Group: cur.st.Gid, Mode: cur.st.Mode,
-	}, data)
+	}, data, ss)
 }
 
 // newestKept returns the newest revision kept of rel; false when none is.
@@ -75,7 +78,9 @@ func (d *Dir) newestKept(rel string) (int64, bool) {
 	return h.kept[len(h.kept)-1].Rev, true
 }
 
-// recordCommit keeps the version a commit just made.
+// recordCommit keeps the version a commit just made. Its record is
+// fsynced in the background (see pendingSync): until the file is replaced,
+// the file itself holds these bytes on disk.
 func (d *Dir) recordCommit(rel string, rev int64, op string, c Caller, data []byte, sum string) {
 	if d.IsLog(rel) {
 		return // appended to all the time, by everyone: not versioned
@@ -87,33 +92,50 @@ func (d *Dir) recordCommit(rel string, rev int64, op string, c Caller, data []by
 	if st, err := d.Lstat(rel); err == nil {
 		v.Owner, v.Group, v.Mode = st.Uid, st.Gid, st.Mode
 	}
-	d.recordVersion(rel, v, data)
+	var rec syncSet
+	d.recordVersion(rel, v, data, &rec)
+	if len(rec.fds) == 0 {
+		return
+	}
+	p := &pendingSync{fds: rec.fds}
+	d.hist.mu.Lock()
+	if h := d.hist.files[rel]; h != nil {
+		old := h.pending
+		h.pending = p
+		d.hist.mu.Unlock()
+		old.flush()
+	} else {
+		d.hist.mu.Unlock()
+	}
+	go p.flush()
 }
 
 // recordVersion stores data as version v of rel and prunes rel's history
 // by the bounds in force. Failing to keep history never fails the commit:
-// it is noted in the change log.
-func (d *Dir) recordVersion(rel string, v Version, data []byte) {
+// it is noted in the change log. The object, the version's name and its
+// index line are fsynced with ss (nil: at once).
+func (d *Dir) recordVersion(rel string, v Version, data []byte, ss *syncSet) {
 	if d.Config().History.MaxVersions < 0 {
 		return // history off
 	}
 	d.hist.mu.Lock()
 	defer d.hist.mu.Unlock()
-	if err := d.storeVersion(rel, v, data); err != nil {
+	if err := d.storeVersion(rel, v, data, ss); err != nil {
 		d.note("warning", fmt.Sprintf("%s: revision %d not kept in the history: %v", rel, v.Rev, err))
 	}
+	d.pruneStore()
 }
 
 // storeVersion links the version's name to its object, drops what the
 // bounds no longer keep, and appends the version's index line with one
 // line per dropped version, in one write. The index is rewritten only
 // when dropped lines outnumber kept ones.
-func (d *Dir) storeVersion(rel string, v Version, data []byte) error {
+func (d *Dir) storeVersion(rel string, v Version, data []byte, ss *syncSet) error {
 	h, err := d.fileHistory(rel)
 	if err != nil {
 		return err
 	}
-	obj, err := d.object(v.SHA256, data)
+	obj, err := d.object(v.SHA256, data, ss)
 	if err != nil {
 		return err
 	}
@@ -132,7 +154,11 @@ func (d *Dir) storeVersion(rel string, v Version, data []byte) error {
 	}
 	defer unix.Close(ofd)
 	name := VersionName(rel, v.Rev)
-	if err := unix.Linkat(ofd, obj, hfd, name, 0); err == unix.EEXIST {
+	if err := unix.Linkat(ofd, obj, hfd, name, 0); err == unix.EEXIST && sameLink(ofd, obj, hfd, name) {
+		// Already a name of the object (a crash lost the index line only):
+		// a rename between two names of one file would do nothing, and
+		// leave the temp name behind.
+	} else if err == unix.EEXIST {
 		// A revision recorded again (a crash lost its index line, and
 		// the file changed behind the mount's back): the new bytes win.
 		tmp := tempName(name)
@@ -144,6 +170,9 @@ func (d *Dir) storeVersion(rel string, v Version, data []byte) error {
 			return err
 		}
 	} else if err != nil {
+		return err
+	}
+	if err := ss.dir(hfd); err != nil {
 		return err
 	}
 
@@ -169,24 +198,33 @@ func (d *Dir) storeVersion(rel string, v Version, data []byte) error {
 	for _, x := range drop {
 		d.unlinkVersion(hfd, ofd, rel, x)
 	}
-	if h.lines > 2*len(h.kept)+16 {
+	if h.lines > 2*len(h.kept)+16 || h.torn {
 		var out []byte
 		for _, x := range h.kept {
 			b, _ := json.Marshal(x)
 			out = append(append(out, b...), '\n')
 		}
-		if err := d.replaceQuietly(hfd, HistoryIndex, out); err != nil {
+		if err := d.replaceIndex(hfd, HistoryIndex, out); err != nil {
+			h.torn = true
 			return err
 		}
-		h.lines = len(h.kept)
+		h.lines, h.torn = len(h.kept), false
 		return nil
 	}
 	ifd, err := unix.Openat(hfd, HistoryIndex, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
+		h.torn = true
 		return err
 	}
 	defer unix.Close(ifd)
-	return writeAll(ifd, lines)
+	if err := writeAll(ifd, lines); err != nil {
+		// The index lacks this version, or ends in a cut line: the next
+		// record rewrites it whole from what the cache keeps, so no
+		// version vanishes from it for good.
+		h.torn = true
+		return err
+	}
+	return ss.file(ifd)
 }
 
 // fileHistory returns the cached history of rel, reading its index the
@@ -200,6 +238,9 @@ func (d *Dir) fileHistory(rel string) (*fileHistory, error) {
 		return nil, err
 	}
 	h := &fileHistory{kept: ParseIndex(b), lines: bytes.Count(b, []byte("\n"))}
+	// A tail that a crash cut short, or left as zeros, would swallow the
+	// next line appended: the next record rewrites the index instead.
+	h.torn = len(b) > 0 && b[len(b)-1] != '\n'
 	if d.hist.files == nil {
 		d.hist.files = map[string]*fileHistory{}
 	}
@@ -217,19 +258,24 @@ func (d *Dir) unlinkVersion(hfd, ofd int, rel string, v Version) {
 	unix.Unlinkat(hfd, VersionName(rel, v.Rev), 0)
 	var ost unix.Stat_t
 	if unix.Fstatat(ofd, v.SHA256, &ost, unix.AT_SYMLINK_NOFOLLOW) == nil && ost.Ino == st.Ino && ost.Nlink <= 1 {
-		unix.Unlinkat(ofd, v.SHA256, 0)
+		if unix.Unlinkat(ofd, v.SHA256, 0) == nil {
+			d.store.add(-ost.Size)
+		}
 	}
 }
 
-// replaceQuietly replaces name in the folder dfd atomically, without an
-// fsync: history may lose its newest lines in a crash, never its file.
-func (d *Dir) replaceQuietly(dfd int, name string, data []byte) error {
+// replaceIndex replaces name in the folder dfd atomically, the new file
+// fsynced before the rename (the caller fsyncs the folder).
+func (d *Dir) replaceIndex(dfd int, name string, data []byte) error {
 	tmp := tempName(name)
 	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return err
 	}
 	err = writeAll(fd, data)
+	if err == nil {
+		err = unix.Fsync(fd)
+	}
 	if cerr := unix.Close(fd); err == nil {
 		err = cerr
 	}
@@ -244,7 +290,8 @@ func (d *Dir) replaceQuietly(dfd int, name string, data []byte) error {
 
 // object makes sure .paracfs/objects/<sum> holds data and returns its
 // name. An object of the wrong size (cut short by a crash) is replaced.
-func (d *Dir) object(sum string, data []byte) (string, error) {
+// A new object and the folder's entry are fsynced with ss.
+func (d *Dir) object(sum string, data []byte, ss *syncSet) (string, error) {
 	if len(sum) != 64 || strings.ContainsAny(sum, "/.") {
 		return "", fmt.Errorf("bad sha256 %q", sum)
 	}
@@ -269,16 +316,23 @@ func (d *Dir) object(sum string, data []byte) (string, error) {
 		return "", err
 	}
 	err = writeAll(fd, data)
+	if err == nil {
+		err = ss.file(fd)
+	}
 	if cerr := unix.Close(fd); err == nil {
 		err = cerr
 	}
 	if err == nil {
 		err = unix.Renameat(ofd, tmp, ofd, sum)
 	}
+	if err == nil {
+		err = ss.dir(ofd)
+	}
 	if err != nil {
 		unix.Unlinkat(ofd, tmp, 0)
 		return "", err
 	}
+	d.store.add(int64(len(data)))
 	return sum, nil
 }
 
@@ -288,6 +342,7 @@ func (d *Dir) object(sum string, data []byte) (string, error) {
 // history already at the new name (of files once there) stays, and the
 // moved one then stays at the old name.
 func (d *Dir) moveHistory(oldRel, newRel string, exchange bool) {
+	d.flushAllPending() // the records are found by name no more
 	d.hist.mu.Lock()
 	defer d.hist.mu.Unlock()
 	d.hist.files = nil // reread from the indexes as needed
@@ -348,6 +403,7 @@ func (d *Dir) collectObjects() int {
 		var st unix.Stat_t
 		if unix.Fstatat(ofd, e.Name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 1 {
 			if unix.Unlinkat(ofd, e.Name, 0) == nil {
+				d.store.add(-st.Size)
 				n++
 			}
 		}
@@ -388,4 +444,11 @@ func (d *Dir) ReadVersion(rel string, rev int64) ([]byte, Version, error) {
 		return data, v, nil
 	}
 	return nil, Version{}, fmt.Errorf("%s: revision %d is not in the history (run paracfs history %s)", rel, rev, rel)
+}
+
+// sameLink reports whether two names are links of one file.
+func sameLink(dfd1 int, name1 string, dfd2 int, name2 string) bool {
+	var a, b unix.Stat_t
+	return unix.Fstatat(dfd1, name1, &a, unix.AT_SYMLINK_NOFOLLOW) == nil &&
+		unix.Fstatat(dfd2, name2, &b, unix.AT_SYMLINK_NOFOLLOW) == nil && a.Ino == b.Ino && a.Dev == b.Dev
 }

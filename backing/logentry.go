@@ -44,6 +44,7 @@ func (d *Dir) appendLog(e *changelog.Entry) {
 	}
 	if err != nil {
 		slog.Error("cannot write the change log", "log", d.Config().LogPath, "err", err, "lost", e.Description)
+		d.logLost.Store(true) // the next start looks for the commits it lacks
 	} else {
 		d.logAppended()
 	}

@@ -56,9 +56,11 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, base 
 	if err != nil {
 		return err
 	}
+	d.flushPending(rel) // the history becomes the only copy of its bytes
 	if err := fn(pfd, base); err != nil {
 		return err
 	}
+	fsyncDir(pfd) // an acknowledged delete stays done after a power cut
 	d.revs.bury(rel, rev)
 	e := d.entry(op, rel, c)
 	e.Revision, e.OldRevision = &rev, &rev
@@ -149,6 +151,9 @@ func (d *Dir) Rename(oldRel, newRel string, flags uint32, c Caller) error {
 	meta := d.FileMeta(oldRel, &src.Stat_t)
 	if _, err := d.Commit(Write{Path: newRel, Data: data, Base: -1, Op: op, From: oldRel, Caller: c, Mode: src.Mode & 0o7777, Meta: &meta}); err != nil {
 		return err
+	}
+	if srcManaged {
+		d.flushPending(oldRel) // the history becomes the only copy of its bytes
 	}
 	if err := d.atParent(oldRel, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) }); err != nil && err != unix.ENOENT {
 		return err

@@ -67,6 +67,7 @@ func (d *Dir) PruneLog(cutoff time.Time, c Caller) (removed, kept int, err error
 	e.Description = fmt.Sprintf("pruned the change log: removed %d entries stamped before %s, kept %d lines",
 		p.removed, changelog.Timestamp(cutoff), p.kept)
 	d.appendLog(e)
+	d.markLogSynced() // lines recovery would look for may be pruned away
 	return p.removed, p.kept, nil
 }
 

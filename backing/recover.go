@@ -2,6 +2,7 @@ package backing
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -50,44 +51,51 @@ func (d *Dir) removeTemps(rel string, managed *[]string) (int, error) {
 	return removed, nil
 }
 
-// recentWindow is how long before the log's last entry a commit may have
-// landed without its line: a commit appends its line right after its
-// rename, so only the commits in flight when the daemon died can lack one.
+// recentWindow is the margin before the log's mark (or its last entry)
+// within which a commit may have landed without its line being on disk.
 const recentWindow = time.Minute
 
-// logUnlogged finds the commits that landed without their log line: the
-// daemon was killed between the rename and the append. Such a file carries
-// the stamp that commit wrote (its size and mtime still match), it was
-// written shortly before the log's last entry or after it, and the log has
-// no line for its revision. For each, it appends a "recover" line with the
-// revision, size and sha256 of the version found, so that the log skips no
-// revision.
+// logUnlogged finds the commits that landed without their log line on
+// disk: the daemon was killed between the rename and the append, or a
+// power cut took the log's newest lines (the log is appended without an
+// fsync; a commit's file and history are fsynced). Such a file carries the
+// stamp that commit wrote (its size and mtime still match), and the log
+// has no line for its revision. For each, it appends a "recover" line with
+// the revision, size and sha256 of the version found, so that the log
+// skips no revision, even when the cut left the log empty or missing.
 //
+// The files looked at are those changed (ctime: an mtime can be set by
+// the writer) after the log's mark less a margin: the mark (logMarkFile)
+// says up to when the log was on disk, and is set at each start, rotation,
+// prune and stop. Without a mark, the margin is taken before the log's
+// last entry, and a log without entries has every stamped file checked.
 // This costs one open and one xattr read per managed file, and a read of
-// the end of the log (changelog.Last) only when some file was written
-// around the log's last entry.
+// the end of the log and of the rotated one only when some file is a
+// candidate.
 func (d *Dir) logUnlogged(managed []string) {
-	if d.logf == nil {
-		return // no log yet: nothing was ever logged, nothing to compare
-	}
+	defer d.markLogSynced()
 	var lst unix.Stat_t
-	if err := unix.Fstat(int(d.logf.Fd()), &lst); err != nil {
-		return
+	if d.logf != nil {
+		if err := unix.Fstat(int(d.logf.Fd()), &lst); err != nil {
+			return
+		}
 	}
-	lastLines, err := changelog.Last(d.logf, lst.Size, changelog.Filter{}, 1)
-	if err != nil || len(lastLines) == 0 {
-		return
-	}
-	lastAt, err := changelog.ParseTime(lastLines[0].Timestamp)
-	if err != nil {
-		return
+	var since time.Time // zero: every stamped file
+	if mark, ok := d.readLogMark(); ok {
+		since = mark.Add(-recentWindow)
+	} else if d.logf != nil {
+		if last, err := changelog.Last(d.logf, lst.Size, changelog.Filter{}, 1); err == nil && len(last) > 0 {
+			if at, err := changelog.ParseTime(last[0].Timestamp); err == nil {
+				since = at.Add(-recentWindow)
+			}
+		}
 	}
 	type landed struct {
 		rel string
 		s   stamp
 	}
 	var cands []landed
-	oldest := lastAt
+	oldest := time.Now()
 	for _, rel := range managed {
 		fd, err := d.openat(rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 		if err != nil {
@@ -95,32 +103,53 @@ func (d *Dir) logUnlogged(managed []string) {
 		}
 		var st unix.Stat_t
 		s, ok := stamp{}, false
-		if unix.Fstat(fd, &st) == nil && time.Unix(0, mtimeNs(&st)).After(lastAt.Add(-recentWindow)) {
+		if unix.Fstat(fd, &st) == nil && time.Unix(st.Ctim.Unix()).After(since) {
 			s, ok = d.revs.stored(fd, rel)
 		}
 		unix.Close(fd)
 		if !ok || s.sha == "" || s.rev <= 0 || s.size != st.Size || s.mtime != mtimeNs(&st) {
-			continue // written long before, or not as the daemon left it
+			continue // changed long before, or not as the daemon left it
 		}
 		cands = append(cands, landed{rel, s})
-		if t := time.Unix(0, s.mtime); t.Before(oldest) {
+		if t := time.Unix(st.Ctim.Unix()); t.Before(oldest) {
 			oldest = t
 		}
 	}
-	if len(cands) == 0 {
-		return
+	for _, c := range cands {
+		d.repairNewest(c.rel, c.s) // its history record may have been lost with the log's lines
 	}
-	lines, err := changelog.Last(d.logf, lst.Size, changelog.Filter{Since: oldest.Add(-time.Second)}, 0)
-	if err != nil {
+	if len(cands) == 0 || d.logf == nil {
 		return
 	}
 	logged := map[string]int64{}
-	for _, e := range lines {
-		// Refusals (with an errno) carry the current revision, not a new one.
-		if e.Revision != nil && e.Errno == "" && *e.Revision > logged[e.Path] {
-			logged[e.Path] = *e.Revision
+	note := func(lines []*changelog.Entry) {
+		for _, e := range lines {
+			// Refusals (with an errno) carry the current revision, not a new one.
+			if e.Revision != nil && e.Errno == "" && *e.Revision > logged[e.Path] {
+				logged[e.Path] = *e.Revision
+			}
 		}
 	}
+	from := changelog.Filter{Since: oldest.Add(-recentWindow)}
+	if pfd, base, err := d.parent(d.Config().LogPath); err == nil {
+		// The rotated log holds the lines of commits made just before a
+		// rotation.
+		if fd, err := unix.Openat(pfd, base+RotatedSuffix, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
+			f := os.NewFile(uintptr(fd), base+RotatedSuffix)
+			if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+				if lines, err := changelog.Last(f, st.Size(), from, 0); err == nil {
+					note(lines)
+				}
+			}
+			f.Close()
+		}
+		d.closeParent(pfd)
+	}
+	lines, err := changelog.Last(d.logf, lst.Size, from, 0)
+	if err != nil {
+		return
+	}
+	note(lines)
 	for _, c := range cands {
 		if logged[c.rel] >= c.s.rev {
 			continue
@@ -128,7 +157,7 @@ func (d *Dir) logUnlogged(managed []string) {
 		e := d.entry("recover", c.rel, daemonCaller())
 		rev, old, size := c.s.rev, c.s.rev-1, c.s.size
 		e.Revision, e.OldRevision, e.Size, e.SHA256 = &rev, &old, &size, c.s.sha
-		e.Description = fmt.Sprintf("%s: revision %d was committed but not logged (the daemon stopped between the rename and the log line): logged at start", c.rel, rev)
+		e.Description = fmt.Sprintf("%s: revision %d was committed but its log line was lost (the daemon stopped, or the power was cut, before the line reached the disk): logged at start", c.rel, rev)
 		d.appendLog(e)
 	}
 }

@@ -98,6 +98,12 @@ func (r *Refusal) Errno() syscall.Errno {
 		return syscall.ENOLCK
 	case OpAppendOnly, OpReadOnly:
 		return syscall.EPERM
+	case OpNoSpace:
+		return syscall.ENOSPC
+	case OpReadOnlyFS:
+		return syscall.EROFS
+	case OpIsDir:
+		return syscall.EISDIR
 	}
 	return syscall.EIO
 }
@@ -162,6 +168,9 @@ func (d *Dir) keep(rel, reason string, c Caller, data []byte) (string, error) {
 			return "", &errOverCap{uid: c.Uid, kept: used, size: int64(len(data)), max: max}
 		}
 	}
+	if err := d.roomToKeep(int64(len(data))); err != nil {
+		return "", err
+	}
 	if err := d.mkdirGuarded(RejectedDir, keptDir, 0o711); err != nil {
 		return "", err
 	}
@@ -173,14 +182,19 @@ func (d *Dir) keep(rel, reason string, c Caller, data []byte) (string, error) {
 	defer unix.Close(fd)
 	if os.Geteuid() == 0 && (c.Uid != 0 || c.Gid != 0) {
 		if err := unix.Fchown(fd, int(c.Uid), int(c.Gid)); err != nil {
-			d.atParent(kept, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) })
+			d.removeKept(kept)
 			return "", err
 		}
 	}
-	if err := writeAll(fd, data); err != nil {
-		d.atParent(kept, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) })
+	err = writeAll(fd, data)
+	if err == nil {
+		err = d.atParent(kept, func(pfd int, _ string) error { return sealKept(fd, pfd, data) })
+	}
+	if err != nil {
+		d.removeKept(kept) // no husk: a cut copy would pass for the bytes
 		return "", err
 	}
+	d.store.add(int64(len(data)))
 	return kept, nil
 }
 

@@ -96,6 +96,9 @@ func (d *Dir) ApplyKept(kept string, c Caller) (KeptName, Result, error) {
 		return k, Result{}, fmt.Errorf("%s: %w: uid %d may not write %s", kept, ErrNotYours, c.Uid, k.Path)
 	}
 	data, err := d.readSmall(kept)
+	if err == nil {
+		err = d.verifyKept(kept, data)
+	}
 	if err != nil {
 		return k, Result{}, fmt.Errorf("%s: %w", kept, err)
 	}
@@ -143,5 +146,11 @@ func (d *Dir) removeKept(kept string) error {
 		return err
 	}
 	defer d.closeParent(pfd)
-	return unix.Unlinkat(pfd, base, 0)
+	var st unix.Stat_t
+	unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if err := unix.Unlinkat(pfd, base, 0); err != nil {
+		return err
+	}
+	d.store.add(-st.Size)
+	return nil
 }

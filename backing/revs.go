@@ -44,7 +44,7 @@ func parseStamp(v string) (stamp, bool) {
 		return st, false
 	}
 	var err error
-	if st.rev, err = strconv.ParseInt(f[0], 10, 64); err != nil || st.rev < 0 {
+	if st.rev, err = strconv.ParseInt(f[0], 10, 64); err != nil || !plausible(st.rev) {
 		return st, false
 	}
 	if len(f) >= 4 {
@@ -53,6 +53,28 @@ func parseStamp(v string) (stamp, bool) {
 		st.mtime, _ = strconv.ParseInt(f[3], 10, 64)
 	}
 	return st, true
+}
+
+// MaxRevision is the largest revision paracfs believes: a stamp or a
+// revision field beyond it (or negative) was not written by a commit
+// (revisions count commits), and would wrap if counted on.
+const MaxRevision = 1 << 53
+
+func plausible(rev int64) bool { return rev >= 0 && rev <= MaxRevision }
+
+// forged reports whether the open file carries a stamp that is not one a
+// commit wrote: a revision out of range, or no number at all.
+func (s *revStore) forged(fd int) bool {
+	if s.noXattr {
+		return false
+	}
+	buf := make([]byte, 160)
+	n, err := unix.Fgetxattr(fd, revXattr, buf)
+	if err != nil {
+		return false
+	}
+	_, ok := parseStamp(string(buf[:n]))
+	return !ok
 }
 
 func mtimeNs(st *unix.Stat_t) int64 { return st.Mtim.Sec*1e9 + st.Mtim.Nsec }

@@ -111,7 +111,9 @@ func (d *Dir) maybeRotate() {
 		slog.Error("cannot rotate the change log", "log", logPath, "err", err)
 		return
 	}
+	old.Sync() // now the rotated log: on disk before the mark says so
 	old.Close()
+	d.markLogSynced()
 	if notify != nil {
 		notify(logPath, logPath+RotatedSuffix)
 	}

@@ -20,7 +20,8 @@ type fdHandle struct {
 	owner int // the process that opened it
 	// follow, for a managed file opened for reading, moves reads at its
 	// end on to later versions that extend it (appends).
-	follow *follower
+	follow  *follower
+	counted bool // counted against the handles' descriptors (countedHandle)
 }
 
 func (h *fdHandle) openedBy() int { return h.owner }
@@ -84,6 +85,9 @@ func (h *fdHandle) Release(ctx context.Context) syscall.Errno {
 	}
 	err := unix.Close(h.fd)
 	h.fd = -1
+	if h.counted {
+		h.n.r.d.ReleaseRead()
+	}
 	if h.follow != nil {
 		h.follow.close()
 	}

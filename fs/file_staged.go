@@ -36,8 +36,10 @@ type stagedHandle struct {
 	dirty      bool // written since the last commit
 	mustCommit bool // truncated or created: commit at release even if never written
 	committed  bool
-	tooLarge   bool // a write went past --max-size
-	cancelled  bool // created, then unlinked before it committed
+	tooLarge   bool  // a write went past --max-size
+	noRoom     error // a write found no room for its commit (ENOSPC, EROFS)
+	reserved   int64 // bytes of the copy counted against the staging bound
+	cancelled  bool  // created, then unlinked before it committed
 	// ownView: the copy is the writer's bytes, not the committed ones
 	// (see commit); ownRev is then the value its revision scalar held at
 	// that commit (-1 when it had none), handed to the next commit as
@@ -86,8 +88,22 @@ func (h *stagedHandle) Write(ctx context.Context, data []byte, off int64) (uint3
 		return 0, syscall.EFBIG
 	}
 	if end > int64(len(h.data)) {
+		// No room on the backing filesystem for the commit this write
+		// grows: the write fails as it would on the disk itself.
+		if err := h.n.r.d.Room(end); err != nil {
+			h.noRoom = err
+			return 0, backing.Errno(err)
+		}
 		if end > int64(cap(h.data)) {
-			grown := make([]byte, end, max(end, 2*int64(cap(h.data))))
+			grow := max(end, 2*int64(cap(h.data)))
+			if h.reserveLocked(grow) != nil {
+				grow = end // the bound leaves no room to double: exactly what is written
+				if err := h.reserveLocked(grow); err != nil {
+					h.noRoom = err
+					return 0, backing.Errno(err)
+				}
+			}
+			grown := make([]byte, end, grow)
 			copy(grown, h.data)
 			h.data = grown
 		} else {
@@ -102,12 +118,31 @@ func (h *stagedHandle) Write(ctx context.Context, data []byte, off int64) (uint3
 	return uint32(len(data)), 0
 }
 
+// reserveLocked counts the copy's growth to n bytes against the bound on
+// the memory staged by all handles.
+func (h *stagedHandle) reserveLocked(n int64) error {
+	if n <= h.reserved {
+		return nil
+	}
+	if err := h.n.r.d.ReserveStaging(n - h.reserved); err != nil {
+		return err
+	}
+	h.reserved = n
+	return nil
+}
+
 func (h *stagedHandle) truncate(size int64) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if size > h.n.r.d.Config().Limits.MaxSize {
 		h.tooLarge = true
 		return syscall.EFBIG
+	}
+	if size > int64(len(h.data)) {
+		if err := h.reserveLocked(size); err != nil {
+			h.noRoom = err
+			return backing.Errno(err)
+		}
 	}
 	h.rewrite = h.append
 	if size <= int64(len(h.data)) {
@@ -148,6 +183,10 @@ func (h *stagedHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 // kept bytes still show it.
 func (h *stagedHandle) Release(ctx context.Context) syscall.Errno {
 	h.commit(h.opener, true)
+	h.mu.Lock()
+	h.n.r.d.ReleaseStaging(h.reserved)
+	h.reserved = 0
+	h.mu.Unlock()
 	h.n.clearPending(h)
 	h.n.dropWriter(h)
 	h.lockMu.Lock()
@@ -176,6 +215,13 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 		h.tooLarge, h.dirty, h.committed = false, false, true
 		h.n.r.invalidate(h.n.EmbeddedInode()) // the kernel took the writes' size
 		return errno(d.Refuse(backing.OpTooLarge, rel, "a write went past the --max-size limit", c, h.data))
+	}
+	if h.noRoom != nil {
+		// Refused as a whole, as past --max-size: the file stays as it was.
+		op, reason := d.RoomReason(int64(len(h.data)), h.noRoom)
+		h.noRoom, h.dirty, h.committed = nil, false, true
+		h.n.r.invalidate(h.n.EmbeddedInode())
+		return errno(d.Refuse(op, rel, reason, c, h.data))
 	}
 	if !h.dirty && !(final && h.mustCommit && !h.committed) {
 		return 0

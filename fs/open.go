@@ -62,7 +62,19 @@ func (n *Node) openAs(ctx context.Context, rel string, flags uint32) (fs.FileHan
 	if err != nil {
 		return nil, 0, errno(err)
 	}
-	return &fdHandle{n: n, fd: fd, owner: c.Pid}, 0, 0
+	h, e := n.countedHandle(fd, c, nil)
+	return h, 0, e
+}
+
+// countedHandle wraps a descriptor opened for a handle, counted against
+// the handles' budget of descriptors (backing.AcquireRead): past it the
+// open fails with EMFILE, so that commits keep descriptors of their own.
+func (n *Node) countedHandle(fd int, c backing.Caller, follow *follower) (fs.FileHandle, syscall.Errno) {
+	if err := n.r.d.AcquireRead(); err != nil {
+		unix.Close(fd)
+		return nil, errno(err)
+	}
+	return &fdHandle{n: n, fd: fd, owner: c.Pid, follow: follow, counted: true}, 0
 }
 
 // openRead opens managed rel for reading, directly: a read is answered
@@ -73,7 +85,8 @@ func (n *Node) openRead(rel string, oflags int, c backing.Caller) (fs.FileHandle
 		return nil, 0, errno(err)
 	}
 	sawRead(c, rel, rev)
-	return &fdHandle{n: n, fd: fd, owner: c.Pid, follow: newFollower(rel)}, fuse.FOPEN_DIRECT_IO, 0
+	h, e := n.countedHandle(fd, c, newFollower(rel))
+	return h, fuse.FOPEN_DIRECT_IO, e
 }
 
 // openStaged opens a managed file for writing: a private copy of its

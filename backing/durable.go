@@ -1,0 +1,298 @@
+package backing
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// What an acknowledgment promises is on disk when it is given: the
+// committed file, the versions the history keeps of it (the one before
+// the mount included), and the kept bytes of a refusal, which carry their
+// sha256. The fsyncs a commit owes are batched in a syncSet and run once
+// everything is written: the filesystem's journal then commits once for
+// all of them, and the directories whose journal entry is already on disk
+// cost next to nothing.
+
+// syncSet is a batch of files and directories to fsync together.
+type syncSet struct {
+	fds  []int
+	also []*pendingSync // flushed at the same time
+}
+
+// pendingSync is the record of a file's newest version (its history
+// object, name and index line), written by its commit but not fsynced
+// yet: the commit's file itself holds those bytes, on disk, and a start
+// after a crash records them again from it (repairNewest). It is fsynced
+// in the background right after the commit, and at the latest before the
+// file is replaced or removed, when the history becomes their only copy.
+type pendingSync struct {
+	mu   sync.Mutex
+	fds  []int
+	done bool
+	err  error
+}
+
+func (p *pendingSync) flush() error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.done {
+		s := syncSet{fds: p.fds}
+		p.err, p.done, p.fds = s.flush(), true, nil
+	}
+	return p.err
+}
+
+// takePending returns the pending record of rel's newest version, if any.
+func (d *Dir) takePending(rel string) *pendingSync {
+	d.hist.mu.Lock()
+	defer d.hist.mu.Unlock()
+	if h := d.hist.files[rel]; h != nil {
+		p := h.pending
+		h.pending = nil
+		return p
+	}
+	return nil
+}
+
+// flushPending makes rel's history durable, before rel goes away.
+func (d *Dir) flushPending(rel string) { d.takePending(rel).flush() }
+
+// flushAllPending makes every history record durable (at a stop, or
+// before the log's mark moves).
+func (d *Dir) flushAllPending() {
+	d.hist.mu.Lock()
+	var ps []*pendingSync
+	for _, h := range d.hist.files {
+		if h.pending != nil {
+			ps = append(ps, h.pending)
+			h.pending = nil
+		}
+	}
+	d.hist.mu.Unlock()
+	for _, p := range ps {
+		p.flush()
+	}
+}
+
+// file adds an open file to the batch (it keeps a duplicate of fd).
+func (s *syncSet) file(fd int) error {
+	if s == nil {
+		return unix.Fsync(fd)
+	}
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return unix.Fsync(fd)
+	}
+	s.fds = append(s.fds, dup)
+	return nil
+}
+
+// dir adds a directory, given by any descriptor on it (O_PATH too).
+func (s *syncSet) dir(dfd int) error {
+	fd, err := unix.Openat(dfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if s == nil {
+		defer unix.Close(fd)
+		return unix.Fsync(fd)
+	}
+	s.fds = append(s.fds, fd)
+	return nil
+}
+
+// flush fsyncs the batch and empties it. The fsyncs run at the same time:
+// the filesystem's journal commits them as one. It returns the first
+// error.
+func (s *syncSet) flush() error {
+	if s == nil || len(s.fds)+len(s.also) == 0 {
+		return nil
+	}
+	if len(s.fds) == 1 && len(s.also) == 0 {
+		err := unix.Fsync(s.fds[0])
+		unix.Close(s.fds[0])
+		s.fds = s.fds[:0]
+		return err
+	}
+	errs := make([]error, len(s.fds)+len(s.also))
+	var wg sync.WaitGroup
+	for i, fd := range s.fds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = unix.Fsync(fd)
+		}()
+	}
+	for i, p := range s.also {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[len(s.fds)+i] = p.flush()
+		}()
+	}
+	wg.Wait()
+	for _, fd := range s.fds {
+		unix.Close(fd)
+	}
+	s.fds, s.also = s.fds[:0], nil
+	return errors.Join(errs...)
+}
+
+// keptSumXattr holds the sha256 of a refused write's kept bytes on the
+// kept file, so that a copy a crash cut short is told from a whole one.
+const keptSumXattr = "user.paracfs.sha256"
+
+// sealKept records the kept bytes' sha256 on the kept file and makes the
+// file and its folder durable. pfd is the folder.
+func sealKept(fd, pfd int, data []byte) error {
+	sum := sha256.Sum256(data)
+	if err := unix.Fsetxattr(fd, keptSumXattr, []byte(hex.EncodeToString(sum[:])), 0); err != nil && err != unix.ENOTSUP && err != unix.EOPNOTSUPP {
+		return err
+	}
+	if err := unix.Fsync(fd); err != nil {
+		return err
+	}
+	return fsyncDir(pfd)
+}
+
+// errKeptDamaged says kept bytes do not match the sha256 recorded with
+// them: a crash cut them short.
+var errKeptDamaged = errors.New("the kept bytes do not match their sha256 (cut short by a crash?): not applied; see them with `paracfs rejected show`")
+
+// verifyKept checks kept bytes against the sha256 recorded on their file.
+// A filesystem without extended attributes records none: the bytes are
+// then taken as they are.
+func (d *Dir) verifyKept(kept string, data []byte) error {
+	fd, err := d.openat(kept, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 128)
+	n, err := unix.Fgetxattr(fd, keptSumXattr, buf)
+	switch {
+	case err == unix.ENOTSUP || err == unix.EOPNOTSUPP:
+		return nil
+	case err == unix.ENODATA:
+		return errors.New("the kept bytes carry no sha256 (kept by an older paracfs, or cut short by a crash): not applied; see them with `paracfs rejected show`")
+	case err != nil:
+		return err
+	}
+	if string(buf[:n]) != sha256hex(data) {
+		return errKeptDamaged
+	}
+	return nil
+}
+
+// logMarkFile records the time up to which the change log is known to be
+// on disk: recovery at start looks for commits without their log line
+// only among the files committed after it (less a margin), and reads the
+// log only from there.
+const logMarkFile = MetaDir + "/logmark.json"
+
+type logMark struct {
+	Synced time.Time `json:"synced"`
+}
+
+// readLogMark returns the mark; ok is false when there is none (a first
+// start, or a crash lost it): every stamped file is then checked.
+func (d *Dir) readLogMark() (time.Time, bool) {
+	b, err := d.readSmall(logMarkFile)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var m logMark
+	if json.Unmarshal(b, &m) != nil || m.Synced.IsZero() {
+		return time.Time{}, false
+	}
+	return m.Synced, true
+}
+
+// markLogSynced fsyncs the change log and records that every line
+// appended before now is on disk.
+//
+// Once a line could not be appended (a full disk), the mark stays where it
+// was for the rest of the run, so that the next start still finds the
+// commits whose lines were lost.
+func (d *Dir) markLogSynced() {
+	// History records pending now are fsynced within moments (in the
+	// background): younger than the margin, their files are still
+	// looked at by the next start. Not flushed here: a rotation runs
+	// this from a log line that may be written under d.hist.mu.
+	if d.logLost.Load() {
+		return
+	}
+	now := time.Now()
+	d.logMu.Lock()
+	f := d.logf
+	var err error
+	if f != nil {
+		err = f.Sync()
+	}
+	d.logMu.Unlock()
+	if err != nil {
+		return // the log is not on disk: keep the older mark
+	}
+	b, _ := json.Marshal(logMark{Synced: now})
+	if err := d.writeMetaFile(logMarkFile, append(b, '\n')); err != nil {
+		d.note("warning", fmt.Sprintf("%s: %v", logMarkFile, err))
+		return
+	}
+	if mfd, err := d.openat(MetaDir, unix.O_PATH|unix.O_DIRECTORY, 0); err == nil {
+		fsyncDir(mfd)
+		unix.Close(mfd)
+	}
+}
+
+// repairNewest records again, from the file itself, the newest version of
+// rel when a crash took its record before it reached the disk (see
+// pendingSync): s is the file's stamp, found unchanged. A version listed
+// whole is left alone; a damaged object of the same bytes is replaced.
+func (d *Dir) repairNewest(rel string, s stamp) {
+	if d.IsLog(rel) || d.Config().History.MaxVersions < 0 {
+		return
+	}
+	d.hist.mu.Lock()
+	h, err := d.fileHistory(rel)
+	listed := false
+	if err == nil {
+		for _, v := range h.kept {
+			listed = listed || (v.Rev == s.rev && v.SHA256 == s.sha)
+		}
+	}
+	d.hist.mu.Unlock()
+	if err != nil {
+		return
+	}
+	if listed {
+		if b, err := d.readRegular(HistoryPath(rel)+"/"+VersionName(rel, s.rev), d.Config().Limits.MaxSize); err == nil && sha256hex(b) == s.sha {
+			return
+		}
+	}
+	data, err := d.readRegular(rel, d.Config().Limits.MaxSize)
+	if err != nil || sha256hex(data) != s.sha {
+		return // not the bytes the stamp names
+	}
+	if b, err := d.readRegular(ObjectsDir+"/"+s.sha, d.Config().Limits.MaxSize); err == nil && sha256hex(b) != s.sha {
+		if ofd, err := d.openat(ObjectsDir, unix.O_PATH|unix.O_DIRECTORY, 0); err == nil {
+			unix.Unlinkat(ofd, s.sha, 0) // cut short: written again below
+			unix.Close(ofd)
+		}
+	}
+	d.recordVersion(rel, Version{Rev: s.rev, Time: time.Unix(0, s.mtime), Op: OpRecorded,
+		Command: "(recorded again at start)", Size: int64(len(data)), SHA256: s.sha}, data, nil)
+}
+
+// OpRecorded is a version recorded again at start from the file itself,
+// its first record lost in a crash.
+const OpRecorded = "recorded"

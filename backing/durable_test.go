@@ -1,0 +1,106 @@
+package backing
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// A refused write's kept bytes carry their sha256; a copy that a crash
+// cut short is never applied, and its file stays untouched.
+func TestKeptChecksum(t *testing.T) {
+	root := newRoot(t)
+	d := openDir(t, root, Config{})
+	commit(t, d, "x.yaml", "a: 1\n")
+	_, err := d.Commit(Write{Path: "x.yaml", Data: []byte("a: [\n"), Base: -1, Caller: testCaller})
+	r := wantRefusal(t, err, OpInvalid, syscall.EBADMSG)
+	sum := make([]byte, 64)
+	n, err := unix.Getxattr(filepath.Join(root, r.Kept), keptSumXattr, sum)
+	if err != nil || string(sum[:n]) != sha("a: [\n") {
+		t.Fatalf("kept file's %s = %q, %v; want the sha256 of its bytes", keptSumXattr, sum[:n], err)
+	}
+	// The same refusal, valid by now, but its copy cut short: not applied.
+	if err := os.WriteFile(filepath.Join(root, r.Kept), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.ApplyKept(r.Kept, testCaller); err == nil {
+		t.Fatalf("ApplyKept of a kept file cut to 0 bytes succeeded")
+	}
+	if got := string(mustRead(t, filepath.Join(root, "x.yaml"))); got == "" {
+		t.Errorf("x.yaml emptied by the apply of a damaged copy")
+	}
+	// A whole copy applies.
+	_, err = d.Commit(Write{Path: "x.yaml", Data: []byte("a: 0\nrevision: 0\n"), Base: -1, Caller: testCaller})
+	r = wantRefusal(t, err, OpConflict, syscall.EBUSY)
+	if _, _, err := d.ApplyKept(r.Kept, testCaller); err == nil {
+		t.Errorf("ApplyKept of a stale kept write succeeded")
+	} else if errors.Is(err, errKeptDamaged) {
+		t.Errorf("ApplyKept of a whole kept write: %v", err)
+	}
+}
+
+// A log that a power cut left empty: every commit made since the log's
+// mark gets a recover line at the next start.
+func TestRecoverEmptyLog(t *testing.T) {
+	root := newRoot(t)
+	d := openDir(t, root, Config{})
+	commit(t, d, "x.yaml", "a: 1\n")
+	commit(t, d, "x.yaml", "a: 2\n")
+	commit(t, d, "n.md", "note\n")
+	closeOnce(d)
+	if err := os.Truncate(filepath.Join(root, DefaultLogPath), 0); err != nil {
+		t.Fatal(err)
+	}
+	d2 := openDir(t, root, Config{})
+	defer closeOnce(d2)
+	for rel, rev := range map[string]int64{"x.yaml": 2, "n.md": 1} {
+		es := entriesFor(t, root, "recover", rel)
+		if len(es) != 1 || es[0].Revision == nil || *es[0].Revision != rev {
+			t.Errorf("%s: recover lines %v, want one at revision %d", rel, es, rev)
+		}
+	}
+	// The next start finds nothing more to recover.
+	closeOnce(d2)
+	d3 := openDir(t, root, Config{})
+	defer closeOnce(d3)
+	if es := entriesFor(t, root, "recover", "x.yaml"); len(es) != 1 {
+		t.Errorf("after a second start: %d recover lines of x.yaml, want 1", len(es))
+	}
+}
+
+// A revision stamp forged beyond any count of commits is not believed:
+// the file counts as changed behind the mount's back, logged once, and
+// revisions go on from a plausible number, never wrapping.
+func TestForgedRevisionStamp(t *testing.T) {
+	root := newRoot(t)
+	d := openDir(t, root, Config{})
+	commit(t, d, "x.md", "one\n")
+	closeOnce(d)
+	p := filepath.Join(root, "x.md")
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	forged := fmt.Sprintf("9223372036854775807 %s %d %d", sha("one\n"), st.Size, mtimeNs(&st))
+	if err := unix.Setxattr(p, revXattr, []byte(forged), 0); err != nil {
+		t.Fatal(err)
+	}
+	d2 := openDir(t, root, Config{})
+	defer closeOnce(d2)
+	var last int64
+	for i, s := range []string{"two\n", "three\n", "four\n"} {
+		res := commit(t, d2, "x.md", s)
+		if res.Rev <= last || res.Rev > 10 {
+			t.Errorf("commit %d after a forged stamp: revision %d (previous %d)", i, res.Rev, last)
+		}
+		last = res.Rev
+	}
+	if es := entriesFor(t, root, "external", "x.md"); len(es) != 1 {
+		t.Errorf("%d external lines after a forged stamp, want 1: %v", len(es), es)
+	}
+}

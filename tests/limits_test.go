@@ -1,0 +1,201 @@
+package tests
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// storeBytes sums the sizes of the history's objects and the kept refused
+// writes in the backing directory.
+func storeBytes(t *testing.T, p *project) int64 {
+	t.Helper()
+	var n int64
+	for _, dir := range []string{".paracfs/objects", ".paracfs/rejected"} {
+		filepath.Walk(p.backing(dir), func(path string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() {
+				n += fi.Size()
+			}
+			return nil
+		})
+	}
+	return n
+}
+
+// --store-max-size bounds .paracfs: past it the oldest history versions
+// are pruned (the newest stays, and is restorable), a prune line says so,
+// and a refusal whose bytes would pass it keeps nothing and says why.
+func TestLimitStore(t *testing.T) {
+	p := newProject(t)
+	const bound = 64 << 10
+	mount(t, p, "--store-max-size", "64KiB")
+	const rel = "memory/knowledge/architecture.md"
+	var last []byte
+	for i := 0; i < 12; i++ {
+		last = append([]byte(fmt.Sprintf("# version %d\n", i)), bytes.Repeat([]byte{'a' + byte(i)}, 16<<10)...)
+		if err := os.WriteFile(p.path(rel), last, 0o644); err != nil {
+			t.Fatalf("commit %d: %v", i, err)
+		}
+		if n := storeBytes(t, p); n > bound {
+			t.Fatalf("after commit %d, .paracfs holds %d bytes, past --store-max-size %d", i, n, bound)
+		}
+	}
+	vs := history(t, p, rel)
+	if len(vs) == 0 || len(vs) > 4 {
+		t.Errorf("history of %s after 12 commits of 16 KiB under a 64 KiB bound: %d versions, want 1 to 4", rel, len(vs))
+	}
+	if got := readFile(t, historyFile(p, rel, 12)); !bytes.Equal(got, last) {
+		t.Errorf("the newest version is not kept whole: %d bytes", len(got))
+	}
+	pruned := false
+	for _, e := range logLines(t, p.Dir) {
+		if e.Op == "prune" && strings.Contains(e.Description, "store_max_size") {
+			pruned = true
+		}
+	}
+	if !pruned {
+		t.Errorf("no prune line in the log after the store passed its bound")
+	}
+
+	// A refusal of 70 KiB cannot be kept under a 64 KiB bound.
+	big := append([]byte("name: [\n"), bytes.Repeat([]byte("x"), 70<<10)...)
+	err := os.WriteFile(p.path("project.yaml"), big, 0o644)
+	if errnoOf(err) != syscall.EBADMSG {
+		t.Fatalf("invalid write: %v, want EBADMSG", err)
+	}
+	es := forPath(logLines(t, p.Dir), "project.yaml")
+	if len(es) == 0 || es[len(es)-1].Kept != "" || !strings.Contains(es[len(es)-1].Reason, "could not be kept") {
+		t.Errorf("the refusal's log line: %v; want no kept file and a reason saying the bytes could not be kept", es)
+	}
+	if n := storeBytes(t, p); n > bound {
+		t.Errorf(".paracfs holds %d bytes after a refusal, past the bound %d", n, bound)
+	}
+}
+
+// log_max_size in paracfs.yaml rotates the change log.
+func TestLimitLogRotationConfig(t *testing.T) {
+	p := newProject(t)
+	if err := os.WriteFile(p.path("paracfs.yaml"), []byte("log_max_size: 8KiB\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mount(t, p)
+	for i := 0; i < 40; i++ {
+		if err := os.WriteFile(p.path("memory/knowledge/architecture.md"), []byte(fmt.Sprintf("# %d\n%s\n", i, strings.Repeat("z", 300))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(p.backing(logRel + ".1")); err != nil {
+		t.Errorf("after 40 commits with log_max_size: 8KiB, no rotated log: %v", err)
+	}
+	if st, err := os.Stat(p.backing(logRel)); err != nil || st.Size() > 16<<10 {
+		t.Errorf("the change log after rotation: %v, %v", st, err)
+	}
+}
+
+// The defaults are documented in the flags' help.
+func TestLimitDefaults(t *testing.T) {
+	r := paracfs(t, ".", "mount", "--help")
+	for _, want := range []string{"--log-max-size string", `(default "64MiB")`, "--store-max-size string", `(default "256MiB")`} {
+		if !strings.Contains(r.Stdout+r.Stderr, want) {
+			t.Errorf("paracfs mount --help does not show %q:\n%s", want, r.Stdout+r.Stderr)
+		}
+	}
+}
+
+// --staging-max-size bounds the memory writes staged on open handles
+// take, all together: a write past it fails with ENOSPC, its close too,
+// the file stays as it was and the log says why; the others commit.
+func TestLimitStaging(t *testing.T) {
+	p := newProject(t)
+	mount(t, p, "--staging-max-size", "1MiB")
+	rels := []string{"agents/specs/coder.md", "agents/specs/reviewer.md", "memory/knowledge/architecture.md"}
+	before := readFile(t, p.path(rels[2]))
+	var files []*os.File
+	var werr []error
+	for i, rel := range rels {
+		f, err := os.OpenFile(p.path(rel), os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+		_, err = f.Write(bytes.Repeat([]byte{'a' + byte(i)}, 400<<10))
+		werr = append(werr, err)
+	}
+	if werr[0] != nil || werr[1] != nil {
+		t.Errorf("writes within the bound: %v", werr[:2])
+	}
+	if errnoOf(werr[2]) != syscall.ENOSPC {
+		t.Errorf("a write past the staging bound: %v, want ENOSPC", werr[2])
+	}
+	var cerr []error
+	for _, f := range files {
+		cerr = append(cerr, f.Close())
+	}
+	if cerr[0] != nil || cerr[1] != nil {
+		t.Errorf("closes within the bound: %v", cerr[:2])
+	}
+	if errnoOf(cerr[2]) != syscall.ENOSPC {
+		t.Errorf("close of the handle past the bound: %v, want ENOSPC", cerr[2])
+	}
+	assertContent(t, p, rels[2], before)
+	es := forPath(logLines(t, p.Dir), rels[2])
+	if len(es) == 0 || es[len(es)-1].Op != "no_space" || !strings.Contains(es[len(es)-1].Reason, "staging_max_size") {
+		t.Errorf("log lines of %s: %v; want a no_space refusal naming staging_max_size", rels[2], es)
+	}
+	// The bound counts open handles only: once closed, room again.
+	if err := os.WriteFile(p.path(rels[2]), bytes.Repeat([]byte("c"), 400<<10), 0o644); err != nil {
+		t.Errorf("a write once the other handles closed: %v", err)
+	}
+}
+
+// Read handles beyond the descriptor limit less --fd-reserve fail with
+// EMFILE, and commits go on meanwhile: they keep descriptors of their own.
+func TestLimitDescriptors(t *testing.T) {
+	needTool(t, "prlimit")
+	p := newProject(t)
+	t.Cleanup(func() { unmountAll(t, p.Root) })
+	if r := run(t, p.Root, "prlimit", "--nofile=512:512", paracfsBin, "mount", "--fd-reserve", "256", p.Dir); r.Code != 0 || !isMounted(p.Dir) {
+		t.Fatalf("paracfs mount under a 512-descriptor limit: %s", r)
+	}
+	if pid := p.daemonPid(t); pid > 0 {
+		p.addPid(pid)
+	}
+	const rel = "agents/specs/coder.md"
+	var open []*os.File
+	defer func() {
+		for _, f := range open {
+			f.Close()
+		}
+	}()
+	var failed error
+	for i := 0; i < 400; i++ {
+		f, err := os.Open(p.path(rel))
+		if err != nil {
+			failed = err
+			break
+		}
+		open = append(open, f)
+	}
+	if errnoOf(failed) != syscall.EMFILE || len(open) > 256 {
+		t.Fatalf("after %d read handles: %v; want EMFILE at most at the 257th", len(open), failed)
+	}
+	for i := 0; i < 5; i++ {
+		if err := os.WriteFile(p.path("memory/knowledge/architecture.md"), []byte(fmt.Sprintf("# %d\n", i)), 0o644); err != nil {
+			t.Fatalf("commit %d while read handles fill their budget: %v", i, err)
+		}
+	}
+	for _, f := range open {
+		f.Close()
+	}
+	open = nil
+	f, err := os.Open(p.path(rel))
+	if err != nil {
+		t.Errorf("a read handle once the others closed: %v", err)
+	} else {
+		f.Close()
+	}
+}

@@ -1,0 +1,427 @@
+package tests
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A power cut, simulated: DIR lives on an ext4 image on a loop device,
+// mounted errors=remount-ro, and trigger_fs_error aborts its journal, which
+// drops everything not yet on disk, as a cut does. Commits, refusals,
+// deletes and a first commit of content written before the mount run
+// through the mount until a random number of them were acknowledged; the
+// cut lands while they go on. After e2fsck and a remount, every
+// acknowledged commit is on disk with its history version and a log line
+// (its own or a recover line written at start), the version from before
+// the mount is kept, every acknowledged refusal's bytes are kept whole
+// with their sha256, and deleted files stay deleted.
+//
+// PARACFS_POWERCUT_ROUNDS sets the number of cuts (20 by default).
+
+type pcCommit struct {
+	rel  string
+	rev  int64
+	data []byte
+}
+
+type pcState struct {
+	mu       sync.Mutex
+	commits  []pcCommit
+	refused  [][]byte
+	deleted  map[string]bool // acknowledged deletes not followed by a commit
+	acks     int
+	lastRev  map[string]int64
+	lastData map[string][]byte
+	unacked  map[string][]byte // the write under way when the cut came
+	cutErr   error             // what that write got
+}
+
+func (s *pcState) ack() {
+	s.acks++
+}
+
+func TestPowerCut(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (loop devices)")
+	}
+	needTool(t, "mkfs.ext4", "losetup", "e2fsck")
+	rounds := 20
+	if v, err := strconv.Atoi(os.Getenv("PARACFS_POWERCUT_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d, %d rounds", seed, rounds)
+	rng := rand.New(rand.NewSource(seed))
+	for i := 0; i < rounds; i++ {
+		target := 3 + rng.Intn(40)
+		if !t.Run(fmt.Sprintf("cut%02d-after%d", i, target), func(t *testing.T) { powerCutRound(t, rng.Int63(), target) }) {
+			break
+		}
+	}
+}
+
+func powerCutRound(t *testing.T, seed int64, target int) {
+	rng := rand.New(rand.NewSource(seed))
+	base, err := os.MkdirTemp(runDir, "powercut-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, disk := filepath.Join(base, "disk.img"), filepath.Join(base, "disk")
+	os.Mkdir(disk, 0o755)
+	if f, err := os.Create(img); err != nil {
+		t.Fatal(err)
+	} else if err := f.Truncate(64 << 20); err != nil {
+		t.Fatal(err)
+	} else {
+		f.Close()
+	}
+	mustRun(t, base, "mkfs.ext4", "-q", "-F", "-E", "nodiscard,lazy_itable_init=1,lazy_journal_init=1", img)
+	loop := strings.TrimSpace(mustRun(t, base, "losetup", "-f", "--show", img).Stdout)
+	t.Cleanup(func() {
+		releaseDisk(t, disk)
+		run(t, base, "losetup", "-d", loop)
+		os.RemoveAll(base)
+	})
+	mountDisk := func() { mustRun(t, base, "mount", "-o", "errors=remount-ro", loop, disk) }
+	mountDisk()
+
+	p := &project{Root: disk, Dir: filepath.Join(disk, ".parac"), backingFd: -1}
+	if err := copyTree("testdata/parac", p.Dir); err != nil {
+		t.Fatal(err)
+	}
+	unix.Sync() // the project as it was before: on disk
+	// Written just before the mount and never synced: its first commit
+	// through the mount must keep it (as the version "before the mount").
+	const preRel = "memory/knowledge/pre.md"
+	pre := []byte(fmt.Sprintf("before the mount %d\n", seed))
+	if err := os.WriteFile(filepath.Join(p.Dir, preRel), pre, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mountWith(t, p, p.Root, "mount", p.Dir)
+
+	st := &pcState{deleted: map[string]bool{}, lastRev: map[string]int64{}, lastData: map[string][]byte{}, unacked: map[string][]byte{}}
+	reached := make(chan struct{})
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pcWorkload(p, rng, st, target, reached, stop, preRel)
+	}()
+	select {
+	case <-reached:
+	case <-done:
+		t.Fatalf("the workload stopped after %d acknowledgments, before the cut", st.acks)
+	}
+	// A refusal reported after the cut may say that its bytes could not
+	// be kept (the disk is read-only): only those before it must be.
+	st.mu.Lock()
+	refusedBefore := len(st.refused)
+	st.mu.Unlock()
+	dev := filepath.Base(loop)
+	if err := os.WriteFile("/sys/fs/ext4/"+dev+"/trigger_fs_error", []byte("1\n"), 0); err != nil {
+		t.Fatalf("trigger_fs_error: %v", err)
+	}
+	close(stop)
+	<-done
+
+	// The machine comes back: the daemon is gone, the disk is checked.
+	if !releaseDisk(t, disk) {
+		t.FailNow()
+	}
+	if r := run(t, base, "e2fsck", "-fy", loop); r.Code >= 4 {
+		t.Fatalf("e2fsck: %s", r)
+	}
+	mountDisk()
+	fd, err := unix.Open(p.Dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.backingFd = fd
+	t.Cleanup(func() { unix.Close(fd) })
+	mountWith(t, p, p.Root, "mount", p.Dir)
+
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	t.Logf("%d acknowledged: %d commits, %d refusals, %d deleted; the write under way at the cut: %v", st.acks, len(st.commits), len(st.refused), len(st.deleted), st.cutErr)
+	// A commit that met the read-only disk is refused as such.
+	if e := errnoOf(st.cutErr); st.cutErr != nil && e != syscall.EROFS && e != syscall.EIO {
+		t.Errorf("a commit on the disk the cut left read-only: %v, want EROFS or EIO", st.cutErr)
+	}
+
+	// The files: each as its last acknowledged commit left it, deleted
+	// ones gone.
+	for rel, want := range st.lastData {
+		if st.deleted[rel] {
+			continue
+		}
+		got, err := os.ReadFile(p.backing(rel))
+		if u, ok := st.unacked[rel]; ok && err == nil && bytes.Equal(got, u) {
+			continue // the write the cut interrupted, landed whole
+		}
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s after the cut: %q, %v; want its last acknowledged commit %q", rel, short(string(got)), err, short(string(want)))
+		}
+	}
+	// A delete through the mount is finished a moment later (editors
+	// delete and create again): once its log line is on disk, the file
+	// stays gone; before, it may come back, whole, as last committed.
+	lines := logLines(t, p.Dir)
+	deleteLogged := map[string]bool{}
+	for _, e := range lines {
+		if e.Op == "delete" {
+			deleteLogged[e.Path] = true
+		}
+	}
+	for rel := range st.deleted {
+		got, err := os.ReadFile(p.backing(rel))
+		switch {
+		case os.IsNotExist(err):
+		case deleteLogged[rel]:
+			t.Errorf("%s: its delete is in the log, but the file is back after the cut: %v", rel, err)
+		case err != nil || !bytes.Equal(got, st.lastData[rel]):
+			t.Errorf("%s (deleted, not yet finished) is back after the cut as %q, %v; want gone or %q", rel, short(string(got)), err, short(string(st.lastData[rel])))
+		}
+	}
+
+	// The log: every acknowledged commit has its line, or a recover line
+	// of a revision at least as new; every line is whole JSON.
+	logged := map[string]map[int64]bool{}
+	recovered := map[string]int64{}
+	for _, e := range lines {
+		if e.Revision == nil || e.Path == "" {
+			continue
+		}
+		switch e.Op {
+		case "commit", "create":
+			if logged[e.Path] == nil {
+				logged[e.Path] = map[int64]bool{}
+			}
+			logged[e.Path][*e.Revision] = true
+		case "recover":
+			recovered[e.Path] = max(recovered[e.Path], *e.Revision)
+		}
+	}
+	for _, c := range st.commits {
+		if !logged[c.rel][c.rev] && recovered[c.rel] < c.rev {
+			t.Errorf("%s revision %d was acknowledged but the log has neither its line nor a recover line", c.rel, c.rev)
+		}
+	}
+
+	// The history: every acknowledged version is listed, whole.
+	for _, c := range st.commits {
+		got, err := os.ReadFile(p.backing(".paracfs/history/" + c.rel + "/" + strconv.FormatInt(c.rev, 10) + filepath.Ext(c.rel)))
+		if err != nil || !bytes.Equal(got, c.data) {
+			t.Errorf("history of %s revision %d: %q, %v; want %q", c.rel, c.rev, short(string(got)), err, short(string(c.data)))
+		}
+	}
+	for _, rel := range pcRels(st) {
+		b, err := os.ReadFile(p.backing(".paracfs/history/" + rel + "/.index.jsonl"))
+		if err != nil {
+			t.Errorf("history index of %s: %v", rel, err)
+			continue
+		}
+		listed := map[int64]string{}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var v struct {
+				Rev     int64  `json:"revision"`
+				SHA256  string `json:"sha256"`
+				Dropped bool   `json:"dropped"`
+			}
+			if json.Unmarshal([]byte(line), &v) == nil && !v.Dropped {
+				listed[v.Rev] = v.SHA256
+			}
+		}
+		for _, c := range st.commits {
+			if c.rel == rel && listed[c.rev] != sha256hex(c.data) {
+				t.Errorf("history index of %s lists revision %d as %q, want sha256 %s\n%s", rel, c.rev, listed[c.rev], sha256hex(c.data), b)
+			}
+		}
+	}
+	// The version from before the mount, when the file was committed.
+	if _, ok := st.lastData[preRel]; ok {
+		got, err := os.ReadFile(p.backing(".paracfs/history/" + preRel + "/0.md"))
+		if err != nil || !bytes.Equal(got, pre) {
+			t.Errorf("the version of %s from before the mount: %q, %v; want %q", preRel, got, err, pre)
+		}
+	}
+
+	// The refusals: each one's bytes kept whole, with their sha256.
+	kept := map[string]bool{}
+	filepath.Walk(p.backing(".paracfs/rejected"), func(path string, fi os.FileInfo, err error) error {
+		if err != nil || !fi.Mode().IsRegular() {
+			return nil
+		}
+		b, _ := os.ReadFile(path)
+		sum := make([]byte, 64)
+		n, err := unix.Getxattr(path, "user.paracfs.sha256", sum)
+		if err == nil && string(sum[:n]) == sha256hex(b) {
+			kept[string(b)] = true
+		}
+		return nil
+	})
+	for _, r := range st.refused[:refusedBefore] {
+		if !kept[string(r)] {
+			t.Errorf("the refusal of %q was reported, but its bytes are not kept whole with their sha256", short(string(r)))
+		}
+	}
+	if t.Failed() {
+		t.Logf("log after the cut:\n%s", readFile(t, p.backing(logRel)))
+	}
+}
+
+func pcRels(st *pcState) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range st.commits {
+		if !seen[c.rel] {
+			seen[c.rel] = true
+			out = append(out, c.rel)
+		}
+	}
+	return out
+}
+
+// pcWorkload commits, refuses and deletes through the mount, recording
+// what was acknowledged, until stop; it closes reached once target
+// operations were acknowledged.
+func pcWorkload(p *project, rng *rand.Rand, st *pcState, target int, reached, stop chan struct{}, preRel string) {
+	mds := []string{preRel, "agents/specs/coder.md", "agents/specs/reviewer.md", "memory/knowledge/architecture.md"}
+	var created []string
+	signalled := false
+	for n := 0; ; n++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		payload := []byte(fmt.Sprintf("# write %d\n%s\n", n, strings.Repeat("x", rng.Intn(6000))))
+		var rel string
+		var err error
+		kind := rng.Intn(10)
+		if n == 0 {
+			kind = 0 // the file from before the mount first
+		}
+		switch {
+		case kind < 5: // a commit of a Markdown file
+			rel = mds[rng.Intn(len(mds))]
+			if n == 0 {
+				rel = preRel
+			}
+			err = os.WriteFile(p.path(rel), payload, 0o644)
+		case kind < 7: // a new file
+			rel = fmt.Sprintf("memory/knowledge/new-%d.md", n)
+			err = os.WriteFile(p.path(rel), payload, 0o644)
+			if err == nil {
+				created = append(created, rel)
+			}
+		case kind < 8: // a delete of a file made here
+			if len(created) == 0 {
+				continue
+			}
+			i := rng.Intn(len(created))
+			rel = created[i]
+			created = append(created[:i], created[i+1:]...)
+			if os.Remove(p.path(rel)) != nil {
+				return
+			}
+			st.mu.Lock()
+			st.deleted[rel] = true
+			st.ack()
+			st.mu.Unlock()
+		case kind < 9: // a stale revision: a conflict
+			refused := []byte(fmt.Sprintf("revision: 1\nwrite: %d\n", n))
+			err = os.WriteFile(p.path("memory/context/current_state.yaml"), refused, 0o644)
+			if errnoOf(err) != syscall.EBUSY {
+				return
+			}
+			st.mu.Lock()
+			st.refused = append(st.refused, refused)
+			st.ack()
+			st.mu.Unlock()
+		default: // invalid YAML
+			refused := []byte(fmt.Sprintf("name: [unclosed %d\n", n))
+			err = os.WriteFile(p.path("project.yaml"), refused, 0o644)
+			if errnoOf(err) != syscall.EBADMSG {
+				return
+			}
+			st.mu.Lock()
+			st.refused = append(st.refused, refused)
+			st.ack()
+			st.mu.Unlock()
+		}
+		if kind < 7 {
+			if err != nil {
+				// The cut: this write is not acknowledged; it may
+				// have landed or not.
+				st.mu.Lock()
+				st.unacked[rel], st.cutErr = payload, err
+				st.mu.Unlock()
+				return
+			}
+			st.mu.Lock()
+			r := st.lastRev[rel] + 1 // none of these files has a revision before the mount
+			st.lastRev[rel], st.lastData[rel] = r, payload
+			delete(st.deleted, rel)
+			st.commits = append(st.commits, pcCommit{rel, r, payload})
+			st.ack()
+			st.mu.Unlock()
+		}
+		if !signalled && st.acks >= target {
+			signalled = true
+			close(reached)
+		}
+	}
+}
+
+// diskMounted reports whether something is mounted on dir.
+func diskMounted(dir string) bool {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && unescapeMount(f[4]) == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseDisk undoes what a test mounted on disk, leaving nothing in the
+// mount table: the paracfs mounts under it, their daemons (waited for),
+// then disk itself, retried while the daemons' last descriptors go, and
+// lazily if it stays busy (an error then). It reports whether disk was
+// unmounted for good.
+func releaseDisk(t *testing.T, disk string) bool {
+	pids := daemonPids(disk)
+	unmountAll(t, disk)
+	for _, pid := range append(pids, daemonPids(disk)...) {
+		if !waitGone(pid, 5*time.Second) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			waitGone(pid, 5*time.Second)
+		}
+	}
+	var r result
+	for try := 0; try < 100 && diskMounted(disk); try++ {
+		if r = run(t, "/", "umount", disk); r.Code == 0 {
+			return true
+		}
+		killDaemons(disk)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !diskMounted(disk) {
+		return true
+	}
+	run(t, "/", "umount", "-l", disk)
+	t.Errorf("umount %s: %s; unmounted lazily", disk, r)
+	return false
+}

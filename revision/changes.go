@@ -212,6 +212,9 @@ func sameYAML(a, b *yaml.Node, visited *int) bool {
 // document (the scan admits no anchors, aliases or tags). A null node
 // stands in if it cannot be decoded, which the scan rules out.
 func spanValue(span []byte) *yaml.Node {
+	if m := spanTree(span); m != nil && len(m.Content) == 2 {
+		return m.Content[1]
+	}
 	var root yaml.Node
 	if yaml.Unmarshal(span, &root) == nil && len(root.Content) == 1 {
 		if m := root.Content[0]; m.Kind == yaml.MappingNode && len(m.Content) == 2 {

@@ -3,6 +3,8 @@ package revision
 import (
 	"bytes"
 	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
 )
 
 // scanYAML is the fast path of YAML validation: a line scanner for the
@@ -54,6 +56,7 @@ type scanLevel struct {
 	indentless bool            // a sequence at its parent key's own indentation
 	keys       map[string]bool // keys seen in a mapping (nil until the second)
 	first      string          // the first key of a mapping
+	node       *yaml.Node      // the collection, when building
 }
 
 type yamlScanner struct {
@@ -65,6 +68,92 @@ type yamlScanner struct {
 	// or `-`): a more indented block may follow as its value.
 	pending bool
 	rooted  bool
+
+	// build makes the scanner also build the node tree yaml.v3 would
+	// (spanTree): pendIn and pendAt are the collection and index of the
+	// null that a pending node's block replaces.
+	build  bool
+	root   *yaml.Node
+	pendIn *yaml.Node
+	pendAt int
+}
+
+// spanTree builds the node tree of a document of the subset: the same
+// kinds, tags, styles and values as yaml.v3 decodes it to (positions
+// aside). nil when the scan does not take it.
+func spanTree(data []byte) *yaml.Node {
+	sc := yamlScanner{data: data, maxDepth: defaultMaxDepth, s: &yamlScan{}, build: true}
+	if !sc.run() {
+		return nil
+	}
+	return sc.root
+}
+
+// push opens a collection on the stack; when building, its node goes
+// into the collection into, or the pending slot, or becomes the root.
+func (sc *yamlScanner) push(lv scanLevel, into *yaml.Node) {
+	if sc.build {
+		lv.node = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		if lv.seq {
+			lv.node = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+		}
+		switch {
+		case into != nil:
+			into.Content = append(into.Content, lv.node)
+		case sc.pendIn != nil:
+			sc.pendIn.Content[sc.pendAt] = lv.node
+		default:
+			sc.root = lv.node
+		}
+	}
+	sc.stack = append(sc.stack, lv)
+}
+
+// add appends a node to the collection on top of the stack, when building.
+func (sc *yamlScanner) add(n *yaml.Node) {
+	if sc.build {
+		top := sc.stack[len(sc.stack)-1].node
+		top.Content = append(top.Content, n)
+	}
+}
+
+// addPending appends the null a pending node is until a block replaces it.
+func (sc *yamlScanner) addPending() {
+	sc.pending = true
+	if sc.build {
+		top := sc.stack[len(sc.stack)-1].node
+		sc.pendIn, sc.pendAt = top, len(top.Content)
+		top.Content = append(top.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"})
+	}
+}
+
+// scalarNode is the node of a scalar of the subset: a plain or quoted
+// scalar, or a simple flow collection.
+func scalarNode(v []byte) *yaml.Node {
+	switch v[0] {
+	case '"':
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Style: yaml.DoubleQuotedStyle, Value: string(v[1 : len(v)-1])}
+	case '\'':
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Style: yaml.SingleQuotedStyle, Value: string(bytes.ReplaceAll(v[1:len(v)-1], []byte("''"), []byte("'")))}
+	case '[', '{':
+		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle}
+		if v[0] == '{' {
+			n.Kind, n.Tag = yaml.MappingNode, "!!map"
+		}
+		if in := bytes.Trim(v[1:len(v)-1], " "); len(in) > 0 {
+			for _, item := range bytes.Split(in, []byte(",")) {
+				n.Content = append(n.Content, plainNode(bytes.Trim(item, " ")))
+			}
+		}
+		return n
+	}
+	return plainNode(v)
+}
+
+func plainNode(v []byte) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.ScalarNode, Value: string(v)}
+	n.Tag = n.ShortTag() // yaml.v3's own resolution of a plain scalar
+	return n
 }
 
 func (sc *yamlScanner) run() bool {
@@ -123,7 +212,7 @@ func (sc *yamlScanner) line(start, end int) bool {
 		if seqItem {
 			return false // only a mapping at the root: the state files' shape
 		}
-		sc.stack = append(sc.stack, scanLevel{indent: 0})
+		sc.push(scanLevel{indent: 0}, nil)
 		return sc.mapEntry(at, end, true)
 	}
 
@@ -136,14 +225,15 @@ func (sc *yamlScanner) line(start, end int) bool {
 			if len(sc.stack) >= sc.maxDepth-2 {
 				return false
 			}
-			lv := scanLevel{indent: ind, seq: seqItem, indentless: ind == top.indent}
-			sc.stack = append(sc.stack, lv)
+			sc.push(scanLevel{indent: ind, seq: seqItem, indentless: ind == top.indent}, nil)
+			sc.pendIn = nil
 			if seqItem {
 				return sc.seqEntry(at, end)
 			}
 			return sc.mapEntry(at, end, false)
 		}
 		// Otherwise the pending value was null.
+		sc.pendIn = nil
 	}
 
 	for len(sc.stack) > 0 && sc.stack[len(sc.stack)-1].indent > ind {
@@ -179,11 +269,8 @@ func (sc *yamlScanner) seqEntry(at, end int) bool {
 		i++
 	}
 	if i == end || sc.data[i] == '#' {
-		if i > at+1 || i == end {
-			sc.pending = true
-			return printable(sc.data[i:end])
-		}
-		return false
+		sc.addPending()
+		return printable(sc.data[i:end])
 	}
 	rest := sc.data[i:end]
 	if rest[0] == '-' && (len(rest) == 1 || rest[1] == ' ') {
@@ -195,10 +282,13 @@ func (sc *yamlScanner) seqEntry(at, end int) bool {
 			return false
 		}
 		col := i - lineStart(sc.data, at)
-		sc.stack = append(sc.stack, scanLevel{indent: col})
+		sc.push(scanLevel{indent: col}, sc.stack[len(sc.stack)-1].node)
 		return sc.mapEntry(i, end, false)
 	}
-	_, ok := scalarEnd(sc.data, i, end)
+	vend, ok := scalarEnd(sc.data, i, end)
+	if ok && sc.build {
+		sc.add(scalarNode(sc.data[i:vend]))
+	}
 	return ok
 }
 
@@ -222,6 +312,9 @@ func (sc *yamlScanner) mapEntry(at, end int, top bool) bool {
 		}
 		lv.keys[k] = true
 	}
+	if sc.build {
+		sc.add(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k})
+	}
 	if top {
 		start := lineStart(sc.data, at)
 		if n := len(sc.s.keys); n > 0 {
@@ -237,12 +330,15 @@ func (sc *yamlScanner) mapEntry(at, end int, top bool) bool {
 		if top && k == "revision" {
 			return false // a null revision: yaml.v3's refusal
 		}
-		sc.pending = true
+		sc.addPending()
 		return printable(sc.data[i:end])
 	}
 	vend, ok := scalarEnd(sc.data, i, end)
 	if !ok {
 		return false
+	}
+	if sc.build {
+		sc.add(scalarNode(sc.data[i:vend]))
 	}
 	if top && k == "revision" {
 		rev, ok := parseRevision(sc.data[i:vend])

@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // treeParse parses YAML the way Parse did before the scan: yaml.v3's tree
@@ -118,6 +120,9 @@ func checkAgrees(t *testing.T, data []byte) {
 	if err != nil {
 		t.Fatalf("the scan took %q, which yaml.v3 refuses: %v", data, err)
 	}
+	if diff := sameTree(spanTree(data), tr.ymap, "root"); diff != "" {
+		t.Errorf("%q: the scan's tree differs from yaml.v3's: %s", data, diff)
+	}
 	if s.HasRev != tr.HasRev || s.Rev != tr.Rev || s.revStart != tr.revStart || s.revEnd != tr.revEnd {
 		t.Errorf("%q: scan revision %v %d [%d:%d], tree %v %d [%d:%d]", data, s.HasRev, s.Rev, s.revStart, s.revEnd, tr.HasRev, tr.Rev, tr.revStart, tr.revEnd)
 	}
@@ -149,6 +154,25 @@ func checkAgrees(t *testing.T, data []byte) {
 			}
 		}
 	}
+}
+
+// sameTree compares what yaml.v3 decodes (positions and comments aside).
+func sameTree(a, b *yaml.Node, at string) string {
+	if a == nil || b == nil {
+		if a != b {
+			return at + ": one tree is missing"
+		}
+		return ""
+	}
+	if a.Kind != b.Kind || a.Tag != b.Tag || a.Value != b.Value || a.Style != b.Style || len(a.Content) != len(b.Content) {
+		return fmt.Sprintf("%s: kind %v/%v tag %q/%q value %q/%q style %v/%v len %d/%d", at, a.Kind, b.Kind, a.Tag, b.Tag, a.Value, b.Value, a.Style, b.Style, len(a.Content), len(b.Content))
+	}
+	for i := range a.Content {
+		if d := sameTree(a.Content[i], b.Content[i], fmt.Sprintf("%s/%d", at, i)); d != "" {
+			return d
+		}
+	}
+	return ""
 }
 
 func changesJSON(c map[string]Change) string {

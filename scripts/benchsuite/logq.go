@@ -88,8 +88,8 @@ func (b *Bench) caseLog() error {
 		cmd := exec.Command(b.cfg.Paracfs, args...)
 		if len(args) > 0 && args[0] == "gostart" {
 			// A Go program that prints a line and exits (built beside
-			// paracfs by scripts/bench): the floor of a command's start.
-			cmd = exec.Command(filepath.Join(filepath.Dir(b.cfg.Paracfs), "gostart"))
+			// the suite by scripts/bench): the floor of a command's start.
+			cmd = exec.Command(filepath.Join(filepath.Dir(b.self), "gostart"))
 		}
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb

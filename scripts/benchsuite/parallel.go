@@ -2,8 +2,11 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -15,7 +18,7 @@ import (
 // same rounds.
 func (b *Bench) caseParallel() error {
 	const writers = 8
-	n, rounds := b.n(150, 10), b.n(3, 1)
+	n, rounds := b.n(120, 10), b.n(5, 1)
 	root := map[string]string{}
 	for _, s := range []string{"floor", "pc"} {
 		d := b.dir("parallel", s, "memory")
@@ -40,7 +43,12 @@ func (b *Bench) caseParallel() error {
 	lat := map[string][]float64{}
 	counts := map[string]int64{}
 	runs := 0
+	// Per round, each configuration's throughput: the target pairs the
+	// systems within a round, so that the machine's drift between rounds
+	// (other load; the floor mostly waits for fsync) cancels out.
+	perRound := make([]map[string]float64, rounds)
 	for r := 0; r < rounds; r++ {
+		perRound[r] = map[string]float64{}
 		for j := range systems {
 			s := systems[(r+j)%len(systems)]
 			for _, k := range []int{1, writers} {
@@ -55,6 +63,9 @@ func (b *Bench) caseParallel() error {
 				}
 				runs++
 				key := fmt.Sprintf("%s %d", s.name, k)
+				if w > 0 {
+					perRound[r][key] = float64(k*n) / w.Seconds()
+				}
 				ops[key] += k * n
 				wall[key] += w
 				for _, x := range res {
@@ -106,8 +117,26 @@ func (b *Bench) caseParallel() error {
 	}
 	t.notes = append(t.notes, "floor: flock P.lock, read, temp file, fsync, rename, directory fsync; paracfs: read and rewrite through one descriptor, close commits",
 		"commits/s: increments of all writers over wall time (first start to last end), summed over the rounds")
+	var rel []float64
+	var each []string
+	for _, m := range perRound {
+		sc := func(name string) float64 { return ratio(m[fmt.Sprintf("%s %d", name, writers)], m[name+" 1"]) }
+		if x := ratio(sc("paracfs"), sc("floor")); !math.IsNaN(x) && !math.IsInf(x, 0) {
+			rel = append(rel, x)
+			each = append(each, fmtRatio(x))
+		}
+	}
+	med := math.NaN()
+	if len(rel) > 0 {
+		sort.Float64s(rel)
+		med = rel[len(rel)/2]
+		if len(rel)%2 == 0 {
+			med = (rel[len(rel)/2-1] + rel[len(rel)/2]) / 2
+		}
+	}
+	t.notes = append(t.notes, fmt.Sprintf("paracfs's scaling over the floor's, round by round: %s (the target takes their median)", strings.Join(each, ", ")))
 	b.printTable(t)
-	b.target("8-writer scaling vs the floor's 8-writer scaling", ratio(scaling["paracfs"], scaling["floor"]), ">=", 0.8, "x",
-		fmt.Sprintf("paracfs %s, floor %s (aggregate commits/s with 8 writers over 1 writer)", fmtRatio(scaling["paracfs"]), fmtRatio(scaling["floor"])))
+	b.target("8-writer scaling vs the floor's 8-writer scaling", med, ">=", 0.8, "x",
+		fmt.Sprintf("median of %d rounds; all rounds: paracfs %s, floor %s (aggregate commits/s, 8 writers over 1)", len(rel), fmtRatio(scaling["paracfs"]), fmtRatio(scaling["floor"])))
 	return nil
 }

@@ -25,6 +25,9 @@ import (
 // top-level key's span (from its line to the next top-level key) decodes
 // on its own to the same value as in the whole document.
 func scanYAML(data []byte, lim Limits) (s *yamlScan, ok bool) {
+	if lim.MaxDepth < 8 {
+		return nil, false // the scan keeps two levels of room below the limit, and a flow list adds one
+	}
 	sc := yamlScanner{data: data, maxDepth: lim.MaxDepth, s: &yamlScan{}}
 	if !sc.run() {
 		return nil, false

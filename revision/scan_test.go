@@ -249,3 +249,19 @@ func BenchmarkScanYAML(b *testing.B) {
 		}
 	}
 }
+
+// TestScanDepthLimit: a limit the scan's document exceeds leaves the
+// verdict to yaml.v3's walk, whatever the limit.
+func TestScanDepthLimit(t *testing.T) {
+	for depth := 1; depth <= 12; depth++ {
+		lim := Limits{MaxDepth: depth}
+		for _, doc := range []string{"a: 1\n", "a: [x]\n", "a:\n  b: [x]\n", "a:\n  - b:\n      c: {}\n", strings.Repeat("  ", 0) + "a:\n  b:\n    c:\n      d:\n        e:\n          f: 1\n"} {
+			_, scanErr := Parse(YAML, []byte(doc), lim)
+			d := &Doc{Kind: YAML, Data: []byte(doc)}
+			treeErr := parseYAMLTree(d, lim.withDefaults())
+			if (scanErr == nil) != (treeErr == nil) {
+				t.Errorf("depth %d, %q: Parse says %v, yaml.v3's walk %v", depth, doc, scanErr, treeErr)
+			}
+		}
+	}
+}

@@ -44,13 +44,18 @@ func (h *fdHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadR
 	return preadResult(h.fd, dest, off)
 }
 
-// preadResult reads a backing descriptor for a FUSE READ.
+// preadResult reads a backing descriptor for a FUSE READ. The result is a
+// vector, which go-fuse writes to the device with one writev: plain data
+// (ReadResultData) would first be tried as a splice and fail, after a
+// round trip of the reply's header through a pipe. (Splicing the backing
+// file itself, fuse.ReadResultFd, measured no better than this for 1 MiB
+// reads, and worse for small ones.)
 func preadResult(fd int, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	n, err := unix.Pread(fd, dest, off)
 	if err != nil {
 		return nil, errno(err)
 	}
-	return fuse.ReadResultData(dest[:n]), 0
+	return fuse.ReadResultVector([][]byte{dest[:n]}), 0
 }
 
 func (h *fdHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {

@@ -47,7 +47,7 @@ func Changes(old, new *Doc) map[string]Change {
 			out[key] = Change{Old: o.canonical().value()}
 			continue
 		}
-		if o.raw != nil && bytes.Equal(o.raw, n.raw) {
+		if o.raw != nil && bytes.Equal(o.raw, n.raw) || o.span != nil && bytes.Equal(o.span, n.span) {
 			continue
 		}
 		visited := 0
@@ -67,15 +67,24 @@ func Changes(old, new *Doc) map[string]Change {
 	return out
 }
 
-// topValue is the value of a top-level key: a YAML node or raw JSON.
+// topValue is the value of a top-level key: a YAML node, the span of a
+// scanned YAML key (its `key: value` lines), or raw JSON.
 type topValue struct {
 	node *yaml.Node
+	span []byte
 	raw  []byte
 }
 
 func topValues(d *Doc) map[string]topValue {
 	if d == nil {
 		return nil
+	}
+	if d.scan != nil && d.ymap == nil {
+		m := make(map[string]topValue, len(d.scan.keys))
+		for _, k := range d.scan.keys {
+			m[k.key] = topValue{span: d.Data[k.start:k.end]}
+		}
+		return m
 	}
 	if d.ymap != nil {
 		entries := yamlEntries(d.ymap)
@@ -96,6 +105,9 @@ func topValues(d *Doc) map[string]topValue {
 // encoding itself only while it is short.
 func (v topValue) canonical() canonValue {
 	w := &canonWriter{h: sha256.New()}
+	if v.span != nil {
+		v.node = spanValue(v.span)
+	}
 	if v.node != nil {
 		e := yamlEncoder{w: w}
 		e.node(v.node)
@@ -193,4 +205,21 @@ func sameYAML(a, b *yaml.Node, visited *int) bool {
 		}
 	}
 	return true
+}
+
+// spanValue decodes the value of a scanned top-level key from its span
+// alone: a one-key mapping, whose value means what it means in the whole
+// document (the scan admits no anchors, aliases or tags). A null node
+// stands in if it cannot be decoded, which the scan rules out.
+func spanValue(span []byte) *yaml.Node {
+	if m := spanTree(span); m != nil && len(m.Content) == 2 {
+		return m.Content[1]
+	}
+	var root yaml.Node
+	if yaml.Unmarshal(span, &root) == nil && len(root.Content) == 1 {
+		if m := root.Content[0]; m.Kind == yaml.MappingNode && len(m.Content) == 2 {
+			return m.Content[1]
+		}
+	}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
 }

@@ -11,6 +11,7 @@ package revision
 
 import (
 	"strconv"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -64,8 +65,13 @@ type Doc struct {
 
 	// revStart and revEnd delimit the bytes of the revision scalar in Data.
 	revStart, revEnd int
-	// ymap is the root mapping of a YAML document, nil otherwise.
+	// ymap is the root mapping of a YAML document, nil otherwise, or nil
+	// until first used when the scan validated the document (yamlRoot).
 	ymap *yaml.Node
+	// scan is what the fast scan found in a YAML mapping it validated;
+	// tree then decodes the root mapping on first use.
+	scan *yamlScan
+	tree *lazyTree
 	// jmembers are the members of a top-level JSON object.
 	jmembers []jsonMember
 	// isMap tells that the content is a YAML mapping or a JSON object.
@@ -117,4 +123,26 @@ func (d *Doc) Stamped(rev int64) []byte {
 	out = append(out, d.Data[:d.revStart]...)
 	out = append(out, digits...)
 	return append(out, d.Data[d.revEnd:]...)
+}
+
+// lazyTree is the node tree of a scanned YAML document, decoded once, on
+// first use (Value, WithRevision, a mix with a tree-parsed version).
+type lazyTree struct {
+	once sync.Once
+	root *yaml.Node
+}
+
+// yamlRoot returns the root mapping of a YAML mapping: the tree Parse kept,
+// or, for a document the scan validated, its tree decoded now (once).
+func (d *Doc) yamlRoot() *yaml.Node {
+	if d.ymap != nil || d.tree == nil {
+		return d.ymap
+	}
+	d.tree.once.Do(func() {
+		var root yaml.Node
+		if yaml.Unmarshal(d.Data, &root) == nil && len(root.Content) > 0 && root.Content[0].Kind == yaml.MappingNode {
+			d.tree.root = root.Content[0]
+		}
+	})
+	return d.tree.root
 }

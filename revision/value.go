@@ -18,6 +18,13 @@ func (d *Doc) Keys() []string {
 	if !d.isMap {
 		return nil
 	}
+	if d.scan != nil {
+		keys := make([]string, len(d.scan.keys))
+		for i, k := range d.scan.keys {
+			keys[i] = k.key
+		}
+		return keys
+	}
 	if d.ymap != nil {
 		entries := yamlEntries(d.ymap)
 		keys := make([]string, len(entries))
@@ -44,8 +51,8 @@ func (d *Doc) Value() (any, error) {
 		text = d.Data
 	case YAML:
 		e := yamlEncoder{}
-		if d.ymap != nil {
-			e.node(d.ymap) // the tree Parse kept: no second decoding
+		if m := d.yamlRoot(); m != nil {
+			e.node(m) // the tree Parse kept: no second decoding
 		} else {
 			var root yaml.Node
 			if err := yaml.Unmarshal(d.Data, &root); err != nil {
@@ -82,14 +89,14 @@ func (d *Doc) WithRevision(rev int64) (out []byte, ok bool) {
 		return d.Data, false
 	}
 	num := strconv.FormatInt(rev, 10)
-	if d.ymap != nil {
+	if d.Kind == YAML && d.yamlRoot() != nil {
 		return d.addYAMLRevision(num)
 	}
 	return d.addJSONRevision(num)
 }
 
 func (d *Doc) addYAMLRevision(num string) ([]byte, bool) {
-	m := d.ymap
+	m := d.yamlRoot()
 	if m.Style&yaml.FlowStyle != 0 {
 		off := yamlOffset(d.Data, m.Line, m.Column)
 		if off < 0 || off >= len(d.Data) || d.Data[off] != '{' {

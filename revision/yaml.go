@@ -10,11 +10,26 @@ import (
 )
 
 // parseYAML validates doc.Data as a single YAML document and fills in the
-// revision field and the root mapping.
-func parseYAML(doc *Doc, lim Limits) (ierr *InvalidError) {
+// revision field and the root mapping: with the scan when the document is
+// plain block YAML it takes, with yaml.v3's tree otherwise.
+func parseYAML(doc *Doc, lim Limits) *InvalidError {
 	if err := checkText(doc.Data); err != nil {
 		return err
 	}
+	if s, ok := scanYAML(doc.Data, lim); ok {
+		doc.isMap, doc.scan, doc.tree = true, s, &lazyTree{}
+		if s.hasRev {
+			doc.Rev, doc.HasRev = s.rev, true
+			doc.revStart, doc.revEnd = s.revStart, s.revEnd
+		}
+		return nil
+	}
+	return parseYAMLTree(doc, lim)
+}
+
+// parseYAMLTree validates doc.Data with yaml.v3's node tree: every YAML
+// the scan does not take, and every refusal.
+func parseYAMLTree(doc *Doc, lim Limits) (ierr *InvalidError) {
 	// yaml.v3 reports syntax errors as values; anything it panics with is a
 	// bug of the parser that bad input must not turn into a crash.
 	defer func() {

@@ -50,7 +50,7 @@ type Config struct {
 	Env     []string // extra environment of the paracfs daemons (experiments: GOMAXPROCS, GOGC)
 }
 
-var allCases = []string{"commit", "contend", "read", "scale", "log"}
+var allCases = []string{"commit", "paracle", "contend", "parallel", "read", "scale", "log"}
 
 func run() int {
 	var c Config
@@ -129,7 +129,9 @@ func run() int {
 		fn   func() error
 	}{
 		{"commit", b.caseCommit},
+		{"paracle", b.caseParacle},
 		{"contend", b.caseContend},
+		{"parallel", b.caseParallel},
 		{"read", b.caseRead},
 		{"scale", b.caseScale},
 		{"log", b.caseLog},

@@ -182,6 +182,9 @@ func (b *Bench) caseScale() error {
 		"first pass: paracfs reads files it never saw, so it stamps each one (revision xattr) as it opens it")
 	b.printTable(t)
 
+	if err := b.commitsAtScale(pc, dirs, files); err != nil {
+		return fmt.Errorf("commits at scale: %w", err)
+	}
 	b.target(fmt.Sprintf("daemon RSS after the %d-file scale case", total), rss["paracfs"][0], "<=", 40, "MiB",
 		fmt.Sprintf("peak %.1f MiB; loopback %.1f MiB", rss["paracfs"][1], rss["loopback"][0]))
 	b.target("mount ready (warm)", readyMed["paracfs"]/1e6, "<=", 150, "ms", fmt.Sprintf("loopback %s", fmtNs(readyMed["loopback"])))

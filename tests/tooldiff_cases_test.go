@@ -14,31 +14,17 @@ meta() { stat -c '%n %F %a %u:%g links=%h size=%s' "$@"; }
 same() { local f=$1; shift; local a; a=$(ino "$f"); "$@"; echo "rc=$? $1"; if [ "$a" = "$(ino "$f")" ]; then echo "$f: same inode"; else echo "$f: new inode"; fi; meta "$f"; stat -c 'mtime=%y' "$f"; }
 `
 
-// What several cases show today.
+// What several cases show: a commit is a rename of a temp file over P in
+// P's directory, which moves the directory's mtime where an in-place
+// write on a plain filesystem does not, and its ctime.
 const (
-	// the commit's P.lock files show in DIR (DESIGN: paracfs adds no
-	// visible files of its own), in listings, git status and getfacl -R
-	showsLock = `\.lock\b`
-	// a commit (its P.lock, its temp file renamed over P) moves the
-	// directory's mtime where an in-place write on a plain filesystem
-	// does not
 	showsDirMtime = `directory mtime: plain as before the case, mount now`
-	// and its ctime
 	showsDirCtime = `directory ctime: changed in the plain copy false, through the mount true`
-	// reading a managed file through the mount moves its ctime
-	showsReadCtime = `: ctime: changed in the plain copy false, through the mount true`
-	// cp -p/-a, install -m and mv across filesystems chmod/utime a new
-	// managed name by path before its first commit: ENOENT
-	showsNewNameMeta = `preserving permissions|setting permissions`
-	// times set on a new managed name before its commit are lost
-	showsNewNameTimes = `mtime: plain the (source's|copy's fixed) time, mount now`
 )
 
 // knownDivergent lists the cases that differ today: the part of the work
 // each waits for, and what it shows. A case leaves the table when it
-// passes; a pattern leaves it when nothing shows it any more (when the
-// lock files go, remove showsLock everywhere, and the cases left with
-// nothing to show).
+// passes; a pattern leaves it when nothing shows it any more.
 var knownDivergent = map[string]knownDiv{
 	"cp-overwrite":       {"a commit is a rename in the directory: it moves the directory's mtime and ctime (inherent to atomic commits)", []string{showsDirMtime, showsDirCtime}},
 	"install-mode":       {"a save of the very bytes already committed is no commit, so the file keeps its mtime where install's new file gets a fresh one", []string{`config/logging.yaml: mtime: plain now, mount as before the case`, `config: directory mtime: plain now, mount as before the case`, `config: directory ctime: changed in the plain copy true, through the mount false`}},

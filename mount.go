@@ -285,6 +285,9 @@ func daemonize(dir, mp string, flags []string) error {
 	// Never through a symlink: DIR may be writable by others, and this
 	// may run as root.
 	mbase, mname := metaBeneath(dir)
+	if st, err := os.Lstat(filepath.Join(mbase, mname)); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		return fmt.Errorf("%s is a symlink: paracfs keeps its data there and follows no link; move it away", filepath.Join(mbase, mname))
+	}
 	if err := mkdirBeneath(mbase, mname, 0o755); err != nil {
 		return fmt.Errorf("cannot make %s, where paracfs keeps its data beside DIR (it needs to write in %s): %w", filepath.Join(mbase, mname), mbase, err)
 	}

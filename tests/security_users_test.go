@@ -255,11 +255,11 @@ func TestSecurityHistoryFollowsThePath(t *testing.T) {
 
 	// Unmounted, the history is root's alone.
 	unmountCmd(t, p)
-	got = asNobodyOps(t, p.Root, "read:"+p.path(".paracfs/history/"+rel+"/1.yaml"), "list:"+p.path(".paracfs/history"),
-		"read:"+p.path(".paracfs/history/"+srel+"/"+filepath.Base(mine)))
+	got = asNobodyOps(t, p.Root, "read:"+p.meta("history", rel, "1.yaml"), "list:"+p.meta("history"),
+		"read:"+p.meta("history", srel, filepath.Base(mine)))
 	wantErrnos(t, "nobody, unmounted", got, map[string]syscall.Errno{
-		"read:" + p.path(".paracfs/history/"+rel+"/1.yaml"): syscall.EACCES, "list:" + p.path(".paracfs/history"): syscall.EACCES,
-		"read:" + p.path(".paracfs/history/"+srel+"/"+filepath.Base(mine)): syscall.EACCES,
+		"read:" + p.meta("history", rel, "1.yaml"): syscall.EACCES, "list:" + p.meta("history"): syscall.EACCES,
+		"read:" + p.meta("history", srel, filepath.Base(mine)): syscall.EACCES,
 	})
 	r = nobodyParacfs(t, p, p.Dir, "show", rel+"@1")
 	noSecret(t, "paracfs show unmounted", r.Stdout+r.Stderr, "PIN-")

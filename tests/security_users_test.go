@@ -624,8 +624,9 @@ except OSError as e:
 	walk := func(where string) walkResult {
 		t.Helper()
 		var all walkResult
-		// .paracfs is not listed in DIR: walked by name too.
-		for _, top := range []string{where, filepath.Join(where, ".paracfs")} {
+		// .paracfs is not listed in DIR: walked by name too, and
+		// paracfs's data folder beside DIR.
+		for _, top := range []string{where, filepath.Join(where, ".paracfs"), p.meta()} {
 			r := runAsNobody(t, p.Root, toolPython, "-c", nobodyWalk, top)
 			var w walkResult
 			decodeLastLine(t, r, &w)

@@ -38,13 +38,15 @@ func metaPath(dir, rel string) string {
 }
 
 // metaBeneath names the data folder of DIR (unmounted) as a folder to open
-// beneath and a name in it, for openBeneath and mkdirBeneath: DIR and
-// .paracfs for an older paracfs's data not moved yet (the daemon moves it
-// at its start), else DIR's parent and the sibling's name.
+// beneath and a name in it, for openBeneath and mkdirBeneath: DIR's parent
+// and the sibling's name, unless only DIR/.paracfs exists (an older
+// paracfs's data not moved yet, which the daemon moves, open files and
+// all, at its start).
 func metaBeneath(dir string) (base, name string) {
-	if st, err := os.Lstat(filepath.Join(dir, backing.MetaDir)); err == nil && st.IsDir() {
+	p := backing.MetaPath(dir)
+	_, serr := os.Lstat(p)
+	if st, err := os.Lstat(filepath.Join(dir, backing.MetaDir)); err == nil && st.IsDir() && os.IsNotExist(serr) {
 		return dir, backing.MetaDir
 	}
-	p := backing.MetaPath(dir)
 	return filepath.Dir(p), filepath.Base(p)
 }

@@ -143,27 +143,33 @@ func (d *Dir) openMeta() (moved string, err error) {
 		return "", fmt.Errorf("%s belongs to uid %d, neither DIR's owner nor the daemon's user: paracfs keeps its data there; move it away", m.path, st.Uid)
 	}
 	if hasOld && curErr == nil {
-		n := d.mergeOld(m.fd)
-		moved = fmt.Sprintf("moved paracfs's data from %s/%s to %s (%d entries merged into the existing one, the rest dropped)", root, MetaDir, m.path, n)
+		n, gone := d.mergeOld(m.fd)
+		moved = fmt.Sprintf("moved paracfs's data from %s/%s to %s (%d entries merged into the existing one, those it held already dropped)", root, MetaDir, m.path, n)
+		if !gone {
+			moved += fmt.Sprintf("; some entries could not move and stay in %s/%s", root, MetaDir)
+		}
 	}
 	d.meta = m
 	return moved, nil
 }
 
 // mergeOld moves what DIR/.paracfs holds that the sibling lacks into it,
-// folder by folder, then removes DIR/.paracfs. Each entry moves by one
-// rename, so a crash leaves it in one of the two places.
-func (d *Dir) mergeOld(mfd int) int {
+// folder by folder, drops what both hold (the sibling's is newer), then
+// removes DIR/.paracfs. Each entry moves by one rename, so a crash leaves
+// it in one of the two places; an entry that cannot move stays, and so
+// does DIR/.paracfs then. It returns how many entries moved, and whether
+// DIR/.paracfs is gone.
+func (d *Dir) mergeOld(mfd int) (int, bool) {
 	ofd, err := openat2(d.fd, MetaDir, unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {
-		return 0
+		return 0, false
 	}
-	defer unix.Close(ofd)
 	n := mergeTree(ofd, mfd)
+	unix.Close(ofd)
 	fsyncDir(mfd)
-	removeTree(d.fd, MetaDir)
+	gone := unix.Unlinkat(d.fd, MetaDir, unix.AT_REMOVEDIR) == nil
 	unix.Fsync(d.fd)
-	return n
+	return n, gone
 }
 
 func mergeTree(from, to int) int {
@@ -185,6 +191,7 @@ func mergeTree(from, to int) int {
 			if err1 == nil && err2 == nil {
 				n += mergeTree(f, t)
 				fsyncDir(t)
+				unix.Unlinkat(from, name, unix.AT_REMOVEDIR) // if all of it moved
 			}
 			if err1 == nil {
 				unix.Close(f)
@@ -192,26 +199,12 @@ func mergeTree(from, to int) int {
 			if err2 == nil {
 				unix.Close(t)
 			}
+		case err == nil && a.Mode&unix.S_IFMT != unix.S_IFDIR:
+			unix.Unlinkat(from, name, 0) // the sibling holds this name already
 		}
 	}
+	fsyncDir(from)
 	return n
-}
-
-// removeTree removes name in dfd and everything beneath it, following no
-// symlink.
-func removeTree(dfd int, name string) {
-	if unix.Unlinkat(dfd, name, 0) == nil {
-		return
-	}
-	fd, err := openat2(dfd, name, unix.O_PATH|unix.O_DIRECTORY, 0)
-	if err != nil {
-		return
-	}
-	for _, n := range dirNames(fd) {
-		removeTree(fd, n)
-	}
-	unix.Close(fd)
-	unix.Unlinkat(dfd, name, unix.AT_REMOVEDIR)
 }
 
 // dirNames lists the directory dfd (an O_PATH descriptor will do).

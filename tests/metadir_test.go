@@ -216,3 +216,22 @@ func TestFootprintDIRMountPointRefused(t *testing.T) {
 		t.Errorf("paracfs mounted a DIR that is a mount point")
 	}
 }
+
+// A parent of DIR the daemon cannot write in (here immutable, which stops
+// root too): the first mount fails, naming the folder it could not make.
+func TestFootprintParentNotWritable(t *testing.T) {
+	needTool(t, "chattr")
+	p := newProject(t)
+	t.Cleanup(func() { unmountAll(t, p.Root) })
+	mustRun(t, p.Root, "chattr", "+i", p.Root)
+	t.Cleanup(func() { run(t, "/", "chattr", "-i", p.Root) })
+	for _, args := range [][]string{{"mount", p.Dir}, {"mount", "-f", p.Dir}} {
+		r := paracfs(t, "/", args...)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "cannot make "+p.meta()) || !strings.Contains(r.Stderr, "operation not permitted") {
+			t.Errorf("paracfs %s with DIR's parent immutable: %s\nwant a refusal naming %s", strings.Join(args, " "), r, p.meta())
+		}
+		if isMounted(p.Dir) {
+			t.Fatalf("paracfs %s mounted DIR without its data folder", strings.Join(args, " "))
+		}
+	}
+}

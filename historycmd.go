@@ -42,7 +42,7 @@ func (f fileRef) String() string {
 
 // historyDir is where the file's versions are, for people to read.
 func (f fileRef) historyDir() string {
-	return filepath.Join(f.root, filepath.FromSlash(backing.HistoryPath(f.rel)))
+	return metaPath(f.root, backing.HistoryPath(f.rel))
 }
 
 // splitRev splits FILE@REV. A path whose last @ is not followed by a
@@ -75,7 +75,7 @@ func noRev(arg, form string) error {
 
 // resolveFile finds the paracfs directory a FILE[@REV] argument is in: a
 // mount whose mountpoint holds it, else the nearest directory above it
-// that has a .paracfs folder (DIR when not mounted).
+// whose paracfs data folder exists (DIR when not mounted: metaDirOf).
 func resolveFile(arg string) (fileRef, error) {
 	file, rev, hasRev, err := splitRev(arg)
 	if err != nil {
@@ -101,7 +101,7 @@ func resolveFile(arg string) (fileRef, error) {
 		ref.root, ref.mount = m.Mountpoint, &m
 	} else {
 		for dir := filepath.Dir(abs); ; dir = filepath.Dir(dir) {
-			if st, err := os.Stat(filepath.Join(dir, backing.MetaDir)); err == nil && st.IsDir() {
+			if st, err := os.Stat(metaDirOf(dir)); err == nil && st.IsDir() {
 				ref.root = dir
 				break
 			}
@@ -199,7 +199,8 @@ func historyFlagSet(asJSON *bool, color *string) *pflag.FlagSet {
 			"(commit, create, restore, external, before), the writer's pid and command, and size.\n"+
 			"Read one with 'paracfs show FILE@REV', compare with 'paracfs diff FILE@REV', put one\n"+
 			"back with 'paracfs restore FILE@REV'. The versions are also plain read-only files in\n"+
-			"DIR/.paracfs/history/<path>/<rev>.<ext>, through the mount too.")
+			"MOUNTPOINT/.paracfs/history/<path>/<rev>.<ext> (beside DIR when unmounted:\n"+
+			".parac.paracfs/history/ for .parac).")
 	fs.BoolVar(asJSON, "json", false, "print one JSON object per version")
 	fs.StringVar(color, "color", "auto", "colour the table: auto (on a terminal, unless NO_COLOR is set), always, never")
 	fs.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})

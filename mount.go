@@ -52,12 +52,12 @@ func addServeFlags(fs *pflag.FlagSet, mf *mountFlags) {
 	fs.StringVar(&mf.maxSize, "max-size", "16MiB", "largest managed file a write may produce (e.g. 512KiB, 16MiB)")
 	fs.StringVar(&mf.logPath, "log", backing.DefaultLogPath, "change log, relative to DIR")
 	fs.SetAnnotation("log", annotFiles, []string{"jsonl"})
-	fs.StringVar(&mf.rejectedMax, "rejected-max", "64MiB", "bytes of refused writes kept per writer in DIR/.paracfs/rejected (0: no bound)")
+	fs.StringVar(&mf.rejectedMax, "rejected-max", "64MiB", "bytes of refused writes kept per writer in .paracfs/rejected, beside DIR (0: no bound)")
 	fs.StringVar(&mf.logMaxSize, "log-max-size", "64MiB", "rotate the change log to LOG.1 when it reaches this size (0: never)")
 	fs.StringVar(&mf.stagingMaxSize, "staging-max-size", "256MiB", "bound on the memory that writes staged on all open handles take: a write past it fails with ENOSPC (0: no bound)")
 	fs.Int64Var(&mf.fdReserve, "fd-reserve", backing.DefaultFdReserve, "descriptors kept for commits: read handles beyond the descriptor limit less these fail with EMFILE")
-	fs.StringVar(&mf.storeMaxSize, "store-max-size", "256MiB", "bound on DIR/.paracfs's history and kept refused writes: the oldest versions are pruned past it (0: no bound)")
-	fs.IntVar(&mf.histVers, "history-versions", backing.DefaultHistoryVersions, "versions kept per managed file in DIR/.paracfs/history (0: keep none)")
+	fs.StringVar(&mf.storeMaxSize, "store-max-size", "256MiB", "bound on paracfs's history and kept refused writes (.paracfs, beside DIR): the oldest versions are pruned past it (0: no bound)")
+	fs.IntVar(&mf.histVers, "history-versions", backing.DefaultHistoryVersions, "versions kept per managed file in .paracfs/history, beside DIR (0: keep none)")
 	fs.Float64Var(&mf.histDays, "history-days", backing.DefaultHistoryAge.Hours()/24, "days a version is kept (0: no age limit; the newest is always kept)")
 	fs.BoolVar(&mf.allowOther, "allow-other", false, "let other users in (the kernel then checks permissions)")
 	fs.Var(&mf.logLevel, "log-level", "the daemon's own messages at this level and above: "+strings.Join(logLevelNames, ", "))
@@ -69,7 +69,8 @@ func mountFlagSet(mf *mountFlags) *pflag.FlagSet {
 	fs := flagSet("mount", "[flags] [DIR [MOUNTPOINT]]",
 		"Mounts DIR (default: the nearest .parac at or above the current directory) on MOUNTPOINT\n"+
 			"(default: DIR itself, in place). Returns once the mount answers; the daemon runs on\n"+
-			"in the background, logging to DIR/.paracfs/daemon.log, unless --foreground.\n"+
+			"in the background, logging to daemon.log in its data folder beside DIR\n"+
+			"(.parac.paracfs/ for .parac), unless --foreground.\n"+
 			"Settings also come from DIR/paracfs.yaml (see docs/config.md); flags given here take\n"+
 			"precedence over it.")
 	fs.BoolVarP(&mf.foreground, "foreground", "f", false, "stay attached: serve until unmounted or signalled, logging to stderr")
@@ -302,14 +303,19 @@ const maxDaemonLog = 1 << 20
 
 // daemonize starts the daemon in its own session and waits until it
 // reports that the mount answers, or why it failed. The daemon's stderr,
-// and so its log, is DIR/.paracfs/daemon.log.
+// and so its log, is daemon.log in paracfs's data folder beside DIR
+// (metaBeneath).
 func daemonize(dir, mp string, flags []string) error {
 	// Never through a symlink: DIR may be writable by others, and this
 	// may run as root.
-	if err := mkdirBeneath(dir, backing.MetaDir, 0o755); err != nil {
-		return err
+	mbase, mname := metaBeneath(dir)
+	if st, err := os.Lstat(filepath.Join(mbase, mname)); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		return fmt.Errorf("%s is a symlink: paracfs keeps its data there and follows no link; move it away", filepath.Join(mbase, mname))
 	}
-	meta, err := openBeneath(dir, backing.MetaDir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err := mkdirBeneath(mbase, mname, 0o755); err != nil {
+		return fmt.Errorf("cannot make %s, where paracfs keeps its data beside DIR (it needs to write in %s): %w", filepath.Join(mbase, mname), mbase, err)
+	}
+	meta, err := openBeneath(mbase, mname, unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return err
 	}
@@ -318,14 +324,14 @@ func daemonize(dir, mp string, flags []string) error {
 		unix.Renameat(int(meta.Fd()), "daemon.log", int(meta.Fd()), "daemon.log.1")
 	}
 	meta.Close()
-	logf, err := openBeneath(dir, backing.MetaDir+"/daemon.log", unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT, 0o644)
+	logf, err := openBeneath(mbase, mname+"/daemon.log", unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT, 0o644)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
 	logName := logf.Name()
 	if fi, err := logf.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s/%s/daemon.log is not a regular file", dir, backing.MetaDir)
+		return fmt.Errorf("%s/%s/daemon.log is not a regular file", mbase, mname)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {

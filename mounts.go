@@ -156,7 +156,7 @@ type anyConfig map[string]any
 
 func readState(mountpoint string) (daemonState, error) {
 	var s daemonState
-	b, err := os.ReadFile(filepath.Join(mountpoint, ".paracfs", "daemon.json"))
+	b, err := os.ReadFile(metaPath(mountpoint, ".paracfs/daemon.json"))
 	if err != nil {
 		return s, err
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/paracfs/paracfs/textdiff"
 )
 
-// A refused write's bytes are kept under DIR/.paracfs/rejected/ (see
+// A refused write's bytes are kept under .paracfs/rejected/, beside DIR (see
 // backing.keep); `paracfs rejected` lists, shows, compares, re-submits and
 // drops them. Each has a short ID: the first hex digits of the SHA-256 of
 // its kept file's name, stable for as long as the file exists, and given
@@ -42,7 +42,7 @@ type rejectedOpts struct {
 }
 
 func rejectedFlagSet(sub string, o *rejectedOpts) *pflag.FlagSet {
-	args, summary := rejectedArgs, "Lists the writes paracfs refused (their bytes are kept under DIR/.paracfs/rejected/),\n"+
+	args, summary := rejectedArgs, "Lists the writes paracfs refused (their bytes are kept in .paracfs/rejected/ beside DIR),\n"+
 		"shows, compares, re-submits or drops one. DIR defaults to the nearest .parac.\n\nSubcommands:\n"
 	for _, s := range rejectedSubs {
 		if s.name == sub {
@@ -195,7 +195,7 @@ func listRejected(dir string, o rejectedOpts) error {
 }
 
 func showRejected(dir string, e rejectedEntry, o rejectedOpts) error {
-	data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(e.Kept)))
+	data, err := os.ReadFile(metaPath(dir, e.Kept))
 	if err != nil {
 		return err
 	}
@@ -234,7 +234,7 @@ func diffRejected(dir string, e rejectedEntry, o rejectedOpts) error {
 	if o.context < 0 {
 		return usageError{fmt.Sprintf("--unified %d: must be 0 or more", o.context)}
 	}
-	refused, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(e.Kept)))
+	refused, err := os.ReadFile(metaPath(dir, e.Kept))
 	if err != nil {
 		return err
 	}
@@ -284,7 +284,7 @@ func dropRejected(dir string, e rejectedEntry) error {
 	m, err := mountOf(dir)
 	if errors.Is(err, errNotMounted) {
 		// No daemon: DIR is reachable directly.
-		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(e.Kept))); err != nil {
+		if err := os.Remove(metaPath(dir, e.Kept)); err != nil {
 			return err
 		}
 		logDrop(dir, e)

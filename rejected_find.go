@@ -26,7 +26,8 @@ func rejectedID(kept string) string {
 // their log lines say about them.
 func listKept(dir string) ([]rejectedEntry, error) {
 	var out []rejectedEntry
-	root := filepath.Join(dir, filepath.FromSlash(backing.RejectedDir))
+	meta := metaDirOf(dir)
+	root := filepath.Join(meta, "rejected")
 	err := filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			if p == root && errors.Is(err, fs.ErrNotExist) {
@@ -45,11 +46,11 @@ func listKept(dir string) ([]rejectedEntry, error) {
 		if !de.Type().IsRegular() {
 			return nil
 		}
-		rel, err := filepath.Rel(dir, p)
+		rel, err := filepath.Rel(meta, p)
 		if err != nil {
 			return nil
 		}
-		k, ok := backing.ParseKept(filepath.ToSlash(rel))
+		k, ok := backing.ParseKept(backing.MetaDir + "/" + filepath.ToSlash(rel))
 		if !ok {
 			return nil
 		}

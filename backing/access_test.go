@@ -88,7 +88,7 @@ func TestAccessFollowsThePath(t *testing.T) {
 	if !d.MayReadMeta(HistoryPath("shared/s.yaml"), nobody) {
 		t.Errorf("nobody may not read the history folder of its own file")
 	}
-	st, err := os.Stat(filepath.Join(root, HistoryDir))
+	st, err := os.Stat(bpath(root, HistoryDir))
 	if err != nil || st.Mode().Perm() != 0o700 {
 		t.Errorf("%s: %v %v, want 0700", HistoryDir, st.Mode(), err)
 	}

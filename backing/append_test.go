@@ -51,7 +51,7 @@ func TestCommitAppendValidated(t *testing.T) {
 	_, err := d.Commit(Write{Path: "e.jsonl", Data: []byte("{\"b\": \n"), Append: true})
 	r := wantRefusal(t, err, OpInvalid, syscall.EBADMSG)
 	fileBytesIs(t, filepath.Join(root, "e.jsonl"), "{\"a\": 1}\n")
-	if kept := mustRead(t, filepath.Join(root, r.Kept)); string(kept) != "{\"a\": 1}\n{\"b\": \n" {
+	if kept := mustRead(t, bpath(root, r.Kept)); string(kept) != "{\"a\": 1}\n{\"b\": \n" {
 		t.Errorf("kept %q, want the whole file the append would have made", kept)
 	}
 

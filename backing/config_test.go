@@ -133,7 +133,7 @@ func TestRulesAndReload(t *testing.T) {
 	if len(d.Config().Rules) != 0 {
 		t.Fatal("rules still in force after the config file was removed")
 	}
-	if _, err := os.Stat(filepath.Join(root, goodConfig)); !os.IsNotExist(err) {
+	if _, err := os.Stat(bpath(root, goodConfig)); !os.IsNotExist(err) {
 		t.Fatalf("the good copy outlived the config file: %v", err)
 	}
 }
@@ -158,7 +158,7 @@ func TestConfigAtOpen(t *testing.T) {
 		t.Fatalf("warning %s", e.Description)
 	}
 	d.Close()
-	os.Remove(filepath.Join(root, goodConfig))
+	os.Remove(bpath(root, goodConfig))
 	_, err := Open(root, Config{})
 	if err == nil || !strings.Contains(err.Error(), "paracfs.yaml line 1: key lock_timeout") || !strings.Contains(err.Error(), "no last good copy") {
 		t.Fatalf("Open with a bad config and no good copy: %v", err)

@@ -139,7 +139,7 @@ func (d *Dir) reloadConfig(cause string) {
 	switch {
 	case err == unix.ENOENT:
 		cfg = d.base
-		unix.Unlinkat(d.fd, goodConfig, 0)
+		d.atParent(goodConfig, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) })
 	case err != nil:
 		d.configNote("config_error", fmt.Sprintf("%s: %v: keeping the configuration in force", ConfigFile, err))
 		return

@@ -62,8 +62,9 @@ type HistoryBounds struct {
 
 // Dir is an open backing directory.
 type Dir struct {
-	fd   int    // O_RDONLY|O_DIRECTORY on DIR, opened before the mount
-	Root string // DIR's absolute path, for messages only: never opened
+	fd   int      // O_RDONLY|O_DIRECTORY on DIR, opened before the mount
+	meta *metaDir // paracfs's own data, beside DIR (metadir.go)
+	Root string   // DIR's absolute path, for messages only: never opened
 
 	cfg       atomic.Pointer[Config]
 	log       *changelog.Writer
@@ -149,20 +150,29 @@ func open(root string, cfg Config, exclusive bool) (*Dir, error) {
 	}
 	d := &Dir{fd: fd, Root: root, base: cfg, locks: newLockTable()}
 	d.cfg.Store(&cfg)
+	moved, err := d.openMeta()
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	if err := d.prepareMeta(); err != nil {
+		d.meta.close()
 		unix.Close(fd)
 		return nil, err
 	}
 	fallback, warns, err := d.loadConfig()
 	if err != nil {
+		d.meta.close()
 		unix.Close(fd)
 		return nil, err
 	}
 	d.finishRotation()
 	if err := d.openLog(false); err != nil {
+		d.meta.close()
 		unix.Close(fd)
 		return nil, err
 	}
+	d.logMigration(moved)
 	if fallback != "" {
 		d.fallback = fallback
 		d.configNote("config_error", fallback)
@@ -176,6 +186,9 @@ func open(root string, cfg Config, exclusive bool) (*Dir, error) {
 	if err != nil {
 		d.Close()
 		return nil, err
+	}
+	if n, err := d.removeTemps(MetaDir, new([]string)); err == nil {
+		removed += n
 	}
 	if removed > 0 {
 		d.note("recover", fmt.Sprintf("removed %d temp file(s) left by an interrupted commit", removed))
@@ -193,7 +206,11 @@ func (d *Dir) Fd() int { return d.fd }
 // ProcPath names rel through the directory descriptor, for libraries that
 // take paths. It never resolves through the mount.
 func (d *Dir) ProcPath(rel string) string {
-	return "/proc/self/fd/" + strconv.Itoa(d.fd) + "/" + rel
+	dfd, in, err := d.resolve(rel)
+	if err != nil {
+		return "/nonexistent/" + rel // opened without paracfs's data
+	}
+	return "/proc/self/fd/" + strconv.Itoa(dfd) + "/" + in
 }
 
 // Close waits for commits in flight, then closes the log and DIR.
@@ -214,6 +231,7 @@ func (d *Dir) Close() error {
 		errs = append(errs, f.Close())
 	}
 	d.logMu.Unlock()
+	d.meta.close()
 	errs = append(errs, unix.Close(d.fd))
 	return errors.Join(errs...)
 }
@@ -243,7 +261,10 @@ func (d *Dir) openat(rel string, flags int, mode uint32) (int, error) {
 	if flags&(unix.O_CREAT|unix.O_TMPFILE) == 0 {
 		mode = 0 // openat2 refuses a mode it would not use
 	}
-	dfd := d.fd
+	dfd, rel, err := d.resolve(rel) // paracfs's data: beside DIR
+	if err != nil {
+		return -1, err
+	}
 	for len(rel) > maxPathChunk {
 		i := strings.LastIndexByte(rel[:maxPathChunk+1], '/')
 		if i <= 0 {
@@ -267,7 +288,7 @@ func (d *Dir) openat(rel string, flags int, mode uint32) (int, error) {
 const maxPathChunk = unix.PathMax - 1
 
 func closeWalk(d *Dir, fd int) {
-	if fd != d.fd {
+	if !d.ownFd(fd) {
 		unix.Close(fd)
 	}
 }
@@ -286,42 +307,43 @@ func openat2(dfd int, rel string, flags int, mode uint32) (int, error) {
 
 // parent opens rel's parent directory (O_PATH) and returns it with rel's
 // base name. The caller closes pfd unless it is d.fd (use closeParent).
+// paracfs's data folder (MetaDir) is in DIR's parent, under its own name.
 func (d *Dir) parent(rel string) (pfd int, base string, err error) {
 	dir, base := split(rel)
+	if dir == "." && base == MetaDir {
+		if d.meta == nil {
+			return -1, "", unix.ENOENT
+		}
+		return d.meta.up, d.meta.name, nil
+	}
 	if dir == "." {
 		return d.fd, base, nil
+	}
+	if dir == MetaDir && d.meta != nil {
+		return d.meta.fd, base, nil
 	}
 	pfd, err = d.openat(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
 	return pfd, base, err
 }
 
 func (d *Dir) closeParent(pfd int) {
-	if pfd != d.fd {
+	if !d.ownFd(pfd) {
 		unix.Close(pfd)
 	}
 }
 
-// prepareMeta creates .paracfs/ with a .gitignore that keeps it out of git.
+// prepareMeta fills paracfs's data folder (opened by openMeta, beside
+// DIR) with its folders, the control file, and a .gitignore that keeps it
+// out of git (it sits in the project's folder).
 func (d *Dir) prepareMeta() error {
-	if err := unix.Mkdirat(d.fd, MetaDir, 0o755); err != nil && err != unix.EEXIST {
-		return fmt.Errorf("%s/%s: %w", d.Root, MetaDir, err)
-	}
-	// mkdirat follows a symlink on the way: a .paracfs planted as a link
-	// would make root create folders wherever it points.
-	mfd, err := d.openat(MetaDir, unix.O_PATH|unix.O_DIRECTORY, 0)
-	if err == unix.ELOOP || err == unix.ENOTDIR {
-		return fmt.Errorf("%s/%s is not a directory (a symlink?): paracfs keeps its data there and follows no link in DIR; move it away", d.Root, MetaDir)
-	}
-	if err != nil {
-		return fmt.Errorf("%s/%s: %w", d.Root, MetaDir, err)
-	}
-	defer unix.Close(mfd)
+	where := d.meta.path
+	mfd := d.meta.fd
 	for _, sub := range []string{"rejected", "history", "objects"} {
 		if err := unix.Mkdirat(mfd, sub, 0o755); err != nil && err != unix.EEXIST {
-			return fmt.Errorf("%s/%s/%s: %w", d.Root, MetaDir, sub, err)
+			return fmt.Errorf("%s/%s: %w", where, sub, err)
 		}
 		if sfd, err := d.openat(MetaDir+"/"+sub, unix.O_PATH|unix.O_DIRECTORY, 0); err != nil {
-			return fmt.Errorf("%s/%s/%s is not a directory (a symlink?): paracfs follows no link in DIR; move it away", d.Root, MetaDir, sub)
+			return fmt.Errorf("%s/%s is not a directory (a symlink?): paracfs follows no link in its data; move it away", where, sub)
 		} else {
 			unix.Close(sfd)
 		}
@@ -335,9 +357,9 @@ func (d *Dir) prepareMeta() error {
 		}
 	}
 	if fd, err := d.openat(ControlFile, unix.O_RDONLY|unix.O_CREAT|unix.O_NONBLOCK, 0o600); err != nil {
-		return fmt.Errorf("%s/%s: %w", d.Root, ControlFile, err)
+		return fmt.Errorf("%s/control: %w", where, err)
 	} else {
-		// The mount shows it as 0666 (fs/control.go); in DIR it is the
+		// The mount shows it as 0666 (fs/control.go); behind it it is the
 		// daemon's alone, so nobody appends to it while DIR is unmounted.
 		// A file made 0666 by an older version is narrowed and emptied.
 		unix.Fchmod(fd, 0o600)
@@ -352,7 +374,7 @@ func (d *Dir) prepareMeta() error {
 		unix.Close(fd)
 	}
 	if err != nil && err != unix.EEXIST {
-		return fmt.Errorf("%s/%s/.gitignore: %w", d.Root, MetaDir, err)
+		return fmt.Errorf("%s/.gitignore: %w", where, err)
 	}
 	return nil
 }

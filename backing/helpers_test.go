@@ -175,7 +175,7 @@ func wantKept(t *testing.T, root string, r *Refusal, e *changelog.Entry, data st
 	if !strings.HasPrefix(r.Kept, MetaDir+"/rejected/") {
 		t.Fatalf("Refusal.Kept = %q, want a path under %s/rejected/", r.Kept, MetaDir)
 	}
-	fileBytesIs(t, filepath.Join(root, r.Kept), data)
+	fileBytesIs(t, bpath(root, r.Kept), data)
 	if e != nil && e.Kept != r.Kept {
 		t.Errorf("log line kept = %q, Refusal.Kept = %q", e.Kept, r.Kept)
 	}

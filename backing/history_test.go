@@ -92,7 +92,7 @@ func TestHistoryCollectObjects(t *testing.T) {
 	if _, err := d.Commit(Write{Path: "a.md", Data: []byte("kept\n"), Base: -1, Caller: testCaller}); err != nil {
 		t.Fatal(err)
 	}
-	orphan := filepath.Join(root, ObjectsDir, sha256hex([]byte("orphan\n")))
+	orphan := filepath.Join(bpath(root, ObjectsDir), sha256hex([]byte("orphan\n")))
 	if err := os.WriteFile(orphan, []byte("orphan\n"), 0o444); err != nil {
 		t.Fatal(err)
 	}
@@ -101,10 +101,10 @@ func TestHistoryCollectObjects(t *testing.T) {
 	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
 		t.Errorf("orphan object after Open: %v, want it removed", err)
 	}
-	if _, err := os.Stat(filepath.Join(root, ObjectsDir, sha256hex([]byte("kept\n")))); err != nil {
+	if _, err := os.Stat(filepath.Join(bpath(root, ObjectsDir), sha256hex([]byte("kept\n")))); err != nil {
 		t.Errorf("named object after Open: %v", err)
 	}
-	if b, err := os.ReadFile(filepath.Join(root, HistoryPath("a.md"), "0.md")); err != nil || string(b) != "kept\n" {
+	if b, err := os.ReadFile(filepath.Join(bpath(root, HistoryPath("a.md")), "0.md")); err != nil || string(b) != "kept\n" {
 		t.Errorf("a.md@0: %q, %v", b, err)
 	}
 }
@@ -120,7 +120,7 @@ func TestHistoryLostRecord(t *testing.T) {
 		}
 	}
 	d.Close()
-	index := filepath.Join(root, HistoryPath("a.md"), HistoryIndex)
+	index := filepath.Join(bpath(root, HistoryPath("a.md")), HistoryIndex)
 	b, err := os.ReadFile(index)
 	if err != nil {
 		t.Fatal(err)

@@ -217,5 +217,5 @@ func (d *Dir) WriteMeta(name string, data []byte) error {
 
 // RemoveMeta removes .paracfs/<name>.
 func (d *Dir) RemoveMeta(name string) error {
-	return unix.Unlinkat(d.fd, MetaDir+"/"+name, 0)
+	return d.atParent(MetaDir+"/"+name, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) })
 }

@@ -18,7 +18,7 @@ import (
 func tombstones(t *testing.T, root string) map[string]int64 {
 	t.Helper()
 	m := map[string]int64{}
-	b, err := os.ReadFile(filepath.Join(root, tombstonesFile))
+	b, err := os.ReadFile(bpath(root, tombstonesFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return m
 	}
@@ -377,8 +377,8 @@ func TestMetaDirReadOnly(t *testing.T) {
 	if err := d.Rename("sedQQ", MetaDir+"/tombstones.json", 0, testCaller); Errno(err) != syscall.EPERM {
 		t.Errorf("Rename into %s: %v, want EPERM", MetaDir, err)
 	}
-	notExist(t, filepath.Join(root, MetaDir, "tombstones.json"))
-	fileBytesIs(t, filepath.Join(root, MetaDir, ".gitignore"), "# paracfs metadata: refused writes, history, daemon log\n*\n")
+	notExist(t, filepath.Join(bpath(root, MetaDir), "tombstones.json"))
+	fileBytesIs(t, filepath.Join(bpath(root, MetaDir), ".gitignore"), "# paracfs metadata: refused writes, history, daemon log\n*\n")
 }
 
 // TestRenameParacleSaveState is paracle's save_state through the mount: it

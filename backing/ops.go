@@ -29,7 +29,12 @@ func (d *Dir) Lstat(rel string) (Stat, error) {
 		return st, unix.Fstat(d.fd, &st.Stat_t)
 	}
 	pfd, base := d.fd, rel
-	if dir, name := split(rel); dir != "." {
+	if rel == MetaDir { // paracfs's data, beside DIR
+		if d.meta == nil {
+			return st, unix.ENOENT
+		}
+		pfd, base = d.meta.up, d.meta.name
+	} else if dir, name := split(rel); dir != "." {
 		r, err := d.dirs.get(d, dir)
 		if err != nil {
 			return st, err

@@ -17,7 +17,7 @@ const tornLine = "{\"timestamp\":\"2026-11-19T09:13:00.000000+00:00\",\"process_
 // keptTorn returns the files kept for a torn log tail.
 func keptTorn(t *testing.T, root string) []string {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(root, MetaDir, "rejected", "memory", "logs", filepath.Base(DefaultLogPath)+".*.torn"))
+	m, err := filepath.Glob(filepath.Join(bpath(root, MetaDir), "rejected", "memory", "logs", filepath.Base(DefaultLogPath)+".*.torn"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestOpenRecovers(t *testing.T) {
 		MetaDir + "/.paracfs-tmp.tombstones.json.abcdefabcdef",
 	}
 	for _, p := range temps {
-		mustWrite(t, filepath.Join(root, p), "a: 3\n", 0o600)
+		mustWrite(t, bpath(root, p), "a: 3\n", 0o600)
 	}
 	// Look-alikes that are not the daemon's temp files stay.
 	mustWrite(t, filepath.Join(root, "x.paracfs-tmp.yaml"), "keep\n", 0o644)
@@ -81,7 +81,7 @@ func TestOpenRecovers(t *testing.T) {
 	t.Cleanup(func() { closeOnce(d2) })
 
 	for _, p := range temps {
-		notExist(t, filepath.Join(root, p))
+		notExist(t, bpath(root, p))
 	}
 	fileBytesIs(t, filepath.Join(root, "x.paracfs-tmp.yaml"), "keep\n")
 	for _, p := range userFiles {
@@ -109,7 +109,8 @@ func TestOpenRecovers(t *testing.T) {
 		t.Fatalf("torn bytes kept in %v, want one file", kept)
 	}
 	fileBytesIs(t, kept[0], tornLine)
-	keptRel, _ := filepath.Rel(root, kept[0])
+	keptRel, _ := filepath.Rel(MetaPath(root), kept[0])
+	keptRel = MetaDir + "/" + keptRel
 
 	// recover lines say what was done.
 	rec := entriesFor(t, root, "recover", "")
@@ -158,7 +159,7 @@ func TestOpenCleanAddsNothing(t *testing.T) {
 	}
 	notExist(t, filepath.Join(root, DefaultLogPath))
 	notExist(t, filepath.Join(root, "memory"))
-	if fi, err := os.Stat(filepath.Join(root, MetaDir)); err != nil || !fi.IsDir() {
+	if fi, err := os.Stat(bpath(root, MetaDir)); err != nil || !fi.IsDir() {
 		t.Errorf("%s not created: %v", MetaDir, err)
 	}
 }
@@ -201,7 +202,7 @@ func TestTornLogRepairedAtFirstLine(t *testing.T) {
 func TestOpenCorruptTombstones(t *testing.T) {
 	t.Run("clean log", func(t *testing.T) {
 		root := newRoot(t)
-		mustWrite(t, filepath.Join(root, tombstonesFile), "{not json", 0o644)
+		mustWrite(t, bpath(root, tombstonesFile), "{not json", 0o644)
 		mustWrite(t, filepath.Join(root, DefaultLogPath), paracleLine, 0o644)
 
 		// No garbage collection while counting descriptors: a leaked
@@ -233,7 +234,7 @@ func TestOpenCorruptTombstones(t *testing.T) {
 	})
 	t.Run("torn log", func(t *testing.T) {
 		root := newRoot(t)
-		mustWrite(t, filepath.Join(root, tombstonesFile), "{not json", 0o644)
+		mustWrite(t, bpath(root, tombstonesFile), "{not json", 0o644)
 		mustWrite(t, filepath.Join(root, DefaultLogPath), paracleLine+tornLine, 0o644)
 		var d *Dir
 		var err error

@@ -272,7 +272,7 @@ func TestInPlace(t *testing.T) {
 		t.Errorf("temp files left: %v", tmps)
 	}
 	// .paracfs/ is kept out of git.
-	if b, err := os.ReadFile(filepath.Join(p.Dir, ".paracfs", ".gitignore")); err != nil || !strings.Contains(string(b), "*") {
+	if b, err := os.ReadFile(p.meta(".gitignore")); err != nil || !strings.Contains(string(b), "*") {
 		t.Errorf(".paracfs/.gitignore: %q, %v; want it to ignore everything", b, err)
 	}
 }

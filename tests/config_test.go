@@ -469,6 +469,9 @@ func TestConfigCheck(t *testing.T) {
 	if _, err := os.Stat(p.path(".paracfs")); !os.IsNotExist(err) {
 		t.Errorf("paracfs check created .paracfs/: %v", err)
 	}
+	if _, err := os.Stat(p.meta()); !os.IsNotExist(err) {
+		t.Errorf("paracfs check created %s: %v", p.meta(), err)
+	}
 	// A DIR that is not there: named, as log and rejected name it.
 	missing := p.path("no-such-dir")
 	r = paracfs(t, p.Root, "check", missing)

@@ -268,7 +268,7 @@ func edMountElsewhere(t *testing.T, p *project, flags ...string) string {
 	var d struct {
 		Pid int `json:"pid"`
 	}
-	if b, err := os.ReadFile(filepath.Join(p.Dir, ".paracfs/daemon.json")); err == nil && json.Unmarshal(b, &d) == nil && d.Pid > 0 {
+	if b, err := os.ReadFile(p.meta("daemon.json")); err == nil && json.Unmarshal(b, &d) == nil && d.Pid > 0 {
 		p.addPid(d.Pid)
 	}
 	return mp

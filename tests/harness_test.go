@@ -382,6 +382,7 @@ type project struct {
 	Dir  string // Root/.parac: DIR, and the mountpoint of an in-place mount
 
 	backingFd int // O_PATH descriptor on DIR opened before any mount
+	rootFd    int // O_PATH descriptor on Root, DIR's parent, where paracfs's data is
 
 	mu   sync.Mutex
 	pids []int // daemon pids seen
@@ -399,7 +400,7 @@ func newProject(t *testing.T) *project {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &project{Root: root, Dir: filepath.Join(root, ".parac"), backingFd: -1}
+	p := &project{Root: root, Dir: filepath.Join(root, ".parac"), backingFd: -1, rootFd: -1}
 	t.Cleanup(func() { p.teardown(t) })
 	if err := copyTree("testdata/parac", p.Dir); err != nil {
 		t.Fatalf("copying testdata/parac: %v", err)
@@ -409,6 +410,9 @@ func newProject(t *testing.T) *project {
 		t.Fatal(err)
 	}
 	p.backingFd = fd
+	if p.rootFd, err = unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		t.Fatal(err)
+	}
 	return p
 }
 
@@ -426,8 +430,21 @@ func (p *project) path(rel string) string { return filepath.Join(p.Dir, rel) }
 
 // backing is rel in the backing directory itself, reached through a
 // descriptor opened before the mount: it never goes through the mount.
+// paracfs's own data (.paracfs/...) is beside DIR, in Root/.parac.paracfs.
 func (p *project) backing(rel string) string {
+	if rel == metaName || strings.HasPrefix(rel, metaName+"/") {
+		return "/proc/self/fd/" + strconv.Itoa(p.rootFd) + "/.parac.paracfs" + strings.TrimPrefix(rel, metaName)
+	}
 	return "/proc/self/fd/" + strconv.Itoa(p.backingFd) + "/" + rel
+}
+
+// metaName is the name of paracfs's data through the mount.
+const metaName = ".paracfs"
+
+// meta is the real path of paracfs's data folder of p (beside DIR), or of
+// rel inside it.
+func (p *project) meta(rel ...string) string {
+	return filepath.Join(append([]string{p.Root, ".parac.paracfs"}, rel...)...)
 }
 
 func (p *project) addPid(pid int) {
@@ -458,6 +475,10 @@ func (p *project) teardown(t *testing.T) {
 		return
 	}
 	checkProjectRaces(t, p.Root, pids)
+	if p.rootFd >= 0 {
+		unix.Close(p.rootFd)
+		p.rootFd = -1
+	}
 	if p.backingFd >= 0 {
 		unix.Close(p.backingFd)
 		p.backingFd = -1
@@ -628,7 +649,7 @@ func (p *project) daemonPid(t *testing.T) int {
 
 // daemonLogPlain is the daemon's stderr once nothing is mounted.
 func (p *project) daemonLogPlain() string {
-	b, err := os.ReadFile(filepath.Join(p.Dir, ".paracfs", "daemon.log"))
+	b, err := os.ReadFile(p.meta("daemon.log"))
 	if err != nil {
 		return fmt.Sprintf("(no daemon.log: %v)", err)
 	}

@@ -255,11 +255,11 @@ func TestSecurityHistoryFollowsThePath(t *testing.T) {
 
 	// Unmounted, the history is root's alone.
 	unmountCmd(t, p)
-	got = asNobodyOps(t, p.Root, "read:"+p.path(".paracfs/history/"+rel+"/1.yaml"), "list:"+p.path(".paracfs/history"),
-		"read:"+p.path(".paracfs/history/"+srel+"/"+filepath.Base(mine)))
+	got = asNobodyOps(t, p.Root, "read:"+p.meta("history", rel, "1.yaml"), "list:"+p.meta("history"),
+		"read:"+p.meta("history", srel, filepath.Base(mine)))
 	wantErrnos(t, "nobody, unmounted", got, map[string]syscall.Errno{
-		"read:" + p.path(".paracfs/history/"+rel+"/1.yaml"): syscall.EACCES, "list:" + p.path(".paracfs/history"): syscall.EACCES,
-		"read:" + p.path(".paracfs/history/"+srel+"/"+filepath.Base(mine)): syscall.EACCES,
+		"read:" + p.meta("history", rel, "1.yaml"): syscall.EACCES, "list:" + p.meta("history"): syscall.EACCES,
+		"read:" + p.meta("history", srel, filepath.Base(mine)): syscall.EACCES,
 	})
 	r = nobodyParacfs(t, p, p.Dir, "show", rel+"@1")
 	noSecret(t, "paracfs show unmounted", r.Stdout+r.Stderr, "PIN-")
@@ -624,8 +624,9 @@ except OSError as e:
 	walk := func(where string) walkResult {
 		t.Helper()
 		var all walkResult
-		// .paracfs is not listed in DIR: walked by name too.
-		for _, top := range []string{where, filepath.Join(where, ".paracfs")} {
+		// .paracfs is not listed in DIR: walked by name too, and
+		// paracfs's data folder beside DIR.
+		for _, top := range []string{where, filepath.Join(where, ".paracfs"), p.meta()} {
 			r := runAsNobody(t, p.Root, toolPython, "-c", nobodyWalk, top)
 			var w walkResult
 			decodeLastLine(t, r, &w)

@@ -694,12 +694,12 @@ func TestSystemLogLevel(t *testing.T) {
 	// A daemon.log past 1 MiB is moved to daemon.log.1 when the next
 	// daemon starts.
 	big := append(bytes.Repeat([]byte("time=2026-01-01T00:00:00Z level=INFO msg=old\n"), 1<<20/45+100), "level=INFO msg=last-old-line\n"...)
-	if err := os.WriteFile(filepath.Join(p.Dir, ".paracfs/daemon.log"), big, 0o644); err != nil {
+	if err := os.WriteFile(p.meta("daemon.log"), big, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	mount(t, p)
 	unmountCmd(t, p)
-	if old, err := os.ReadFile(filepath.Join(p.Dir, ".paracfs/daemon.log.1")); err != nil || !bytes.Equal(old, big) {
+	if old, err := os.ReadFile(p.meta("daemon.log.1")); err != nil || !bytes.Equal(old, big) {
 		t.Errorf("daemon.log.1 after a daemon.log of %d bytes: %d bytes, %v; want the old log", len(big), len(old), err)
 	}
 	if cur := p.daemonLogPlain(); len(cur) > 4096 || !strings.Contains(cur, "msg=mounted") {

@@ -169,7 +169,7 @@ func TestFlagDefaults(t *testing.T) {
 		flags map[string]string // name → default
 	}{
 		{mountFlagSet(&mountFlags{}), map[string]string{"foreground": "false", "lock-timeout": "10s", "max-size": "16MiB",
-			"log": backing.DefaultLogPath, "rejected-max": "64MiB", "log-max-size": "0",
+			"log": backing.DefaultLogPath, "rejected-max": "64MiB", "log-max-size": "64MiB",
 			"history-versions": strconv.Itoa(backing.DefaultHistoryVersions),
 			"history-days":     "30", "allow-other": "false", "debug": "false", "log-level": "info", "ready-fd": "-1"}},
 		{unmountFlagSet(new(bool)), map[string]string{"lazy": "false"}},

@@ -71,7 +71,8 @@ func TestMountConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.LockTimeout != 10*time.Second || c.Limits.MaxSize != 16<<20 || c.LogPath != backing.DefaultLogPath ||
-		c.LogMaxSize != 0 || c.RejectedMax != 64<<20 ||
+		c.LogMaxSize != 64<<20 || c.RejectedMax != 64<<20 || c.StoreMaxSize != 256<<20 || c.StagingMaxSize != 256<<20 ||
+		c.FdReserve != backing.DefaultFdReserve ||
 		c.History != (backing.HistoryBounds{MaxVersions: backing.DefaultHistoryVersions, MaxAge: 30 * 24 * time.Hour}) {
 		t.Errorf("defaults: %+v", c)
 	}

@@ -20,12 +20,12 @@ func TestKeptChecksum(t *testing.T) {
 	_, err := d.Commit(Write{Path: "x.yaml", Data: []byte("a: [\n"), Base: -1, Caller: testCaller})
 	r := wantRefusal(t, err, OpInvalid, syscall.EBADMSG)
 	sum := make([]byte, 64)
-	n, err := unix.Getxattr(filepath.Join(root, r.Kept), keptSumXattr, sum)
+	n, err := unix.Getxattr(bpath(root, r.Kept), keptSumXattr, sum)
 	if err != nil || string(sum[:n]) != sha("a: [\n") {
 		t.Fatalf("kept file's %s = %q, %v; want the sha256 of its bytes", keptSumXattr, sum[:n], err)
 	}
 	// The same refusal, valid by now, but its copy cut short: not applied.
-	if err := os.WriteFile(filepath.Join(root, r.Kept), nil, 0o600); err != nil {
+	if err := os.WriteFile(bpath(root, r.Kept), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := d.ApplyKept(r.Kept, testCaller); err == nil {
@@ -34,7 +34,9 @@ func TestKeptChecksum(t *testing.T) {
 	if got := string(mustRead(t, filepath.Join(root, "x.yaml"))); got == "" {
 		t.Errorf("x.yaml emptied by the apply of a damaged copy")
 	}
-	// A whole copy applies.
+	// A whole copy applies (and is refused as stale: revision 0 once
+	// revision 1 is current, in bytes never committed).
+	commit(t, d, "x.yaml", "a: 2\n")
 	_, err = d.Commit(Write{Path: "x.yaml", Data: []byte("a: 0\nrevision: 0\n"), Base: -1, Caller: testCaller})
 	r = wantRefusal(t, err, OpConflict, syscall.EBUSY)
 	if _, _, err := d.ApplyKept(r.Kept, testCaller); err == nil {
@@ -58,7 +60,7 @@ func TestRecoverEmptyLog(t *testing.T) {
 	}
 	d2 := openDir(t, root, Config{})
 	defer closeOnce(d2)
-	for rel, rev := range map[string]int64{"x.yaml": 2, "n.md": 1} {
+	for rel, rev := range map[string]int64{"x.yaml": 1, "n.md": 0} {
 		es := entriesFor(t, root, "recover", rel)
 		if len(es) != 1 || es[0].Revision == nil || *es[0].Revision != rev {
 			t.Errorf("%s: recover lines %v, want one at revision %d", rel, es, rev)

@@ -134,9 +134,9 @@ func TestHistoryLostRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	vs, err := d.Versions("a.md")
-	// Revision 2 is recorded again at the next start, from the file itself.
-	if err != nil || len(vs) != 3 || vs[1].Rev != 2 || vs[1].Op != OpRecorded || vs[2].Rev != 3 {
-		t.Fatalf("versions after a lost record: %+v (%v), want 1, 2 (recorded again at start), 3", vs, err)
+	// Revision 1 is recorded again at the next start, from the file itself.
+	if err != nil || len(vs) != 3 || vs[1].Rev != 1 || vs[1].Op != OpRecorded || vs[2].Rev != 2 {
+		t.Fatalf("versions after a lost record: %+v (%v), want 0, 1 (recorded again at start), 2", vs, err)
 	}
 	if data, _, err := d.ReadVersion("a.md", 1); err != nil || string(data) != "two\n" {
 		t.Errorf("a.md@1: %q, %v", data, err)

@@ -107,7 +107,7 @@ func (d *Dir) logUnlogged(managed []string) {
 			s, ok = d.revs.stored(fd, rel)
 		}
 		unix.Close(fd)
-		if !ok || s.sha == "" || s.rev <= 0 || s.size != st.Size || s.mtime != mtimeNs(&st) {
+		if !ok || s.sha == "" || s.rev < 0 || s.size != st.Size || s.mtime != mtimeNs(&st) {
 			continue // changed long before, or not as the daemon left it
 		}
 		cands = append(cands, landed{rel, s})
@@ -125,7 +125,10 @@ func (d *Dir) logUnlogged(managed []string) {
 	note := func(lines []*changelog.Entry) {
 		for _, e := range lines {
 			// Refusals (with an errno) carry the current revision, not a new one.
-			if e.Revision != nil && e.Errno == "" && *e.Revision > logged[e.Path] {
+			if e.Revision == nil || e.Errno != "" {
+				continue
+			}
+			if r, ok := logged[e.Path]; !ok || *e.Revision > r {
 				logged[e.Path] = *e.Revision
 			}
 		}
@@ -151,11 +154,11 @@ func (d *Dir) logUnlogged(managed []string) {
 	}
 	note(lines)
 	for _, c := range cands {
-		if logged[c.rel] >= c.s.rev {
-			continue
+		if r, ok := logged[c.rel]; ok && r >= c.s.rev {
+			continue // a new name's first commit is revision 0: logged only if a line says so
 		}
 		e := d.entry("recover", c.rel, daemonCaller())
-		rev, old, size := c.s.rev, c.s.rev-1, c.s.size
+		rev, old, size := c.s.rev, max(c.s.rev-1, 0), c.s.size
 		e.Revision, e.OldRevision, e.Size, e.SHA256 = &rev, &old, &size, c.s.sha
 		e.Description = fmt.Sprintf("%s: revision %d was committed but its log line was lost (the daemon stopped, or the power was cut, before the line reached the disk): logged at start", c.rel, rev)
 		d.appendLog(e)

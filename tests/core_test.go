@@ -34,7 +34,7 @@ func TestValidWritePython(t *testing.T) {
 
 	written := replace(t, before, "test_count: 412", "test_count: 413")
 	r := mustRun(t, p.Dir, "python3", "-c", pyOpenW, stateRel, string(written))
-	pid, _ := strconv.Atoi(strings.TrimSpace(r.Stdout))
+	pid := parsePid(t, r.Stdout)
 
 	// The writer kept revision: 11, so it is stamped with the new revision;
 	// nothing else changes, comments and formatting included.
@@ -76,7 +76,7 @@ func TestValidWriteShellRedirect(t *testing.T) {
 	n := len(logLines(t, p.Dir))
 	content := "level: debug\nformat: json\n"
 	r := mustRun(t, p.Dir, "bash", "-c", `echo $$; printf '%s' "$1" > "$2"`, "bash", content, rel)
-	pid, _ := strconv.Atoi(strings.TrimSpace(r.Stdout))
+	pid := parsePid(t, r.Stdout)
 
 	assertContent(t, p, rel, []byte(content))
 	if got := rev(t, p.path(rel)); got != 1 {
@@ -98,7 +98,7 @@ func TestValidWriteSedInPlace(t *testing.T) {
 	mount(t, p)
 	n := len(logLines(t, p.Dir))
 	r := mustRun(t, p.Dir, "sh", "-c", `echo $$; exec sed -i 's/tests_passing: 409/tests_passing: 412/' "$1"`, "sh", stateRel)
-	pid, _ := strconv.Atoi(strings.TrimSpace(r.Stdout))
+	pid := parsePid(t, r.Stdout)
 
 	want := replace(t, replace(t, fixture(t, stateRel), "tests_passing: 409", "tests_passing: 412"), "revision: 11", "revision: 12")
 	assertContent(t, p, stateRel, want)
@@ -166,7 +166,7 @@ func TestInvalidYAMLEcho(t *testing.T) {
 	if r.Code == 0 || !strings.Contains(r.Stderr, "Bad message") {
 		t.Errorf("/bin/echo 'a: [' > %s: %s\nwant a non-zero exit and \"Bad message\"", stateRel, r)
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(r.Stdout))
+	pid := parsePid(t, r.Stdout)
 	assertContent(t, p, stateRel, orig)
 	lines := logSince(t, p.Dir, n)
 	if len(lines) != 1 {
@@ -368,7 +368,7 @@ if with_lock:
 print(os.getpid())
 `
 			r := mustRun(t, p.Dir, "python3", "-c", script, stateRel, strconv.Itoa(mode))
-			pid, _ := strconv.Atoi(strings.TrimSpace(r.Stdout))
+			pid := parsePid(t, r.Stdout)
 			want := replace(t, replace(t, fixture(t, stateRel), "revision: 11", "revision: 12"), "status: in_progress", "status: review")
 			assertContent(t, p, stateRel, want)
 			if got := rev(t, p.path(stateRel)); got != 12 {

@@ -64,7 +64,7 @@ func startTmux(t *testing.T, dir string, argv ...string) *tmuxSession {
 	if err != nil {
 		t.Fatalf("tmux display-message: %v", err)
 	}
-	s.pid, _ = strconv.Atoi(strings.TrimSpace(string(out)))
+	s.pid = parsePid(t, string(out))
 	return s
 }
 
@@ -194,7 +194,7 @@ func readVimState(t *testing.T, path string) vimState {
 		t.Fatalf("vim's state file %s is short: %q", path, b)
 	}
 	var v vimState
-	v.Pid, _ = strconv.Atoi(lines[0])
+	v.Pid = parsePid(t, lines[0])
 	v.Modified = lines[1] == "1"
 	v.Errmsg = lines[2]
 	v.Swap = lines[3]

@@ -104,9 +104,7 @@ func checkCommitLine(t *testing.T, e logEntry, path string, pid int, command str
 	if e.Op != "commit" && e.Op != "create" {
 		t.Errorf("log line op = %q, want commit\n%s", e.Op, e)
 	}
-	if pid > 0 && e.ProcessID != pid {
-		t.Errorf("log line process_id = %d, want the writer's pid %d\n%s", e.ProcessID, pid, e)
-	}
+	checkPid(t, e, pid)
 	if command != "" && e.Command != command {
 		t.Errorf("log line command = %q, want %q\n%s", e.Command, command, e)
 	}
@@ -144,9 +142,7 @@ func checkRefusalLine(t *testing.T, p *project, e logEntry, path, op, errnoName 
 	if e.Path != path || e.Op != op || e.Errno != errnoName {
 		t.Errorf("log line path/op/errno = %q/%q/%q, want %q/%q/%q\n%s", e.Path, e.Op, e.Errno, path, op, errnoName, e)
 	}
-	if pid > 0 && e.ProcessID != pid {
-		t.Errorf("log line process_id = %d, want the writer's pid %d\n%s", e.ProcessID, pid, e)
-	}
+	checkPid(t, e, pid)
 	if e.Reason == "" {
 		t.Errorf("log line has no reason\n%s", e)
 	}

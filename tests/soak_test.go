@@ -535,7 +535,7 @@ t.join()
 print(os.getpid(), threading.get_native_id())
 `
 	r := mustRun(t, p.Dir, "python3", "-c", script)
-	pid, _ := strconv.Atoi(strings.Fields(r.Stdout)[0])
+	pid := parsePid(t, strings.Fields(r.Stdout + " ")[0])
 	lines := forPath(logSince(t, p.Dir, n), "memory/context/threaded.yaml")
 	if len(lines) != 1 {
 		t.Fatalf("want 1 log line, got %v", lines)

@@ -135,7 +135,7 @@ func (p *project) backingDaemonPid(t *testing.T) int {
 	if m == nil {
 		t.Fatalf(".paracfs/daemon.json has no pid: %q", b)
 	}
-	pid, _ := strconv.Atoi(string(m[1]))
+	pid := parsePid(t, string(m[1]))
 	p.addPid(pid)
 	return pid
 }

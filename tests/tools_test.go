@@ -341,7 +341,7 @@ func TestToolShellAppend(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bash holding %s open: %v\nstderr: %s", rel, err, stderr.String())
 	}
-	pid, _ = strconv.Atoi(line)
+	pid = parsePid(t, line)
 	if err := h.cmd.Wait(); err != nil || stderr.String() != "" {
 		t.Errorf("bash's exec 3>&- ignores close errors: want exit 0 and nothing printed, got %v, stderr %q", err, stderr.String())
 	}
@@ -785,33 +785,31 @@ type paracleReport struct {
 	Line    string  `json:"line"`
 }
 
-func runParacleClient(t *testing.T, p *project, n int, tag string) (paracleReport, time.Duration) {
+func runParacleClient(t *testing.T, p *project, n int, tag string) paracleReport {
 	t.Helper()
-	start := time.Now()
 	r := run(t, p.Dir, toolPython, "-c", paracleClient, stateRel, logRel, strconv.Itoa(n), tag)
-	took := time.Since(start)
 	var rep paracleReport
 	if r.Code != 0 || json.Unmarshal([]byte(strings.TrimSpace(r.Stdout)), &rep) != nil {
 		t.Fatalf("paracle-style client %s: %s", tag, r)
 	}
-	return rep, took
+	return rep
 }
 
 // One save: accepted at once (the client holds x.yaml.lock, and the commit
 // its os.replace triggers runs inside that critical section instead of
 // waiting out --lock-timeout), logged under the real name with from =
 // x.yaml.tmp, and the client's own appended line is in the log after it.
+// A commit that waited for the client's own lock would end in ETIMEDOUT:
+// the client's os.replace would fail (it exits non-zero) and the log would
+// show lock_timeout, not a commit; no clock is needed to see it.
 func TestToolParacleClient(t *testing.T) {
 	t.Parallel()
 	toolNeedPython(t, "yaml", "filelock")
 	p := newProject(t)
 	mount(t, p, "--lock-timeout", "3s")
 	n := len(logLines(t, p.Dir))
-	rep, took := runParacleClient(t, p, 1, "client")
-	t.Logf("one paracle-style save: %s in all, %.3fs holding the lock", took, rep.Slowest)
-	if took > 2500*time.Millisecond || rep.Slowest > 1 {
-		t.Errorf("one paracle-style save took %s (%.3fs holding the lock): it must not wait for the lock its own process holds (--lock-timeout 3s)", took, rep.Slowest)
-	}
+	rep := runParacleClient(t, p, 1, "client")
+	t.Logf("one paracle-style save: %.3fs holding the lock", rep.Slowest)
 	lines := logSince(t, p.Dir, n)
 	for _, e := range lines {
 		if e.Path != "" && e.Path != stateRel {

@@ -990,15 +990,28 @@ func TestDifferentialRecreateSameBytes(t *testing.T) {
 		}
 		mustRun(t, p.Dir, "vim", "-N", "-u", "NONE", "-i", "NONE", "-es", "-c", "w", "-c", "q", vimRel)
 	}
-	time.Sleep(2 * time.Second) // well past the grace period
+	// A marker's grace period, started after all of the above, ends with
+	// a delete line: once it is logged, theirs have ended too (same
+	// length, started earlier). No sleep stands in for that.
+	const marker = "memory/grace-marker.yaml"
+	if err := create(p.path(marker)); err != nil {
+		t.Fatal(err)
+	}
+	n := len(logLines(t, p.Dir))
+	if err := os.Rename(p.path(marker), p.path(marker+".bak")); err != nil {
+		t.Fatal(err)
+	}
+	waitLogLine(t, p, n, "the delete of "+marker+" when its grace period ends", func(e logEntry) bool {
+		return e.Path == marker && e.Op == "delete"
+	})
 	for i, x := range xs {
 		if got, err := os.ReadFile(x); err != nil || !bytes.Equal(got, data) {
-			t.Errorf("%s: 2s later, x.yaml: %q, %s: a file re-created with its own bytes was deleted when the grace period ended", patterns[i].name, got, errName(errnoOf(err)))
+			t.Errorf("%s: after the grace period, x.yaml: %q, %s: a file re-created with its own bytes was deleted when the grace period ended", patterns[i].name, got, errName(errnoOf(err)))
 		}
 	}
 	if vimRel != "" {
 		if got, err := os.ReadFile(p.path(vimRel)); err != nil || !bytes.Equal(got, data) {
-			t.Errorf("vim :w of an unchanged file through the mount: 2s later the file is %q, %s", got, errName(errnoOf(err)))
+			t.Errorf("vim :w of an unchanged file through the mount: after the grace period the file is %q, %s", got, errName(errnoOf(err)))
 		}
 	}
 }

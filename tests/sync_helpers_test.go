@@ -123,3 +123,53 @@ func waitOutput(t *testing.T, b *syncBuffer, want string) {
 	t.Helper()
 	waitUntil(t, fmt.Sprintf("%q in the output", want), func() bool { return strings.Contains(b.String(), want) })
 }
+
+// markerLine is a change-log entry in paracle's shape that a test appends
+// to learn where a reader of the log has got to.
+func markerLine(tag string) string {
+	ts := time.Now().UTC().Format("2006-01-02T15:04:05.000000+00:00")
+	return fmt.Sprintf(`{"timestamp":%q,"process_id":%d,"change_type":"note","description":"marker %s"}`, ts, os.Getpid(), tag)
+}
+
+// appendLog appends a line to the change log (through the mount when the
+// project is mounted, as paracle does).
+func appendLog(t *testing.T, p *project, line string) {
+	t.Helper()
+	f, err := os.OpenFile(p.path(logRel), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(line + "\n"); err != nil {
+		t.Fatalf("appending to the change log: %v", err)
+	}
+}
+
+// mark appends a marker entry and waits until the follower printed it.
+// The follower prints in log order, so once it printed the marker it has
+// looked at the log after everything appended before: whatever it would
+// print twice or wrongly, it has printed by then.
+func (f *logFollower) mark(t *testing.T, p *project, tag string) {
+	t.Helper()
+	appendLog(t, p, markerLine(tag))
+	f.waitFor(t, "marker "+tag)
+}
+
+// ready waits until a follower started with -n 0 is at the end of the log:
+// it appends markers until one is printed (those appended before the
+// follower opened the log are, rightly, not).
+func (f *logFollower) ready(t *testing.T, p *project) {
+	t.Helper()
+	for i := 0; ; i++ {
+		appendLog(t, p, markerLine(fmt.Sprintf("ready %d", i)))
+		for j := 0; j < 20; j++ {
+			if f.count(`"marker ready `) > 0 {
+				return
+			}
+			time.Sleep(eventPoll)
+		}
+		if i*20*int(eventPoll) > int(eventWait) {
+			t.Fatalf("paracfs log -f printed none of %d markers", i+1)
+		}
+	}
+}

@@ -14,11 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// badInputBound is how long the refusal of hostile input may take, from
-// open() to the end of close(), on a loaded CI machine. Typical times are
-// reported as figures: milliseconds.
-const badInputBound = 3 * time.Second
-
 // badCase is one write of bad input.
 type badCase struct {
 	name string
@@ -204,10 +199,11 @@ func checkBadCase(t *testing.T, p *project, c badCase) time.Duration {
 	}
 	n := len(logLines(t, p.Dir))
 	res := pyWriteRaw(t, p.Dir, c.rel, "trunc", c.data)
+	// How long it took is a figure, not a verdict: a clock bound only
+	// fails on a loaded machine. That hostile input costs work in
+	// proportion to its size, not to what it expands to, is checked
+	// without a clock, in allocations, by revision's TestHostileYAML.
 	took := time.Duration(res.Secs * float64(time.Second))
-	if took > badInputBound {
-		t.Errorf("%q took %s, want under %s", c.name, took, badInputBound)
-	}
 	lines := logSince(t, p.Dir, n)
 	if c.errno == 0 {
 		if res.Errno != 0 {

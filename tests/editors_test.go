@@ -132,12 +132,11 @@ func TestVimSaveLoopWhileReading(t *testing.T) {
 	const saves = 200
 	n := len(logLines(t, p.Dir))
 	reader := startReader(t, p, stateRel, "revision")
-	time.Sleep(100 * time.Millisecond)
 	script := `for i in $(seq 1 ` + strconv.Itoa(saves) + `); do
 	vim -N -u NONE -i NONE -es -c "%s/test_count: [0-9]*/test_count: $i/" -c wq "$1" || { echo "save $i: vim exited $?"; exit 1; }
 done`
 	r := run(t, p.Dir, "bash", "-c", script, "vim-loop", stateRel)
-	reader.finish(t, strconv.Itoa(saves)+" vim saves")
+	reader.finish(t, p, n, stateRel, strconv.Itoa(saves)+" vim saves")
 	if r.Code != 0 {
 		t.Fatalf("vim loop: %s\nlast log lines:%s", r, edDescribe(edLastN(logSince(t, p.Dir, n), 5)))
 	}

@@ -149,13 +149,11 @@ func TestStatusHungMount(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Kill(pid, syscall.SIGCONT) // before the teardown unmounts it
-	start := time.Now()
+	// A status that hung would be killed by the harness (runCmd) and
+	// print no "not answering": no clock is needed to see it.
 	m := statusOf(t, hung)
 	if !strings.Contains(m.CountersError, "not answering") || m.Counters != nil {
 		t.Errorf("status of a stopped daemon's mount: %+v, want it reported as not answering", m)
-	}
-	if took := time.Since(start); took > 30*time.Second {
-		t.Errorf("status took %s with a stopped daemon", took)
 	}
 	if m := statusOf(t, ok); m.Counters == nil {
 		t.Errorf("status of the answering mount next to a hung one: %+v, want its counters", m)

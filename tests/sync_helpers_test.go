@@ -173,3 +173,8 @@ func (f *logFollower) ready(t *testing.T, p *project) {
 		}
 	}
 }
+
+// testsStart is when this test binary started, to the second (log
+// timestamps carry microseconds, history times may carry seconds): every
+// log line a test checks was written after it.
+var testsStart = time.Now().Truncate(time.Second)

@@ -1045,7 +1045,7 @@ func TestToolReaderDuringSedLoop(t *testing.T) {
 	start := time.Now()
 	mustRun(t, p.Dir, "bash", "-c", script, "sed-loop", stateRel)
 	t.Logf("%d sed -i edits in %s", edits, time.Since(start))
-	reader.finish(t, strconv.Itoa(edits)+" sed -i edits")
+	reader.finish(t, p, n, stateRel, strconv.Itoa(edits)+" sed -i edits")
 	checkLoopResult(t, p, n, edits, "sed")
 	toolNoScratchLeft(t, p, "memory/context", "current_state.yaml")
 }
@@ -1071,7 +1071,7 @@ for i in range(1, n + 1):
 	start := time.Now()
 	mustRun(t, p.Dir, toolPython, "-c", loop, stateRel, strconv.Itoa(writes))
 	t.Logf("%d open(w) rewrites in %s", writes, time.Since(start))
-	reader.finish(t, strconv.Itoa(writes)+" open(w) rewrites")
+	reader.finish(t, p, n, stateRel, strconv.Itoa(writes)+" open(w) rewrites")
 	checkLoopResult(t, p, n, writes, "python3")
 }
 

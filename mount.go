@@ -28,6 +28,7 @@ type mountFlags struct {
 	maxSize     string
 	logPath     string
 	logMaxSize  string
+	rejectedMax string
 	histVers    int
 	histDays    float64
 	allowOther  bool
@@ -48,6 +49,7 @@ func addServeFlags(fs *pflag.FlagSet, mf *mountFlags) {
 	fs.StringVar(&mf.maxSize, "max-size", "16MiB", "largest managed file a write may produce (e.g. 512KiB, 16MiB)")
 	fs.StringVar(&mf.logPath, "log", backing.DefaultLogPath, "change log, relative to DIR")
 	fs.SetAnnotation("log", annotFiles, []string{"jsonl"})
+	fs.StringVar(&mf.rejectedMax, "rejected-max", "64MiB", "bytes of refused writes kept per writer in DIR/.paracfs/rejected (0: no bound)")
 	fs.StringVar(&mf.logMaxSize, "log-max-size", "0", "rotate the change log to LOG.1 when it reaches this size (e.g. 64MiB; 0: never)")
 	fs.IntVar(&mf.histVers, "history-versions", backing.DefaultHistoryVersions, "versions kept per managed file in DIR/.paracfs/history (0: keep none)")
 	fs.Float64Var(&mf.histDays, "history-days", backing.DefaultHistoryAge.Hours()/24, "days a version is kept (0: no age limit; the newest is always kept)")
@@ -90,6 +92,12 @@ func (mf *mountFlags) config() (backing.Config, error) {
 			return backing.Config{}, usageError{fmt.Sprintf("--log-max-size %q: want at least 4KiB, or 0 for no rotation", mf.logMaxSize)}
 		}
 	}
+	rejMax := int64(-1)
+	if s := strings.TrimSpace(mf.rejectedMax); s != "0" && s != "" {
+		if rejMax, err = parseSize(s); err != nil {
+			return backing.Config{}, usageError{fmt.Sprintf("--rejected-max %q: %v, or 0 for no bound", mf.rejectedMax, err)}
+		}
+	}
 	logPath := filepath.ToSlash(filepath.Clean(mf.logPath))
 	if filepath.IsAbs(mf.logPath) || strings.HasPrefix(logPath, "../") || logPath == ".." || logPath == "." {
 		return backing.Config{}, usageError{fmt.Sprintf("--log %q: must be a path inside DIR", mf.logPath)}
@@ -109,7 +117,7 @@ func (mf *mountFlags) config() (backing.Config, error) {
 	}
 	lim := revision.DefaultLimits()
 	lim.MaxSize = maxSize
-	return backing.Config{LockTimeout: mf.lockTimeout, Limits: lim, LogPath: logPath, LogMaxSize: logMax, History: hist}, nil
+	return backing.Config{LockTimeout: mf.lockTimeout, Limits: lim, LogPath: logPath, LogMaxSize: logMax, History: hist, RejectedMax: rejMax}, nil
 }
 
 // pinnedSettings names the config file's settings given on the command

@@ -20,6 +20,7 @@ var mountOptions = map[string]string{
 	"max_size":         "max-size",
 	"log":              "log",
 	"log_max_size":     "log-max-size",
+	"rejected_max":     "rejected-max",
 	"log_level":        "log-level",
 	"history_versions": "history-versions",
 	"history_days":     "history-days",
@@ -56,7 +57,7 @@ func mountHelper(prog string, args []string) int {
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\nUsage: %s DIR MOUNTPOINT [-o lock_timeout=D,max_size=S,log=P,log_max_size=S,log_level=L,history_versions=N,history_days=D,allow_other]\n", prog, err, prog)
+		fmt.Fprintf(os.Stderr, "%s: %v\nUsage: %s DIR MOUNTPOINT [-o lock_timeout=D,max_size=S,log=P,log_max_size=S,rejected_max=S,log_level=L,history_versions=N,history_days=D,allow_other]\n", prog, err, prog)
 		return mountUsage
 	}
 	if h.fake {
@@ -145,7 +146,7 @@ func helperArgs(args []string) (h helperCall, err error) {
 		case sloppy:
 			fmt.Fprintf(os.Stderr, "paracfs: ignoring the unknown option %s (-s)\n", o)
 		default:
-			return h, fmt.Errorf("unknown option %q (paracfs knows lock_timeout, max_size, log, log_max_size, log_level, history_versions, history_days, allow_other, debug)", o)
+			return h, fmt.Errorf("unknown option %q (paracfs knows lock_timeout, max_size, log, log_max_size, rejected_max, log_level, history_versions, history_days, allow_other, debug)", o)
 		}
 	}
 	return h, nil

@@ -32,7 +32,7 @@ var rejectedSubs = []struct{ name, args, summary string }{
 	{"show", "[--raw|--json] ID [DIR]", "show one refused write: what, when, who, why, and its bytes"},
 	{"diff", "[-U N] ID [DIR]", "compare the current file with the refused write, as a unified diff (- current, + refused)"},
 	{"apply", "ID [DIR]", "submit the refused write again as a new write, with the usual checks"},
-	{"drop", "ID [DIR]", "remove the refused write (the mount's owner only)"},
+	{"drop", "ID [DIR]", "remove the refused write (its writer, the file's owner or root)"},
 }
 
 type rejectedOpts struct {

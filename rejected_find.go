@@ -32,6 +32,14 @@ func listKept(dir string) ([]rejectedEntry, error) {
 			if p == root && errors.Is(err, fs.ErrNotExist) {
 				return filepath.SkipAll
 			}
+			if errors.Is(err, fs.ErrPermission) {
+				// A folder of DIR's the caller may not search, or, with
+				// DIR unmounted, the daemon's own: nothing of its own there.
+				if p == root {
+					return filepath.SkipAll
+				}
+				return filepath.SkipDir
+			}
 			return err
 		}
 		if !de.Type().IsRegular() {

@@ -94,6 +94,11 @@ func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, er
 	if err != nil {
 		return nil, err
 	}
+	// Files created through the mount get the mode the caller's own umask
+	// (or the directory's default ACL) gives, worked out by fs
+	// (CAP_DONT_MASK); the daemon's umask must not mask them a second
+	// time. Everything the daemon makes for itself names its mode.
+	unix.Umask(0)
 	cfg = b.Config() // with DIR's paracfs.yaml over the command line
 	root := pfs.NewRoot(b, sameDir(dir, mp))
 	opts := pfs.Options(dir, mf.allowOther, mf.debug)

@@ -127,10 +127,15 @@ func (d *Dir) Commit(w Write) (Result, error) {
 			from = r // the caller read this file before: a read-modify-write
 		}
 	}
-	next, stamp, err := revision.Check(cur.rev, from, doc)
+	v, err := d.checkRevision(w, cur, from, doc)
 	if err != nil {
-		return Result{}, d.refuse(refusalFrom(w.Path, err), w.Caller, w.Data, cur.rev)
+		r, ok := err.(*Refusal)
+		if !ok {
+			r = refusalFrom(w.Path, err)
+		}
+		return Result{}, d.refuse(r, w.Caller, w.Data, v.current)
 	}
+	next, stamp := v.next, v.stamp
 	if cur.exists && cur.st.Size == int64(len(w.Data)) && bytes.Equal(cur.data, w.Data) {
 		// Not stale, and the very bytes already committed (an editor
 		// putting back what it had after a refused save): nothing to commit
@@ -147,7 +152,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	data := w.Data
 	if stamp {
 		data = doc.Stamped(next)
-	} else if !doc.HasRev && d.Config().stampsRevision(w.Path) {
+	} else if !doc.HasRev && v.restores == nil && d.Config().stampsRevision(w.Path) {
 		data, _ = doc.WithRevision(next) // a rule asks for the field: add it
 	}
 	if len(data) > 0 && len(parsed) > 0 && &data[0] == &parsed[0] {
@@ -174,16 +179,22 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	if op == "" {
 		op = "commit"
 	}
-	if op == "commit" && !cur.exists && cur.rev == 0 {
+	switch {
+	case op == "commit" && v.first:
 		op = "create" // a name that had no revision yet; a re-created one is an update
+	case v.restores != nil:
+		op = OpRestore
 	}
 	d.recordCommit(w.Path, next, op, w.Caller, data, sum)
 	e := d.entry(op, w.Path, w.Caller)
-	e.Revision, e.OldRevision = &next, &cur.rev
+	e.Revision, e.OldRevision = &next, &v.current
 	size := int64(len(data))
 	e.Size, e.SHA256, e.From = &size, sum, w.From
+	if v.restores != nil && e.From == "" {
+		e.From = fmt.Sprintf("%s@%d", w.Path, v.restores.Rev) // as paracfs restore logs it
+	}
 	d.describeChanges(e, cur.doc, doc, fileMode(w, cur))
-	e.Description = fmt.Sprintf("%s: revision %d → %d (%s) by %s[%d]", w.Path, cur.rev, next, op, w.Caller.Command, w.Caller.Pid)
+	e.Description = v.describe(w, op)
 	d.appendLog(e)
 	d.stats.committed()
 	return Result{Rev: next, Data: data, Own: own}, nil

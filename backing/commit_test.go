@@ -54,8 +54,8 @@ func TestCommitCreate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
-	if res.Rev != 1 || string(res.Data) != data {
-		t.Errorf("Result = rev %d data %q, want rev 1 data %q", res.Rev, res.Data, data)
+	if res.Rev != 0 || string(res.Data) != data {
+		t.Errorf("Result = rev %d data %q, want rev 0 data %q", res.Rev, res.Data, data)
 	}
 	p := filepath.Join(root, rel)
 	fileBytesIs(t, p, data)
@@ -69,8 +69,8 @@ func TestCommitCreate(t *testing.T) {
 	if st.Uid != 1234 || st.Gid != 5678 {
 		t.Errorf("owner = %d:%d, want the caller's 1234:5678", st.Uid, st.Gid)
 	}
-	wantRev(t, d, rel, 1)
-	wantStamp(t, p, 1, data)
+	wantRev(t, d, rel, 0) // a new name without a revision field: 0
+	wantStamp(t, p, 0, data)
 	// No temp file is left beside it.
 	ents, _ := os.ReadDir(filepath.Dir(p))
 	for _, e := range ents {
@@ -87,8 +87,8 @@ func TestCommitCreate(t *testing.T) {
 	if e.Op != "create" || e.ChangeType != "create" || e.Path != rel {
 		t.Errorf("op/change_type/path = %q/%q/%q, want create/create/%s", e.Op, e.ChangeType, e.Path, rel)
 	}
-	if e.Revision == nil || *e.Revision != 1 || e.OldRevision == nil || *e.OldRevision != 0 {
-		t.Errorf("revision/old_revision = %v/%v, want 1/0", ptrStr(e.Revision), ptrStr(e.OldRevision))
+	if e.Revision == nil || *e.Revision != 0 || e.OldRevision == nil || *e.OldRevision != 0 {
+		t.Errorf("revision/old_revision = %v/%v, want 0/0", ptrStr(e.Revision), ptrStr(e.OldRevision))
 	}
 	if e.Size == nil || *e.Size != int64(len(data)) || e.SHA256 != sha(data) {
 		t.Errorf("size/sha256 = %v/%s, want %d/%s", ptrStr(e.Size), e.SHA256, len(data), sha(data))
@@ -103,12 +103,12 @@ func TestCommitCreate(t *testing.T) {
 		t.Error("log line has no description")
 	}
 
-	// An update is a "commit" from 1 to 2.
+	// An update is a "commit" from 0 to 1.
 	const data2 = "title: hello again\nitems: [1, 2]\n"
 	commit(t, d, rel, data2)
 	e2 := oneEntry(t, root, "commit", rel)
-	if *e2.Revision != 2 || *e2.OldRevision != 1 {
-		t.Errorf("update revision/old_revision = %d/%d, want 2/1", *e2.Revision, *e2.OldRevision)
+	if *e2.Revision != 1 || *e2.OldRevision != 0 {
+		t.Errorf("update revision/old_revision = %d/%d, want 1/0", *e2.Revision, *e2.OldRevision)
 	}
 	// The file (0640) is not readable by others, who may read the log: the
 	// line names the changed key, not its values.
@@ -153,7 +153,7 @@ func TestCommitKeepsModeAndOwner(t *testing.T) {
 	if st.Uid != 4321 || st.Gid != 8765 {
 		t.Errorf("owner = %d:%d, want 4321:8765 kept", st.Uid, st.Gid)
 	}
-	wantRev(t, d, "x.yaml", 2)
+	wantRev(t, d, "x.yaml", 1)
 }
 
 func TestCommitRevisionFieldStamped(t *testing.T) {
@@ -260,24 +260,24 @@ func TestCommitBaseConflict(t *testing.T) {
 	p := filepath.Join(root, rel)
 	commit(t, d, rel, "# v1\n")
 	_, base, err := d.ReadFile(rel)
-	if err != nil || base != 1 {
-		t.Fatalf("ReadFile = rev %d, %v; want 1", base, err)
+	if err != nil || base != 0 {
+		t.Fatalf("ReadFile = rev %d, %v; want 0", base, err)
 	}
 	commit(t, d, rel, "# v2\n") // someone else moved it on
 
-	// Derived from revision 1, no revision field in the content.
+	// Derived from revision 0, no revision field in the content.
 	_, err = d.Commit(Write{Path: rel, Data: []byte("# v1 edited\n"), Base: base, Caller: testCaller})
 	r := wantRefusal(t, err, OpConflict, syscall.EBUSY)
 	fileBytesIs(t, p, "# v2\n")
-	wantRev(t, d, rel, 2)
+	wantRev(t, d, rel, 1)
 	e := oneEntry(t, root, OpConflict, rel)
 	wantRefusalLine(t, e, OpConflict, rel, syscall.EBUSY, "# v1 edited\n")
 	wantKept(t, root, r, e, "# v1 edited\n")
 
 	// Derived from the current revision: accepted.
-	res, err := d.Commit(Write{Path: rel, Data: []byte("# v2 edited\n"), Base: 2, Caller: testCaller})
-	if err != nil || res.Rev != 3 {
-		t.Fatalf("Commit with the current base = %d, %v; want 3", res.Rev, err)
+	res, err := d.Commit(Write{Path: rel, Data: []byte("# v2 edited\n"), Base: 1, Caller: testCaller})
+	if err != nil || res.Rev != 2 {
+		t.Fatalf("Commit with the current base = %d, %v; want 2", res.Rev, err)
 	}
 }
 
@@ -299,7 +299,7 @@ func TestCommitInvalid(t *testing.T) {
 			_, err := d.Commit(Write{Path: c.rel, Data: []byte(c.bad), Base: -1, Caller: testCaller})
 			r := wantRefusal(t, err, OpInvalid, syscall.EBADMSG)
 			fileBytesIs(t, p, c.good)
-			wantRev(t, d, c.rel, 1)
+			wantRev(t, d, c.rel, 0)
 			e := oneEntry(t, root, OpInvalid, c.rel)
 			wantRefusalLine(t, e, OpInvalid, c.rel, syscall.EBADMSG, c.bad)
 			wantKept(t, root, r, e, c.bad)
@@ -321,7 +321,7 @@ func TestCommitTooLarge(t *testing.T) {
 	_, err := d.Commit(Write{Path: "x.yaml", Data: []byte(big), Base: -1, Caller: testCaller})
 	r := wantRefusal(t, err, OpTooLarge, syscall.EFBIG)
 	fileBytesIs(t, filepath.Join(root, "x.yaml"), "a: 1\n")
-	wantRev(t, d, "x.yaml", 1)
+	wantRev(t, d, "x.yaml", 0)
 	e := oneEntry(t, root, OpTooLarge, "x.yaml")
 	wantRefusalLine(t, e, OpTooLarge, "x.yaml", syscall.EFBIG, big)
 	wantKept(t, root, r, e, big)
@@ -373,7 +373,7 @@ func TestCommitLockTimeout(t *testing.T) {
 		t.Errorf("refused after %s, want about the 200ms lock timeout", took)
 	}
 	fileBytesIs(t, p, "a: 1\n")
-	wantRev(t, d, rel, 1)
+	wantRev(t, d, rel, 0)
 	e := oneEntry(t, root, OpLockTimeout, rel)
 	wantRefusalLine(t, e, OpLockTimeout, rel, syscall.ETIMEDOUT, "a: 2\n")
 	wantKept(t, root, r, e, "a: 2\n")
@@ -386,8 +386,8 @@ func TestCommitLockTimeout(t *testing.T) {
 	// Once released, the commit goes through.
 	release()
 	res, err := d.Commit(Write{Path: rel, Data: []byte("a: 3\n"), Base: -1, Caller: testCaller})
-	if err != nil || res.Rev != 2 {
-		t.Fatalf("Commit after release = %d, %v; want rev 2", res.Rev, err)
+	if err != nil || res.Rev != 1 {
+		t.Fatalf("Commit after release = %d, %v; want rev 1", res.Rev, err)
 	}
 	if isLocked(t, p+".lock") {
 		t.Error("P.lock still locked after the commit returned")
@@ -416,8 +416,8 @@ func TestCommitInsideCallersLock(t *testing.T) {
 	}
 	// Had it waited for P.lock, held all along, it would have timed out.
 	t.Logf("commit inside the caller's lock took %s", took)
-	if res.Rev != 2 {
-		t.Errorf("Rev = %d, want 2", res.Rev)
+	if res.Rev != 1 {
+		t.Errorf("Rev = %d, want 1", res.Rev)
 	}
 	fileBytesIs(t, p, "a: 2\n")
 	if len(asked) == 0 || asked[0] != rel+".lock" {
@@ -440,8 +440,8 @@ func TestRevisionSurvivesReopen(t *testing.T) {
 	commit(t, d, rel, "# one\n")
 	commit(t, d, rel, "# two\n")
 	commit(t, d, rel, "# three\n")
-	wantRev(t, d, rel, 3)
-	wantStamp(t, p, 3, "# three\n")
+	wantRev(t, d, rel, 2)
+	wantStamp(t, p, 2, "# three\n")
 	if err := d.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -450,14 +450,14 @@ func TestRevisionSurvivesReopen(t *testing.T) {
 	}
 
 	d2 := openDir(t, root, Config{})
-	wantRev(t, d2, rel, 3)
+	wantRev(t, d2, rel, 2)
 	data, rev, err := d2.ReadFile(rel)
-	if err != nil || rev != 3 || string(data) != "# three\n" {
-		t.Errorf("ReadFile = %q rev %d, %v; want \"# three\\n\" rev 3", data, rev, err)
+	if err != nil || rev != 2 || string(data) != "# three\n" {
+		t.Errorf("ReadFile = %q rev %d, %v; want \"# three\\n\" rev 2", data, rev, err)
 	}
 	res := commit(t, d2, rel, "# four\n")
-	if res.Rev != 4 {
-		t.Errorf("Rev after reopen = %d, want 4", res.Rev)
+	if res.Rev != 3 {
+		t.Errorf("Rev after reopen = %d, want 3", res.Rev)
 	}
 }
 
@@ -546,8 +546,8 @@ func TestCommitSymlinkNotFollowed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Commit over a symlink: %v", err)
 	}
-	if res.Rev != 1 {
-		t.Errorf("Rev = %d, want 1", res.Rev)
+	if res.Rev != 0 {
+		t.Errorf("Rev = %d, want 0 (a new name)", res.Rev)
 	}
 	fi, err := os.Lstat(link)
 	if err != nil || !fi.Mode().IsRegular() {
@@ -629,8 +629,8 @@ func TestConflictLineNamesBase(t *testing.T) {
 	_, err := d.Commit(Write{Path: "n.md", Data: []byte("# from 1\n"), Base: 1, Caller: testCaller})
 	wantRefusal(t, err, OpConflict, syscall.EBUSY)
 	e := oneEntry(t, root, OpConflict, "n.md")
-	if e.Revision == nil || *e.Revision != 3 {
-		t.Errorf("conflict line revision = %v, want the current 3", ptrStr(e.Revision))
+	if e.Revision == nil || *e.Revision != 2 {
+		t.Errorf("conflict line revision = %v, want the current 2", ptrStr(e.Revision))
 	}
 	if e.OldRevision == nil || *e.OldRevision != 1 {
 		t.Errorf("conflict line old_revision = %v, want the base 1", ptrStr(e.OldRevision))
@@ -656,14 +656,14 @@ func TestCommitSameBytesIsNoChange(t *testing.T) {
 	commit(t, d, "a.yaml", "revision: 0\na: 1\n")
 	commit(t, d, "a.yaml", "revision: 1\na: 2\n")
 	n := len(logEntries(t, root))
-	res, err := d.Commit(Write{Path: "a.yaml", Data: []byte("revision: 2\na: 2\n"), Base: 2, Caller: testCaller})
-	if err != nil || res.Rev != 2 {
-		t.Fatalf("rewriting the current bytes: rev %d, %v; want 2, nil", res.Rev, err)
+	res, err := d.Commit(Write{Path: "a.yaml", Data: []byte("revision: 1\na: 2\n"), Base: 1, Caller: testCaller})
+	if err != nil || res.Rev != 1 {
+		t.Fatalf("rewriting the current bytes: rev %d, %v; want 1, nil", res.Rev, err)
 	}
-	wantRev(t, d, "a.yaml", 2)
+	wantRev(t, d, "a.yaml", 1)
 	if got := len(logEntries(t, root)); got != n {
 		t.Errorf("%d new log lines for an unchanged file, want 0", got-n)
 	}
-	_, err = d.Commit(Write{Path: "a.yaml", Data: []byte("revision: 2\na: 2\n"), Base: 1, Caller: testCaller})
+	_, err = d.Commit(Write{Path: "a.yaml", Data: []byte("revision: 1\na: 2\n"), Base: 0, Caller: testCaller})
 	wantRefusal(t, err, OpConflict, syscall.EBUSY)
 }

@@ -105,8 +105,8 @@ func TestRulesAndReload(t *testing.T) {
 		t.Fatalf("reason %q", r.Reason)
 	}
 	res := commit(t, d, "s/x.yaml", "# top\nphase: a\n")
-	equalBytes(t, "stamped", res.Data, "# top\nrevision: 1\nphase: a\n")
-	commit(t, d, "t/x.yaml", "other: 1\n") // no rule
+	equalBytes(t, "stamped", res.Data, "# top\nrevision: 0\nphase: a\n") // a new name: revision 0
+	commit(t, d, "t/x.yaml", "other: 1\n")                               // no rule
 
 	// A schema change that breaks the config is refused; a good one applies.
 	_, err = d.Commit(Write{Path: "schema.json", Data: []byte(`{"type": 12}`), Base: -1, Caller: testCaller})

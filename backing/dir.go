@@ -32,6 +32,7 @@ type Config struct {
 	LogPath     string          // change log relative to DIR
 	LogMaxSize  int64           // rotate the change log at this size (0: never; see rotate.go)
 	History     HistoryBounds   // how many committed versions are kept, and how long
+	RejectedMax int64           // bytes of refused writes kept per writer (0: DefaultRejectedMax; <0: no bound)
 	Rules       []Rule          // per-glob checks and revision stamping, from the config file
 
 	// Pinned names the settings given on the command line (SetLockTimeout,
@@ -60,6 +61,7 @@ type Dir struct {
 	log       *changelog.Writer
 	logf      *os.File
 	logMu     sync.Mutex // guards opening the log (at start, or at its first line)
+	keepMu    sync.Mutex // one refused write kept at a time, against its writer's bound
 	pruneMu   sync.Mutex // one PruneLog at a time
 	revs      *revStore
 	committed committedCache // the last version committed of recent files, parsed
@@ -309,10 +311,13 @@ func (d *Dir) prepareMeta() error {
 			unix.Close(sfd)
 		}
 	}
-	if ofd, err := d.openat(ObjectsDir, unix.O_PATH|unix.O_DIRECTORY, 0); err == nil {
-		// Objects are read through history/, whose folders guard each file.
-		unix.Fchmodat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(ofd), 0o700, 0)
-		unix.Close(ofd)
+	// The daemon's own (docs/security.md): through the mount, the daemon
+	// checks each caller against the file a version or kept write is of.
+	for sub, perm := range map[string]uint32{ObjectsDir: 0o700, HistoryDir: 0o700, RejectedDir: 0o711} {
+		if sfd, err := d.openat(sub, unix.O_PATH|unix.O_DIRECTORY, 0); err == nil {
+			unix.Fchmodat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(sfd), perm, 0)
+			unix.Close(sfd)
+		}
 	}
 	if fd, err := d.openat(ControlFile, unix.O_RDONLY|unix.O_CREAT|unix.O_NONBLOCK, 0o600); err != nil {
 		return fmt.Errorf("%s/%s: %w", d.Root, ControlFile, err)

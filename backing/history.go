@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +60,7 @@ func (d *Dir) recordFirst(pfd int, base, rel string, cur current) {
 	d.recordVersion(rel, Version{
 		Rev: cur.rev, Time: time.Unix(cur.st.Mtim.Unix()), Op: OpBefore, Uid: cur.st.Uid,
 		Command: command, Size: int64(len(data)), SHA256: sha256hex(data),
+		Owner: cur.st.Uid, Group: cur.st.Gid, Mode: cur.st.Mode,
 	}, data)
 }
 
@@ -81,10 +80,14 @@ func (d *Dir) recordCommit(rel string, rev int64, op string, c Caller, data []by
 	if d.IsLog(rel) {
 		return // appended to all the time, by everyone: not versioned
 	}
-	d.recordVersion(rel, Version{
+	v := Version{
 		Rev: rev, Time: time.Now(), Op: op, Pid: c.Pid, Uid: c.Uid, Command: c.Command,
 		Size: int64(len(data)), SHA256: sum,
-	}, data)
+	}
+	if st, err := d.Lstat(rel); err == nil {
+		v.Owner, v.Group, v.Mode = st.Uid, st.Gid, st.Mode
+	}
+	d.recordVersion(rel, v, data)
 }
 
 // recordVersion stores data as version v of rel and prunes rel's history
@@ -115,7 +118,7 @@ func (d *Dir) storeVersion(rel string, v Version, data []byte) error {
 		return err
 	}
 	dir := HistoryPath(rel)
-	if err := d.mkdirAll(dir); err != nil {
+	if err := d.mkdirGuarded(HistoryDir, dir, 0o700); err != nil {
 		return err
 	}
 	hfd, err := d.openat(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
@@ -123,7 +126,6 @@ func (d *Dir) storeVersion(rel string, v Version, data []byte) error {
 		return err
 	}
 	defer unix.Close(hfd)
-	d.guardHistory(hfd, dir, rel)
 	ofd, err := d.openat(ObjectsDir, unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return err
@@ -185,34 +187,6 @@ func (d *Dir) storeVersion(rel string, v Version, data []byte) error {
 	}
 	defer unix.Close(ifd)
 	return writeAll(ifd, lines)
-}
-
-// guardHistory gives a file's history folder the read permissions of the
-// file itself, and its owner, so that with --allow-other a user who may
-// not read the file may not read its old versions either (the objects
-// folder is the daemon's own). It follows the file's mode at each record.
-func (d *Dir) guardHistory(hfd int, dir, rel string) {
-	st, err := d.Lstat(rel)
-	if err != nil {
-		return
-	}
-	perm := uint32(0o700)
-	if st.Mode&0o040 != 0 {
-		perm |= 0o050
-	}
-	if st.Mode&0o004 != 0 {
-		perm |= 0o005
-	}
-	var cur unix.Stat_t
-	if unix.Fstat(hfd, &cur) != nil {
-		return
-	}
-	if cur.Mode&0o7777 != perm {
-		unix.Fchmodat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(hfd), perm, 0)
-	}
-	if os.Geteuid() == 0 && (cur.Uid != st.Uid || cur.Gid != st.Gid) {
-		unix.Fchownat(hfd, "", int(st.Uid), int(st.Gid), unix.AT_EMPTY_PATH)
-	}
 }
 
 // fileHistory returns the cached history of rel, reading its index the

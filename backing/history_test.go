@@ -28,14 +28,21 @@ func TestHistoryBoundsPrune(t *testing.T) {
 		drop, keep string
 	}{
 		{HistoryBounds{MaxVersions: 3, MaxAge: -1}, "[0 1 2]", "[3 4 5]"},
-		{HistoryBounds{MaxVersions: 10, MaxAge: 150 * time.Minute}, "[0 1 2 3]", "[4 5]"},
-		{HistoryBounds{MaxVersions: 10, MaxAge: time.Minute}, "[0 1 2 3 4]", "[5]"}, // the newest stays
-		{HistoryBounds{}, "[]", "[0 1 2 3 4 5]"},                                    // defaults: 100 versions, 30 days
+		{HistoryBounds{MaxVersions: 10, MaxAge: 150 * time.Minute}, "[0 1 2]", "[3 4 5]"}, // 3 was current until 2h ago
+		{HistoryBounds{MaxVersions: 10, MaxAge: time.Minute}, "[0 1 2 3 4]", "[5]"},       // the newest stays
+		{HistoryBounds{}, "[]", "[0 1 2 3 4 5]"},                                          // defaults: 100 versions, 30 days
 	} {
 		drop, keep := c.b.Prune(vs, now)
 		if revsOf(drop) != c.drop || revsOf(keep) != c.keep {
 			t.Errorf("%+v: drop %s keep %s, want drop %s keep %s", c.b, revsOf(drop), revsOf(keep), c.drop, c.keep)
 		}
+	}
+	// A file left alone for years, then committed: the version it had
+	// until now is kept by the default age bound (git or a backup may
+	// write it back: a restore).
+	old := []Version{{Rev: 11, Time: now.AddDate(-6, 0, 0)}, {Rev: 12, Time: now}}
+	if drop, keep := (HistoryBounds{}).Prune(old, now); len(drop) != 0 || revsOf(keep) != "[11 12]" {
+		t.Errorf("a years-old version replaced now: drop %s keep %s, want it kept", revsOf(drop), revsOf(keep))
 	}
 }
 
@@ -97,8 +104,8 @@ func TestHistoryCollectObjects(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, ObjectsDir, sha256hex([]byte("kept\n")))); err != nil {
 		t.Errorf("named object after Open: %v", err)
 	}
-	if b, err := os.ReadFile(filepath.Join(root, HistoryPath("a.md"), "1.md")); err != nil || string(b) != "kept\n" {
-		t.Errorf("a.md@1: %q, %v", b, err)
+	if b, err := os.ReadFile(filepath.Join(root, HistoryPath("a.md"), "0.md")); err != nil || string(b) != "kept\n" {
+		t.Errorf("a.md@0: %q, %v", b, err)
 	}
 }
 
@@ -119,7 +126,7 @@ func TestHistoryLostRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := b[:bytes.IndexByte(b, '\n')+1]
-	if err := os.WriteFile(index, first, 0o644); err != nil { // revision 2's line lost
+	if err := os.WriteFile(index, first, 0o644); err != nil { // revision 1's line lost
 		t.Fatal(err)
 	}
 	d = openDir(t, root, Config{})
@@ -127,10 +134,10 @@ func TestHistoryLostRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	vs, err := d.Versions("a.md")
-	if err != nil || len(vs) != 3 || vs[1].Rev != 2 || vs[1].Op != OpBefore || vs[1].Command != "(not recorded)" || vs[2].Rev != 3 {
-		t.Fatalf("versions after a lost record: %+v (%v), want 1, 2 (kept when replaced), 3", vs, err)
+	if err != nil || len(vs) != 3 || vs[1].Rev != 1 || vs[1].Op != OpBefore || vs[1].Command != "(not recorded)" || vs[2].Rev != 2 {
+		t.Fatalf("versions after a lost record: %+v (%v), want 0, 1 (kept when replaced), 2", vs, err)
 	}
-	if data, _, err := d.ReadVersion("a.md", 2); err != nil || string(data) != "two\n" {
-		t.Errorf("a.md@2: %q, %v", data, err)
+	if data, _, err := d.ReadVersion("a.md", 1); err != nil || string(data) != "two\n" {
+		t.Errorf("a.md@1: %q, %v", data, err)
 	}
 }

@@ -58,6 +58,13 @@ type Version struct {
 	Size    int64     `json:"size"`
 	SHA256  string    `json:"sha256"`
 
+	// The file's owner, group and mode (with its type bits, so never 0)
+	// when this version was recorded: who could read it then. 0 for a
+	// version recorded before paracfs kept them.
+	Owner uint32 `json:"owner,omitempty"`
+	Group uint32 `json:"group,omitempty"`
+	Mode  uint32 `json:"mode,omitempty"`
+
 	// Dropped marks an index line that removes the revision: pruned by
 	// the bounds. Never set on a listed version.
 	Dropped bool `json:"dropped,omitempty"`
@@ -111,14 +118,17 @@ func (b HistoryBounds) withDefaults() HistoryBounds {
 }
 
 // Prune returns the versions that the bounds drop, given all of a file's
-// versions oldest first: all but the newest MaxVersions, and those older
-// than MaxAge at now. The newest version is always kept.
+// versions oldest first: all but the newest MaxVersions, and those that
+// stopped being current more than MaxAge before now (a version's age is
+// its successor's: a file left alone for a year and then committed keeps
+// the year-old version it replaced, which git, a backup or an editor may
+// still write back). The newest version is always kept.
 func (b HistoryBounds) Prune(vs []Version, now time.Time) (drop, keep []Version) {
 	b = b.withDefaults()
 	for i, v := range vs {
 		newest := i == len(vs)-1
 		tooMany := len(vs)-i > b.MaxVersions
-		tooOld := b.MaxAge > 0 && now.Sub(v.Time) > b.MaxAge
+		tooOld := !newest && b.MaxAge > 0 && now.Sub(vs[i+1].Time) > b.MaxAge
 		if !newest && (tooMany || tooOld) {
 			drop = append(drop, v)
 		} else {

@@ -95,12 +95,27 @@ func (e *errLockSymlink) Error() string {
 	return fmt.Sprintf("%s is a symlink, which a commit never follows: remove it", e.lockPath)
 }
 
+// errLockNotFile is returned by lock when P.lock is not a regular file (a
+// FIFO, a directory, a device): waiting on it could hang a commit (a FIFO
+// opens only once a writer comes) or fail it forever, so P cannot be locked.
+type errLockNotFile struct {
+	lockPath string
+	kind     string
+}
+
+func (e *errLockNotFile) Error() string {
+	return fmt.Sprintf("%s is %s, not a regular file: a commit locks only a regular file; remove it", e.lockPath, e.kind)
+}
+
 // lockRefusal turns lock's errors into refusals; other errors stay as they are.
 func lockRefusal(rel string, err error) (*Refusal, bool) {
 	var lt *errLockTimeout
 	var lb *errLockBusy
 	var ls *errLockSymlink
+	var ln *errLockNotFile
 	switch {
+	case errors.As(err, &ln):
+		return &Refusal{Op: OpLockNotFile, Path: rel, Reason: err.Error()}, true
 	case errors.As(err, &ls):
 		return &Refusal{Op: OpLockSymlink, Path: rel, Reason: err.Error()}, true
 	case errors.As(err, &lt):
@@ -169,6 +184,17 @@ func (d *Dir) lock(rel string, pfd int, base string, c Caller, dirOp bool) (unlo
 		if err != nil {
 			d.locks.release(rel)
 			return nil, lockError(lrel, err)
+		}
+		// A FIFO, a directory or a device is refused at once: flock on
+		// it would wait for nothing or fail forever.
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			unix.Close(fd)
+			d.locks.release(rel)
+			if err != nil {
+				return nil, lockError(lrel, err)
+			}
+			return nil, lockKind(lrel, st.Mode)
 		}
 		ok, err := tryFlock(fd)
 		if err == nil && !ok {
@@ -255,6 +281,9 @@ func lockError(lrel string, err error) error {
 	if errors.Is(err, syscall.ELOOP) {
 		return &errLockSymlink{lrel}
 	}
+	if errors.Is(err, syscall.EISDIR) {
+		return &errLockNotFile{lrel, "a directory"}
+	}
 	return fmt.Errorf("%s: %w", lrel, err)
 }
 
@@ -265,4 +294,21 @@ func (d *Dir) SetMountLocks(stuck func(rel string) bool) { d.mountLocks = stuck 
 
 func (d *Dir) holderStuck(rel string) bool {
 	return d.mountLocks != nil && d.mountLocks(rel)
+}
+
+// lockKind says what a P.lock that is not a regular file is.
+func lockKind(lrel string, mode uint32) error {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return nil
+	case unix.S_IFIFO:
+		return &errLockNotFile{lrel, "a FIFO"}
+	case unix.S_IFDIR:
+		return &errLockNotFile{lrel, "a directory"}
+	case unix.S_IFSOCK:
+		return &errLockNotFile{lrel, "a socket"}
+	case unix.S_IFCHR, unix.S_IFBLK:
+		return &errLockNotFile{lrel, "a device"}
+	}
+	return &errLockNotFile{lrel, "not a file"}
 }

@@ -110,15 +110,16 @@ func (d *Dir) event(op, rel, msg string) {
 
 // describeChanges fills the changed top-level keys, and paracle's
 // old_value/new_value with the old and new values of those keys. For a
-// file other users may not read (mode without o+r), the log (which they
-// may read) names the changed keys but not their values: it must not show
-// what the file's permissions hide.
+// file not every user may read through its path (the file without o+r,
+// or a directory on its way without o+x), the log (which they may read)
+// names the changed keys but not their values: it must not show what the
+// file's permissions hide.
 func (d *Dir) describeChanges(e *changelog.Entry, old, new *revision.Doc, mode uint32) {
 	changes := revision.Changes(old, new)
 	if len(changes) == 0 {
 		return
 	}
-	hidden := mode&0o004 == 0
+	hidden := mode&0o004 == 0 || !d.ValuesShown(e.Path)
 	e.Keys = map[string]changelog.KeyChange{}
 	oldv, newv := map[string]any{}, map[string]any{}
 	for k, c := range changes {

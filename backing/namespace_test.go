@@ -45,15 +45,15 @@ func TestRemoveLeavesTombstone(t *testing.T) {
 	}
 	notExist(t, p)
 	e := oneEntry(t, root, "delete", rel)
-	if e.Revision == nil || *e.Revision != 3 || e.ProcessID != testCaller.Pid || e.Command != testCaller.Command {
-		t.Errorf("delete line revision/pid/command = %v/%d/%q, want 3/%d/%q", ptrStr(e.Revision), e.ProcessID, e.Command, testCaller.Pid, testCaller.Command)
+	if e.Revision == nil || *e.Revision != 2 || e.ProcessID != testCaller.Pid || e.Command != testCaller.Command {
+		t.Errorf("delete line revision/pid/command = %v/%d/%q, want 2/%d/%q", ptrStr(e.Revision), e.ProcessID, e.Command, testCaller.Pid, testCaller.Command)
 	}
-	if got := tombstones(t, root)[rel]; got != 3 {
-		t.Errorf("tombstone of %s = %d, want 3 (%v)", rel, got, tombstones(t, root))
+	if got := tombstones(t, root)[rel]; got != 2 {
+		t.Errorf("tombstone of %s = %d, want 2 (%v)", rel, got, tombstones(t, root))
 	}
-	wantRev(t, d, rel, 3)
-	if _, rev, err := d.ReadFile(rel); !errors.Is(err, unix.ENOENT) || rev != 3 {
-		t.Errorf("ReadFile of the deleted name = rev %d, %v; want 3, ENOENT", rev, err)
+	wantRev(t, d, rel, 2)
+	if _, rev, err := d.ReadFile(rel); !errors.Is(err, unix.ENOENT) || rev != 2 {
+		t.Errorf("ReadFile of the deleted name = rev %d, %v; want 2, ENOENT", rev, err)
 	}
 	if err := d.Remove(rel, testCaller); !errors.Is(err, unix.ENOENT) {
 		t.Errorf("second Remove: %v, want ENOENT", err)
@@ -61,14 +61,14 @@ func TestRemoveLeavesTombstone(t *testing.T) {
 
 	// Re-created: the count goes on.
 	res := commit(t, d, rel, "phases: []\n")
-	if res.Rev != 4 {
-		t.Errorf("re-created at revision %d, want 4", res.Rev)
+	if res.Rev != 3 {
+		t.Errorf("re-created at revision %d, want 3", res.Rev)
 	}
-	wantRev(t, d, rel, 4)
+	wantRev(t, d, rel, 3)
 	c := entriesFor(t, root, "", rel)
 	last := c[len(c)-1]
-	if *last.Revision != 4 || *last.OldRevision != 3 {
-		t.Errorf("re-create line revision/old_revision = %d/%d, want 4/3", *last.Revision, *last.OldRevision)
+	if *last.Revision != 3 || *last.OldRevision != 2 {
+		t.Errorf("re-create line revision/old_revision = %d/%d, want 3/2", *last.Revision, *last.OldRevision)
 	}
 	if _, ok := tombstones(t, root)[rel]; ok {
 		t.Errorf("tombstone kept after the name exists again: %v", tombstones(t, root))
@@ -82,9 +82,9 @@ func TestRemoveLeavesTombstone(t *testing.T) {
 		t.Fatal(err)
 	}
 	d2 := openDir(t, root, Config{})
-	wantRev(t, d2, rel, 4)
-	if res := commit(t, d2, rel, "phases: [9]\n"); res.Rev != 5 {
-		t.Errorf("re-created after reopen at revision %d, want 5", res.Rev)
+	wantRev(t, d2, rel, 3)
+	if res := commit(t, d2, rel, "phases: [9]\n"); res.Rev != 4 {
+		t.Errorf("re-created after reopen at revision %d, want 4", res.Rev)
 	}
 	if n := len(entriesFor(t, root, "delete", rel)); n != 2 {
 		t.Errorf("%d delete lines, want 2", n)
@@ -118,9 +118,9 @@ func TestRenameScratchOntoManaged(t *testing.T) {
 		op       string
 		rev      int64
 	}{
-		{"sed", "sedAb12Cd", "current_state.yaml", true, "commit", 2},
-		{"paracle", "memory/context/current_state.yaml.tmp", "memory/context/current_state.yaml", true, "commit", 2},
-		{"new", "memory/new.json.tmp", "memory/new.json", false, "create", 1},
+		{"sed", "sedAb12Cd", "current_state.yaml", true, "commit", 1},
+		{"paracle", "memory/context/current_state.yaml.tmp", "memory/context/current_state.yaml", true, "commit", 1},
+		{"new", "memory/new.json.tmp", "memory/new.json", false, "create", 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root := newRoot(t)
@@ -151,7 +151,11 @@ func TestRenameScratchOntoManaged(t *testing.T) {
 			if e.Op != c.op || e.Path != c.dst || e.From != c.src {
 				t.Errorf("op/path/from = %q/%q/%q, want %q/%q/%q", e.Op, e.Path, e.From, c.op, c.dst, c.src)
 			}
-			if *e.Revision != c.rev || *e.OldRevision != c.rev-1 || e.SHA256 != sha(data) {
+			wantOld := c.rev - 1
+			if !c.exists {
+				wantOld = 0 // a new name: nothing before it
+			}
+			if *e.Revision != c.rev || *e.OldRevision != wantOld || e.SHA256 != sha(data) {
 				t.Errorf("revision/old/sha = %d/%d/%s", *e.Revision, *e.OldRevision, e.SHA256)
 			}
 			if !c.exists {
@@ -177,7 +181,7 @@ func TestRenameInvalidSourceRefused(t *testing.T) {
 	r := wantRefusal(t, err, OpInvalid, syscall.EBADMSG)
 	fileBytesIs(t, src, bad)
 	fileBytesIs(t, filepath.Join(root, dst), "a: 1\n")
-	wantRev(t, d, dst, 1)
+	wantRev(t, d, dst, 0)
 	e := oneEntry(t, root, OpInvalid, dst)
 	wantRefusalLine(t, e, OpInvalid, dst, syscall.EBADMSG, bad)
 	wantKept(t, root, r, e, bad)
@@ -193,7 +197,7 @@ func TestRenameInvalidSourceRefused(t *testing.T) {
 	err = d.Rename("s.yaml.tmp", "s.yaml", 0, testCaller)
 	wantRefusal(t, err, OpConflict, syscall.EBUSY)
 	fileBytesIs(t, stale, "revision: 0\nx: 3\n")
-	fileBytesIs(t, filepath.Join(root, "s.yaml"), "revision: 2\nx: 2\n")
+	fileBytesIs(t, filepath.Join(root, "s.yaml"), "revision: 1\nx: 2\n")
 }
 
 func TestRenameManagedToScratch(t *testing.T) {
@@ -210,18 +214,18 @@ func TestRenameManagedToScratch(t *testing.T) {
 	notExist(t, filepath.Join(root, rel))
 	fileBytesIs(t, filepath.Join(root, rel+"~"), "# two\n")
 	e := oneEntry(t, root, "delete", rel)
-	if e.Revision == nil || *e.Revision != 2 {
-		t.Errorf("delete line revision = %v, want 2", ptrStr(e.Revision))
+	if e.Revision == nil || *e.Revision != 1 {
+		t.Errorf("delete line revision = %v, want 1", ptrStr(e.Revision))
 	}
 	if !strings.Contains(e.Description, rel+"~") {
 		t.Errorf("delete line description %q does not name the new name", e.Description)
 	}
-	if got := tombstones(t, root)[rel]; got != 2 {
-		t.Errorf("tombstone = %d, want 2", got)
+	if got := tombstones(t, root)[rel]; got != 1 {
+		t.Errorf("tombstone = %d, want 1", got)
 	}
 	// The new file under the name continues the count.
-	if res := commit(t, d, rel, "# three\n"); res.Rev != 3 {
-		t.Errorf("re-created at %d, want 3", res.Rev)
+	if res := commit(t, d, rel, "# three\n"); res.Rev != 2 {
+		t.Errorf("re-created at %d, want 2", res.Rev)
 	}
 }
 
@@ -237,8 +241,8 @@ func TestRenameManagedOntoManaged(t *testing.T) {
 	}
 	notExist(t, filepath.Join(root, "a.yaml"))
 	fileBytesIs(t, filepath.Join(root, "b.yaml"), "a: 2\n")
-	wantRev(t, d, "b.yaml", 2)
-	wantRev(t, d, "a.yaml", 2) // the source's name keeps its revision
+	wantRev(t, d, "b.yaml", 1) // b.yaml goes on from its own revision 0
+	wantRev(t, d, "a.yaml", 1) // the source's name keeps its revision
 	all := logEntries(t, root)
 	if len(all) != before+1 {
 		t.Fatalf("%d new log lines, want 1", len(all)-before)
@@ -431,7 +435,7 @@ func TestRenameFlags(t *testing.T) {
 	}
 	fileBytesIs(t, filepath.Join(root, "a.yaml"), "a: 1\n")
 	fileBytesIs(t, filepath.Join(root, "sedAA"), "a: 2\n")
-	wantRev(t, d, "a.yaml", 1)
+	wantRev(t, d, "a.yaml", 0)
 	if n := len(logEntries(t, root)); n != 1 {
 		t.Errorf("%d log lines, want 1", n)
 	}
@@ -483,7 +487,7 @@ func TestRenameKeepCopies(t *testing.T) {
 	f.WriteString("garbage")
 	f.Close()
 	fileBytesIs(t, filepath.Join(root, rel), `{"a": 1}`)
-	wantRev(t, d, rel, 1)
+	wantRev(t, d, rel, 0)
 	if ok, _ := d.UndoRenameKeep(bak, rel, ino); ok {
 		t.Errorf("an edited copy put back was taken as an undo")
 	}
@@ -507,13 +511,13 @@ func TestRenameDirCarriesRevisions(t *testing.T) {
 	if err := d.Rename("a", "b", 0, testCaller); err != nil {
 		t.Fatal(err)
 	}
-	wantRev(t, d, "b/x.yaml", 2)
-	wantRev(t, d, "b/sub/y.json", 1)
+	wantRev(t, d, "b/x.yaml", 1)
+	wantRev(t, d, "b/sub/y.json", 0)
 	wantRev(t, d, "b/sub/z.md", 0)
-	wantRev(t, d, "a/x.yaml", 2) // the old names keep theirs
-	wantRev(t, d, "a/sub/y.json", 1)
-	if res := commit(t, d, "b/x.yaml", "x: 3\n"); res.Rev != 3 {
-		t.Errorf("the moved file's next commit is revision %d, want 3", res.Rev)
+	wantRev(t, d, "a/x.yaml", 1) // the old names keep theirs
+	wantRev(t, d, "a/sub/y.json", 0)
+	if res := commit(t, d, "b/x.yaml", "x: 3\n"); res.Rev != 2 {
+		t.Errorf("the moved file's next commit is revision %d, want 2", res.Rev)
 	}
 	var moves []string
 	for _, e := range logEntries(t, root)[before:] {

@@ -92,9 +92,9 @@ func TestOpenRecovers(t *testing.T) {
 	}
 	// The committed versions are untouched, revisions too.
 	fileBytesIs(t, filepath.Join(root, "x.yaml"), "a: 2\n")
-	wantRev(t, d2, "x.yaml", 2)
-	fileBytesIs(t, filepath.Join(root, "memory/context/current_state.yaml"), "revision: 1\nphase: 1\n")
-	wantRev(t, d2, "memory/context/current_state.yaml", 1)
+	wantRev(t, d2, "x.yaml", 1)
+	fileBytesIs(t, filepath.Join(root, "memory/context/current_state.yaml"), "revision: 0\nphase: 1\n")
+	wantRev(t, d2, "memory/context/current_state.yaml", 0)
 
 	// The torn bytes are cut from the log and kept.
 	now := mustRead(t, logp)
@@ -134,8 +134,8 @@ func TestOpenRecovers(t *testing.T) {
 	}
 
 	// And it serves again: the next commit continues the count.
-	if res := commit(t, d2, "x.yaml", "a: 4\n"); res.Rev != 3 {
-		t.Errorf("Rev after recovery = %d, want 3", res.Rev)
+	if res := commit(t, d2, "x.yaml", "a: 4\n"); res.Rev != 2 {
+		t.Errorf("Rev after recovery = %d, want 2", res.Rev)
 	}
 	nparacle := 0
 	for _, e := range logEntries(t, root) {

@@ -2,6 +2,7 @@ package backing
 
 import (
 	"fmt"
+	"os"
 	"path"
 	"strings"
 	"syscall"
@@ -44,14 +45,15 @@ func (c Caller) holds(rel string) bool { return c.HoldsLock != nil && c.HoldsLoc
 
 // The kinds of refusal. Each maps to exactly one errno, in Errno.
 const (
-	OpConflict    = "conflict"     // derived from an older revision
-	OpInvalid     = "invalid"      // failed validation
-	OpTooLarge    = "too_large"    // over --max-size
-	OpLockTimeout = "lock_timeout" // P.lock held past --lock-timeout
-	OpLockBusy    = "lock_busy"    // P.lock held through the mount by a process waiting for a rename's directory
-	OpLockSymlink = "lock_symlink" // P.lock is a symlink, never followed
-	OpAppendOnly  = "append_only"  // rewrite of the change log
-	OpReadOnly    = "read_only"    // write inside .paracfs/
+	OpConflict    = "conflict"      // derived from an older revision
+	OpInvalid     = "invalid"       // failed validation
+	OpTooLarge    = "too_large"     // over --max-size
+	OpLockTimeout = "lock_timeout"  // P.lock held past --lock-timeout
+	OpLockBusy    = "lock_busy"     // P.lock held through the mount by a process waiting for a rename's directory
+	OpLockSymlink = "lock_symlink"  // P.lock is a symlink, never followed
+	OpLockNotFile = "lock_not_file" // P.lock is a FIFO, a directory or a device
+	OpAppendOnly  = "append_only"   // rewrite of the change log
+	OpReadOnly    = "read_only"     // write inside .paracfs/
 )
 
 // Refusal is a write paracfs refused. The backing file is untouched and the
@@ -92,6 +94,8 @@ func (r *Refusal) Errno() syscall.Errno {
 		return syscall.ETIMEDOUT
 	case OpLockSymlink:
 		return syscall.ELOOP
+	case OpLockNotFile:
+		return syscall.ENOLCK
 	case OpAppendOnly, OpReadOnly:
 		return syscall.EPERM
 	}
@@ -120,19 +124,45 @@ func refusalFrom(rel string, err error) *Refusal {
 	return &Refusal{Op: OpInvalid, Path: rel, Reason: err.Error()}
 }
 
+// DefaultRejectedMax is how many bytes of refused writes are kept per
+// writer when the configuration leaves it 0 (--rejected-max).
+const DefaultRejectedMax = 64 << 20
+
+// errOverCap says that a writer's kept refused writes reached its bound.
+type errOverCap struct {
+	uid        uint32
+	kept, size int64
+	max        int64
+}
+
+func (e *errOverCap) Error() string {
+	return fmt.Sprintf("uid %d already keeps %d bytes of refused writes in %s, and these %d would pass its bound of %d (--rejected-max): "+
+		"drop some with paracfs rejected drop", e.uid, e.kept, RejectedDir, e.size, e.max)
+}
+
 // keep stores refused bytes where a person finds them:
 // .paracfs/rejected/<path>.<time>.pid<pid>.<reason>, mirroring DIR's tree.
-// It returns that path relative to DIR.
+// It returns that path relative to DIR. The kept file is its writer's
+// (mode 0600) and counts against the writer's bound; the folders are the
+// daemon's, 0711, so that a writer reaches its own and lists nobody's
+// (through the mount, a listing shows each user its own).
 func (d *Dir) keep(rel, reason string, c Caller, data []byte) (string, error) {
 	now := time.Now().UTC()
 	suffix := fmt.Sprintf(".%s.%06d.pid%d.%s", now.Format("20060102-150405"), now.Nanosecond()/1000, c.Pid, reason)
 	name := fitName(path.Base(rel), len(suffix)) + suffix
 	dir, _ := split(rel)
-	keptDir := MetaDir + "/rejected"
+	keptDir := RejectedDir
 	if dir != "." {
 		keptDir += "/" + dir
 	}
-	if err := d.mkdirAll(keptDir); err != nil {
+	d.keepMu.Lock()
+	defer d.keepMu.Unlock()
+	if max := d.rejectedMax(); max > 0 {
+		if used := d.keptBy(c.Uid); used+int64(len(data)) > max {
+			return "", &errOverCap{uid: c.Uid, kept: used, size: int64(len(data)), max: max}
+		}
+	}
+	if err := d.mkdirGuarded(RejectedDir, keptDir, 0o711); err != nil {
 		return "", err
 	}
 	kept := keptDir + "/" + name
@@ -141,10 +171,54 @@ func (d *Dir) keep(rel, reason string, c Caller, data []byte) (string, error) {
 		return "", err
 	}
 	defer unix.Close(fd)
+	if os.Geteuid() == 0 && (c.Uid != 0 || c.Gid != 0) {
+		if err := unix.Fchown(fd, int(c.Uid), int(c.Gid)); err != nil {
+			d.atParent(kept, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) })
+			return "", err
+		}
+	}
 	if err := writeAll(fd, data); err != nil {
+		d.atParent(kept, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) })
 		return "", err
 	}
 	return kept, nil
+}
+
+func (d *Dir) rejectedMax() int64 {
+	if m := d.Config().RejectedMax; m != 0 {
+		return m
+	}
+	return DefaultRejectedMax
+}
+
+// keptBy is how many bytes of refused writes uid keeps: the sizes of the
+// files it owns under .paracfs/rejected/.
+func (d *Dir) keptBy(uid uint32) int64 {
+	var total int64
+	var walk func(rel string, depth int)
+	walk = func(rel string, depth int) {
+		ents, err := d.ReadDir(rel, true)
+		if err != nil || depth > 256 {
+			return
+		}
+		for _, e := range ents {
+			sub := rel + "/" + e.Name
+			st, err := d.Lstat(sub)
+			if err != nil {
+				continue
+			}
+			switch st.Mode & unix.S_IFMT {
+			case unix.S_IFDIR:
+				walk(sub, depth+1)
+			case unix.S_IFREG:
+				if st.Uid == uid {
+					total += st.Size
+				}
+			}
+		}
+	}
+	walk(RejectedDir, 0)
+	return total
 }
 
 // refuse keeps the refused bytes, logs the refusal and returns it.
@@ -161,6 +235,14 @@ func (d *Dir) refuse(r *Refusal, c Caller, data []byte, current int64) *Refusal 
 	e := d.entry(r.Op, r.Path, c)
 	e.Description = r.Error()
 	e.Reason = r.Reason
+	shown := d.ValuesShown(r.Path)
+	if !shown {
+		// The reason may quote the content (a schema error quotes the
+		// value, a bad revision is quoted back): not for everyone.
+		h := *r
+		h.Reason = HiddenReason(r.Path)
+		e.Description, e.Reason = h.Error(), h.Reason
+	}
 	e.Errno = ErrnoName(r.Errno())
 	e.Kept = r.Kept
 	e.Revision, e.OldRevision = &current, r.base
@@ -170,8 +252,14 @@ func (d *Dir) refuse(r *Refusal, c Caller, data []byte, current int64) *Refusal 
 		e.SHA256 = sha256hex(data)
 	}
 	d.appendLog(e)
-	d.stats.refusal(r, c)
+	d.stats.refusal(r, c, !shown)
 	return r
+}
+
+// HiddenReason stands for a refusal's reason where not everyone who may
+// read it may read the file: the log and status show it.
+func HiddenReason(rel string) string {
+	return "hidden: " + rel + " is not readable by everyone; paracfs status shows the reason to its writer and to those who may read the file"
 }
 
 func writeAll(fd int, b []byte) error {

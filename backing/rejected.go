@@ -59,15 +59,41 @@ func (d *Dir) checkKept(kept string) (KeptName, error) {
 	return k, nil
 }
 
+// ErrNotYours says that a caller may not act on a kept refused write.
+var ErrNotYours = errors.New("permission denied")
+
+// keptOwner is the uid that owns a kept file: its writer.
+func (d *Dir) keptOwner(kept string) (uint32, error) {
+	st, err := d.Lstat(kept)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", kept, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0, fmt.Errorf("%s: %w", kept, ErrNotKept)
+	}
+	return st.Uid, nil
+}
+
 // ApplyKept submits a kept refused write again, as a new write of its path
 // by c with op "apply": the usual checks run (a stale revision field is
 // refused again as a conflict). On success the kept file is removed, since
 // its bytes are now the committed version; on a refusal it stays where it
-// is, and the new refusal's log line names it.
+// is, and the new refusal's log line names it. It acts as c: c must be the
+// bytes' writer (or root, or the daemon's user) and may write the file.
 func (d *Dir) ApplyKept(kept string, c Caller) (KeptName, Result, error) {
 	k, err := d.checkKept(kept)
 	if err != nil {
 		return k, Result{}, err
+	}
+	owner, err := d.keptOwner(kept)
+	if err != nil {
+		return k, Result{}, err
+	}
+	if !privileged(c) && owner != c.Uid {
+		return k, Result{}, fmt.Errorf("%s: %w: uid %d did not write these bytes (uid %d did)", kept, ErrNotYours, c.Uid, owner)
+	}
+	if !d.MayWrite(k.Path, c) {
+		return k, Result{}, fmt.Errorf("%s: %w: uid %d may not write %s", kept, ErrNotYours, c.Uid, k.Path)
 	}
 	data, err := d.readSmall(kept)
 	if err != nil {
@@ -85,11 +111,21 @@ func (d *Dir) ApplyKept(kept string, c Caller) (KeptName, Result, error) {
 	return k, res, nil
 }
 
-// DropKept removes a kept refused write, and logs it (op "drop").
+// DropKept removes a kept refused write, and logs it (op "drop"). It is
+// for the bytes' writer, the file's owner, root and the daemon's user.
 func (d *Dir) DropKept(kept string, c Caller) (KeptName, error) {
 	k, err := d.checkKept(kept)
 	if err != nil {
 		return k, err
+	}
+	owner, err := d.keptOwner(kept)
+	if err != nil {
+		return k, err
+	}
+	if !privileged(c) && owner != c.Uid {
+		if st, err := d.Lstat(k.Path); err != nil || st.Uid != c.Uid {
+			return k, fmt.Errorf("%s: %w: only its writer (uid %d), the owner of %s and root may drop it", kept, ErrNotYours, owner, k.Path)
+		}
 	}
 	if err := d.removeKept(kept); err != nil {
 		return k, fmt.Errorf("%s: %w", kept, err)

@@ -30,6 +30,8 @@ type RefusalNote struct {
 	Pid     int    `json:"pid"`
 	Command string `json:"command,omitempty"`
 	Kept    string `json:"kept,omitempty"`
+	Uid     uint32 `json:"uid"`
+	Hidden  bool   `json:"hidden,omitempty"` // Reason quotes what not everyone may read
 }
 
 // lastRefusals is how many refusals Stats keeps.
@@ -46,7 +48,7 @@ type stats struct {
 
 func (s *stats) committed() { s.commits.Add(1) }
 
-func (s *stats) refusal(r *Refusal, c Caller) {
+func (s *stats) refusal(r *Refusal, c Caller, hidden bool) {
 	s.refused.Add(1)
 	switch r.Op {
 	case OpConflict:
@@ -57,12 +59,26 @@ func (s *stats) refusal(r *Refusal, c Caller) {
 		s.lockTimeouts.Add(1)
 	}
 	note := RefusalNote{Time: changelog.Timestamp(time.Now()), Path: r.Path, Op: r.Op, Reason: r.Reason,
-		Errno: ErrnoName(r.Errno()), Pid: c.Pid, Command: c.Command, Kept: r.Kept}
+		Errno: ErrnoName(r.Errno()), Pid: c.Pid, Command: c.Command, Kept: r.Kept, Uid: c.Uid, Hidden: hidden}
 	s.mu.Lock()
 	s.ring[s.next] = note
 	s.next = (s.next + 1) % lastRefusals
 	s.n = min(s.n+1, lastRefusals)
 	s.mu.Unlock()
+}
+
+// StatsFor is Stats as caller c may see it: a refusal's reason that not
+// everyone may read is shown to its writer, to root and the daemon's user,
+// and to those who may read the file now; to others it says hidden.
+func (d *Dir) StatsFor(c Caller) Stats {
+	st := d.Stats()
+	for i := range st.Last {
+		n := &st.Last[i]
+		if n.Hidden && !privileged(c) && n.Uid != c.Uid && !d.MayRead(n.Path, c) {
+			n.Reason = HiddenReason(n.Path)
+		}
+	}
+	return st
 }
 
 // Stats returns the counters and the last refusals, oldest first.

@@ -11,16 +11,17 @@ import (
 // refusals, oldest first, no more than lastRefusals.
 func TestStats(t *testing.T) {
 	d := openDir(t, newRoot(t), Config{})
-	commit(t, d, "a.yaml", "a: 1\n")
+	commit(t, d, "a.yaml", "a: 1\n") // revision 0
+	commit(t, d, "a.yaml", "a: 2\n") // revision 1
 	commit(t, d, "a.json", "{}\n")
 	for i := 0; i < lastRefusals+5; i++ {
 		_, err := d.Commit(Write{Path: "bad.yaml", Data: []byte(fmt.Sprintf("x%d: [\n", i)), Base: -1, Caller: testCaller})
 		wantRefusal(t, err, OpInvalid, 74)
 	}
-	_, err := d.Commit(Write{Path: "a.yaml", Data: []byte("a: 2\n"), Base: 0, Caller: testCaller})
+	_, err := d.Commit(Write{Path: "a.yaml", Data: []byte("a: 3\n"), Base: 0, Caller: testCaller})
 	wantRefusal(t, err, OpConflict, 16)
 	s := d.Stats()
-	if s.Commits != 2 || s.Invalid != lastRefusals+5 || s.Conflicts != 1 || s.LockTimeouts != 0 || s.Refused != lastRefusals+6 {
+	if s.Commits != 3 || s.Invalid != lastRefusals+5 || s.Conflicts != 1 || s.LockTimeouts != 0 || s.Refused != lastRefusals+6 {
 		t.Errorf("stats %+v", s)
 	}
 	if len(s.Last) != lastRefusals {

@@ -18,11 +18,13 @@ import (
 //	  or {"path","refused","reason","errno","kept"} when refused again
 //	{"op":"rejected.drop","kept":".paracfs/rejected/..."}  → {"path"}
 //
-// Both are for the daemon's owner (and root) only: with allow_other, the
-// kept bytes of one user's refused write are not another user's to commit
-// or to throw away.
+// Both act as their caller (backing.ApplyKept, DropKept): apply is for the
+// bytes' writer, who must be allowed to write the file; drop for the
+// writer, the file's owner and root. With allow_other, the kept bytes of
+// one user's refused write are not another user's to commit or to throw
+// away.
 func init() {
-	RegisterControl("rejected.apply", true, func(ctx context.Context, r *Root, c backing.Caller, req ControlRequest) (any, error) {
+	RegisterControl("rejected.apply", false, func(ctx context.Context, r *Root, c backing.Caller, req ControlRequest) (any, error) {
 		kept, err := keptArg(req)
 		if err != nil {
 			return nil, err
@@ -41,7 +43,7 @@ func init() {
 		r.controlCommitted(k.Path)
 		return map[string]any{"path": k.Path, "revision": res.Rev}, nil
 	})
-	RegisterControl("rejected.drop", true, func(ctx context.Context, r *Root, c backing.Caller, req ControlRequest) (any, error) {
+	RegisterControl("rejected.drop", false, func(ctx context.Context, r *Root, c backing.Caller, req ControlRequest) (any, error) {
 		kept, err := keptArg(req)
 		if err != nil {
 			return nil, err

@@ -9,7 +9,8 @@ import (
 
 // {"op":"status"} → the mount's counters and last refusals (backing.Stats)
 // with the daemon's pid and the configuration in force. Anyone who can
-// enter the mount may ask.
+// enter the mount may ask; a reason that quotes a file the caller may not
+// read says hidden (backing.StatsFor).
 func init() {
 	RegisterControl("status", false, func(ctx context.Context, r *Root, c backing.Caller, req ControlRequest) (any, error) {
 		cfg := r.d.Config()
@@ -25,10 +26,11 @@ func init() {
 				"globs":        cfg.Globs,
 				"lock_timeout": cfg.LockTimeout.String(),
 				"max_size":     cfg.Limits.MaxSize,
+				"rejected_max": cfg.RejectedMax,
 				"log":          cfg.LogPath,
 				"rules":        len(cfg.Rules), // from DIR's paracfs.yaml
 			},
-			Stats: r.d.Stats(),
+			Stats: r.d.StatsFor(c),
 		}, nil
 	})
 }

@@ -240,3 +240,59 @@ func (h *stagedHandle) xattrNames(names []string) []string {
 	}
 	return out
 }
+
+// The history and the kept refused writes under .paracfs/ are the
+// daemon's in DIR (0700 and 0711 folders): through the mount they are
+// shown open (folders 0555, versions 0444) and each lookup, open and
+// listing asks backing.MayReadMeta whether its caller may read the file
+// they come from. Their entries are never cached, so that every lookup
+// asks.
+
+// guardedMeta reports whether rel is under .paracfs/history or
+// .paracfs/rejected.
+func guardedMeta(rel string) bool {
+	for _, top := range []string{backing.HistoryDir, backing.RejectedDir} {
+		if rel == top || strings.HasPrefix(rel, top+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// metaAttr shows a guarded folder as 0555 and a version as 0444; a kept
+// refused write keeps its own owner and mode (its writer's, 0600).
+func metaAttr(rel string, out *fuse.Attr) {
+	if !guardedMeta(rel) {
+		return
+	}
+	switch {
+	case out.Mode&syscall.S_IFMT == syscall.S_IFDIR:
+		out.Mode = syscall.S_IFDIR | 0o555
+	case strings.HasPrefix(rel, backing.HistoryDir+"/") && out.Mode&syscall.S_IFMT == syscall.S_IFREG:
+		out.Mode = syscall.S_IFREG | 0o444
+	}
+}
+
+// metaDenied is EACCES when rel is guarded and the caller may not read it.
+func (r *Root) metaDenied(ctx context.Context, rel string) syscall.Errno {
+	if guardedMeta(rel) && !r.d.MayReadMeta(rel, r.caller(ctx)) {
+		return syscall.EACCES
+	}
+	return 0
+}
+
+// metaVisible filters a guarded folder's entries to those the caller may
+// read.
+func (r *Root) metaVisible(ctx context.Context, rel string, out []fuse.DirEntry) []fuse.DirEntry {
+	if !guardedMeta(rel) && rel != backing.MetaDir {
+		return out
+	}
+	c := r.caller(ctx)
+	kept := out[:0]
+	for _, e := range out {
+		if sub := join(rel, e.Name); !guardedMeta(sub) || r.d.MayReadMeta(sub, c) {
+			kept = append(kept, e)
+		}
+	}
+	return kept
+}

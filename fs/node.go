@@ -64,6 +64,11 @@ func (n *Node) child(ctx context.Context, name, rel string, st *backing.Stat, ou
 	controlAttr(rel, &out.Attr)
 	out.SetEntryTimeout(entryTimeout)
 	out.SetAttrTimeout(n.r.attrTimeout(st.Mode))
+	if guardedMeta(rel) {
+		metaAttr(rel, &out.Attr)
+		out.SetEntryTimeout(0)
+		out.SetAttrTimeout(0)
+	}
 	isReg := st.Mode&syscall.S_IFMT == syscall.S_IFREG
 	if isReg && n.r.d.Managed(rel) {
 		if ch := n.GetChild(name); ch != nil && ch.StableAttr().Mode == syscall.S_IFREG {
@@ -143,6 +148,9 @@ func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 		return nil, syscall.ENOENT
 	}
 	rel := join(n.rel(), name)
+	if e := n.r.metaDenied(ctx, rel); e != 0 {
+		return nil, e
+	}
 	st, err := n.r.d.Lstat(rel)
 	if err == nil && n.r.hidden(ctx, rel) {
 		err = syscall.ENOENT // this process renamed it away
@@ -224,6 +232,10 @@ func (n *Node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 	fillAttr(&out.Attr, &st.Stat_t)
 	controlAttr(n.rel(), &out.Attr)
 	out.SetTimeout(n.r.attrTimeout(st.Mode))
+	if guardedMeta(n.rel()) {
+		metaAttr(n.rel(), &out.Attr)
+		out.SetTimeout(0)
+	}
 	return 0
 }
 
@@ -345,6 +357,9 @@ func (n *Node) isRegular(name string) bool {
 
 func (n *Node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	rel := n.rel()
+	if e := n.r.metaDenied(ctx, rel); e != 0 {
+		return nil, e
+	}
 	entries, err := n.r.d.ReadDir(rel, false)
 	if err != nil {
 		return nil, errno(err)
@@ -357,6 +372,7 @@ func (n *Node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 		}
 		out = append(out, fuse.DirEntry{Name: e.Name, Ino: e.Ino, Mode: uint32(e.Type) << 12})
 	}
+	out = n.r.metaVisible(ctx, rel, out)
 	return fs.NewListDirStream(out), 0
 }
 

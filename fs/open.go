@@ -27,6 +27,9 @@ func (n *Node) openAs(ctx context.Context, rel string, flags uint32) (fs.FileHan
 	if rel == backing.ControlFile {
 		return n.openControl(ctx)
 	}
+	if e := n.r.metaDenied(ctx, rel); e != 0 {
+		return nil, 0, e
+	}
 	c := n.r.caller(ctx)
 	if writes(flags) && d.Managed(rel) {
 		if d.IsLog(rel) {

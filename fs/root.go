@@ -94,8 +94,27 @@ func Options(dir string, allowOther, debug bool) *fs.Options {
 	if os.Geteuid() == 0 {
 		o.DirectMount = true
 		o.DirectMountStrict = true
+		o.Options = append(o.Options, backingFlags(dir)...)
 	}
 	return o
+}
+
+// backingFlags mirrors the backing filesystem's dev, suid and exec flags,
+// so that device nodes, setuid programs and executables in DIR behave
+// through the mount as they do in DIR itself: a FUSE mount is nodev and
+// nosuid by default. Only root mounts directly and can set them.
+func backingFlags(dir string) []string {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return nil // the mount's defaults: the narrower choice
+	}
+	pick := func(flag int64, off, on string) string {
+		if st.Flags&flag != 0 {
+			return off
+		}
+		return on
+	}
+	return []string{pick(unix.ST_NODEV, "nodev", "dev"), pick(unix.ST_NOSUID, "nosuid", "suid"), pick(unix.ST_NOEXEC, "noexec", "exec")}
 }
 
 // invalidator sends queued cache invalidations to the kernel. They are

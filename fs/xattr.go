@@ -62,7 +62,18 @@ func (n *Node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 			return err == nil
 		})
 	}
-	return errno(n.r.d.SetXattr(n.rel(), attr, data, int(flags)))
+	err := n.r.d.SetXattr(n.rel(), attr, data, int(flags))
+	n.aclChanged(attr, err)
+	return errno(err)
+}
+
+// aclChanged drops the kernel's cached attributes after an ACL was set or
+// removed: the backing filesystem has changed the mode's group bits (the
+// mask) with it, and stat must show them at once, as on a plain file.
+func (n *Node) aclChanged(attr string, err error) {
+	if err == nil && (attr == "system.posix_acl_access" || attr == "system.posix_acl_default") {
+		n.r.invalidate(n.EmbeddedInode())
+	}
 }
 
 func (n *Node) Removexattr(ctx context.Context, attr string) syscall.Errno {
@@ -81,7 +92,9 @@ func (n *Node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 		w.mu.Unlock()
 		return 0
 	}
-	return errno(n.r.d.RemoveXattr(n.rel(), attr))
+	err := n.r.d.RemoveXattr(n.rel(), attr)
+	n.aclChanged(attr, err)
+	return errno(err)
 }
 
 // validACL checks the form of an access ACL's xattr value: version 2,

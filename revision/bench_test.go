@@ -29,7 +29,7 @@ func TestConcurrentUse(t *testing.T) {
 					t.Error("no changes")
 				}
 				old.Stamped(13)
-				Check(11, -1, old)
+				Check(11, -1, old, true)
 			}
 		})
 	}

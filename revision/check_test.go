@@ -15,29 +15,40 @@ func TestCheck(t *testing.T) {
 		stamp         bool
 		err           string // "", "conflict" or "invalid"
 		errText       string
+		uncarried     bool // the current content does not carry its revision
 	}{
-		{"kept the field: stamp", 11, -1, withRev(11), true, "", ""},
-		{"bumped it itself", 11, -1, withRev(12), false, "", ""},
+		{"kept the field: stamp", 11, -1, withRev(11), true, "", "", false},
+		{"bumped it itself", 11, -1, withRev(12), false, "", "", false},
 		{"stale content", 11, -1, withRev(9), false, "conflict",
-			"revision conflict: write is based on revision 9, current revision is 11 (the content carries revision 9)"},
-		{"ahead", 11, -1, withRev(20), false, "invalid", "invalid content: revision 20 is ahead of current revision 11"},
-		{"no field, no base", 11, -1, noRev, false, "", ""},
-		{"nil doc", 11, -1, nil, false, "", ""},
-		{"base current", 11, 11, noRev, false, "", ""},
+			"revision conflict: write is based on revision 9, current revision is 11 (the content carries revision 9)", false},
+		{"ahead", 11, -1, withRev(20), false, "invalid", "invalid content: revision 20 is ahead of current revision 11", false},
+		{"no field, no base", 11, -1, noRev, false, "", "", false},
+		{"nil doc", 11, -1, nil, false, "", "", false},
+		{"base current", 11, 11, noRev, false, "", "", false},
 		{"base old", 11, 10, noRev, false, "conflict",
-			"revision conflict: write is based on revision 10, current revision is 11 (the writer last saw revision 10)"},
-		{"base newer than current", 11, 12, noRev, false, "conflict", ""},
-		{"base current, field kept", 11, 11, withRev(11), true, "", ""},
-		{"base current, field bumped", 11, 11, withRev(12), false, "", ""},
-		{"field current but base old", 11, 10, withRev(11), false, "conflict", ""},
-		{"field bumped but base old", 11, 10, withRev(12), false, "conflict", ""},
-		{"first commit", 0, -1, withRev(0), true, "", ""},
-		{"first commit without field", 0, -1, noRev, false, "", ""},
-		{"ahead wins over base", 11, 10, withRev(20), false, "invalid", ""},
+			"revision conflict: write is based on revision 10, current revision is 11 (the writer last saw revision 10)", false},
+		{"base newer than current", 11, 12, noRev, false, "conflict", "", false},
+		{"base current, field kept", 11, 11, withRev(11), true, "", "", false},
+		{"base current, field bumped", 11, 11, withRev(12), false, "", "", false},
+		{"field current but base old", 11, 10, withRev(11), false, "conflict", "", false},
+		{"field bumped but base old", 11, 10, withRev(12), false, "conflict", "", false},
+		{"first commit", 0, -1, withRev(0), true, "", "", false},
+		{"first commit without field", 0, -1, noRev, false, "", "", false},
+		{"ahead wins over base", 11, 10, withRev(20), false, "invalid", "", false},
+		// A writer that read the current version is never stale, whatever
+		// its field says (paracle after another writer dropped the field
+		// writes revision 1): its field is stamped.
+		{"read current, field dropped then written as 1", 5, 5, withRev(1), true, "", "", true},
+		{"read current, field 0", 5, 5, withRev(0), true, "", "", true},
+		{"read current, field ahead", 5, 5, withRev(7), false, "invalid", "", true},
+		{"read old, field older", 5, 4, withRev(1), false, "conflict",
+			"revision conflict: write is based on revision 1, current revision is 5 (the content carries revision 1)", true},
+		{"read current that carries its revision, field older", 5, 5, withRev(4), false, "conflict", "", false},
+		{"field older, base unknown, current does not carry it", 5, -1, withRev(4), false, "conflict", "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			next, stamp, err := Check(tt.current, tt.base, tt.doc)
+			next, stamp, err := Check(tt.current, tt.base, tt.doc, !tt.uncarried)
 			if next != tt.current+1 {
 				t.Errorf("next = %d, want %d", next, tt.current+1)
 			}
@@ -66,7 +77,7 @@ func TestCheck(t *testing.T) {
 
 func TestCheckThenStamp(t *testing.T) {
 	d := mustParse(t, YAML, "revision: 11 # kept by the writer\nx: 1\n")
-	next, stamp, err := Check(11, -1, d)
+	next, stamp, err := Check(11, -1, d, true)
 	if err != nil || !stamp {
 		t.Fatalf("Check = %d, %v, %v", next, stamp, err)
 	}

@@ -1,8 +1,9 @@
 // Package revision turns the bytes of a managed file into a checked commit:
 // it validates YAML, JSON and JSONL content (Parse), reads and rewrites the
 // top-level integer `revision` field without touching anything else
-// (Doc.Stamped), decides whether a write may be committed (Check) and lists
-// the top-level keys that changed (Changes).
+// (Doc.Stamped), decides whether a write may be committed (Check; First for
+// a name with no committed version; Restores for a stale write of a kept
+// version's bytes) and lists the top-level keys that changed (Changes).
 //
 // Everything here is a pure function on bytes: no I/O, no global state, safe
 // for concurrent use. A parsed Doc is never modified after Parse returns.

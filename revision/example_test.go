@@ -20,7 +20,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	next, stamp, err := revision.Check(11, -1, doc)
+	next, stamp, err := revision.Check(11, -1, doc, true)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -41,7 +41,7 @@ func Example() {
 // A write derived from an older revision is a conflict.
 func ExampleCheck_conflict() {
 	doc, _ := revision.Parse(revision.JSON, []byte(`{"revision": 9, "status": "done"}`), revision.DefaultLimits())
-	_, _, err := revision.Check(11, -1, doc)
+	_, _, err := revision.Check(11, -1, doc, true)
 	var conflict *revision.ConflictError
 	fmt.Println(errors.As(err, &conflict), err)
 	// Output:

@@ -45,7 +45,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("Changes(d, d) = %v", c)
 			}
 		}
-		if _, _, err := Check(d.Rev, -1, d); err != nil {
+		if _, _, err := Check(d.Rev, -1, d, true); err != nil {
 			t.Fatalf("Check(own revision): %v", err)
 		}
 		if d.HasRev {

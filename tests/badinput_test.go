@@ -218,11 +218,11 @@ func checkBadCase(t *testing.T, p *project, c badCase) time.Duration {
 		if len(lines) != 1 {
 			t.Fatalf("want exactly 1 new log line, got %d: %v", len(lines), lines)
 		}
-		wantRev := origRev + 1
+		oldRev, wantRev := origRev, origRev+1
 		if origErr != nil {
-			wantRev = 1
+			oldRev, wantRev = 0, 0 // a new name: the revision its content carries, here none
 		}
-		checkCommitLine(t, lines[0], c.rel, res.Pid, "python3", wantRev-1, wantRev, want)
+		checkCommitLine(t, lines[0], c.rel, res.Pid, "python3", oldRev, wantRev, want)
 		return took
 	}
 	if res.errno() != c.errno {

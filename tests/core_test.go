@@ -396,8 +396,9 @@ print(os.getpid())
 	}
 }
 
-// A file created through the mount starts at revision 1; its revision
-// field, if any, is stamped.
+// A file created through the mount takes the revision its content
+// carries, 0 without one (paracle writes its initial state with revision:
+// 0), and lands byte-identical.
 func TestCreateNewFile(t *testing.T) {
 	t.Parallel()
 	p := newProject(t)
@@ -408,16 +409,16 @@ func TestCreateNewFile(t *testing.T) {
 	if res.Errno != 0 {
 		t.Fatalf("creating %s: %s failed: %s", rel, res.Stage, res.Error)
 	}
-	want := []byte("# new\nrevision: 1\nitems: []\n")
+	want := []byte("# new\nrevision: 0\nitems: []\n")
 	assertContent(t, p, rel, want)
-	if got := rev(t, p.path(rel)); got != 1 {
-		t.Errorf("revision of a new file = %d, want 1", got)
+	if got := rev(t, p.path(rel)); got != 0 {
+		t.Errorf("revision of a new file = %d, want 0", got)
 	}
 	lines := logSince(t, p.Dir, n)
 	if len(lines) != 1 {
 		t.Fatalf("want exactly 1 new log line, got %d: %v", len(lines), lines)
 	}
-	checkCommitLine(t, lines[0], rel, res.Pid, "python3", 0, 1, want)
+	checkCommitLine(t, lines[0], rel, res.Pid, "python3", 0, 0, want)
 
 	// An invalid new file never appears.
 	res = pyWrite(t, p.Dir, "memory/context/bad.yaml", "create", []byte("a: [\n"))

@@ -253,7 +253,7 @@ func waitStopped(t *testing.T, pids []int) {
 // isCommitOp tells the ops of log lines that record a new committed version.
 func isCommitOp(op string) bool {
 	switch op {
-	case "commit", "create", "rename", "truncate":
+	case "commit", "create", "rename", "truncate", "restore":
 		return true
 	}
 	return false

@@ -201,7 +201,7 @@ func TestSecurityUnreadableStaysUnreadable(t *testing.T) {
 	}
 	logPath, keptPath := p.path(logRel), p.path(kept)
 	// Its history too: the old versions follow the file's mode at each commit.
-	hist1, hist2 := historyFile(p, rel, 1), historyFile(p, rel, 2)
+	hist1, hist2 := historyFile(p, rel, 0), historyFile(p, rel, 1) // a new name starts at 0
 	readFile(t, hist2)
 	got := asNobodyOps(t, p.Root, "read:"+p.path(rel), "read:"+logPath, "read:"+keptPath, "read:"+hist1, "read:"+hist2)
 	for _, h := range []string{hist1, hist2} {

@@ -380,6 +380,8 @@ func TestSystemMountHelper(t *testing.T) {
 			{[]string{p.Dir, p.Dir, "-o", "max_size=lots"}, 1, "max-size"},
 			{[]string{p.Dir, "-o", "rw"}, 1, "MOUNTPOINT"},
 			{[]string{p.Dir, p.Dir, "-f", "-o", "lock_timeout=5s,nofail,_netdev,x-systemd.automount"}, 0, ""},
+			// docs/system.md: user, users, nouser, owner and group say nothing to paracfs and are ignored.
+			{[]string{p.Dir, p.Dir, "-f", "-o", "user,users,nouser,owner,group,lock_timeout=5s"}, 0, ""},
 			{[]string{missing, missing, "-o", "rw,lock_timeout=5s"}, 32, "no such directory"},
 		} {
 			r := run(t, p.Root, helper, c.args...)

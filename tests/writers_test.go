@@ -169,7 +169,7 @@ func startHeld(t *testing.T, dir, want, name string, args ...string) (*pyHeld, *
 	t.Helper()
 	stderr := &syncBuffer{}
 	h := startPiped(t, dir, stderr, name, args...)
-	line, err := readLineTimeout(h.out, 20*time.Second)
+	line, err := readLineTimeout(h.out, eventWait)
 	if err != nil || line != want {
 		t.Fatalf("%s %s: printed %q (%v), want %q\nstderr: %s", name, short(strings.Join(args, " ")), line, err, want, stderr.String())
 	}

@@ -320,7 +320,7 @@ func TestCrashRecovery(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	if !waitGone(pid, 5*time.Second) {
+	if !waitGone(pid, eventWait) {
 		t.Fatalf("daemon %d still alive after kill -9", pid)
 	}
 	if err := waitNotConnected(p.Dir); errnoOf(err) != syscall.ENOTCONN {
@@ -391,7 +391,7 @@ for i in range(1, 100000):
 print(json.dumps({"acked": acked, "error": err}), flush=True)
 `
 	h := startPy(t, p.Dir, script, stateRel)
-	if line, err := readLineTimeout(h.out, 20*time.Second); line != "started" {
+	if line, err := readLineTimeout(h.out, eventWait); line != "started" {
 		t.Fatalf("writer did not start: %q %v", line, err)
 	}
 	// Let it commit a few dozen times, then kill the daemon mid-stream.
@@ -399,14 +399,14 @@ print(json.dumps({"acked": acked, "error": err}), flush=True)
 		time.Sleep(10 * time.Millisecond)
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
-	if !waitGone(pid, 5*time.Second) {
+	if !waitGone(pid, eventWait) {
 		t.Fatalf("daemon %d still alive after kill -9", pid)
 	}
 	var out struct {
 		Acked int
 		Error string
 	}
-	line, err := readLineTimeout(h.out, 30*time.Second)
+	line, err := readLineTimeout(h.out, eventWait)
 	if err != nil || json.Unmarshal([]byte(line), &out) != nil {
 		t.Fatalf("writer: %q %v", line, err)
 	}
@@ -458,9 +458,9 @@ func TestSIGTERMForeground(t *testing.T) {
 		t.Fatalf("write: %s", res.Error)
 	}
 	fg.cmd.Process.Signal(syscall.SIGTERM)
-	code, done := fg.wait(10 * time.Second)
+	code, done := fg.wait(eventWait)
 	if !done {
-		t.Fatalf("the daemon did not exit within 10s of SIGTERM\n%s", fg.out.String())
+		t.Fatalf("the daemon did not exit after SIGTERM\n%s", fg.out.String())
 	}
 	if code != 0 {
 		t.Errorf("the daemon exited %d after SIGTERM, want 0\n%s", code, fg.out.String())
@@ -588,7 +588,7 @@ func lockBacking(t *testing.T, p *project, rel string) (unlock func()) {
 // is already a zombie) for a moment, keeping /dev/fuse open.
 func waitNotConnected(mp string) error {
 	var err error
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(eventWait); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		var st unix.Stat_t
 		if err = unix.Stat(mp, &st); errnoOf(err) == syscall.ENOTCONN {
 			break

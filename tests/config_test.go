@@ -245,7 +245,7 @@ rules:
 	if err := os.Remove(p.path("paracfs.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(eventWait)
 	for {
 		n = len(logLines(t, p.Dir))
 		pyWrite(t, p.Dir, "notes.txt", "trunc", []byte("three\n"))
@@ -253,7 +253,7 @@ rules:
 			break // untracked again
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("notes.txt still tracked 5s after paracfs.yaml was deleted")
+			t.Fatalf("notes.txt still tracked %s after paracfs.yaml was deleted", eventWait)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -935,7 +935,7 @@ except OSError as e:
 		t.Errorf("another process reads %s while it is renamed away and its new name is written: %q, want the committed %q", rel, r.Stdout, orig)
 	}
 	h.stdin.Write([]byte("go\n"))
-	line, err := readLineTimeout(h.out, 20*time.Second)
+	line, err := readLineTimeout(h.out, eventWait)
 	if err != nil {
 		t.Fatalf("renamer: %v\n%s", err, stderr.String())
 	}

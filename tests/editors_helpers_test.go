@@ -47,7 +47,7 @@ func startTmux(t *testing.T, dir string, argv ...string) *tmuxSession {
 	s := &tmuxSession{t: t, sock: filepath.Join(sockDir, "s")}
 	t.Cleanup(func() {
 		exec.Command("tmux", "-S", s.sock, "kill-server").Run()
-		if s.pid > 0 && !waitGone(s.pid, 5*time.Second) {
+		if s.pid > 0 && !waitGone(s.pid, 5*time.Second) { // cleanup, not a check
 			syscall.Kill(s.pid, syscall.SIGKILL)
 			waitGone(s.pid, 2*time.Second)
 		}
@@ -206,7 +206,7 @@ func readVimState(t *testing.T, path string) vimState {
 // waitVimState waits for a state file that vim in tmux writes.
 func waitVimState(t *testing.T, s *tmuxSession, path string) vimState {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(eventWait)
 	for {
 		if b, err := os.ReadFile(path); err == nil && bytes.Count(b, []byte("\n")) >= 5 {
 			return readVimState(t, path)

@@ -263,7 +263,7 @@ func TestHistoryRestore(t *testing.T) {
 	if err := os.Remove(p.path(rel)); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(eventWait)
 	for {
 		if _, err := os.Stat(p.backing(rel)); os.IsNotExist(err) || time.Now().After(deadline) {
 			break
@@ -535,7 +535,7 @@ func TestHistoryRestoreConflictCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Once the command has the control file open, it has read the revision.
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(eventWait)
 	for !hasOpen(cmd.Process.Pid, ".paracfs/control") {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()

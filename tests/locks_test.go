@@ -25,7 +25,7 @@ func TestFlockLockFileDelaysCommit(t *testing.T) {
 	mount(t, p)
 	n := len(logLines(t, p.Dir))
 	holder := edStartBg(t, p.Dir, "flock", stateRel+".lock", "-c", "echo locked; sleep 2")
-	holder.expect(t, "locked", 10*time.Second)
+	holder.expect(t, "locked", eventWait)
 	locked := time.Now()
 
 	content := replace(t, fixture(t, stateRel), "blockers: []", "blockers: [flocked]")
@@ -59,15 +59,21 @@ func TestBackingLockExcludesCommitElsewhere(t *testing.T) {
 	n := len(logLines(t, p.Dir))
 	unlock := lockBacking(t, p, stateRel+".lock") // flock on DIR/x.yaml.lock, not through the mount
 	content := replace(t, fixture(t, stateRel), "blockers: []", "blockers: [excluded]")
+	pid := mountDaemonPid(t, p, mp)
+	before := fdsTo(pid, p.path(stateRel+".lock"))
 	h := pyOpenHeld(t, mp, stateRel, "trunc", content)
 	h.start()
 	out := edLineChan(h.out)
-	if line, ok := edNextLine(out, 1500*time.Millisecond); ok {
+	// The commit is waiting for the lock once the daemon holds a
+	// descriptor on it: then, and not after some duration, it must not
+	// have finished.
+	waitUntil(t, "the daemon to wait for "+stateRel+".lock", func() bool { return fdsTo(pid, p.path(stateRel+".lock")) > before })
+	if line, ok := edNextLine(out, 0); ok {
 		t.Fatalf("the commit through %s finished while DIR's %s.lock was held: %s", mp, stateRel, line)
 	}
 	edAssertContentAt(t, filepath.Join(mp, stateRel), fixture(t, stateRel))
 	unlock()
-	line, ok := edNextLine(out, 10*time.Second)
+	line, ok := edNextLine(out, eventWait)
 	var res pyResult
 	if !ok || json.Unmarshal([]byte(line), &res) != nil {
 		t.Fatalf("the held commit did not finish after the lock was released: %q", line)
@@ -156,7 +162,7 @@ func TestFlockHeldPastLockTimeout(t *testing.T) {
 	mount(t, p, "--lock-timeout", "1s")
 	n := len(logLines(t, p.Dir))
 	holder := edStartBg(t, p.Dir, "flock", stateRel+".lock", "-c", "echo locked; sleep 6")
-	holder.expect(t, "locked", 10*time.Second)
+	holder.expect(t, "locked", eventWait)
 
 	// python: close() fails with ETIMEDOUT.
 	content := replace(t, fixture(t, stateRel), "blockers: []", "blockers: [timeout]")
@@ -267,14 +273,14 @@ func TestLocksSharedWithBacking(t *testing.T) {
 			}
 			h := startPy(t, c.holdAt, lockScript, "hold", c.rel, c.kind, c.holdExcl)
 			out := edLineChan(h.out)
-			if line, ok := edNextLine(out, 10*time.Second); line != "locked" {
+			if line, ok := edNextLine(out, eventWait); line != "locked" {
 				t.Fatalf("%s %s on %s/%s: %q %v, want locked", c.kind, c.holdExcl, c.holdAt, c.rel, line, ok)
 			}
 			if got := probe(); got != "busy" {
 				t.Errorf("while %s holds %s %s on %s, an exclusive %s on %s is %q, want busy", c.holdAt, c.kind, c.holdExcl, c.rel, c.kind, c.probeAt, got)
 			}
 			h.stdin.Write([]byte("release\n"))
-			if line, ok := edNextLine(out, 10*time.Second); line != "released" {
+			if line, ok := edNextLine(out, eventWait); line != "released" {
 				t.Fatalf("%s %s on %s/%s: %q %v, want locked", c.kind, c.holdExcl, c.holdAt, c.rel, line, ok)
 			}
 			if got := probe(); got != "free" {

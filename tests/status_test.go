@@ -5,7 +5,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 type statusMount struct {
@@ -127,7 +126,7 @@ func TestStatusCounters(t *testing.T) {
 	// The daemon killed: the mount is listed as stale, status still works.
 	pid := p.daemonPid(t)
 	syscall.Kill(pid, syscall.SIGKILL)
-	waitGone(pid, 5*time.Second)
+	waitGone(pid, eventWait)
 	m = statusOf(t, p)
 	if !m.Stale || m.Counters != nil {
 		t.Errorf("status of a mount whose daemon was killed: %+v, want stale", m)

@@ -7,8 +7,10 @@ package tests
 // to end a deadlocked run, not to measure anything.
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -178,3 +180,18 @@ func (f *logFollower) ready(t *testing.T, p *project) {
 // timestamps carry microseconds, history times may carry seconds): every
 // log line a test checks was written after it.
 var testsStart = time.Now().Truncate(time.Second)
+
+// mountDaemonPid is the pid of the daemon serving p.Dir on mp, a mount
+// elsewhere (DIR itself is not mounted over, so its daemon.json is read
+// directly).
+func mountDaemonPid(t *testing.T, p *project, mp string) int {
+	t.Helper()
+	var d struct {
+		Pid int `json:"pid"`
+	}
+	b, err := os.ReadFile(filepath.Join(p.Dir, ".paracfs/daemon.json"))
+	if err != nil || json.Unmarshal(b, &d) != nil || d.Pid <= 0 {
+		t.Fatalf("no daemon pid for the mount on %s: %q %v", mp, b, err)
+	}
+	return d.Pid
+}

@@ -337,7 +337,7 @@ func TestToolShellAppend(t *testing.T) {
 	}
 	n = len(logLines(t, p.Dir))
 	h.start()
-	line, err := readLineTimeout(h.out, 20*time.Second)
+	line, err := readLineTimeout(h.out, eventWait)
 	if err != nil {
 		t.Fatalf("bash holding %s open: %v\nstderr: %s", rel, err, stderr.String())
 	}
@@ -955,7 +955,7 @@ func TestToolStaleReadModifyWrite(t *testing.T) {
 			finish := func(h *pyHeld) staleRMWResult {
 				t.Helper()
 				h.start()
-				line, err := readLineTimeout(h.out, 20*time.Second)
+				line, err := readLineTimeout(h.out, eventWait)
 				var res staleRMWResult
 				if err != nil || json.Unmarshal([]byte(line), &res) != nil {
 					t.Fatalf("the python writer: %q %v", line, err)

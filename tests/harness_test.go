@@ -7,6 +7,11 @@
 // Every project lives in a fresh directory under /var/tmp/paracfs-tests/
 // (not /tmp: some tools behave differently there). Mounts are cleaned up
 // even when a test fails; TestMain fails the run if one is left behind.
+//
+// The binary is built with the race detector (PARACFS_RACE=0 builds it
+// plainly): every daemon and command the tests start writes its race
+// reports to a file of its own (GORACE log_path), and the test that owns
+// the process fails with the report (race_helpers_test.go).
 package tests
 
 import (
@@ -70,11 +75,12 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(binDir)
 	paracfsBin = filepath.Join(binDir, "paracfs")
 	goBin := findGo()
-	build := exec.Command(goBin, "build", "-o", paracfsBin, ".")
+	buildArgs := buildFlags()
+	build := exec.Command(goBin, append(append([]string{"build"}, buildArgs...), "-o", paracfsBin, ".")...)
 	build.Dir = repoRoot
 	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: tests: cannot build paracfs (%s build -o %s . in %s): %v\n%s\n",
-			goBin, paracfsBin, repoRoot, err, out)
+		fmt.Fprintf(os.Stderr, "FAIL: tests: cannot build paracfs (%s build %s -o %s . in %s): %v\n%s\n",
+			goBin, strings.Join(buildArgs, " "), paracfsBin, repoRoot, err, out)
 		return 1
 	}
 	if f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0); err != nil {
@@ -98,10 +104,21 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	os.WriteFile(filepath.Join(runDir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	if err := setupCover(); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: tests: %v\n", err)
+		return 1
+	}
+	if err := setupRaceReports(); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: tests: %v\n", err)
+		return 1
+	}
 
 	stop := startWatchdog()
 	code := m.Run()
 	stop()
+	if unclaimedRaceReports() {
+		code = 1
+	}
 
 	if left := mountsUnder(runDir); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: tests: %d paracfs mount(s) left behind by the tests:\n", len(left))
@@ -421,7 +438,8 @@ func (p *project) addPid(pid int) {
 
 // teardown unmounts everything under Root (umount(2), `paracfs unmount`
 // retried, --lazy, umount -l, then killing the daemon), kills daemons still
-// alive, logs daemon.log if the test failed, and removes Root.
+// alive, fails the test with its daemons' race reports, logs daemon.log if
+// the test failed, and removes Root.
 func (p *project) teardown(t *testing.T) {
 	unmountAll(t, p.Root)
 	p.mu.Lock()
@@ -439,6 +457,7 @@ func (p *project) teardown(t *testing.T) {
 		t.Errorf("cleanup: could not unmount %v: leaving %s in place", left, p.Root)
 		return
 	}
+	checkProjectRaces(t, p.Root, pids)
 	if p.backingFd >= 0 {
 		unix.Close(p.backingFd)
 		p.backingFd = -1
@@ -657,6 +676,7 @@ func mountForeground(t *testing.T, p *project, flags ...string) *foreground {
 			cmd.Process.Kill()
 			<-fg.done
 		}
+		checkRaceOutput(t, "paracfs "+strings.Join(args, " "), buf.String())
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for !isMounted(p.Dir) {
@@ -750,6 +770,10 @@ func runCmd(t *testing.T, ctx context.Context, cmd *exec.Cmd) result {
 	start := time.Now()
 	err := cmd.Run()
 	r := result{Stdout: stdout.String(), Stderr: stderr.String()}
+	if cmd.Process != nil {
+		claimRaces(t, strings.Join(cmd.Args, " "), cmd.Process.Pid)
+	}
+	checkRaceOutput(t, strings.Join(cmd.Args, " "), r.Stderr)
 	var ee *exec.ExitError
 	switch {
 	case ctx.Err() != nil:

@@ -182,6 +182,7 @@ func (u *sysUser) command(ctx context.Context, dir string, env []string, name st
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + dir, "LANG=C.UTF-8", "USER=" + u.Name, "LOGNAME=" + u.Name}, env...)
+	cmd.Env = append(cmd.Env, coverEnv()...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: u.Uid, Gid: u.Gid, Groups: []uint32{}}}
 	return cmd
 }

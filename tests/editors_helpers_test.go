@@ -7,7 +7,6 @@ package tests
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -355,22 +354,6 @@ func (b *edBg) wait(d time.Duration) bool {
 	case <-time.After(d):
 		return false
 	}
-}
-
-// edRunTimeout is run with a deadline shorter than run's minute: a hang
-// (a deadlock) fails the test instead of stalling it. It returns how long
-// the command took.
-func edRunTimeout(t *testing.T, d time.Duration, dir, name string, args ...string) (result, time.Duration) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	start := time.Now()
-	r := runCmd(t, ctx, cmd)
-	return r, time.Since(start)
 }
 
 // ---------------------------------------------------------------------------

@@ -245,7 +245,7 @@ func TestToolContentSavers(t *testing.T) {
 				if tool.pidKnown {
 					return pid
 				}
-				return 0
+				return unknownPid
 			}
 
 			// 1. Committed.
@@ -630,7 +630,7 @@ func TestToolGit(t *testing.T) {
 		lines := logSince(t, p.Dir, n)
 		toolOnlyPaths(t, lines, road, logging, arch)
 		for _, rel := range []string{road, logging, arch} {
-			toolCheckCommit(t, p, lines, rel, 1, fixture(t, rel), 0, "git")
+			toolCheckCommit(t, p, lines, rel, 1, fixture(t, rel), unknownPid, "git")
 		}
 		gitClean(t, p, "after git stash")
 
@@ -641,7 +641,7 @@ func TestToolGit(t *testing.T) {
 		lines = logSince(t, p.Dir, n)
 		toolOnlyPaths(t, lines, road, logging, arch)
 		for _, rel := range []string{road, logging, arch} {
-			toolCheckCommit(t, p, lines, rel, 2, edited[rel], 0, "git")
+			toolCheckCommit(t, p, lines, rel, 2, edited[rel], unknownPid, "git")
 		}
 		r := mustGit(t, p, "status", "--porcelain")
 		if want := " M .parac/" + logging + "\n M .parac/" + arch + "\n M .parac/" + road + "\n"; r.Stdout != want {

@@ -40,6 +40,12 @@ type stagedHandle struct {
 	noRoom     error // a write found no room for its commit (ENOSPC, EROFS)
 	reserved   int64 // bytes of the copy counted against the staging bound
 	cancelled  bool  // created, then unlinked before it committed
+
+	// dropped: a write went past tooLargeKeep too, and was neither
+	// staged nor kept; droppedAt is the first such write's offset.
+	dropped   bool
+	droppedAt int64
+
 	// ownView: the copy is the writer's bytes, not the committed ones
 	// (see commit); ownRev is then the value its revision scalar held at
 	// that commit (-1 when it had none), handed to the next commit as
@@ -76,6 +82,13 @@ func (h *stagedHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 	return fuse.ReadResultData(dest[:n]), 0
 }
 
+// tooLargeKeep is how far a handle whose writes went past --max-size
+// (max) still stages them: twice the limit. Those writes succeed, the
+// close is refused (EFBIG) and the refused bytes are kept whole in
+// .paracfs/rejected/, as for any refusal. A write past this bound fails
+// at once (EFBIG) and is not kept; the refusal's reason says what was.
+func tooLargeKeep(max int64) int64 { return 2 * max }
+
 func (h *stagedHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -83,9 +96,14 @@ func (h *stagedHandle) Write(ctx context.Context, data []byte, off int64) (uint3
 		off = int64(len(h.data))
 	}
 	end := off + int64(len(data))
-	if end > h.n.r.d.Config().Limits.MaxSize {
+	if max := h.n.r.d.Config().Limits.MaxSize; end > max {
 		h.tooLarge = true
-		return 0, syscall.EFBIG
+		if end > tooLargeKeep(max) {
+			if !h.dropped {
+				h.dropped, h.droppedAt = true, off
+			}
+			return 0, syscall.EFBIG
+		}
 	}
 	if end > int64(len(h.data)) {
 		// No room on the backing filesystem for the commit this write
@@ -211,10 +229,17 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 	}
 	if h.tooLarge {
 		// Refused as a whole: the truncation or creation is not committed
-		// at release either. What was written below the limit is kept.
-		h.tooLarge, h.dirty, h.committed = false, false, true
+		// at release either. What was written is kept (see tooLargeKeep).
+		max := d.Config().Limits.MaxSize
+		reason := "a write went past the --max-size limit of " + strconv.FormatInt(max, 10) + " bytes"
+		if h.dropped {
+			reason += "; kept: the first " + strconv.Itoa(len(h.data)) + " bytes; the write at offset " +
+				strconv.FormatInt(h.droppedAt, 10) + " and those after it went past " +
+				strconv.FormatInt(tooLargeKeep(max), 10) + " bytes (twice the limit) and were not kept"
+		}
+		h.tooLarge, h.dropped, h.dirty, h.committed = false, false, false, true
 		h.n.r.invalidate(h.n.EmbeddedInode()) // the kernel took the writes' size
-		return errno(d.Refuse(backing.OpTooLarge, rel, "a write went past the --max-size limit", c, h.data))
+		return errno(d.Refuse(backing.OpTooLarge, rel, reason, c, h.data))
 	}
 	if h.noRoom != nil {
 		// Refused as a whole, as past --max-size: the file stays as it was.

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"testing"
 	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
 )
 
 // FuzzParse checks that Parse never panics nor returns an unexpected error
@@ -115,7 +119,56 @@ func checkStamp(t *testing.T, d *Doc, r int64) []byte {
 	if c := Changes(d, d2); c == nil || len(c) != 0 {
 		t.Fatalf("stamping changed values: %v", c)
 	}
+	checkStampDecoded(t, d.Kind, d.Data, out, d.Rev, r)
 	return out
+}
+
+// checkStampDecoded is an oracle independent of this package: a plain
+// decoder (encoding/json, or yaml.v3 with no code of ours) reads the
+// content before and after stamping. Before, its top-level revision is
+// the one Parse found; after, it is r; every other value is the same. A
+// stamp that found the wrong scalar (a nested one, a key named alike)
+// fails here even if this package's own parser agrees with itself.
+func checkStampDecoded(t *testing.T, kind Kind, before, after []byte, was, r int64) {
+	t.Helper()
+	decode := func(b []byte) (map[string]any, bool) {
+		var v any
+		switch kind {
+		case JSON:
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.UseNumber()
+			if dec.Decode(&v) != nil {
+				return nil, false
+			}
+		case YAML:
+			if yaml.Unmarshal(b, &v) != nil {
+				return nil, false
+			}
+		default:
+			return nil, false
+		}
+		m, ok := v.(map[string]any)
+		return m, ok
+	}
+	m0, ok := decode(before)
+	if !ok {
+		return // beyond the plain decoder (a key that is not a string, a limit of its own)
+	}
+	m1, ok := decode(after)
+	if !ok {
+		t.Fatalf("the plain decoder reads %q but not its stamped %q", before, after)
+	}
+	if got := fmt.Sprint(m0["revision"]); got != strconv.FormatInt(was, 10) {
+		t.Fatalf("in %q a plain decoder finds revision %s, Parse found %d", before, got, was)
+	}
+	if got := fmt.Sprint(m1["revision"]); got != strconv.FormatInt(r, 10) {
+		t.Fatalf("stamped %d into %q: a plain decoder finds revision %s in %q", r, before, got, after)
+	}
+	delete(m0, "revision")
+	delete(m1, "revision")
+	if !reflect.DeepEqual(m0, m1) {
+		t.Fatalf("stamping %q changed values other than the revision: %v, then %v", before, m0, m1)
+	}
 }
 
 func nonNegative(r int64) int64 {

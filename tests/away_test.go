@@ -26,14 +26,14 @@ func TestDeleteAndRenameAway(t *testing.T) {
 			mount(t, p)
 			n := len(logLines(t, p.Dir))
 			mustRun(t, p.Dir, "bash", "-c", c.script, c.name, rel)
-			deadline := time.Now().Add(5 * time.Second)
+			deadline := time.Now().Add(eventWait)
 			for {
 				_, err := os.Lstat(p.path(rel))
 				if os.IsNotExist(err) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("%s still visible to other processes 5 s after %s", rel, c.name)
+					t.Fatalf("%s still visible to other processes %s after %s", rel, eventWait, c.name)
 				}
 				time.Sleep(50 * time.Millisecond)
 			}

@@ -14,11 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// badInputBound is how long the refusal of hostile input may take, from
-// open() to the end of close(), on a loaded CI machine. Typical times are
-// reported as figures: milliseconds.
-const badInputBound = 3 * time.Second
-
 // badCase is one write of bad input.
 type badCase struct {
 	name string
@@ -77,8 +72,9 @@ func yamlQuadratic() []byte {
 
 // Hostile and malformed input through the mount, each written by a python
 // process with open("w"), write, close: refused quickly with one errno at
-// close() (EFBIG may come at write()), the file left as it was, exactly one
-// log line with a reason that says what is wrong, the refused bytes kept;
+// close() (EFBIG too), the file left as it was, exactly one
+// log line with a reason that says what is wrong, the refused bytes kept
+// whole (too large ones too, under twice --max-size);
 // or, for the unusual-but-valid inputs (a BOM in YAML, CRLF line endings,
 // NUL in Markdown, unicode and newline names), committed exactly once with
 // every byte but the revision scalar kept. The daemon survives it all
@@ -204,10 +200,11 @@ func checkBadCase(t *testing.T, p *project, c badCase) time.Duration {
 	}
 	n := len(logLines(t, p.Dir))
 	res := pyWriteRaw(t, p.Dir, c.rel, "trunc", c.data)
+	// How long it took is a figure, not a verdict: a clock bound only
+	// fails on a loaded machine. That hostile input costs work in
+	// proportion to its size, not to what it expands to, is checked
+	// without a clock, in allocations, by revision's TestHostileYAML.
 	took := time.Duration(res.Secs * float64(time.Second))
-	if took > badInputBound {
-		t.Errorf("%q took %s, want under %s", c.name, took, badInputBound)
-	}
 	lines := logSince(t, p.Dir, n)
 	if c.errno == 0 {
 		if res.Errno != 0 {
@@ -230,7 +227,7 @@ func checkBadCase(t *testing.T, p *project, c badCase) time.Duration {
 	}
 	if res.errno() != c.errno {
 		t.Errorf("%s: %s errno %d (%s), want %s", c.name, res.Stage, res.Errno, res.Error, c.errno)
-	} else if res.Stage != "close" && !(c.errno == syscall.EFBIG && res.Stage == "write") {
+	} else if res.Stage != "close" {
 		t.Errorf("%s: refused at %s, want at close()", c.name, res.Stage)
 	}
 	if origErr == nil {
@@ -264,7 +261,7 @@ func checkBadCase(t *testing.T, p *project, c badCase) time.Duration {
 		}
 	} else if kept, err := os.ReadFile(p.backing(e.Kept)); err != nil {
 		t.Errorf("the refused bytes are not where the log says (%s): %v", e.Kept, err)
-	} else if c.errno != syscall.EFBIG && !bytes.Equal(kept, c.data) {
+	} else if !bytes.Equal(kept, c.data) {
 		t.Errorf("kept bytes (%d) differ from the refused ones (%d)", len(kept), len(c.data))
 	}
 	return took

@@ -159,12 +159,12 @@ func TestCacheCoherence(t *testing.T) {
 			switch holder {
 			case "reader": // e.g. a server that keeps its state file open
 				h := startPy(t, p.Dir, "import sys\nf = open(sys.argv[1])\nf.read()\nprint('opened', flush=True)\nsys.stdin.readline()\n", rel)
-				if line, err := readLineTimeout(h.out, 20*time.Second); line != "opened" {
+				if line, err := readLineTimeout(h.out, eventWait); line != "opened" {
 					t.Fatalf("reader: %q %v", line, err)
 				}
 			case "writer": // an editor with the file open for writing, nothing written yet
 				h := startPy(t, p.Dir, "import os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nprint('opened', flush=True)\nsys.stdin.readline()\n", rel)
-				if line, err := readLineTimeout(h.out, 20*time.Second); line != "opened" {
+				if line, err := readLineTimeout(h.out, eventWait); line != "opened" {
 					t.Fatalf("writer: %q %v", line, err)
 				}
 			}

@@ -34,7 +34,7 @@ func TestValidWritePython(t *testing.T) {
 
 	written := replace(t, before, "test_count: 412", "test_count: 413")
 	r := mustRun(t, p.Dir, "python3", "-c", pyOpenW, stateRel, string(written))
-	pid, _ := strconv.Atoi(strings.TrimSpace(r.Stdout))
+	pid := parsePid(t, r.Stdout)
 
 	// The writer kept revision: 11, so it is stamped with the new revision;
 	// nothing else changes, comments and formatting included.
@@ -76,7 +76,7 @@ func TestValidWriteShellRedirect(t *testing.T) {
 	n := len(logLines(t, p.Dir))
 	content := "level: debug\nformat: json\n"
 	r := mustRun(t, p.Dir, "bash", "-c", `echo $$; printf '%s' "$1" > "$2"`, "bash", content, rel)
-	pid, _ := strconv.Atoi(strings.TrimSpace(r.Stdout))
+	pid := parsePid(t, r.Stdout)
 
 	assertContent(t, p, rel, []byte(content))
 	if got := rev(t, p.path(rel)); got != 1 {
@@ -98,7 +98,7 @@ func TestValidWriteSedInPlace(t *testing.T) {
 	mount(t, p)
 	n := len(logLines(t, p.Dir))
 	r := mustRun(t, p.Dir, "sh", "-c", `echo $$; exec sed -i 's/tests_passing: 409/tests_passing: 412/' "$1"`, "sh", stateRel)
-	pid, _ := strconv.Atoi(strings.TrimSpace(r.Stdout))
+	pid := parsePid(t, r.Stdout)
 
 	want := replace(t, replace(t, fixture(t, stateRel), "tests_passing: 409", "tests_passing: 412"), "revision: 11", "revision: 12")
 	assertContent(t, p, stateRel, want)
@@ -166,7 +166,7 @@ func TestInvalidYAMLEcho(t *testing.T) {
 	if r.Code == 0 || !strings.Contains(r.Stderr, "Bad message") {
 		t.Errorf("/bin/echo 'a: [' > %s: %s\nwant a non-zero exit and \"Bad message\"", stateRel, r)
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(r.Stdout))
+	pid := parsePid(t, r.Stdout)
 	assertContent(t, p, stateRel, orig)
 	lines := logSince(t, p.Dir, n)
 	if len(lines) != 1 {
@@ -368,7 +368,7 @@ if with_lock:
 print(os.getpid())
 `
 			r := mustRun(t, p.Dir, "python3", "-c", script, stateRel, strconv.Itoa(mode))
-			pid, _ := strconv.Atoi(strings.TrimSpace(r.Stdout))
+			pid := parsePid(t, r.Stdout)
 			want := replace(t, replace(t, fixture(t, stateRel), "revision: 11", "revision: 12"), "status: in_progress", "status: review")
 			assertContent(t, p, stateRel, want)
 			if got := rev(t, p.path(stateRel)); got != 12 {
@@ -432,7 +432,11 @@ func TestCreateNewFile(t *testing.T) {
 	}
 }
 
-// --max-size: a write past the limit fails with EFBIG.
+// --max-size: a file past the limit is refused with EFBIG at close(), the
+// file left as it was, and the refused bytes kept whole (nothing the user
+// wrote is thrown away), up to twice the limit; status counts it as
+// invalid. A write past twice the limit fails at once with EFBIG, and the
+// refusal's reason says exactly what was kept.
 func TestMaxSize(t *testing.T) {
 	t.Parallel()
 	p := newProject(t)
@@ -441,19 +445,71 @@ func TestMaxSize(t *testing.T) {
 	orig := fixture(t, rel)
 	n := len(logLines(t, p.Dir))
 	var big strings.Builder
-	for i := 0; big.Len() < 2048; i++ {
+	for i := 0; big.Len() < 1900; i++ {
 		big.WriteString("key_" + strconv.Itoa(i) + ": some value that takes room\n")
 	}
 	res := pyWrite(t, p.Dir, rel, "trunc", []byte(big.String()))
-	if res.errno() != syscall.EFBIG {
-		t.Fatalf("writing 2 KiB with --max-size 1KiB: %s errno %d (%s), want EFBIG", res.Stage, res.Errno, res.Error)
+	if res.errno() != syscall.EFBIG || res.Stage != "close" {
+		t.Fatalf("writing %d bytes with --max-size 1KiB: %s errno %d (%s), want close() to fail with EFBIG", big.Len(), res.Stage, res.Errno, res.Error)
 	}
 	assertContent(t, p, rel, orig)
 	lines := forPath(logSince(t, p.Dir, n), rel)
 	if len(lines) != 1 {
 		t.Fatalf("want exactly 1 new log line, got %d: %v", len(lines), lines)
 	}
-	checkRefusalLine(t, p, lines[0], rel, "too_large", "EFBIG", res.Pid, nil)
+	checkRefusalLine(t, p, lines[0], rel, "too_large", "EFBIG", res.Pid, []byte(big.String())) // kept whole
+	if !strings.Contains(lines[0].Reason, "1024 bytes") || strings.Contains(lines[0].Reason, "kept:") {
+		t.Errorf("too_large reason %q: want the limit (1024 bytes), and no word of bytes not kept", lines[0].Reason)
+	}
+	if m := statusOf(t, p); m.Counters == nil || m.Counters.Invalid != 1 || m.Counters.Refused != 1 {
+		t.Errorf("paracfs status after one too-large write: counters %+v, want invalid 1 (too large counts as invalid) and refused 1", m.Counters)
+	}
+
+	// Past twice the limit: the write that goes past fails at once, and
+	// the bytes written before it are kept, exactly, as the reason says.
+	n = len(logLines(t, p.Dir))
+	first, second := strings.Repeat("a: 1\n", 300), strings.Repeat("b: 2\n", 200) // 1500 bytes, then 1000 more
+	const twoWrites = `import json, os, sys
+res = {"pid": os.getpid(), "errno": 0, "stage": ""}
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
+try:
+    res["stage"] = "first write"
+    os.write(fd, sys.argv[2].encode())
+    res["stage"] = "second write"
+    os.write(fd, sys.argv[3].encode())
+    res["stage"] = "close"
+    os.close(fd)
+    fd = -1
+except OSError as e:
+    res["errno"] = e.errno
+if fd >= 0:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+print(json.dumps(res))
+`
+	r := mustRun(t, p.Dir, "python3", "-c", twoWrites, rel, first, second)
+	var two struct {
+		Pid   int    `json:"pid"`
+		Errno int    `json:"errno"`
+		Stage string `json:"stage"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &two); err != nil {
+		t.Fatalf("python3: %s", r)
+	}
+	if syscall.Errno(two.Errno) != syscall.EFBIG || two.Stage != "second write" {
+		t.Errorf("1500 bytes, then 1000 more, with --max-size 1KiB: %s errno %d, want the second write to fail with EFBIG", two.Stage, two.Errno)
+	}
+	assertContent(t, p, rel, orig)
+	lines = forPath(logSince(t, p.Dir, n), rel)
+	if len(lines) != 1 {
+		t.Fatalf("want exactly 1 new log line, got %d: %v", len(lines), lines)
+	}
+	checkRefusalLine(t, p, lines[0], rel, "too_large", "EFBIG", two.Pid, []byte(first))
+	if want := "kept: the first 1500 bytes; the write at offset 1500 and those after it went past 2048 bytes"; !strings.Contains(lines[0].Reason, want) {
+		t.Errorf("too_large reason %q: want it to say exactly what was kept: %q", lines[0].Reason, want)
+	}
 
 	// Under the limit is fine.
 	small := []byte("level: debug\nformat: json\n")

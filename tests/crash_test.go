@@ -466,8 +466,8 @@ func TestCrashKill9Stream(t *testing.T) {
 			if err != nil {
 				t.Errorf("writer %d: %v", cmd.Process.Pid, err)
 			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("writer %d did not stop within 30s", cmd.Process.Pid)
+		case <-time.After(eventWait):
+			t.Errorf("writer %d did not stop within %s", cmd.Process.Pid, eventWait)
 		}
 	}
 	elapsed := time.Since(start)

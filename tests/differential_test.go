@@ -18,7 +18,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/paracfs/paracfs/backing"
-	"github.com/paracfs/paracfs/revision"
 )
 
 // The differential test runs random sequences of open/write/close,
@@ -42,6 +41,11 @@ import (
 //   - the 0-byte P.lock files the commits take stay visible: listings skip
 //     them, and a rmdir (or a rename over a directory) that fails with
 //     ENOTEMPTY only because of them is retried after removing them.
+//
+// The predictions come from a model of docs/revisions.md written for the
+// test (revmodel_test.go: python3 parses, a regexp stamps, the rules are
+// the docs' own), never from paracfs's revision package, so a bug there
+// cannot hide behind its own prediction.
 //
 // After each step the plain directory is brought to the state the contract
 // predicts, and the two trees are compared. Failures print the seed and the
@@ -81,17 +85,20 @@ func (s diffState) exists() bool  { return s.errno == 0 }
 func (s diffState) regular() bool { return s.errno == 0 && s.typ == unix.S_IFREG }
 
 type diffRun struct {
-	t     *testing.T
-	p     *project
-	seed  int64
-	rnd   *rand.Rand
-	mnt   string // the test's directory through the mount
-	pln   string // the plain directory
-	sub   string // mnt relative to DIR
-	tomb  map[string]int64
-	know  map[string]int64 // revision this process last read or committed, by path
-	ghost map[string][]byte
-	hist  []string
+	t    *testing.T
+	p    *project
+	seed int64
+	rnd  *rand.Rand
+	mnt  string // the test's directory through the mount
+	pln  string // the plain directory
+	sub  string // mnt relative to DIR
+	tomb map[string]int64
+	know map[string]int64 // revision this process last read or committed, by path
+	// oracle parses content for the model of the contract (revmodel_test.go),
+	// which predicts every commit without paracfs's revision package.
+	oracle *revOracle
+	ghost  map[string][]byte
+	hist   []string
 
 	commits, refusals, uncertain int
 	counts                       map[string]int
@@ -251,59 +258,41 @@ func (d *diffRun) predict(rel string, before diffState, data []byte, base int64)
 			base = k
 		}
 	}
-	doc, err := revision.Parse(revision.KindOf(rel), data, revision.DefaultLimits())
-	if err != nil {
-		return verdict{errno: syscall.EBADMSG, rev: cur}
-	}
-	if _, buried := d.tomb[rel]; !before.exists() && !buried {
-		// A name with no committed version adopts the revision its
-		// content carries, and its bytes land as written.
-		return verdict{raw: data, data: data, rev: revision.First(doc), changed: true}
-	}
-	kept := d.kept(rel)
-	curData := before.data // what the daemon holds: for a deleted name, its last version
-	if !before.exists() {
-		curData = nil
-		if len(kept) > 0 && kept[len(kept)-1].Rev == cur {
-			hist := backing.HistoryPath(path.Join(d.sub, rel))
-			curData, _ = os.ReadFile(d.p.backing(path.Join(hist, backing.VersionName(rel, cur))))
-		}
-	}
-	if revision.Older(cur, doc) && len(kept) > 0 && kept[len(kept)-1].Rev == cur && kept[len(kept)-1].Op == "restore" {
-		if f, ok := diffField(rel, curData); ok && f == doc.Rev {
-			doc.Rev = cur // kept the field the restored content reads
-		}
-	}
-	carried := true
-	if revision.Older(cur, doc) && base == cur {
-		f, ok := diffField(rel, curData)
-		carried = ok && f == cur
-	}
-	next, stamp, err := revision.Check(cur, base, doc, carried)
-	_, conflict := err.(*revision.ConflictError)
-	if (conflict || err == nil && revision.Older(cur, doc)) && revision.MayRestore(cur, base) {
-		sum := sha256hex(data)
-		for _, k := range kept {
-			if k.SHA256 == sum && revision.Restores(cur, base, k.Rev) {
-				// A restore of a kept version: committed as written.
-				err, stamp = nil, false
-				d.counts["restore"]++
-				break
+	f := revFacts{content: d.oracle.parse(d.t, rel, data), exists: before.exists(), cur: cur, base: base}
+	_, f.buried = d.tomb[rel]
+	if f.exists || f.buried {
+		kept := d.kept(rel)
+		curData := before.data // what the daemon holds: for a deleted name, its last version
+		if !before.exists() {
+			curData = nil
+			if len(kept) > 0 && kept[len(kept)-1].Rev == cur {
+				hist := backing.HistoryPath(path.Join(d.sub, rel))
+				curData, _ = os.ReadFile(d.p.backing(path.Join(hist, backing.VersionName(rel, cur))))
 			}
 		}
-	}
-	if err != nil {
-		if _, ok := err.(*revision.ConflictError); ok {
-			return verdict{errno: syscall.EBUSY, rev: cur}
+		if curData != nil {
+			f.curField = d.oracle.parse(d.t, rel, curData)
 		}
-		return verdict{errno: syscall.EBADMSG, rev: cur}
+		f.restored = len(kept) > 0 && kept[len(kept)-1].Rev == cur && kept[len(kept)-1].Op == "restore"
+		sum := sha256hex(data)
+		for _, k := range kept {
+			f.keptOld = f.keptOld || k.Rev < cur && k.SHA256 == sum
+		}
+		f.same = before.regular() && bytes.Equal(before.data, data)
 	}
-	if before.regular() && bytes.Equal(before.data, data) {
-		return verdict{data: data, rev: cur}
+	rv := revVerdictOf(f)
+	if rv.errno != 0 {
+		return verdict{errno: rv.errno, rev: rv.rev}
 	}
-	v := verdict{raw: data, data: data, rev: next, changed: true}
-	if stamp {
-		v.data = doc.Stamped(next)
+	if rv.restore {
+		d.counts["restore"]++
+	}
+	if !rv.changed {
+		return verdict{data: data, rev: rv.rev}
+	}
+	v := verdict{raw: data, data: data, rev: rv.rev, changed: true}
+	if rv.stamp {
+		v.data = revStamp(d.t, rel, data, f.content.Rev, rv.rev)
 	}
 	if g, ok := d.ghost[rel]; ok && !before.exists() && bytes.Equal(g, data) {
 		v.ambiguous = true
@@ -319,15 +308,6 @@ func (d *diffRun) kept(rel string) []backing.Version {
 		return nil
 	}
 	return backing.ParseIndex(b)
-}
-
-// diffField is the revision field of content, if it has one.
-func diffField(rel string, data []byte) (int64, bool) {
-	doc, err := revision.Parse(revision.KindOf(rel), data, revision.DefaultLimits())
-	if err != nil || !doc.HasRev {
-		return 0, false
-	}
-	return doc.Rev, true
 }
 
 // check compares a commit's outcome on the mount with the prediction,
@@ -397,18 +377,18 @@ func (d *diffRun) content(rel string, cur int64) []byte {
 		rv = 0
 	}
 	if r.Intn(2) == 0 {
-		switch revision.KindOf(rel) {
-		case revision.YAML:
+		switch revKind(rel) {
+		case "yaml":
 			if r.Intn(2) == 0 {
 				return []byte(fmt.Sprintf("# c\nrevision: %d\nk: v%d\n", rv, r.Intn(100)))
 			}
 			return []byte(fmt.Sprintf("k%d: v%d\n", r.Intn(3), r.Intn(100)))
-		case revision.JSON:
+		case "json":
 			if r.Intn(2) == 0 {
 				return []byte(fmt.Sprintf("{\"revision\": %d, \"k\": %d}\n", rv, r.Intn(100)))
 			}
 			return []byte(fmt.Sprintf(`{"k": [%d, "x"]}`, r.Intn(100)))
-		case revision.JSONL:
+		case "jsonl":
 			return []byte(fmt.Sprintf("{\"a\": %d}\n", r.Intn(9)))
 		}
 	}
@@ -783,7 +763,8 @@ func runDifferential(t *testing.T, seed int64, ops int) {
 	mount(t, p)
 	d := &diffRun{t: t, p: p, seed: seed, rnd: rand.New(rand.NewSource(seed)),
 		sub: "diff", mnt: p.path("diff"), pln: filepath.Join(p.Root, "plain"),
-		tomb: map[string]int64{}, know: map[string]int64{}, ghost: map[string][]byte{}, counts: map[string]int{}}
+		tomb: map[string]int64{}, know: map[string]int64{}, ghost: map[string][]byte{}, counts: map[string]int{},
+		oracle: startRevOracle(t)}
 	for _, dir := range []string{d.mnt, d.pln} {
 		for _, sub := range diffDirs {
 			if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
@@ -954,7 +935,7 @@ except OSError as e:
 		t.Errorf("another process reads %s while it is renamed away and its new name is written: %q, want the committed %q", rel, r.Stdout, orig)
 	}
 	h.stdin.Write([]byte("go\n"))
-	line, err := readLineTimeout(h.out, 20*time.Second)
+	line, err := readLineTimeout(h.out, eventWait)
 	if err != nil {
 		t.Fatalf("renamer: %v\n%s", err, stderr.String())
 	}
@@ -1048,15 +1029,28 @@ func TestDifferentialRecreateSameBytes(t *testing.T) {
 		}
 		mustRun(t, p.Dir, "vim", "-N", "-u", "NONE", "-i", "NONE", "-es", "-c", "w", "-c", "q", vimRel)
 	}
-	time.Sleep(2 * time.Second) // well past the grace period
+	// A marker's grace period, started after all of the above, ends with
+	// a delete line: once it is logged, theirs have ended too (same
+	// length, started earlier). No sleep stands in for that.
+	const marker = "memory/grace-marker.yaml"
+	if err := create(p.path(marker)); err != nil {
+		t.Fatal(err)
+	}
+	n := len(logLines(t, p.Dir))
+	if err := os.Rename(p.path(marker), p.path(marker+".bak")); err != nil {
+		t.Fatal(err)
+	}
+	waitLogLine(t, p, n, "the delete of "+marker+" when its grace period ends", func(e logEntry) bool {
+		return e.Path == marker && e.Op == "delete"
+	})
 	for i, x := range xs {
 		if got, err := os.ReadFile(x); err != nil || !bytes.Equal(got, data) {
-			t.Errorf("%s: 2s later, x.yaml: %q, %s: a file re-created with its own bytes was deleted when the grace period ended", patterns[i].name, got, errName(errnoOf(err)))
+			t.Errorf("%s: after the grace period, x.yaml: %q, %s: a file re-created with its own bytes was deleted when the grace period ended", patterns[i].name, got, errName(errnoOf(err)))
 		}
 	}
 	if vimRel != "" {
 		if got, err := os.ReadFile(p.path(vimRel)); err != nil || !bytes.Equal(got, data) {
-			t.Errorf("vim :w of an unchanged file through the mount: 2s later the file is %q, %s", got, errName(errnoOf(err)))
+			t.Errorf("vim :w of an unchanged file through the mount: after the grace period the file is %q, %s", got, errName(errnoOf(err)))
 		}
 	}
 }

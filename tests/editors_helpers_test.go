@@ -7,7 +7,6 @@ package tests
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -47,7 +46,7 @@ func startTmux(t *testing.T, dir string, argv ...string) *tmuxSession {
 	s := &tmuxSession{t: t, sock: filepath.Join(sockDir, "s")}
 	t.Cleanup(func() {
 		exec.Command("tmux", "-S", s.sock, "kill-server").Run()
-		if s.pid > 0 && !waitGone(s.pid, 5*time.Second) {
+		if s.pid > 0 && !waitGone(s.pid, 5*time.Second) { // cleanup, not a check
 			syscall.Kill(s.pid, syscall.SIGKILL)
 			waitGone(s.pid, 2*time.Second)
 		}
@@ -64,7 +63,7 @@ func startTmux(t *testing.T, dir string, argv ...string) *tmuxSession {
 	if err != nil {
 		t.Fatalf("tmux display-message: %v", err)
 	}
-	s.pid, _ = strconv.Atoi(strings.TrimSpace(string(out)))
+	s.pid = parsePid(t, string(out))
 	return s
 }
 
@@ -194,7 +193,7 @@ func readVimState(t *testing.T, path string) vimState {
 		t.Fatalf("vim's state file %s is short: %q", path, b)
 	}
 	var v vimState
-	v.Pid, _ = strconv.Atoi(lines[0])
+	v.Pid = parsePid(t, lines[0])
 	v.Modified = lines[1] == "1"
 	v.Errmsg = lines[2]
 	v.Swap = lines[3]
@@ -206,7 +205,7 @@ func readVimState(t *testing.T, path string) vimState {
 // waitVimState waits for a state file that vim in tmux writes.
 func waitVimState(t *testing.T, s *tmuxSession, path string) vimState {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(eventWait)
 	for {
 		if b, err := os.ReadFile(path); err == nil && bytes.Count(b, []byte("\n")) >= 5 {
 			return readVimState(t, path)
@@ -355,22 +354,6 @@ func (b *edBg) wait(d time.Duration) bool {
 	case <-time.After(d):
 		return false
 	}
-}
-
-// edRunTimeout is run with a deadline shorter than run's minute: a hang
-// (a deadlock) fails the test instead of stalling it. It returns how long
-// the command took.
-func edRunTimeout(t *testing.T, d time.Duration, dir, name string, args ...string) (result, time.Duration) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	start := time.Now()
-	r := runCmd(t, ctx, cmd)
-	return r, time.Since(start)
 }
 
 // ---------------------------------------------------------------------------

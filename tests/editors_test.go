@@ -132,12 +132,11 @@ func TestVimSaveLoopWhileReading(t *testing.T) {
 	const saves = 200
 	n := len(logLines(t, p.Dir))
 	reader := startReader(t, p, stateRel, "revision")
-	time.Sleep(100 * time.Millisecond)
 	script := `for i in $(seq 1 ` + strconv.Itoa(saves) + `); do
 	vim -N -u NONE -i NONE -es -c "%s/test_count: [0-9]*/test_count: $i/" -c wq "$1" || { echo "save $i: vim exited $?"; exit 1; }
 done`
 	r := run(t, p.Dir, "bash", "-c", script, "vim-loop", stateRel)
-	reader.finish(t, strconv.Itoa(saves)+" vim saves")
+	reader.finish(t, p, n, stateRel, strconv.Itoa(saves)+" vim saves")
 	if r.Code != 0 {
 		t.Fatalf("vim loop: %s\nlast log lines:%s", r, edDescribe(edLastN(logSince(t, p.Dir, n), 5)))
 	}
@@ -179,7 +178,7 @@ func TestVimSwapFile(t *testing.T) {
 	n := len(logLines(t, p.Dir))
 	const swp = "memory/context/.current_state.yaml.swp"
 	s := startTmux(t, p.Dir, append(append([]string{"vim"}, vimBase...), stateRel)...)
-	s.waitScreen("Current project state", 10*time.Second)
+	s.waitScreen("Current project state", eventWait)
 
 	b, err := os.ReadFile(p.path(swp))
 	if err != nil || !bytes.HasPrefix(b, []byte("b0VIM")) {
@@ -193,7 +192,7 @@ func TestVimSwapFile(t *testing.T) {
 	s.send("Escape")
 	s.typeText(":preserve")
 	s.send("Enter")
-	s.waitScreen("File preserved", 5*time.Second)
+	s.waitScreen("File preserved", eventWait)
 	if b := readFile(t, p.path(swp)); !bytes.Contains(b, []byte("swap_note: unsaved")) {
 		t.Errorf("after :preserve the swap file through the mount lacks the unsaved line (%d bytes)", len(b))
 	}
@@ -204,7 +203,7 @@ func TestVimSwapFile(t *testing.T) {
 
 	s.typeText(":w")
 	s.send("Enter")
-	s.waitScreen("written", 5*time.Second)
+	s.waitScreen("written", eventWait)
 	want := append(replace(t, fixture(t, stateRel), "revision: 11", "revision: 12"), "swap_note: unsaved\n"...)
 	edAssertContent(t, p, stateRel, want)
 	lines := logSince(t, p.Dir, n)
@@ -221,7 +220,7 @@ func TestVimSwapFile(t *testing.T) {
 	s.send("Escape")
 	s.typeText(":preserve")
 	s.send("Enter")
-	s.waitScreen("File preserved", 5*time.Second)
+	s.waitScreen("File preserved", eventWait)
 	edKillPid(t, s.pid)
 	if _, err := os.Stat(p.path(swp)); err != nil {
 		t.Fatalf("after vim was killed its swap file is gone: %v", err)
@@ -252,7 +251,7 @@ func edKillPid(t *testing.T, pid int) {
 	if p, err := os.FindProcess(pid); err == nil {
 		p.Kill()
 	}
-	if !waitGone(pid, 5*time.Second) {
+	if !waitGone(pid, eventWait) {
 		t.Fatalf("pid %d survived SIGKILL", pid)
 	}
 }
@@ -282,7 +281,7 @@ func TestVimStaleReadModifyWrite(t *testing.T) {
 			orig := fixture(t, c.rel)
 			first := strings.SplitN(string(orig), "\n", 2)[0]
 			s := startTmux(t, p.Dir, append(append([]string{"vim"}, vimBase...), c.rel)...)
-			s.waitScreen(first, 10*time.Second)
+			s.waitScreen(first, eventWait)
 
 			// Another process commits a change.
 			other := c.other(orig)
@@ -370,7 +369,7 @@ func TestNano(t *testing.T) {
 	nano := []string{"nano", "--ignorercfiles", "--locking", stateRel}
 
 	s := startTmux(t, p.Dir, nano...)
-	s.waitScreen("Current project state", 10*time.Second)
+	s.waitScreen("Current project state", eventWait)
 	lockSeen := false
 	for i := 0; i < 50 && !lockSeen; i++ {
 		_, err := os.Stat(p.path("memory/context/.current_state.yaml.swp"))
@@ -382,9 +381,9 @@ func TestNano(t *testing.T) {
 	}
 	s.typeText("nano_edit: 1")
 	s.send("Enter", "C-o")
-	s.waitScreen("File Name to Write", 5*time.Second)
+	s.waitScreen("File Name to Write", eventWait)
 	s.send("Enter")
-	screen := s.waitScreen("Wrote", 5*time.Second)
+	screen := s.waitScreen("Wrote", eventWait)
 	t.Logf("nano after ^O: %q", nanoStatus(screen))
 	s.send("C-x")
 	s.waitExit(5 * time.Second)
@@ -407,19 +406,19 @@ func TestNano(t *testing.T) {
 	// An invalid edit.
 	n = len(logLines(t, p.Dir))
 	s = startTmux(t, p.Dir, nano...)
-	s.waitScreen("nano_edit: 1", 10*time.Second)
+	s.waitScreen("nano_edit: 1", eventWait)
 	s.typeText("broken: [")
 	s.send("Enter", "C-o")
-	s.waitScreen("File Name to Write", 5*time.Second)
+	s.waitScreen("File Name to Write", eventWait)
 	s.send("Enter")
-	screen = s.waitScreenAny(5*time.Second, "Error writing", "Wrote")
+	screen = s.waitScreenAny(eventWait, "Error writing", "Wrote")
 	msg := nanoStatus(screen)
 	t.Logf("nano after a refused ^O: %q", msg)
 	if !strings.Contains(msg, "Error writing") || !strings.Contains(msg, "Bad message") {
 		t.Errorf("nano shows %q after a refused save, want \"Error writing ...: Bad message\"", msg)
 	}
 	s.send("C-x")
-	s.waitScreen("Save modified buffer?", 5*time.Second) // nano still holds the edit
+	s.waitScreen("Save modified buffer?", eventWait) // nano still holds the edit
 	s.send("n")
 	s.waitExit(5 * time.Second)
 	edCheckRefusedSave(t, p, n, want, s.pid, append([]byte("broken: [\n"), want...))

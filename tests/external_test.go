@@ -225,14 +225,14 @@ func TestExternalChangeStaleWriter(t *testing.T) {
 			mine := c.mine(orig)
 			h := startPy(t, mp, staleScript, c.rel, string(mine))
 			out := edLineChan(h.out)
-			if line, ok := edNextLine(out, 10*time.Second); line != "read" {
+			if line, ok := edNextLine(out, eventWait); line != "read" {
 				t.Fatalf("writer through the mount: %q %v", line, ok)
 			}
 			time.Sleep(20 * time.Millisecond)
 			external := externalWrite(t, p, c.how, c.rel, c.old, c.new)
 			n := len(logLines(t, p.Dir))
 			h.stdin.Write([]byte("go\n"))
-			line, ok := edNextLine(out, 20*time.Second)
+			line, ok := edNextLine(out, eventWait)
 			var res pyResult
 			if !ok || json.Unmarshal([]byte(line), &res) != nil {
 				t.Fatalf("writer through the mount: %q", line)

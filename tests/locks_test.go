@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,7 +25,7 @@ func TestFlockLockFileDelaysCommit(t *testing.T) {
 	mount(t, p)
 	n := len(logLines(t, p.Dir))
 	holder := edStartBg(t, p.Dir, "flock", stateRel+".lock", "-c", "echo locked; sleep 2")
-	holder.expect(t, "locked", 10*time.Second)
+	holder.expect(t, "locked", eventWait)
 	locked := time.Now()
 
 	content := replace(t, fixture(t, stateRel), "blockers: []", "blockers: [flocked]")
@@ -38,7 +37,7 @@ func TestFlockLockFileDelaysCommit(t *testing.T) {
 	if waited < 1500*time.Millisecond {
 		t.Errorf("the commit returned %s after flock took %s.lock for 2s: it did not wait for the lock", waited, stateRel)
 	}
-	if !holder.wait(5 * time.Second) {
+	if !holder.wait(60 * time.Second) {
 		t.Errorf("flock -c 'sleep 2' still running")
 	}
 	want := replace(t, content, "revision: 11", "revision: 12")
@@ -60,15 +59,21 @@ func TestBackingLockExcludesCommitElsewhere(t *testing.T) {
 	n := len(logLines(t, p.Dir))
 	unlock := lockBacking(t, p, stateRel+".lock") // flock on DIR/x.yaml.lock, not through the mount
 	content := replace(t, fixture(t, stateRel), "blockers: []", "blockers: [excluded]")
+	pid := mountDaemonPid(t, p, mp)
+	before := fdsTo(pid, p.path(stateRel+".lock"))
 	h := pyOpenHeld(t, mp, stateRel, "trunc", content)
 	h.start()
 	out := edLineChan(h.out)
-	if line, ok := edNextLine(out, 1500*time.Millisecond); ok {
+	// The commit is waiting for the lock once the daemon holds a
+	// descriptor on it: then, and not after some duration, it must not
+	// have finished.
+	waitUntil(t, "the daemon to wait for "+stateRel+".lock", func() bool { return fdsTo(pid, p.path(stateRel+".lock")) > before })
+	if line, ok := edNextLine(out, 0); ok {
 		t.Fatalf("the commit through %s finished while DIR's %s.lock was held: %s", mp, stateRel, line)
 	}
 	edAssertContentAt(t, filepath.Join(mp, stateRel), fixture(t, stateRel))
 	unlock()
-	line, ok := edNextLine(out, 10*time.Second)
+	line, ok := edNextLine(out, eventWait)
 	var res pyResult
 	if !ok || json.Unmarshal([]byte(line), &res) != nil {
 		t.Fatalf("the held commit did not finish after the lock was released: %q", line)
@@ -94,14 +99,15 @@ func TestFlockFileItselfNoDeadlock(t *testing.T) {
 	p := newProject(t)
 	mount(t, p, "--lock-timeout", "5s")
 	n := len(logLines(t, p.Dir))
-	r, took := edRunTimeout(t, 15*time.Second, p.Dir, "flock", stateRel, "-c", "echo $$; exec sed -i 's/tests_passing: 409/tests_passing: 410/' "+stateRel)
+	// Had the commit waited for the flock sed's parent holds, it would have
+	// ended in ETIMEDOUT after --lock-timeout: sed would fail and the log
+	// would show lock_timeout. Its exit status and the commit line say it
+	// did not, with no clock.
+	r := run(t, p.Dir, "flock", stateRel, "-c", "echo $$; exec sed -i 's/tests_passing: 409/tests_passing: 410/' "+stateRel)
 	if r.Code != 0 {
-		t.Fatalf("flock %s -c 'sed -i ...': %s", stateRel, r)
+		t.Fatalf("flock %s -c 'sed -i ...': %s\nlog:%s", stateRel, r, edDescribe(logSince(t, p.Dir, n)))
 	}
-	if took > 3*time.Second {
-		t.Errorf("flock %s -c 'sed -i ...' took %s", stateRel, took)
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(r.Stdout))
+	pid := parsePid(t, r.Stdout)
 	want := replace(t, replace(t, fixture(t, stateRel), "tests_passing: 409", "tests_passing: 410"), "revision: 11", "revision: 12")
 	edAssertContent(t, p, stateRel, want)
 	lines := logSince(t, p.Dir, n)
@@ -120,20 +126,20 @@ func TestFlockLockFileChildWriter(t *testing.T) {
 	needTool(t, "flock", "sed")
 	sed := "sed -i 's/tests_passing: 409/tests_passing: 410/' " + stateRel
 	for _, c := range []struct{ name, cmd string }{
-		{"child", "echo $$; exec " + sed},            // sh execs sed: flock's child
-		{"grandchild", "echo $$; " + sed + "; true"}, // sh forks sed: flock's grandchild
+		{"child", "echo $$; exec " + sed},                 // sh execs sed: flock's child
+		{"grandchild", sed + " & echo $!; wait $!; true"}, // sh forks sed: flock's grandchild
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			p := newProject(t)
 			mount(t, p, "--lock-timeout", "5s")
 			n := len(logLines(t, p.Dir))
-			r, took := edRunTimeout(t, 15*time.Second, p.Dir, "flock", stateRel+".lock", "-c", c.cmd)
+			// A commit that waited for its own ancestor's lock would end
+			// in ETIMEDOUT after --lock-timeout: sed would fail and the
+			// log would show lock_timeout, which the checks below catch.
+			r := run(t, p.Dir, "flock", stateRel+".lock", "-c", c.cmd)
 			if r.Code != 0 {
-				t.Fatalf("flock %s.lock -c %q: %s (after %s)\nlog:%s", stateRel, c.cmd, r, took, edDescribe(logSince(t, p.Dir, n)))
-			}
-			if took > 3*time.Second {
-				t.Errorf("flock %s.lock -c %q took %s: the commit waited for its own ancestor's lock", stateRel, c.cmd, took)
+				t.Fatalf("flock %s.lock -c %q: %s: the commit waited for its own ancestor's lock?\nlog:%s", stateRel, c.cmd, r, edDescribe(logSince(t, p.Dir, n)))
 			}
 			want := replace(t, replace(t, fixture(t, stateRel), "tests_passing: 409", "tests_passing: 410"), "revision: 11", "revision: 12")
 			edAssertContent(t, p, stateRel, want)
@@ -141,7 +147,7 @@ func TestFlockLockFileChildWriter(t *testing.T) {
 			if len(lines) != 1 {
 				t.Fatalf("want 1 commit line, got %d:%s", len(lines), edDescribe(lines))
 			}
-			checkCommitLine(t, lines[0], stateRel, 0, "sed", 11, 12, want)
+			checkCommitLine(t, lines[0], stateRel, parsePid(t, r.Stdout), "sed", 11, 12, want)
 		})
 	}
 }
@@ -156,7 +162,7 @@ func TestFlockHeldPastLockTimeout(t *testing.T) {
 	mount(t, p, "--lock-timeout", "1s")
 	n := len(logLines(t, p.Dir))
 	holder := edStartBg(t, p.Dir, "flock", stateRel+".lock", "-c", "echo locked; sleep 6")
-	holder.expect(t, "locked", 10*time.Second)
+	holder.expect(t, "locked", eventWait)
 
 	// python: close() fails with ETIMEDOUT.
 	content := replace(t, fixture(t, stateRel), "blockers: []", "blockers: [timeout]")
@@ -166,8 +172,11 @@ func TestFlockHeldPastLockTimeout(t *testing.T) {
 	if res.errno() != syscall.ETIMEDOUT || res.Stage != "close" {
 		t.Errorf("python write while flock holds %s.lock: %s errno %d (%s), want close() to fail with ETIMEDOUT", stateRel, res.Stage, res.Errno, res.Error)
 	}
-	if took < 900*time.Millisecond || took > 5*time.Second {
-		t.Errorf("the refused commit took %s with --lock-timeout 1s", took)
+	// A lower bound only: the refusal must come after the timeout, never
+	// before. The holder sleeps 6s, so a commit that waited for it to end
+	// would succeed, which the errno check above catches without a clock.
+	if took < 900*time.Millisecond {
+		t.Errorf("the refused commit took %s with --lock-timeout 1s: it did not wait", took)
 	}
 	// sed -i: its rename fails; sed says so.
 	r := run(t, p.Dir, "sh", "-c", `echo $$; exec sed -i 's/tests_passing: 409/tests_passing: 410/' "$1"`, "sh", stateRel)
@@ -175,7 +184,7 @@ func TestFlockHeldPastLockTimeout(t *testing.T) {
 	if r.Code == 0 || !strings.Contains(r.Stderr, "Connection timed out") {
 		t.Errorf("sed -i while the lock is held: %s\nwant a failure with \"Connection timed out\"", r)
 	}
-	sedPid, _ := strconv.Atoi(strings.TrimSpace(r.Stdout))
+	sedPid := parsePid(t, r.Stdout)
 	edAssertContent(t, p, stateRel, fixture(t, stateRel))
 	if got := rev(t, p.path(stateRel)); got != 11 {
 		t.Errorf("revision = %d, want 11", got)
@@ -264,14 +273,14 @@ func TestLocksSharedWithBacking(t *testing.T) {
 			}
 			h := startPy(t, c.holdAt, lockScript, "hold", c.rel, c.kind, c.holdExcl)
 			out := edLineChan(h.out)
-			if line, ok := edNextLine(out, 10*time.Second); line != "locked" {
+			if line, ok := edNextLine(out, eventWait); line != "locked" {
 				t.Fatalf("%s %s on %s/%s: %q %v, want locked", c.kind, c.holdExcl, c.holdAt, c.rel, line, ok)
 			}
 			if got := probe(); got != "busy" {
 				t.Errorf("while %s holds %s %s on %s, an exclusive %s on %s is %q, want busy", c.holdAt, c.kind, c.holdExcl, c.rel, c.kind, c.probeAt, got)
 			}
 			h.stdin.Write([]byte("release\n"))
-			if line, ok := edNextLine(out, 10*time.Second); line != "released" {
+			if line, ok := edNextLine(out, eventWait); line != "released" {
 				t.Fatalf("%s %s on %s/%s: %q %v, want locked", c.kind, c.holdExcl, c.holdAt, c.rel, line, ok)
 			}
 			if got := probe(); got != "free" {

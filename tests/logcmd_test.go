@@ -191,7 +191,7 @@ func startFollow(t *testing.T, p *project, args ...string) *logFollower {
 // waitFor waits until the follower printed a line containing each of want.
 func (f *logFollower) waitFor(t *testing.T, want ...string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(eventWait)
 	for {
 		f.mu.Lock()
 		text := strings.Join(f.lines, "\n")
@@ -204,7 +204,7 @@ func (f *logFollower) waitFor(t *testing.T, want ...string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("paracfs log -f did not print %q within 10s; it printed:\n%s", want, text)
+			t.Fatalf("paracfs log -f did not print %q within %s; it printed:\n%s", want, eventWait, text)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -272,7 +272,7 @@ func TestLogFollowPrune(t *testing.T) {
 	}
 	mustRun(t, p.Root, "sh", "-c", "echo 'c: 1' > .parac/c.yaml")
 	fl.waitFor(t, `"path":"c.yaml"`)
-	time.Sleep(600 * time.Millisecond) // two more polls: nothing printed twice
+	fl.mark(t, p, "after c.yaml") // it looked again after c.yaml: anything printed twice is printed by now
 	for _, w := range []string{`"path":"a.yaml"`, `"path":"b.yaml"`, `"path":"c.yaml"`} {
 		if n := fl.count(w); n != 1 {
 			t.Errorf("log -f printed %q %d times, want once:\n%s", w, n, strings.Join(fl.lines, "\n"))
@@ -291,15 +291,15 @@ func TestLogFollowPrune(t *testing.T) {
 		if c := fl.cmd.ProcessState.ExitCode(); c != 0 {
 			t.Errorf("paracfs log -f after SIGINT: exit %d, want 0", c)
 		}
-	case <-time.After(5 * time.Second):
-		t.Errorf("paracfs log -f still runs 5s after SIGINT")
+	case <-time.After(eventWait):
+		t.Errorf("paracfs log -f still runs %s after SIGINT", eventWait)
 	}
 
 	// Unmounted, prune works on DIR directly, and logs itself; a follower
 	// of the plain file sees the new inode and goes on.
 	unmountCmd(t, p)
 	fl = startFollow(t, p, "-n", "0")
-	time.Sleep(300 * time.Millisecond)
+	fl.ready(t, p)
 	oldLines(t, p, 2, 40)
 	fl.waitFor(t, "old entry 1")
 	if r := paracfs(t, p.Root, "log", "prune", "--keep-days", "7"); r.Code != 0 || !strings.Contains(r.Stdout, "removed 2 entries") {
@@ -316,7 +316,7 @@ func TestLogFollowPrune(t *testing.T) {
 	f.WriteString(`{"timestamp":"2099-01-01T00:00:00.000000+00:00","process_id":1,"change_type":"note","description":"after the unmounted prune"}` + "\n")
 	f.Close()
 	fl.waitFor(t, "after the unmounted prune")
-	time.Sleep(600 * time.Millisecond)
+	fl.mark(t, p, "after the unmounted prune")
 	if n, m := fl.count("old entry"), fl.count(`"op":"prune"`); n != 2 || m != 1 {
 		t.Errorf("the follower of the unmounted log printed %d old entries and %d prune lines, want 2 and 1:\n%s", n, m, strings.Join(fl.lines, "\n"))
 	}
@@ -403,7 +403,7 @@ func TestLogRotate(t *testing.T) {
 	p := newProject(t)
 	mount(t, p, "--log-max-size", "8KiB")
 	fl := startFollow(t, p, "-n", "0")
-	time.Sleep(300 * time.Millisecond) // the follower is at the end of the log
+	fl.ready(t, p) // the follower is at the end of the log
 	rotated := p.backing(logRel + ".1")
 	n := 0
 	commit := func(k int) {
@@ -413,7 +413,9 @@ func TestLogRotate(t *testing.T) {
 			fmt.Fprintf(&b, "echo 'n: %d' > .parac/r%d.yaml\n", n, n)
 		}
 		mustRun(t, p.Root, "sh", "-c", b.String())
-		time.Sleep(100 * time.Millisecond) // not two rotations between two looks of log -f
+		// Not two rotations between two looks of log -f: it printed the
+		// last commit before the next batch starts.
+		fl.waitFor(t, fmt.Sprintf(`"path":"r%d.yaml"`, n))
 	}
 	for i := 0; i < 40; i++ {
 		if _, err := os.Stat(rotated); err == nil {
@@ -456,7 +458,7 @@ func TestLogRotate(t *testing.T) {
 	}
 
 	fl.waitFor(t, fmt.Sprintf(`"path":"r%d.yaml"`, n), `"op":"rotate"`)
-	time.Sleep(600 * time.Millisecond) // two more polls: nothing printed twice
+	fl.mark(t, p, "after the rotation") // it looked again: anything printed twice is printed by now
 	for i := 1; i <= n; i++ {
 		if c := fl.count(fmt.Sprintf(`"path":"r%d.yaml"`, i)); c != 1 {
 			t.Errorf("log -f printed r%d.yaml %d times across the rotation, want once", i, c)

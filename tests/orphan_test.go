@@ -3,7 +3,6 @@ package tests
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
 // A file that a rename put on a managed name, then replaced by the next
@@ -67,7 +66,7 @@ except OSError as e:
 	// The save, by another process than the reader.
 	mustRun(t, p.Dir, "sh", "-c", `mv "$1" "$1~" && cp "$1~" "$1" && echo "# saved" >> "$1" && rm "$1~"`, "save", rel)
 	h.start()
-	line, err := readLineTimeout(h.out, 20*time.Second)
+	line, err := readLineTimeout(h.out, eventWait)
 	if err != nil || !strings.HasPrefix(line, "read ") {
 		t.Fatalf("the reader's late open: %q (%v), want a read of the file\nstderr: %s", line, err, stderr.String())
 	}

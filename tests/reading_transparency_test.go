@@ -228,7 +228,7 @@ func TestPendingFileVisibleToItsWriter(t *testing.T) {
 	mount(t, p)
 	dir := p.path("memory/context")
 	h := startPiped(t, p.Root, &syncBuffer{}, "python3", "-c", pyPendingScript, dir)
-	line, err := readLineTimeout(h.out, 30*time.Second)
+	line, err := readLineTimeout(h.out, eventWait)
 	if err != nil {
 		t.Fatalf("python3: %v", err)
 	}
@@ -263,7 +263,7 @@ func TestPendingFileVisibleToItsWriter(t *testing.T) {
 	}
 
 	io.WriteString(h.stdin, "commit\n")
-	if line, err := readLineTimeout(h.out, 30*time.Second); err != nil || line != "closed" {
+	if line, err := readLineTimeout(h.out, eventWait); err != nil || line != "closed" {
 		t.Fatalf("python3 close: %q %v", line, err)
 	}
 	if r := mustRun(t, p.Root, "cat", res.Name); r.Stdout != want {
@@ -428,7 +428,7 @@ fcntl.flock(fd, fcntl.LOCK_UN)
 print("released", at, flush=True)
 sys.stdin.readline()
 `, p.path(stateRel))
-	if line, err := readLineTimeout(holder.out, 30*time.Second); err != nil || line != "locked" {
+	if line, err := readLineTimeout(holder.out, eventWait); err != nil || line != "locked" {
 		t.Fatalf("client: %q %v", line, err)
 	}
 	sed := edStartBg(t, p.Root, "sed", "-i", "s/blockers: \\[\\]/blockers: [held]/", p.path(stateRel))
@@ -450,7 +450,7 @@ sys.stdin.readline()
 	default:
 	}
 	io.WriteString(holder.stdin, "release\n")
-	line, err := readLineTimeout(holder.out, 30*time.Second)
+	line, err := readLineTimeout(holder.out, eventWait)
 	var releasedNs int64
 	if _, serr := fmt.Sscanf(line, "released %d", &releasedNs); err != nil || serr != nil {
 		t.Fatalf("client: %q %v %v", line, err, serr)
@@ -496,7 +496,7 @@ sys.stdin.readline()
 os.close(fd)
 print("closed", flush=True)
 `, path)
-	if line, err := readLineTimeout(h.out, 30*time.Second); err != nil || line != "created" {
+	if line, err := readLineTimeout(h.out, eventWait); err != nil || line != "created" {
 		t.Fatalf("first creator: %q %v", line, err)
 	}
 	r := run(t, p.Root, "python3", "-c", `
@@ -516,7 +516,7 @@ except OSError as e:
 		t.Errorf("another process's O_EXCL create, then stat, of a name not committed yet: %q, want EEXIST then ENOENT\n%s", r.Stdout, r.Stderr)
 	}
 	io.WriteString(h.stdin, "commit\n")
-	if line, err := readLineTimeout(h.out, 30*time.Second); err != nil || line != "closed" {
+	if line, err := readLineTimeout(h.out, eventWait); err != nil || line != "closed" {
 		t.Fatalf("first creator close: %q %v", line, err)
 	}
 	h.cmd.Wait()

@@ -120,7 +120,7 @@ func killDaemon(t *testing.T, p *project, pid int) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill -9 %d: %v", pid, err)
 	}
-	if !waitGone(pid, 10*time.Second) {
+	if !waitGone(pid, eventWait) {
 		t.Fatalf("daemon %d still alive 10s after kill -9", pid)
 	}
 	if err := waitNotConnected(p.Dir); errnoOf(err) != syscall.ENOTCONN {
@@ -231,7 +231,7 @@ func signalAll(pids []int, sig syscall.Signal) {
 // waitStopped waits until each pid is in the stopped state (T).
 func waitStopped(t *testing.T, pids []int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(eventWait)
 	for _, pid := range pids {
 		for {
 			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -243,7 +243,7 @@ func waitStopped(t *testing.T, pids []int) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("process %d did not stop within 10s of SIGSTOP: %s", pid, s)
+				t.Fatalf("process %d did not stop within %s of SIGSTOP: %s", pid, eventWait, s)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}

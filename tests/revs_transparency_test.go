@@ -484,7 +484,7 @@ except OSError as e:
 	lines := logSince(t, p.Dir, n)
 	toolOnlyPaths(t, lines, stateRel)
 	e := revsOnly(t, lines, stateRel, "conflict", 13)
-	checkRefusalLine(t, p, e, stateRel, "conflict", "EBUSY", 0, stale)
+	checkRefusalLine(t, p, e, stateRel, "conflict", "EBUSY", unknownPid, stale)
 	if want := "paracfs restore " + stateRel + "@REV"; !strings.Contains(e.Reason, want) {
 		t.Errorf("the conflict's reason does not say how to restore on purpose (%q):\n%s", want, e.Reason)
 	}

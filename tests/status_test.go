@@ -5,7 +5,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 type statusMount struct {
@@ -127,7 +126,7 @@ func TestStatusCounters(t *testing.T) {
 	// The daemon killed: the mount is listed as stale, status still works.
 	pid := p.daemonPid(t)
 	syscall.Kill(pid, syscall.SIGKILL)
-	waitGone(pid, 5*time.Second)
+	waitGone(pid, eventWait)
 	m = statusOf(t, p)
 	if !m.Stale || m.Counters != nil {
 		t.Errorf("status of a mount whose daemon was killed: %+v, want stale", m)
@@ -149,13 +148,11 @@ func TestStatusHungMount(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Kill(pid, syscall.SIGCONT) // before the teardown unmounts it
-	start := time.Now()
+	// A status that hung would be killed by the harness (runCmd) and
+	// print no "not answering": no clock is needed to see it.
 	m := statusOf(t, hung)
 	if !strings.Contains(m.CountersError, "not answering") || m.Counters != nil {
 		t.Errorf("status of a stopped daemon's mount: %+v, want it reported as not answering", m)
-	}
-	if took := time.Since(start); took > 30*time.Second {
-		t.Errorf("status took %s with a stopped daemon", took)
 	}
 	if m := statusOf(t, ok); m.Counters == nil {
 		t.Errorf("status of the answering mount next to a hung one: %+v, want its counters", m)

@@ -245,7 +245,7 @@ func TestToolContentSavers(t *testing.T) {
 				if tool.pidKnown {
 					return pid
 				}
-				return 0
+				return unknownPid
 			}
 
 			// 1. Committed.
@@ -337,11 +337,11 @@ func TestToolShellAppend(t *testing.T) {
 	}
 	n = len(logLines(t, p.Dir))
 	h.start()
-	line, err := readLineTimeout(h.out, 20*time.Second)
+	line, err := readLineTimeout(h.out, eventWait)
 	if err != nil {
 		t.Fatalf("bash holding %s open: %v\nstderr: %s", rel, err, stderr.String())
 	}
-	pid, _ = strconv.Atoi(line)
+	pid = parsePid(t, line)
 	if err := h.cmd.Wait(); err != nil || stderr.String() != "" {
 		t.Errorf("bash's exec 3>&- ignores close errors: want exit 0 and nothing printed, got %v, stderr %q", err, stderr.String())
 	}
@@ -630,7 +630,7 @@ func TestToolGit(t *testing.T) {
 		lines := logSince(t, p.Dir, n)
 		toolOnlyPaths(t, lines, road, logging, arch)
 		for _, rel := range []string{road, logging, arch} {
-			toolCheckCommit(t, p, lines, rel, 1, fixture(t, rel), 0, "git")
+			toolCheckCommit(t, p, lines, rel, 1, fixture(t, rel), unknownPid, "git")
 		}
 		gitClean(t, p, "after git stash")
 
@@ -641,7 +641,7 @@ func TestToolGit(t *testing.T) {
 		lines = logSince(t, p.Dir, n)
 		toolOnlyPaths(t, lines, road, logging, arch)
 		for _, rel := range []string{road, logging, arch} {
-			toolCheckCommit(t, p, lines, rel, 2, edited[rel], 0, "git")
+			toolCheckCommit(t, p, lines, rel, 2, edited[rel], unknownPid, "git")
 		}
 		r := mustGit(t, p, "status", "--porcelain")
 		if want := " M .parac/" + logging + "\n M .parac/" + arch + "\n M .parac/" + road + "\n"; r.Stdout != want {
@@ -770,33 +770,31 @@ type paracleReport struct {
 	Line    string  `json:"line"`
 }
 
-func runParacleClient(t *testing.T, p *project, n int, tag string) (paracleReport, time.Duration) {
+func runParacleClient(t *testing.T, p *project, n int, tag string) paracleReport {
 	t.Helper()
-	start := time.Now()
 	r := run(t, p.Dir, toolPython, "-c", paracleClient, stateRel, logRel, strconv.Itoa(n), tag)
-	took := time.Since(start)
 	var rep paracleReport
 	if r.Code != 0 || json.Unmarshal([]byte(strings.TrimSpace(r.Stdout)), &rep) != nil {
 		t.Fatalf("paracle-style client %s: %s", tag, r)
 	}
-	return rep, took
+	return rep
 }
 
 // One save: accepted at once (the client holds x.yaml.lock, and the commit
 // its os.replace triggers runs inside that critical section instead of
 // waiting out --lock-timeout), logged under the real name with from =
 // x.yaml.tmp, and the client's own appended line is in the log after it.
+// A commit that waited for the client's own lock would end in ETIMEDOUT:
+// the client's os.replace would fail (it exits non-zero) and the log would
+// show lock_timeout, not a commit; no clock is needed to see it.
 func TestToolParacleClient(t *testing.T) {
 	t.Parallel()
 	toolNeedPython(t, "yaml", "filelock")
 	p := newProject(t)
 	mount(t, p, "--lock-timeout", "3s")
 	n := len(logLines(t, p.Dir))
-	rep, took := runParacleClient(t, p, 1, "client")
-	t.Logf("one paracle-style save: %s in all, %.3fs holding the lock", took, rep.Slowest)
-	if took > 2500*time.Millisecond || rep.Slowest > 1 {
-		t.Errorf("one paracle-style save took %s (%.3fs holding the lock): it must not wait for the lock its own process holds (--lock-timeout 3s)", took, rep.Slowest)
-	}
+	rep := runParacleClient(t, p, 1, "client")
+	t.Logf("one paracle-style save: %.3fs holding the lock", rep.Slowest)
 	lines := logSince(t, p.Dir, n)
 	for _, e := range lines {
 		if e.Path != "" && e.Path != stateRel {
@@ -957,7 +955,7 @@ func TestToolStaleReadModifyWrite(t *testing.T) {
 			finish := func(h *pyHeld) staleRMWResult {
 				t.Helper()
 				h.start()
-				line, err := readLineTimeout(h.out, 20*time.Second)
+				line, err := readLineTimeout(h.out, eventWait)
 				var res staleRMWResult
 				if err != nil || json.Unmarshal([]byte(line), &res) != nil {
 					t.Fatalf("the python writer: %q %v", line, err)
@@ -1032,7 +1030,7 @@ func TestToolReaderDuringSedLoop(t *testing.T) {
 	start := time.Now()
 	mustRun(t, p.Dir, "bash", "-c", script, "sed-loop", stateRel)
 	t.Logf("%d sed -i edits in %s", edits, time.Since(start))
-	reader.finish(t, strconv.Itoa(edits)+" sed -i edits")
+	reader.finish(t, p, n, stateRel, strconv.Itoa(edits)+" sed -i edits")
 	checkLoopResult(t, p, n, edits, "sed")
 	toolNoScratchLeft(t, p, "memory/context", "current_state.yaml")
 }
@@ -1058,7 +1056,7 @@ for i in range(1, n + 1):
 	start := time.Now()
 	mustRun(t, p.Dir, toolPython, "-c", loop, stateRel, strconv.Itoa(writes))
 	t.Logf("%d open(w) rewrites in %s", writes, time.Since(start))
-	reader.finish(t, strconv.Itoa(writes)+" open(w) rewrites")
+	reader.finish(t, p, n, stateRel, strconv.Itoa(writes)+" open(w) rewrites")
 	checkLoopResult(t, p, n, writes, "python3")
 }
 

@@ -169,7 +169,7 @@ func startHeld(t *testing.T, dir, want, name string, args ...string) (*pyHeld, *
 	t.Helper()
 	stderr := &syncBuffer{}
 	h := startPiped(t, dir, stderr, name, args...)
-	line, err := readLineTimeout(h.out, 20*time.Second)
+	line, err := readLineTimeout(h.out, eventWait)
 	if err != nil || line != want {
 		t.Fatalf("%s %s: printed %q (%v), want %q\nstderr: %s", name, short(strings.Join(args, " ")), line, err, want, stderr.String())
 	}
@@ -225,11 +225,15 @@ func readLineTimeout(r *bufio.Reader, d time.Duration) (string, error) {
 // readerScript reads a YAML file through the mount until a stop file
 // appears (and at least once) and reports what went wrong: ENOENT (the
 // file missing between a rename away and the new file), other errors, and
-// content that is not a YAML mapping with the key given.
-const readerScript = `import errno, json, os, sys, yaml
+// content that is not a YAML mapping with the key given. It creates a
+// ready file after its first read, and reports each complete read as a
+// span: its start and end (wall clock, seconds) and the revision: field it
+// saw, so that the test can show the reads overlapped the commits.
+const readerScript = `import errno, json, os, re, sys, time, yaml
 path, stop, key = sys.argv[1], sys.argv[2], sys.argv[3]
-reads, enoent, other, bad = 0, 0, [], []
+reads, enoent, other, bad, spans = 0, 0, [], [], []
 while not os.path.exists(stop) or reads == 0:
+    t0 = time.time()
     try:
         with open(path) as f:
             text = f.read()
@@ -240,6 +244,9 @@ while not os.path.exists(stop) or reads == 0:
             other.append(repr(e)[:100])
         reads += 1
         continue
+    t1 = time.time()
+    m = re.search(r"(?m)^revision: (\d+)$", text)
+    spans.append([t0, t1, int(m.group(1)) if m else -1])
     try:
         doc = yaml.safe_load(text)
         if not isinstance(doc, dict) or key not in doc:
@@ -247,7 +254,9 @@ while not os.path.exists(stop) or reads == 0:
     except Exception as e:
         bad.append("%s: %r" % (repr(e)[:80], text[:60]))
     reads += 1
-print(json.dumps({"reads": reads, "enoent": enoent, "errors": other[:5], "nerrors": len(other), "bad": bad[:5], "nbad": len(bad)}))
+    if reads == 1:
+        open(stop + ".ready", "w").close()
+print(json.dumps({"reads": reads, "enoent": enoent, "errors": other[:5], "nerrors": len(other), "bad": bad[:5], "nbad": len(bad), "spans": spans}))
 `
 
 // reader is readerScript running.
@@ -255,15 +264,18 @@ type reader struct {
 	cmd  *exec.Cmd
 	out  bytes.Buffer
 	stop string
+	done chan struct{} // closed once cmd.Wait returned err
+	err  error
 }
 
 // startReader starts a reader looping over rel through the mount, checking
-// that every read finds a YAML mapping with key. It needs Debian's python3
-// with python3-yaml, and skips the test without them.
+// that every read finds a YAML mapping with key, and returns once it has
+// read the file once. It needs Debian's python3 with python3-yaml, and
+// skips the test without them.
 func startReader(t *testing.T, p *project, rel, key string) *reader {
 	t.Helper()
 	toolNeedPython(t, "yaml")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	t.Cleanup(cancel)
 	r := &reader{stop: filepath.Join(p.Root, "stop-reader-"+strconv.FormatInt(time.Now().UnixNano(), 36))}
 	r.cmd = exec.CommandContext(ctx, toolPython, "-c", readerScript, rel, r.stop, key)
@@ -272,31 +284,47 @@ func startReader(t *testing.T, p *project, rel, key string) *reader {
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	r.done = make(chan struct{})
+	go func() { r.err = r.cmd.Wait(); close(r.done) }()
+	waitUntil(t, "the reader's first read", func() bool {
+		select {
+		case <-r.done:
+			t.Fatalf("the reader exited before its first read: %v: %s", r.err, short(r.out.String()))
+		default:
+		}
+		_, err := os.Stat(r.stop + ".ready")
+		return err == nil
+	})
 	return r
 }
 
 // finish stops the reader and asserts that every read, during what, found
-// the file complete: never missing, failing, partial or invalid.
-func (r *reader) finish(t *testing.T, what string) {
+// the file complete: never missing, failing, partial or invalid. It also
+// asserts that the reads did overlap the writes, or the test proves
+// nothing: reads saw at least two revisions of rel (they ran between
+// commits), and at least one read was in flight when a commit of rel (the
+// log lines after the first n) was logged.
+func (r *reader) finish(t *testing.T, p *project, n int, rel, what string) {
 	t.Helper()
 	if err := os.WriteFile(r.stop, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.cmd.Wait(); err != nil {
-		t.Fatalf("reader: %v: %s", err, r.out.String())
+	<-r.done // the reader's context ends it, should it hang
+	if r.err != nil {
+		t.Fatalf("reader: %v: %s", r.err, short(r.out.String()))
 	}
 	var rep struct {
-		Reads   int      `json:"reads"`
-		ENOENT  int      `json:"enoent"`
-		Errors  []string `json:"errors"`
-		NErrors int      `json:"nerrors"`
-		Bad     []string `json:"bad"`
-		NBad    int      `json:"nbad"`
+		Reads   int         `json:"reads"`
+		ENOENT  int         `json:"enoent"`
+		Errors  []string    `json:"errors"`
+		NErrors int         `json:"nerrors"`
+		Bad     []string    `json:"bad"`
+		NBad    int         `json:"nbad"`
+		Spans   [][]float64 `json:"spans"`
 	}
 	if err := json.Unmarshal(r.out.Bytes(), &rep); err != nil {
-		t.Fatalf("reader output %q: %v", r.out.String(), err)
+		t.Fatalf("reader output %q: %v", short(r.out.String()), err)
 	}
-	t.Logf("reader: %d reads during %s", rep.Reads, what)
 	if rep.ENOENT > 0 {
 		t.Errorf("during %s, %d of %d reads got ENOENT: the file must stay visible (its last committed version) until the new one commits", what, rep.ENOENT, rep.Reads)
 	}
@@ -305,5 +333,33 @@ func (r *reader) finish(t *testing.T, what string) {
 	}
 	if rep.NBad > 0 {
 		t.Errorf("during %s, %d of %d reads saw a partial or invalid file: %q", what, rep.NBad, rep.Reads, rep.Bad)
+	}
+	// The overlap: which revisions the reads saw, and how many commits
+	// were logged while a read was in flight.
+	revs := map[int]bool{}
+	for _, s := range rep.Spans {
+		revs[int(s[2])] = true
+	}
+	var commits []float64
+	for _, e := range forPath(logSince(t, p.Dir, n), rel) {
+		if ts, err := time.Parse(time.RFC3339Nano, e.Timestamp); err == nil && isCommitOp(e.Op) {
+			commits = append(commits, float64(ts.UnixNano())/1e9)
+		}
+	}
+	during := 0 // commits logged while some read was in flight
+	for _, c := range commits {
+		for _, s := range rep.Spans {
+			if s[0] < c && c < s[1] {
+				during++
+				break
+			}
+		}
+	}
+	t.Logf("reader: %d reads during %s; they saw %d revisions, and %d of %d commits were logged while a read was in flight", rep.Reads, what, len(revs), during, len(commits))
+	if len(revs) < 2 {
+		t.Errorf("during %s the reads saw %d revision(s) of %s: they never ran between two commits, so they prove nothing", what, len(revs), rel)
+	}
+	if during == 0 {
+		t.Errorf("during %s no commit of %s was logged while a read was in flight (%d reads, %d commits): the reads never overlapped a commit", what, rel, rep.Reads, len(commits))
 	}
 }

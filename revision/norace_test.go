@@ -1,5 +1,0 @@
-//go:build !race
-
-package revision
-
-const raceEnabled = false

@@ -88,6 +88,8 @@ type Dir struct {
 	onLogReplaced func(rels ...string) // told of a rotation (under logMu)
 
 	onLogAppended atomic.Pointer[func(rel string)] // told of every append to the log
+
+	store *storeState // the store shared with other mounts (store.go); nil: DIR alone
 }
 
 // Open opens DIR, cleans what a killed daemon left behind (temp files, a

@@ -1,0 +1,541 @@
+package tests
+
+// One .parac shared by several machines through etcd (docs/etcd.md). The
+// tests start their own 3-member etcd cluster on 127.0.0.1; the
+// "machines" are separate daemons on separate copies of DIR, each with
+// its own --store-name.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// etcdWait bounds every wait for the cluster or for mounts to converge: a
+// deadlock guard, not a performance bound.
+const etcdWait = 3 * time.Minute
+
+// etcdMember is one etcd process of a test cluster.
+type etcdMember struct {
+	name             string
+	dataDir, logPath string
+	client, peer     int
+	args             []string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// etcdCluster is a 3-member etcd cluster on 127.0.0.1 ports, with data in
+// a temp dir, stopped when the test ends (even when it fails).
+type etcdCluster struct {
+	members []*etcdMember
+}
+
+// needEtcd skips the test when no etcd server is installed.
+func needEtcd(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("etcd")
+	if err != nil {
+		t.Skip("no etcd binary on PATH: install Debian's etcd-server (scripts/setup does) to run the etcd store tests")
+	}
+	return bin
+}
+
+// freePorts returns n ports free on 127.0.0.1 right now.
+func etcdFreePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	var out []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return out
+}
+
+func startEtcdCluster(t *testing.T) *etcdCluster {
+	t.Helper()
+	bin := needEtcd(t)
+	dir := t.TempDir()
+	ports := etcdFreePorts(t, 6)
+	c := &etcdCluster{}
+	var initial []string
+	for i := 0; i < 3; i++ {
+		m := &etcdMember{name: fmt.Sprintf("m%d", i), dataDir: filepath.Join(dir, fmt.Sprintf("m%d.data", i)),
+			logPath: filepath.Join(dir, fmt.Sprintf("m%d.log", i)), client: ports[2*i], peer: ports[2*i+1]}
+		initial = append(initial, fmt.Sprintf("%s=http://127.0.0.1:%d", m.name, m.peer))
+		c.members = append(c.members, m)
+	}
+	for _, m := range c.members {
+		m.args = []string{bin, "--name", m.name, "--data-dir", m.dataDir,
+			"--listen-client-urls", fmt.Sprintf("http://127.0.0.1:%d", m.client),
+			"--advertise-client-urls", fmt.Sprintf("http://127.0.0.1:%d", m.client),
+			"--listen-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", m.peer),
+			"--initial-advertise-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", m.peer),
+			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
+			"--initial-cluster-token", "paracfs-test"}
+	}
+	t.Cleanup(func() {
+		c.stop()
+		if t.Failed() {
+			for _, m := range c.members {
+				b, _ := os.ReadFile(m.logPath)
+				if len(b) > 4000 {
+					b = b[len(b)-4000:]
+				}
+				t.Logf("etcd %s log (tail):\n%s", m.name, b)
+			}
+		}
+	})
+	c.start(t)
+	return c
+}
+
+// start starts every member and waits until the cluster is healthy.
+func (c *etcdCluster) start(t *testing.T) {
+	t.Helper()
+	for _, m := range c.members {
+		logf, err := os.OpenFile(m.logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(m.args[0], m.args[1:]...)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			logf.Close()
+			t.Fatalf("starting etcd %s: %v", m.name, err)
+		}
+		logf.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		m.mu.Lock()
+		m.cmd, m.done = cmd, done
+		m.mu.Unlock()
+	}
+	deadline := time.Now().Add(etcdWait)
+	for _, m := range c.members {
+		for !m.healthy() {
+			if time.Now().After(deadline) {
+				t.Fatalf("etcd member %s not healthy after %s (see its log)", m.name, etcdWait)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// healthy asks the member's /health endpoint.
+func (m *etcdMember) healthy() bool {
+	cl := http.Client{Timeout: 2 * time.Second}
+	resp, err := cl.Get(fmt.Sprintf("http://127.0.0.1:%d/health", m.client))
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Health string `json:"health"`
+	}
+	return json.NewDecoder(resp.Body).Decode(&h) == nil && h.Health == "true"
+}
+
+// stop stops every member (SIGTERM, then SIGKILL) and waits for them.
+func (c *etcdCluster) stop() {
+	for _, m := range c.members {
+		m.mu.Lock()
+		if m.cmd != nil {
+			m.cmd.Process.Signal(syscall.SIGTERM)
+		}
+		m.mu.Unlock()
+	}
+	for _, m := range c.members {
+		m.mu.Lock()
+		cmd, done := m.cmd, m.done
+		m.cmd = nil
+		m.mu.Unlock()
+		if cmd == nil {
+			continue
+		}
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+}
+
+// url is the --store value of the cluster for prefix.
+func (c *etcdCluster) url(prefix string) string {
+	var hs []string
+	for _, m := range c.members {
+		hs = append(hs, fmt.Sprintf("127.0.0.1:%d", m.client))
+	}
+	return "etcd://" + strings.Join(hs, ",") + "/" + prefix
+}
+
+// machines mounts n copies of the fixture, each its own daemon on its own
+// DIR, sharing prefix.
+func etcdMachines(t *testing.T, c *etcdCluster, prefix string, n int, flags ...string) []*project {
+	t.Helper()
+	var ps []*project
+	for i := 0; i < n; i++ {
+		p := newProject(t)
+		args := append([]string{"--store", c.url(prefix), "--store-name", fmt.Sprintf("machine%d", i)}, flags...)
+		mount(t, p, args...)
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// waitFor polls cond until it holds, failing the test after etcdWait.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(etcdWait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting after %s: %s", etcdWait, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitContent waits until rel reads want on every machine.
+func etcdWaitContent(t *testing.T, ps []*project, rel string, want []byte) {
+	t.Helper()
+	for i, p := range ps {
+		waitUntil(t, fmt.Sprintf("machine%d to show %s as %q", i, rel, short(string(want))), func() bool {
+			b, err := os.ReadFile(p.path(rel))
+			return err == nil && bytes.Equal(b, want)
+		})
+	}
+}
+
+// managedTree reads every file under dir (through the mount), without
+// .paracfs and the change log.
+func etcdTree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if rel == ".paracfs" || rel == logRel {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.Type().IsRegular() && !strings.HasSuffix(rel, ".lock") {
+			out[rel] = string(readFile(t, path))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// commitsOf is the sequence of commits of rel in a change log, as
+// "revision sha256 machine" strings.
+func etcdCommits(t *testing.T, p *project, rel string) []string {
+	t.Helper()
+	var out []string
+	for _, e := range forPath(logLines(t, p.Dir), rel) {
+		switch e.Op {
+		case "create", "commit":
+			var machine string
+			json.Unmarshal(e.Fields["machine"], &machine)
+			out = append(out, fmt.Sprintf("%s %s %s", ptrStr(e.Revision), e.SHA256, machine))
+		}
+	}
+	return out
+}
+
+// etcdCounterScript increments the integer in a file N times, each a
+// read-modify-write by open/read then open("w")/write/close, retrying on
+// EBUSY (a conflict: another writer committed since the read).
+const etcdCounterScript = `
+import errno, sys, time
+path, n = sys.argv[1], int(sys.argv[2])
+done = conflicts = 0
+while done < n:
+    with open(path) as f:
+        v = int(f.read().strip() or "0")
+    try:
+        with open(path, "w") as f:
+            f.write("%d\n" % (v + 1))
+    except OSError as e:
+        if e.errno != errno.EBUSY:
+            raise
+        conflicts += 1
+        continue
+    done += 1
+print(conflicts)
+`
+
+// TestEtcdNoLostUpdate: 3 machines x 4 writers x N read-modify-write
+// increments of one counter: exactly 3*4*N at the end, every DIR the same
+// bytes, every change log the same commits in the same order.
+func TestEtcdNoLostUpdate(t *testing.T) {
+	c := startEtcdCluster(t)
+	ps := etcdMachines(t, c, "counter", 3)
+	const rel = "notes/counter.md"
+	const writers, n = 4, 15
+	os.MkdirAll(ps[0].path("notes"), 0o755)
+	if err := os.WriteFile(ps[0].path(rel), []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	etcdWaitContent(t, ps, rel, []byte("0\n"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan string, len(ps)*writers)
+	conflicts := make(chan int, len(ps)*writers)
+	for _, p := range ps {
+		for w := 0; w < writers; w++ {
+			wg.Add(1)
+			go func(p *project) {
+				defer wg.Done()
+				cmd := exec.CommandContext(ctx, "python3", "-c", etcdCounterScript, p.path(rel), strconv.Itoa(n))
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					errs <- fmt.Sprintf("writer on %s: %v: %s", p.Dir, err, out)
+					return
+				}
+				k, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+				conflicts <- k
+			}(p)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	close(conflicts)
+	for e := range errs {
+		t.Error(e)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	total := 0
+	for k := range conflicts {
+		total += k
+	}
+	want := len(ps) * writers * n
+	t.Logf("%d increments committed, %d conflicts refused and retried", want, total)
+	etcdWaitContent(t, ps, rel, []byte(strconv.Itoa(want)+"\n"))
+
+	base := etcdTree(t, ps[0].Dir)
+	for i, p := range ps[1:] {
+		other := etcdTree(t, p.Dir)
+		for f, b := range base {
+			if other[f] != b {
+				t.Errorf("machine%d: %s differs from machine0's: %q vs %q", i+1, f, short(other[f]), short(b))
+			}
+		}
+		if len(other) != len(base) {
+			t.Errorf("machine%d has %d files, machine0 %d", i+1, len(other), len(base))
+		}
+	}
+	want0 := etcdCommits(t, ps[0], rel)
+	if len(want0) != want+1 {
+		t.Errorf("machine0's log has %d commits of %s, want %d (a create and %d increments)", len(want0), rel, want+1, want)
+	}
+	for i, p := range ps[1:] {
+		got := etcdCommits(t, p, rel)
+		if strings.Join(got, "\n") != strings.Join(want0, "\n") {
+			t.Errorf("machine%d's log holds other commits of %s than machine0's, or in another order:\n%d lines vs %d\nfirst: %q vs %q",
+				i+1, rel, len(got), len(want0), got[:min(3, len(got))], want0[:min(3, len(want0))])
+		}
+	}
+	for i, p := range ps {
+		if r := rev(t, p.path(rel)); r != int64(want) {
+			t.Errorf("machine%d: %s is at revision %d, want %d", i, rel, r, want)
+		}
+	}
+}
+
+// etcdStaleScript reads a file, says so, waits for a line on stdin, then
+// writes its read-modify-write and prints the errno of the close (0).
+const etcdStaleScript = `
+import sys
+path = sys.argv[1]
+with open(path) as f:
+    v = f.read()
+print("read", flush=True)
+sys.stdin.readline()
+try:
+    with open(path, "w") as f:
+        f.write(v + "b\n")
+    print(0)
+except OSError as e:
+    print(e.errno)
+`
+
+// TestEtcdStaleWriteAcrossMachines: a process on machine1 reads a file,
+// machine0 commits it, and the process's write derived from what it read
+// is refused with EBUSY, its bytes kept; machine0's commit stands
+// everywhere.
+func TestEtcdStaleWriteAcrossMachines(t *testing.T) {
+	c := startEtcdCluster(t)
+	ps := etcdMachines(t, c, "stale", 2)
+	const rel = "notes/shared.md"
+	os.MkdirAll(ps[0].path("notes"), 0o755)
+	os.WriteFile(ps[0].path(rel), []byte("start\n"), 0o644)
+	etcdWaitContent(t, ps, rel, []byte("start\n"))
+
+	cmd := exec.Command("python3", "-c", etcdStaleScript, ps[1].path(rel))
+	stdin, _ := cmd.StdinPipe()
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitUntil(t, "the reader on machine1 to have read", func() bool { return strings.Contains(out.String(), "read") })
+
+	if err := os.WriteFile(ps[0].path(rel), []byte("start\na\n"), 0o644); err != nil {
+		t.Fatalf("machine0's commit: %v", err)
+	}
+	etcdWaitContent(t, ps, rel, []byte("start\na\n"))
+	stdin.Write([]byte("go\n"))
+	stdin.Close()
+	cmd.Wait()
+	if got := strings.TrimSpace(strings.TrimPrefix(out.String(), "read\n")); got != strconv.Itoa(int(syscall.EBUSY)) {
+		t.Fatalf("machine1's stale write: got %q, want errno %d (EBUSY)", got, syscall.EBUSY)
+	}
+	etcdWaitContent(t, ps, rel, []byte("start\na\n"))
+	es := forPath(logLines(t, ps[1].Dir), rel)
+	last := es[len(es)-1]
+	if last.Op != "conflict" || last.Errno != "EBUSY" || last.Kept == "" {
+		t.Fatalf("machine1's last log line of %s: %s, want a conflict with EBUSY and kept bytes", rel, last)
+	}
+	if b := readFile(t, ps[1].path(last.Kept)); string(b) != "start\nb\n" {
+		t.Errorf("kept bytes %q, want the refused write", b)
+	}
+}
+
+// TestEtcdOutage: with every etcd member stopped, a commit fails with EIO
+// within --lock-timeout, naming the reason, its bytes kept, and reads go
+// on; nothing changes locally. Once the members are back, commits go
+// through again and every machine catches up by itself.
+func TestEtcdOutage(t *testing.T) {
+	c := startEtcdCluster(t)
+	ps := etcdMachines(t, c, "outage", 3, "--lock-timeout", "3s")
+	const rel = "notes/outage.md"
+	os.MkdirAll(ps[0].path("notes"), 0o755)
+	os.WriteFile(ps[0].path(rel), []byte("before\n"), 0o644)
+	etcdWaitContent(t, ps, rel, []byte("before\n"))
+
+	c.stop()
+	err := os.WriteFile(ps[1].path(rel), []byte("during\n"), 0o644)
+	if errnoOf(err) != syscall.EIO {
+		t.Fatalf("a commit with etcd down: %v, want EIO", err)
+	}
+	for i, p := range ps {
+		if b := readFile(t, p.path(rel)); string(b) != "before\n" {
+			t.Errorf("machine%d reads %q with etcd down, want the last committed %q", i, b, "before\n")
+		}
+		if b := readFile(t, p.backing(rel)); string(b) != "before\n" {
+			t.Errorf("machine%d's DIR has %q, want it untouched", i, b)
+		}
+	}
+	es := forPath(logLines(t, ps[1].Dir), rel)
+	last := es[len(es)-1]
+	if last.Op != "store_unavailable" || last.Errno != "EIO" || !strings.Contains(last.Reason, "etcd") || last.Kept == "" {
+		t.Fatalf("log line of the refused commit: %s\nwant op store_unavailable, errno EIO, a reason naming etcd, kept bytes", last)
+	}
+	if b := readFile(t, ps[1].path(last.Kept)); string(b) != "during\n" {
+		t.Errorf("kept bytes %q, want %q", b, "during\n")
+	}
+
+	c.start(t)
+	waitUntil(t, "a commit on machine2 once etcd is back", func() bool {
+		return os.WriteFile(ps[2].path(rel), []byte("after\n"), 0o644) == nil
+	})
+	etcdWaitContent(t, ps, rel, []byte("after\n"))
+}
+
+// TestEtcdTooLarge: a file over etcd's request limit is refused with
+// EFBIG, the reason naming the limit.
+func TestEtcdTooLarge(t *testing.T) {
+	c := startEtcdCluster(t)
+	ps := etcdMachines(t, c, "large", 1)
+	big := bytes.Repeat([]byte("0123456789abcdef\n"), 100000) // 1.7 MB
+	err := os.WriteFile(ps[0].path("notes.md"), big, 0o644)
+	if errnoOf(err) != syscall.EFBIG {
+		t.Fatalf("writing %d bytes: %v, want EFBIG", len(big), err)
+	}
+	es := forPath(logLines(t, ps[0].Dir), "notes.md")
+	if len(es) == 0 || es[len(es)-1].Op != "too_large" || !strings.Contains(es[len(es)-1].Reason, "max-request-bytes") {
+		t.Fatalf("log: %v, want a too_large line naming etcd's --max-request-bytes", es)
+	}
+}
+
+// TestEtcdStoreFlags: bad --store values and flags without --store fail
+// at once with one clear line; nothing is mounted.
+func TestEtcdStoreFlags(t *testing.T) {
+	p := newProject(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--store", "http://127.0.0.1:2379/x"}, "etcd://HOST:PORT"},
+		{[]string{"--store", "etcd://127.0.0.1:2379"}, "PREFIX is needed"},
+		{[]string{"--store", "etcd://127.0.0.1:notaport/x"}, "not a port number"},
+		{[]string{"--store", "etcd://127.0.0.1:2379/x", "--etcd-cert", "/etc/hostname"}, "--etcd-cert and --etcd-key go together"},
+		{[]string{"--store", "etcd://127.0.0.1:2379/x", "--etcd-user", "me", "--etcd-password-file", "/nonexistent"}, "--etcd-password-file /nonexistent"},
+		{[]string{"--etcd-ca", "/etc/hostname"}, "--etcd-ca needs --store"},
+	} {
+		r := paracfs(t, p.Root, append(append([]string{"mount"}, tc.args...), p.Dir)...)
+		if r.Code == 0 || !strings.Contains(r.Stderr, tc.want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") > 0 {
+			t.Errorf("mount %v: %s\nwant a non-zero exit and one line saying %q", tc.args, r, tc.want)
+		}
+		if isMounted(p.Dir) {
+			t.Fatalf("mount %v mounted", tc.args)
+		}
+	}
+	// The mount helper's store= keeps the commas between members.
+	helper := filepath.Join(t.TempDir(), "mount.fuse.paracfs")
+	if err := os.Symlink(paracfsBin, helper); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		opts string
+		code int
+		says string
+	}{
+		{"rw,store=etcd://127.0.0.1:2379,127.0.0.1:2380,127.0.0.1:2381/team/p,store_name=a,lock_timeout=5s", 0, ""},
+		{"store=etcd://127.0.0.1:2379,127.0.0.1:2380/", 1, "PREFIX is needed"},
+		{"etcd_user=me", 1, "--etcd-user"},
+	} {
+		r := run(t, p.Root, helper, p.Dir, p.Dir, "-f", "-o", tc.opts)
+		if r.Code != tc.code || !strings.Contains(r.Stderr, tc.says) {
+			t.Errorf("mount.fuse.paracfs -f -o %s: %s\nwant exit %d and %q said", tc.opts, r, tc.code, tc.says)
+		}
+	}
+}

@@ -307,8 +307,8 @@ func (d *Dir) applyStored(v StoredVersion) error {
 		return err
 	}
 	defer unlock()
-	if v.ModRev <= d.store.rev(v.Path) {
-		return nil
+	if known := d.store.rev(v.Path); v.ModRev < known || v.ModRev == known && d.hasVersion(v) {
+		return nil // this mount's own commit, or an older version
 	}
 	kind := revision.KindOf(v.Path)
 	cur, err := d.readCurrent(pfd, base, v.Path, kind, len(v.Data))
@@ -365,6 +365,23 @@ func (d *Dir) applyStored(v StoredVersion) error {
 	d.configTouched(v.Path)
 	d.storeApplied(v.Path)
 	return nil
+}
+
+// hasVersion reports whether the local copy of v.Path is v: its stamp
+// says so (a commit that etcd took but whose rename failed, or that a
+// kill -9 cut short, is not).
+func (d *Dir) hasVersion(v StoredVersion) bool {
+	if v.Deleted {
+		_, err := d.Lstat(v.Path)
+		return err != nil
+	}
+	fd, err := d.openat(v.Path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	s, ok := d.revs.stored(fd, v.Path)
+	return ok && s.rev == v.Rev && (s.sha == "" || s.sha == v.SHA256)
 }
 
 // keepLocal keeps the local bytes of v.Path before the store's version

@@ -56,7 +56,7 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, base 
 	if err != nil {
 		return err
 	}
-	if err := fn(pfd, base); err != nil {
+	if err := d.storeAway(rel, rev, c, func() error { return fn(pfd, base) }); err != nil {
 		return err
 	}
 	d.revs.bury(rel, rev)

@@ -159,6 +159,64 @@ func (d *Dir) storeCommit(w Write, cur current, v verdict, data []byte, sum stri
 	return &Refusal{Op: OpStoreUnavailable, Path: w.Path, Reason: "the store did not accept the commit: " + err.Error()}
 }
 
+// storeAway runs remove, the removal of managed rel (at revision rev)
+// from DIR, once the store took a version of rel marked deleted; under
+// P's lock. A store that says no is a refusal, logged, and nothing is
+// removed. A removal that then fails locally (the file was committed again
+// meanwhile) puts the local version back into the store.
+func (d *Dir) storeAway(rel string, rev int64, c Caller, remove func() error) error {
+	st := d.store
+	if st == nil {
+		return remove()
+	}
+	base := st.rev(rel)
+	sv := StoredVersion{Path: rel, Rev: rev, OldRev: rev, Deleted: true, Op: "delete", Machine: st.s.Name(),
+		Command: c.Command, Pid: c.Pid, By: c.Uid, Time: nowStamp()}
+	modRev, err := st.s.Commit(base, sv)
+	if err != nil {
+		r := &Refusal{Op: OpStoreUnavailable, Path: rel, Reason: "the store did not accept the removal: " + err.Error()}
+		if errors.Is(err, ErrStoreConflict) {
+			b := rev
+			r = &Refusal{Op: OpConflict, Path: rel, base: &b, Reason: fmt.Sprintf(
+				"another machine committed a newer version than revision %d that this mount has not applied yet: nothing was removed", rev)}
+		}
+		return d.refuse(r, c, nil, rev)
+	}
+	st.set(rel, modRev)
+	if err := remove(); err != nil {
+		d.storeRestore(rel, modRev)
+		return err
+	}
+	return nil
+}
+
+// storeRestore puts the local version of rel back into the store after a
+// removal the store took did not happen locally.
+func (d *Dir) storeRestore(rel string, base int64) {
+	pfd, name, err := d.parent(rel)
+	if err != nil {
+		return
+	}
+	defer d.closeParent(pfd)
+	cur, err := d.readCurrent(pfd, name, rel, revision.KindOf(rel), -1)
+	if err != nil || !cur.exists {
+		return
+	}
+	data, err := d.readLocal(pfd, name, cur)
+	if err != nil {
+		return
+	}
+	c := daemonCaller()
+	sv := StoredVersion{Path: rel, Rev: cur.rev, OldRev: cur.rev, SHA256: sha256hex(data), Mode: cur.st.Mode & 0o7777,
+		Uid: int(cur.st.Uid), Gid: int(cur.st.Gid), Op: "commit", Machine: d.store.s.Name(), Command: c.Command,
+		Pid: c.Pid, By: c.Uid, Time: nowStamp(), Data: data}
+	if modRev, err := d.store.s.Commit(base, sv); err == nil {
+		d.store.set(rel, modRev)
+	} else {
+		d.note("warning", fmt.Sprintf("%s: the store holds it as removed, but it was committed again here meanwhile, and putting it back failed: %v", rel, err))
+	}
+}
+
 // AttachStore links d to s: it brings DIR and the store level (the first
 // mount of an empty prefix imports DIR; a later one brings DIR up to the
 // store), then follows every other mount's commits until DetachStore.

@@ -681,3 +681,56 @@ func TestEtcdDaemonKilled(t *testing.T) {
 		t.Errorf("machine1 at revision %d, machine0 at %d", r, rev(t, ps[0].path(rel)))
 	}
 }
+
+// TestEtcdDelete: a managed file removed on one machine is removed on the
+// others, logged there as that machine's delete; re-created anywhere, it
+// continues its revisions.
+func TestEtcdDelete(t *testing.T) {
+	c := startEtcdCluster(t)
+	ps := etcdMachines(t, c, "delete", 2)
+	const rel = "notes/gone.md"
+	os.MkdirAll(ps[0].path("notes"), 0o755)
+	os.WriteFile(ps[0].path(rel), []byte("one\n"), 0o644)
+	os.WriteFile(ps[0].path(rel), []byte("two\n"), 0o644)
+	etcdWaitContent(t, ps, rel, []byte("two\n"))
+	r0 := rev(t, ps[1].path(rel))
+
+	mustRun(t, ps[0].Root, "rm", ps[0].path(rel))
+	waitUntil(t, "machine1 to lose "+rel, func() bool {
+		_, err := os.Stat(ps[1].path(rel))
+		return os.IsNotExist(err)
+	})
+	if _, err := os.Stat(ps[1].backing(rel)); !os.IsNotExist(err) {
+		t.Errorf("machine1's DIR still has %s: %v", rel, err)
+	}
+	es := forPath(logLines(t, ps[1].Dir), rel)
+	if last := es[len(es)-1]; last.Op != "delete" || !strings.Contains(last.Raw, `"machine":"machine0"`) {
+		t.Errorf("machine1's last line for %s: %s, want machine0's delete", rel, last)
+	}
+
+	if err := os.WriteFile(ps[1].path(rel), []byte("three\n"), 0o644); err != nil {
+		t.Fatalf("re-creating %s on machine1: %v", rel, err)
+	}
+	etcdWaitContent(t, ps, rel, []byte("three\n"))
+	for i, p := range ps {
+		if r := rev(t, p.path(rel)); r != r0+1 {
+			t.Errorf("machine%d: re-created %s at revision %d, want %d", i, rel, r, r0+1)
+		}
+	}
+
+	// With etcd down, the removal is refused when it is carried out (a
+	// removal waits a grace period for the remover to create the file
+	// again, after rm returned): the file stays, and the log says why.
+	c.stop()
+	mustRun(t, ps[0].Root, "rm", ps[0].path(rel))
+	waitUntil(t, "the refused removal to be logged", func() bool {
+		es := forPath(logLines(t, ps[0].Dir), rel)
+		return es[len(es)-1].Op == "store_unavailable"
+	})
+	if b := readFile(t, ps[0].path(rel)); string(b) != "three\n" {
+		t.Errorf("after a refused removal, machine0 reads %q", b)
+	}
+	if b := readFile(t, ps[0].backing(rel)); string(b) != "three\n" {
+		t.Errorf("after a refused removal, machine0's DIR has %q", b)
+	}
+}

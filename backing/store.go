@@ -398,6 +398,15 @@ func (d *Dir) applyStored(v StoredVersion) error {
 		d.store.set(v.Path, v.ModRev) // the same version already (a copy of DIR, or this mount's import)
 		return nil
 	}
+	if cur.exists && sha256hex(local) != v.SHA256 {
+		if s, ok := d.fileStamp(v.Path); ok && s.sha == v.SHA256 && s.rev == v.Rev {
+			// Changed in DIR behind the mount's back (while unmounted),
+			// from the very version the store has: a commit of its own.
+			if err := d.storeExternal(v, cur, local); !errors.Is(err, ErrStoreConflict) {
+				return err
+			}
+		}
+	}
 	d.keepLocal(v, cur, local)
 	m := NewMeta()
 	m.Mode, m.HasMode, m.Uid, m.Gid = v.Mode, v.Mode != 0, v.Uid, v.Gid
@@ -459,27 +468,43 @@ func (d *Dir) keepLocal(v StoredVersion, cur current, local []byte) {
 		c, local, cur.rev)
 }
 
-// committedHere reports whether content sum of rel is a version committed
-// through a mount: the stamp on the file says so, or the history keeps it.
+// storeExternal puts the local bytes of v.Path, changed behind the
+// mount's back from the store's version v, into the store as the next
+// version (op "external"), leaving the local file as it is.
+func (d *Dir) storeExternal(v StoredVersion, cur current, local []byte) error {
+	sv := StoredVersion{Path: v.Path, Rev: cur.rev, OldRev: v.Rev, SHA256: sha256hex(local), Mode: cur.st.Mode & 0o7777,
+		Uid: int(cur.st.Uid), Gid: int(cur.st.Gid), Op: OpExternal, Machine: d.store.s.Name(),
+		Command: "(outside the mount)", By: cur.st.Uid, Time: nowStamp(), Data: local}
+	modRev, err := d.store.s.Commit(v.ModRev, sv)
+	if err != nil {
+		return err
+	}
+	d.store.set(v.Path, modRev)
+	return nil
+}
+
+// fileStamp is the stamp on the backing file rel itself: the version the
+// last commit through a mount wrote.
+func (d *Dir) fileStamp(rel string) (stamp, bool) {
+	fd, err := d.openat(rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return stamp{}, false
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 160)
+	n, err := unix.Fgetxattr(fd, revXattr, buf)
+	if err != nil {
+		return stamp{}, false
+	}
+	return parseStamp(string(buf[:n]))
+}
+
+// committedHere reports whether content sum of rel is the version the last
+// commit through a mount wrote: the stamp on the file says so. (A change
+// behind the mount's back is in the history too, but not in the store.)
 func (d *Dir) committedHere(rel, sum string) bool {
-	if fd, err := d.openat(rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0); err == nil {
-		buf := make([]byte, 160)
-		n, err := unix.Fgetxattr(fd, revXattr, buf)
-		unix.Close(fd)
-		if s, ok := parseStamp(string(buf[:max(n, 0)])); err == nil && ok && s.sha == sum {
-			return true
-		}
-	}
-	d.hist.mu.Lock()
-	defer d.hist.mu.Unlock()
-	if h, err := d.fileHistory(rel); err == nil {
-		for _, v := range h.kept {
-			if v.SHA256 == sum {
-				return true
-			}
-		}
-	}
-	return false
+	s, ok := d.fileStamp(rel)
+	return ok && s.sha == sum
 }
 
 // logStored logs a version another mount committed, as it made it.

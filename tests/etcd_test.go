@@ -734,3 +734,53 @@ func TestEtcdDelete(t *testing.T) {
 		t.Errorf("after a refused removal, machine0's DIR has %q", b)
 	}
 }
+
+// TestEtcdChangedWhileUnmounted: a change made in DIR while it was not
+// mounted is committed through the store at the next mount when it
+// derives from the store's version; when another machine committed
+// meanwhile, the store's version wins and the local bytes are kept as a
+// conflict.
+func TestEtcdChangedWhileUnmounted(t *testing.T) {
+	c := startEtcdCluster(t)
+	ps := etcdMachines(t, c, "offline", 2)
+	url := c.url("offline")
+	const rel, rel2 = "notes/a.md", "notes/b.md"
+	os.MkdirAll(ps[0].path("notes"), 0o755)
+	os.WriteFile(ps[0].path(rel), []byte("a0\n"), 0o644)
+	os.WriteFile(ps[0].path(rel2), []byte("b0\n"), 0o644)
+	etcdWaitContent(t, ps, rel, []byte("a0\n"))
+	etcdWaitContent(t, ps, rel2, []byte("b0\n"))
+	r0 := rev(t, ps[1].path(rel))
+
+	unmountCmd(t, ps[1])
+	os.WriteFile(ps[1].path(rel), []byte("a0\nedited offline\n"), 0o644)  // nobody else touches a.md
+	os.WriteFile(ps[1].path(rel2), []byte("b0\nedited offline\n"), 0o644) // machine0 commits b.md meanwhile
+	if err := os.WriteFile(ps[0].path(rel2), []byte("b1 from machine0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mount(t, ps[1], "--store", url, "--store-name", "machine1")
+
+	etcdWaitContent(t, ps, rel, []byte("a0\nedited offline\n"))
+	etcdWaitContent(t, ps, rel2, []byte("b1 from machine0\n"))
+	for i, p := range ps {
+		if r := rev(t, p.path(rel)); r != r0+1 {
+			t.Errorf("machine%d: %s at revision %d, want %d", i, rel, r, r0+1)
+		}
+	}
+	es := forPath(logLines(t, ps[0].Dir), rel)
+	if last := es[len(es)-1]; last.Op != "external" || !strings.Contains(last.Raw, `"machine":"machine1"`) {
+		t.Errorf("machine0's last line for %s: %s, want machine1's external change", rel, last)
+	}
+	var kept string
+	for _, e := range forPath(logLines(t, ps[1].Dir), rel2) {
+		if e.Op == "conflict" && e.Kept != "" {
+			kept = e.Kept
+		}
+	}
+	if kept == "" {
+		t.Fatalf("machine1's log has no conflict keeping its offline edit of %s", rel2)
+	}
+	if b := readFile(t, ps[1].path(kept)); string(b) != "b0\nedited offline\n" {
+		t.Errorf("kept %q, want the offline edit", b)
+	}
+}

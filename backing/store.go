@@ -87,6 +87,7 @@ type storeState struct {
 	mu      sync.Mutex
 	modRev  map[string]int64 // the store revision of each file's local version
 	applied atomic.Pointer[func(rel string)]
+	ctx     context.Context // ends at DetachStore
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -250,7 +251,7 @@ func (d *Dir) AttachStore(s Store) error {
 	d.note("store", fmt.Sprintf("joined the store as %s: %d files from the store, %d imported from DIR, following from store revision %d",
 		s.Name(), len(vs), imported, at))
 	ctx, cancel := context.WithCancel(context.Background())
-	d.store.cancel = cancel
+	d.store.ctx, d.store.cancel = ctx, cancel
 	go func() {
 		defer close(d.store.done)
 		s.Watch(ctx, at+1, d.follow)
@@ -277,7 +278,11 @@ func (d *Dir) follow(v StoredVersion) {
 			return
 		}
 		slog.Warn("cannot apply another machine's commit yet", "path", v.Path, "store_revision", v.ModRev, "err", err)
-		time.Sleep(delay)
+		select {
+		case <-d.store.ctx.Done():
+			return // unmounting: the next mount brings DIR up to the store
+		case <-time.After(delay):
+		}
 	}
 }
 
@@ -409,8 +414,10 @@ func (d *Dir) applyStored(v StoredVersion) error {
 	}
 	d.keepLocal(v, cur, local)
 	m := NewMeta()
-	m.Mode, m.HasMode, m.Uid, m.Gid = v.Mode, v.Mode != 0, v.Uid, v.Gid
-	w := Write{Path: v.Path, Data: v.Data, Caller: c, Mode: v.Mode, Meta: &m}
+	// The mode and the numeric owner as on the machine that committed;
+	// never setuid or setgid from the store.
+	m.Mode, m.HasMode, m.Uid, m.Gid = v.Mode&^(unix.S_ISUID|unix.S_ISGID), v.Mode != 0, v.Uid, v.Gid
+	w := Write{Path: v.Path, Data: v.Data, Caller: c, Mode: m.Mode, Meta: &m}
 	d.recordFirst(pfd, base, v.Path, cur)
 	if _, err := d.replace(pfd, base, w, cur, v.Data, v.Rev, v.SHA256); err != nil {
 		d.committed.drop(v.Path)

@@ -357,6 +357,9 @@ func (d *Dir) applyStored(v StoredVersion) error {
 		slog.Warn("ignoring a store version that names no managed file of DIR", "path", v.Path)
 		return nil
 	}
+	if d.seen(v) {
+		return nil // this mount's own commit, or an older version: no lock needed to know
+	}
 	if err := d.mkdirAll(parentOf(v.Path)); err != nil {
 		return err
 	}
@@ -370,8 +373,8 @@ func (d *Dir) applyStored(v StoredVersion) error {
 		return err
 	}
 	defer unlock()
-	if known := d.store.rev(v.Path); v.ModRev < known || v.ModRev == known && d.hasVersion(v) {
-		return nil // this mount's own commit, or an older version
+	if d.seen(v) {
+		return nil // checked again under the lock
 	}
 	kind := revision.KindOf(v.Path)
 	cur, err := d.readCurrent(pfd, base, v.Path, kind, len(v.Data))
@@ -439,6 +442,12 @@ func (d *Dir) applyStored(v StoredVersion) error {
 	d.configTouched(v.Path)
 	d.storeApplied(v.Path)
 	return nil
+}
+
+// seen reports whether the local copy has v or a later version.
+func (d *Dir) seen(v StoredVersion) bool {
+	known := d.store.rev(v.Path)
+	return v.ModRev < known || v.ModRev == known && d.hasVersion(v)
 }
 
 // hasVersion reports whether the local copy of v.Path is v: its stamp

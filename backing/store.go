@@ -35,8 +35,10 @@ type Store interface {
 	// they were read at.
 	Load() ([]StoredVersion, int64, error)
 	// Watch calls apply with each version committed after store revision
-	// from, in the store's order, until ctx ends.
-	Watch(ctx context.Context, from int64, apply func(StoredVersion))
+	// from, in the store's order, until ctx ends. When the store no
+	// longer has the versions after from (compacted), it calls apply with
+	// every version it has instead, then resynced, and goes on.
+	Watch(ctx context.Context, from int64, apply func(StoredVersion), resynced func(compacted, at int64))
 	// Name is this machine's name, for the change log.
 	Name() string
 	Close() error
@@ -254,7 +256,7 @@ func (d *Dir) AttachStore(s Store) error {
 	d.store.ctx, d.store.cancel = ctx, cancel
 	go func() {
 		defer close(d.store.done)
-		s.Watch(ctx, at+1, d.follow)
+		s.Watch(ctx, at+1, d.follow, d.resynced)
 	}()
 	return nil
 }
@@ -284,6 +286,12 @@ func (d *Dir) follow(v StoredVersion) {
 		case <-time.After(delay):
 		}
 	}
+}
+
+// resynced logs that the watch missed versions the store had compacted
+// away, and that the whole prefix was applied again instead.
+func (d *Dir) resynced(compacted, at int64) {
+	d.note("resync", fmt.Sprintf("the store compacted its history past this mount's last revision (to %d): brought DIR up to the whole store at revision %d", compacted, at))
 }
 
 var errClosed = errors.New("the backing directory is closed")

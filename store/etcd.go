@@ -174,7 +174,7 @@ func (e *Etcd) Load() ([]backing.StoredVersion, int64, error) {
 // order. The client resumes a broken watch where it stopped; when etcd
 // compacted past that point, everything is loaded again and applied
 // (apply skips what the mount has).
-func (e *Etcd) Watch(ctx context.Context, from int64, apply func(backing.StoredVersion)) {
+func (e *Etcd) Watch(ctx context.Context, from int64, apply func(backing.StoredVersion), resynced func(compacted, at int64)) {
 	for ctx.Err() == nil {
 		wch := e.cli.Watch(ctx, e.files, clientv3.WithPrefix(), clientv3.WithRev(from))
 		for resp := range wch {
@@ -187,6 +187,7 @@ func (e *Etcd) Watch(ctx context.Context, from int64, apply func(backing.StoredV
 				for _, v := range vs {
 					apply(v)
 				}
+				resynced(resp.CompactRevision, at)
 				from = at + 1
 				break
 			}

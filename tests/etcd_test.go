@@ -22,6 +22,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // etcdWait bounds every wait for the cluster or for mounts to converge: a
@@ -782,5 +785,71 @@ func TestEtcdChangedWhileUnmounted(t *testing.T) {
 	}
 	if b := readFile(t, ps[1].path(kept)); string(b) != "b0\nedited offline\n" {
 		t.Errorf("kept %q, want the offline edit", b)
+	}
+}
+
+// TestEtcdCompaction: a machine whose watch falls behind (its daemon
+// stopped) while etcd compacts past its last revision resyncs with the
+// whole store when it comes back, and logs that it did.
+func TestEtcdCompaction(t *testing.T) {
+	c := startEtcdCluster(t)
+	ps := etcdMachines(t, c, "compact", 2)
+	const rel = "notes/busy.md"
+	os.MkdirAll(ps[0].path("notes"), 0o755)
+	os.WriteFile(ps[0].path(rel), []byte("0\n"), 0o644)
+	etcdWaitContent(t, ps, rel, []byte("0\n"))
+
+	pid := ps[1].daemonPid(t)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	defer func() {
+		if stopped {
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}()
+	// Enough versions that etcd cannot hand them all to the stopped
+	// watcher, which it then serves from its history: compacted away.
+	pad := strings.Repeat("x", 8000)
+	var last []byte
+	for i := 1; i <= 400; i++ {
+		last = []byte(fmt.Sprintf("%d\n%s\n", i, pad))
+		if err := os.WriteFile(ps[0].path(rel), last, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var eps []string
+	for _, m := range c.members {
+		eps = append(eps, fmt.Sprintf("127.0.0.1:%d", m.client))
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := cli.Get(ctx, "compact/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(ctx, st.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatalf("compacting etcd: %v", err)
+	}
+	syscall.Kill(pid, syscall.SIGCONT)
+	stopped = false
+
+	etcdWaitContent(t, ps, rel, last)
+	waitUntil(t, "machine1 to log its resync", func() bool {
+		for _, e := range logLines(t, ps[1].Dir) {
+			if e.Op == "resync" {
+				return true
+			}
+		}
+		return false
+	})
+	if r0, r1 := rev(t, ps[0].path(rel)), rev(t, ps[1].path(rel)); r0 != r1 {
+		t.Errorf("machine1 at revision %d, machine0 at %d", r1, r0)
 	}
 }

@@ -41,6 +41,11 @@ type Store interface {
 	Watch(ctx context.Context, from int64, apply func(StoredVersion), resynced func(compacted, at int64))
 	// Name is this machine's name, for the change log.
 	Name() string
+	// String names the store for paracfs status (no credentials).
+	String() string
+	// Ping says whether the store answers a read that needs its quorum,
+	// waiting at most timeout.
+	Ping(timeout time.Duration) error
 	Close() error
 }
 
@@ -119,6 +124,20 @@ func (d *Dir) machine() string {
 func (d *Dir) OnStoreApplied(fn func(rel string)) {
 	if d.store != nil {
 		d.store.applied.Store(&fn)
+	}
+}
+
+// StoreStatus adds the store, and whether it answers, to the settings
+// paracfs status shows; nothing without a store.
+func (d *Dir) StoreStatus(conf map[string]any) {
+	if d.store == nil {
+		return
+	}
+	conf["store"] = d.store.s.String()
+	conf["store_name"] = d.store.s.Name()
+	conf["store_state"] = "ok"
+	if err := d.store.s.Ping(min(2*time.Second, d.Config().LockTimeout)); err != nil {
+		conf["store_state"] = "degraded: commits fail with EIO, reads go on: " + err.Error()
 	}
 }
 

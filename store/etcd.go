@@ -98,6 +98,24 @@ func Open(o Options) (*Etcd, error) {
 // Name is this machine's name in the change log.
 func (e *Etcd) Name() string { return e.opts.Name }
 
+// String is the store's URL.
+func (e *Etcd) String() string {
+	return "etcd://" + strings.Join(e.opts.Endpoints, ",") + "/" + e.opts.Prefix
+}
+
+// Ping reads the prefix's revision through the cluster's leader.
+func (e *Etcd) Ping(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if _, err := e.cli.Get(ctx, e.files, clientv3.WithCountOnly()); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("etcd at %s did not answer within %s", strings.Join(e.opts.Endpoints, ","), timeout)
+		}
+		return e.unreachable(err)
+	}
+	return nil
+}
+
 // Close disconnects.
 func (e *Etcd) Close() error { return e.cli.Close() }
 

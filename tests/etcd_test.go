@@ -476,11 +476,42 @@ func TestEtcdOutage(t *testing.T) {
 		t.Errorf("kept bytes %q, want %q", b, "during\n")
 	}
 
+	if st := etcdStoreState(t, ps[1]); !strings.HasPrefix(st, "degraded: ") || !strings.Contains(st, "EIO") {
+		t.Errorf("paracfs status with etcd down: store_state %q, want degraded, saying commits fail with EIO", st)
+	}
+
 	c.start(t)
 	waitUntil(t, "a commit on machine2 once etcd is back", func() bool {
 		return os.WriteFile(ps[2].path(rel), []byte("after\n"), 0o644) == nil
 	})
 	etcdWaitContent(t, ps, rel, []byte("after\n"))
+	if st := etcdStoreState(t, ps[1]); st != "ok" {
+		t.Errorf("paracfs status with etcd back: store_state %q, want ok", st)
+	}
+}
+
+// etcdStoreState is the store_state paracfs status --json shows for p's
+// mount.
+func etcdStoreState(t *testing.T, p *project) string {
+	t.Helper()
+	r := paracfs(t, p.Root, "status", "--json")
+	var out struct {
+		Mounts []struct {
+			Dir    string         `json:"dir"`
+			Config map[string]any `json:"config"`
+		} `json:"mounts"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+		t.Fatalf("paracfs status --json: %v\n%s", err, r)
+	}
+	for _, m := range out.Mounts {
+		if m.Dir == p.Dir {
+			s, _ := m.Config["store_state"].(string)
+			return s
+		}
+	}
+	t.Fatalf("paracfs status --json has no row for %s:\n%s", p.Dir, r.Stdout)
+	return ""
 }
 
 // TestEtcdTooLarge: a file over etcd's request limit is refused with

@@ -80,6 +80,13 @@ func etcdFreePorts(t *testing.T, n int) []int {
 
 func startEtcdCluster(t *testing.T) *etcdCluster {
 	t.Helper()
+	return startEtcdClusterOn(t)
+}
+
+// startEtcdClusterOn is startEtcdCluster with the members also serving
+// clients on each of extra (IP addresses of this host).
+func startEtcdClusterOn(t *testing.T, extra ...string) *etcdCluster {
+	t.Helper()
 	bin := needEtcd(t)
 	dir := t.TempDir()
 	ports := etcdFreePorts(t, 6)
@@ -92,8 +99,12 @@ func startEtcdCluster(t *testing.T) *etcdCluster {
 		c.members = append(c.members, m)
 	}
 	for _, m := range c.members {
+		listen := []string{fmt.Sprintf("http://127.0.0.1:%d", m.client)}
+		for _, h := range extra {
+			listen = append(listen, fmt.Sprintf("http://%s:%d", h, m.client))
+		}
 		m.args = []string{bin, "--name", m.name, "--data-dir", m.dataDir,
-			"--listen-client-urls", fmt.Sprintf("http://127.0.0.1:%d", m.client),
+			"--listen-client-urls", strings.Join(listen, ","),
 			"--advertise-client-urls", fmt.Sprintf("http://127.0.0.1:%d", m.client),
 			"--listen-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", m.peer),
 			"--initial-advertise-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", m.peer),
@@ -190,10 +201,13 @@ func (c *etcdCluster) stop() {
 }
 
 // url is the --store value of the cluster for prefix.
-func (c *etcdCluster) url(prefix string) string {
+func (c *etcdCluster) url(prefix string) string { return c.urlOn("127.0.0.1", prefix) }
+
+// urlOn is url with the members reached at host.
+func (c *etcdCluster) urlOn(host, prefix string) string {
 	var hs []string
 	for _, m := range c.members {
-		hs = append(hs, fmt.Sprintf("127.0.0.1:%d", m.client))
+		hs = append(hs, fmt.Sprintf("%s:%d", host, m.client))
 	}
 	return "etcd://" + strings.Join(hs, ",") + "/" + prefix
 }
@@ -882,5 +896,75 @@ func TestEtcdCompaction(t *testing.T) {
 	})
 	if r0, r1 := rev(t, ps[0].path(rel)), rev(t, ps[1].path(rel)); r0 != r1 {
 		t.Errorf("machine1 at revision %d, machine0 at %d", r1, r0)
+	}
+}
+
+// TestEtcdPartition: a machine whose daemon runs in its own network
+// namespace, reaching etcd through a veth link, is cut off (the link goes
+// down): its commits fail with EIO and nothing is committed there on its
+// own, while another machine goes on committing; once the link is back,
+// it catches up by itself.
+func TestEtcdPartition(t *testing.T) {
+	needEtcd(t)
+	needTool(t, "ip", "nsenter")
+	id := os.Getpid() % 200
+	ns, host, peer := fmt.Sprintf("pfsnet%d", os.Getpid()), fmt.Sprintf("pfsv%da", os.Getpid()%100000), fmt.Sprintf("pfsv%db", os.Getpid()%100000)
+	hostIP, nsIP := fmt.Sprintf("10.199.%d.1", id), fmt.Sprintf("10.199.%d.2", id)
+	ipCmd := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Skipf("cannot make a network namespace here (ip netns add: %v: %s)", err, out)
+	}
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "del", host).Run()
+		exec.Command("ip", "netns", "del", ns).Run()
+	})
+	ipCmd("link", "add", host, "type", "veth", "peer", "name", peer)
+	ipCmd("link", "set", peer, "netns", ns)
+	ipCmd("addr", "add", hostIP+"/24", "dev", host)
+	ipCmd("link", "set", host, "up")
+	ipCmd("netns", "exec", ns, "ip", "addr", "add", nsIP+"/24", "dev", peer)
+	ipCmd("netns", "exec", ns, "ip", "link", "set", peer, "up")
+	ipCmd("netns", "exec", ns, "ip", "link", "set", "lo", "up")
+
+	c := startEtcdClusterOn(t, hostIP)
+	b := etcdMachines(t, c, "partition", 1, "--lock-timeout", "3s")[0]
+	a := newProject(t)
+	t.Cleanup(func() { unmountAll(t, a.Root) })
+	r := run(t, a.Root, "nsenter", "--net=/run/netns/"+ns, paracfsBin, "mount", "--store", c.urlOn(hostIP, "partition"),
+		"--store-name", "cutoff", "--lock-timeout", "3s", a.Dir)
+	if r.Code != 0 || !isMounted(a.Dir) {
+		t.Fatalf("mounting inside the network namespace: %s\n%s", r, a.daemonLog())
+	}
+	if pid := a.daemonPid(t); pid > 0 {
+		a.addPid(pid)
+	}
+	ps := []*project{a, b}
+	const rel = "notes/p.md"
+	os.MkdirAll(a.path("notes"), 0o755)
+	if err := os.WriteFile(a.path(rel), []byte("one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	etcdWaitContent(t, ps, rel, []byte("one\n"))
+
+	ipCmd("link", "set", host, "down")
+	err := os.WriteFile(a.path(rel), []byte("cut off\n"), 0o644)
+	if errnoOf(err) != syscall.EIO {
+		t.Fatalf("a commit on the cut-off machine: %v, want EIO", err)
+	}
+	if err := os.WriteFile(b.path(rel), []byte("two\n"), 0o644); err != nil {
+		t.Fatalf("a commit on the connected machine: %v", err)
+	}
+	if got := readFile(t, a.backing(rel)); string(got) != "one\n" {
+		t.Fatalf("the cut-off machine's DIR has %q, want %q: nothing committed on its own", got, "one\n")
+	}
+	ipCmd("link", "set", host, "up")
+	etcdWaitContent(t, ps, rel, []byte("two\n"))
+	if got, want := etcdCommits(t, a, rel), etcdCommits(t, b, rel); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the healed machine's log: %q\nthe other's: %q", got, want)
 	}
 }

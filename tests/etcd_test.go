@@ -968,3 +968,106 @@ func TestEtcdPartition(t *testing.T) {
 		t.Errorf("the healed machine's log: %q\nthe other's: %q", got, want)
 	}
 }
+
+// etcdStaleParacle loads a YAML state file, says so, waits for a line on
+// stdin, then saves it as paracle does (flock on P.lock, revision bumped,
+// P.tmp, os.replace) and prints the errno of the replace (0).
+const etcdStaleParacle = `
+import fcntl, os, sys, yaml
+p = sys.argv[1]
+with open(p) as f:
+    doc = yaml.safe_load(f)
+print("read", flush=True)
+sys.stdin.readline()
+fd = os.open(p + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+doc["revision"] = doc.get("revision", 0) + 1
+doc["note"] = "stale save"
+with open(p + ".tmp", "w") as f:
+    yaml.safe_dump(doc, f, sort_keys=False)
+try:
+    os.replace(p + ".tmp", p)
+    print(0)
+except OSError as e:
+    print(e.errno)
+fcntl.flock(fd, fcntl.LOCK_UN)
+`
+
+// TestEtcdToolsAcrossMachines: sed on one machine, a python
+// read-modify-write on another, paracle's own save on a third, each from
+// what the previous one committed; a paracle save derived from a version
+// two commits old is refused with EBUSY; nothing is lost, and every
+// machine ends with the same bytes.
+func TestEtcdToolsAcrossMachines(t *testing.T) {
+	needTool(t, "sed")
+	c := startEtcdCluster(t)
+	ps := etcdMachines(t, c, "tools", 3)
+	state := func(i int) string { return ps[i].path(stateRel) }
+	waitRev := func(want int64) {
+		t.Helper()
+		for i, p := range ps {
+			waitUntil(t, fmt.Sprintf("machine%d at revision %d", i, want), func() bool {
+				return rev(t, p.path(stateRel)) == want
+			})
+		}
+	}
+	stale := exec.Command("python3", "-c", etcdStaleParacle, state(2))
+	stdin, _ := stale.StdinPipe()
+	var out syncBuffer
+	stale.Stdout, stale.Stderr = &out, &out
+	if err := stale.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer stale.Process.Kill()
+	waitUntil(t, "the stale client to have read", func() bool { return strings.Contains(out.String(), "read") })
+
+	mustRun(t, ps[0].Root, "sed", "-i", "s/progress: 40%/progress: 45%/", state(0))
+	waitRev(12)
+	mustRun(t, ps[1].Root, "python3", "-c", `
+import sys, yaml
+p = sys.argv[1]
+doc = yaml.safe_load(open(p))
+doc["project"]["status"] = "review"
+open(p, "w").write(yaml.safe_dump(doc, sort_keys=False))
+`, state(1))
+	waitRev(13)
+	mustRun(t, ps[2].Root, "python3", "-c", pyParacleSave, state(2))
+	waitRev(14)
+
+	stdin.Write([]byte("go\n"))
+	stdin.Close()
+	stale.Wait()
+	if got := strings.TrimSpace(strings.TrimPrefix(out.String(), "read\n")); got != strconv.Itoa(int(syscall.EBUSY)) {
+		t.Fatalf("the stale paracle save on machine2: %q, want errno %d (EBUSY)", got, syscall.EBUSY)
+	}
+	final := readFile(t, state(0))
+	for _, want := range []string{"progress: 45%", "status: review", "revision: 14", "saves: 1"} {
+		if !strings.Contains(string(final), want) {
+			t.Errorf("final state lacks %q:\n%s", want, final)
+		}
+	}
+	if strings.Contains(string(final), "stale save") {
+		t.Errorf("the stale save landed:\n%s", final)
+	}
+	etcdWaitContent(t, ps, stateRel, final)
+
+	// Every machine keeps every version in its history, whoever made it.
+	for i, p := range ps {
+		r := paracfs(t, p.Root, "history", "--json", p.path(stateRel))
+		got := map[int64]string{}
+		dec := json.NewDecoder(strings.NewReader(r.Stdout))
+		for dec.More() {
+			var v struct {
+				Rev     int64  `json:"revision"`
+				Command string `json:"command"`
+			}
+			if err := dec.Decode(&v); err != nil {
+				t.Fatalf("machine%d: paracfs history --json: %v\n%s", i, err, r)
+			}
+			got[v.Rev] = v.Command
+		}
+		if got[12] != "sed" || got[13] != "python3" || got[14] != "python3" {
+			t.Errorf("machine%d's history of %s: %v, want revisions 12 (sed), 13 and 14 (python3)", i, stateRel, got)
+		}
+	}
+}

@@ -84,6 +84,10 @@ func (e *StoreLimitError) Error() string {
 	return fmt.Sprintf("%d bytes with its metadata, over %s of %d bytes", e.Size, e.What, e.Limit)
 }
 
+// orderWait bounds how long a commit that etcd took waits for the watch to
+// bring in every version before it, so that its log line follows theirs.
+const orderWait = time.Second
+
 // OpStoreUnavailable is the refusal of a commit the store did not accept
 // in time (unreachable, no leader): EIO, bytes kept.
 const OpStoreUnavailable = "store_unavailable"
@@ -95,6 +99,12 @@ type storeState struct {
 	modRev  map[string]int64 // the store revision of each file's local version
 	applied atomic.Pointer[func(rel string)]
 	ctx     context.Context // ends at DetachStore
+
+	// reached is the store revision of the version the watch handles
+	// now: every version before it is applied and logged. reachedCh is
+	// closed (and replaced) each time it moves.
+	reached   int64
+	reachedCh chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -103,6 +113,38 @@ func (st *storeState) rev(rel string) int64 {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return st.modRev[rel]
+}
+
+// reach records that the watch got to store revision r.
+func (st *storeState) reach(r int64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if r > st.reached {
+		st.reached = r
+		close(st.reachedCh)
+		st.reachedCh = make(chan struct{})
+	}
+}
+
+// waitReached waits, at most timeout, until the watch got to store
+// revision r: then every other mount's version before r is in the log, and
+// the line of the version at r goes after them, in the store's order.
+func (st *storeState) waitReached(r int64, timeout time.Duration) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		st.mu.Lock()
+		reached, ch := st.reached, st.reachedCh
+		st.mu.Unlock()
+		if reached >= r {
+			return
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return // the watch is cut off: log now, in this mount's order
+		}
+	}
 }
 
 func (st *storeState) set(rel string, r int64) {
@@ -167,6 +209,7 @@ func (d *Dir) storeCommit(w Write, cur current, v verdict, data []byte, sum stri
 	modRev, err := st.s.Commit(base, sv)
 	if err == nil {
 		st.set(w.Path, modRev)
+		st.waitReached(modRev, orderWait)
 		return nil
 	}
 	var lim *StoreLimitError
@@ -205,6 +248,7 @@ func (d *Dir) storeAway(rel string, rev int64, c Caller, remove func() error) er
 		return d.refuse(r, c, nil, rev)
 	}
 	st.set(rel, modRev)
+	st.waitReached(modRev, orderWait)
 	if err := remove(); err != nil {
 		d.storeRestore(rel, modRev)
 		return err
@@ -244,7 +288,7 @@ func (d *Dir) storeRestore(rel string, base int64) {
 // store), then follows every other mount's commits until DetachStore.
 // Call it before mounting.
 func (d *Dir) AttachStore(s Store) error {
-	d.store = &storeState{s: s, modRev: map[string]int64{}, done: make(chan struct{})}
+	d.store = &storeState{s: s, modRev: map[string]int64{}, done: make(chan struct{}), reachedCh: make(chan struct{})}
 	vs, at, err := s.Load()
 	if err != nil {
 		d.store = nil
@@ -273,9 +317,13 @@ func (d *Dir) AttachStore(s Store) error {
 		s.Name(), len(vs), imported, at))
 	ctx, cancel := context.WithCancel(context.Background())
 	d.store.ctx, d.store.cancel = ctx, cancel
+	d.store.reach(at)
 	go func() {
 		defer close(d.store.done)
-		s.Watch(ctx, at+1, d.follow, d.resynced)
+		s.Watch(ctx, at+1, func(v StoredVersion) {
+			d.store.reach(v.ModRev)
+			d.follow(v)
+		}, d.resynced)
 	}()
 	return nil
 }
@@ -310,6 +358,7 @@ func (d *Dir) follow(v StoredVersion) {
 // resynced logs that the watch missed versions the store had compacted
 // away, and that the whole prefix was applied again instead.
 func (d *Dir) resynced(compacted, at int64) {
+	d.store.reach(at)
 	d.note("resync", fmt.Sprintf("the store compacted its history past this mount's last revision (to %d): brought DIR up to the whole store at revision %d", compacted, at))
 }
 

@@ -276,17 +276,21 @@ func etcdTree(t *testing.T, dir string) map[string]string {
 	return out
 }
 
-// commitsOf is the sequence of commits of rel in a change log, as
-// "revision sha256 machine" strings.
+// etcdCommits is the sequence of commits of rel (every file: "") in a
+// change log, as "path revision sha256 machine" strings.
 func etcdCommits(t *testing.T, p *project, rel string) []string {
 	t.Helper()
 	var out []string
-	for _, e := range forPath(logLines(t, p.Dir), rel) {
+	es := logLines(t, p.Dir)
+	if rel != "" {
+		es = forPath(es, rel)
+	}
+	for _, e := range es {
 		switch e.Op {
 		case "create", "commit":
 			var machine string
 			json.Unmarshal(e.Fields["machine"], &machine)
-			out = append(out, fmt.Sprintf("%s %s %s", ptrStr(e.Revision), e.SHA256, machine))
+			out = append(out, fmt.Sprintf("%s %s %s %s", e.Path, ptrStr(e.Revision), e.SHA256, machine))
 		}
 	}
 	return out
@@ -1069,5 +1073,45 @@ open(p, "w").write(yaml.safe_dump(doc, sort_keys=False))
 		if got[12] != "sed" || got[13] != "python3" || got[14] != "python3" {
 			t.Errorf("machine%d's history of %s: %v, want revisions 12 (sed), 13 and 14 (python3)", i, stateRel, got)
 		}
+	}
+}
+
+// TestEtcdLogOrder: two machines commit two files at the same time; both
+// change logs hold every commit of both, in the same order (etcd's).
+func TestEtcdLogOrder(t *testing.T) {
+	c := startEtcdCluster(t)
+	ps := etcdMachines(t, c, "order", 2)
+	for _, p := range ps {
+		os.MkdirAll(p.path("notes"), 0o755) // directories are each machine's own
+	}
+	const n = 60
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		wg.Add(1)
+		go func(i int, p *project) {
+			defer wg.Done()
+			for k := 1; k <= n; k++ {
+				if err := os.WriteFile(p.path(fmt.Sprintf("notes/m%d.md", i)), []byte(fmt.Sprintf("%d\n", k)), 0o644); err != nil {
+					t.Errorf("machine%d, commit %d: %v", i, k, err)
+					return
+				}
+			}
+		}(i, p)
+	}
+	wg.Wait()
+	for i := range ps {
+		etcdWaitContent(t, ps, fmt.Sprintf("notes/m%d.md", i), []byte(fmt.Sprintf("%d\n", n)))
+	}
+	a, b := etcdCommits(t, ps[0], ""), etcdCommits(t, ps[1], "")
+	if len(a) != 2*n {
+		t.Errorf("machine0's log has %d commits, want %d", len(a), 2*n)
+	}
+	if strings.Join(a, "\n") != strings.Join(b, "\n") {
+		for k := range min(len(a), len(b)) {
+			if a[k] != b[k] {
+				t.Fatalf("the logs differ from commit %d on: %q vs %q", k, a[k], b[k])
+			}
+		}
+		t.Fatalf("the logs differ: %d vs %d commits", len(a), len(b))
 	}
 }

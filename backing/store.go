@@ -105,8 +105,8 @@ type storeState struct {
 	// closed (and replaced) each time it moves.
 	reached   int64
 	reachedCh chan struct{}
-	cancel  context.CancelFunc
-	done    chan struct{}
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 func (st *storeState) rev(rel string) int64 {

@@ -474,8 +474,8 @@ func (d *Dir) applyStored(v StoredVersion) error {
 		}
 		d.revs.bury(v.Path, v.Rev)
 		d.store.set(v.Path, v.ModRev)
+		d.storeApplied(v.Path) // before the log line: a reader that saw it finds the new version
 		d.logStored(v, c, "deleted by "+v.Machine, nil)
-		d.storeApplied(v.Path)
 		return nil
 	}
 	if cur.exists && sha256hex(local) == v.SHA256 && cur.rev == v.Rev {
@@ -512,11 +512,11 @@ func (d *Dir) applyStored(v StoredVersion) error {
 	if hasFields(kind) {
 		doc, _ = revision.Parse(kind, v.Data, d.Config().Limits)
 	}
+	d.storeApplied(v.Path) // before the log line: a reader that saw it finds the new version
 	d.logStored(v, c, "committed on "+v.Machine, func(e *changelog.Entry) {
 		d.describeChanges(e, cur.doc, doc, v.Mode)
 	})
 	d.configTouched(v.Path)
-	d.storeApplied(v.Path)
 	return nil
 }
 

@@ -150,10 +150,10 @@ func TestStoreFollowAndConflict(t *testing.T) {
 	a, rootA := machine(t, c, "A")
 	b, rootB := machine(t, c, "B")
 	commit(t, a, "notes.md", "one\n")
-	eventually(t, "B to apply A's commit", func() bool {
-		got, _ := os.ReadFile(filepath.Join(rootB, "notes.md"))
-		return string(got) == "one\n"
+	eventually(t, "B to apply and log A's commit", func() bool {
+		return len(entriesFor(t, rootB, "create", "notes.md")) == 1
 	})
+	fileBytesIs(t, filepath.Join(rootB, "notes.md"), "one\n")
 	e := oneEntry(t, rootB, "create", "notes.md")
 	if e.Machine != "A" || *e.Revision != 0 || e.SHA256 != sha("one\n") {
 		t.Errorf("B's log line of A's commit: machine %q revision %v sha %s", e.Machine, ptrStr(e.Revision), e.SHA256)
@@ -230,10 +230,10 @@ func TestStoreRemoveIsShared(t *testing.T) {
 	if err := a.Remove("gone.md", testCaller); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "B to remove gone.md", func() bool {
-		_, err := os.Stat(filepath.Join(rootB, "gone.md"))
-		return errors.Is(err, os.ErrNotExist)
+	eventually(t, "B to remove gone.md and log it", func() bool {
+		return len(entriesFor(t, rootB, "delete", "gone.md")) == 1
 	})
+	notExist(t, filepath.Join(rootB, "gone.md"))
 	if e := oneEntry(t, rootB, "delete", "gone.md"); e.Machine != "A" {
 		t.Errorf("B's delete line: machine %q", e.Machine)
 	}

@@ -296,6 +296,23 @@ func etcdCommits(t *testing.T, p *project, rel string) []string {
 	return out
 }
 
+// etcdWaitLogs waits until every machine's log holds the same commits of
+// rel ("" for every file). Logs only grow, and each commit is logged by
+// the machine that made it before its writer returns: once the writers
+// are done, equal logs are complete.
+func etcdWaitLogs(t *testing.T, ps []*project, rel string) {
+	t.Helper()
+	waitUntil(t, "every machine's log to hold the same commits of "+rel, func() bool {
+		first := strings.Join(etcdCommits(t, ps[0], rel), "\n")
+		for _, p := range ps[1:] {
+			if strings.Join(etcdCommits(t, p, rel), "\n") != first {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // etcdCounterScript increments the integer in a file N times, each a
 // read-modify-write by open/read then open("w")/write/close, retrying on
 // EBUSY (a conflict: another writer committed since the read).
@@ -382,6 +399,7 @@ func TestEtcdNoLostUpdate(t *testing.T) {
 			t.Errorf("machine%d has %d files, machine0 %d", i+1, len(other), len(base))
 		}
 	}
+	etcdWaitLogs(t, ps, rel)
 	want0 := etcdCommits(t, ps[0], rel)
 	if len(want0) != want+1 {
 		t.Errorf("machine0's log has %d commits of %s, want %d (a create and %d increments)", len(want0), rel, want+1, want)
@@ -689,7 +707,11 @@ func TestEtcdMemberKilled(t *testing.T) {
 	if final < acked || final > acked+eios {
 		t.Fatalf("counter is %d, want %d acknowledged increments (plus at most %d answered EIO)", final, acked, eios)
 	}
+	etcdWaitLogs(t, ps, rel)
 	want0 := etcdCommits(t, ps[0], rel)
+	if len(want0) != final+1 {
+		t.Errorf("machine0's log has %d commits of %s, want %d (a create and one per increment)", len(want0), rel, final+1)
+	}
 	for i, p := range ps[1:] {
 		if got := etcdCommits(t, p, rel); strings.Join(got, "\n") != strings.Join(want0, "\n") {
 			t.Errorf("machine%d's log differs from machine0's: %d commits vs %d", i+1, len(got), len(want0))
@@ -748,17 +770,18 @@ func TestEtcdDelete(t *testing.T) {
 	r0 := rev(t, ps[1].path(rel))
 
 	mustRun(t, ps[0].Root, "rm", ps[0].path(rel))
-	waitUntil(t, "machine1 to lose "+rel, func() bool {
-		_, err := os.Stat(ps[1].path(rel))
-		return os.IsNotExist(err)
+	waitUntil(t, "machine1 to log machine0's delete of "+rel, func() bool {
+		es := forPath(logLines(t, ps[1].Dir), rel)
+		last := es[len(es)-1]
+		return last.Op == "delete" && strings.Contains(last.Raw, `"machine":"machine0"`)
 	})
 	if _, err := os.Stat(ps[1].backing(rel)); !os.IsNotExist(err) {
 		t.Errorf("machine1's DIR still has %s: %v", rel, err)
 	}
-	es := forPath(logLines(t, ps[1].Dir), rel)
-	if last := es[len(es)-1]; last.Op != "delete" || !strings.Contains(last.Raw, `"machine":"machine0"`) {
-		t.Errorf("machine1's last line for %s: %s, want machine0's delete", rel, last)
-	}
+	waitUntil(t, "machine1's mount to drop "+rel, func() bool {
+		_, err := os.Stat(ps[1].path(rel))
+		return os.IsNotExist(err)
+	})
 
 	if err := os.WriteFile(ps[1].path(rel), []byte("three\n"), 0o644); err != nil {
 		t.Fatalf("re-creating %s on machine1: %v", rel, err)
@@ -819,10 +842,11 @@ func TestEtcdChangedWhileUnmounted(t *testing.T) {
 			t.Errorf("machine%d: %s at revision %d, want %d", i, rel, r, r0+1)
 		}
 	}
-	es := forPath(logLines(t, ps[0].Dir), rel)
-	if last := es[len(es)-1]; last.Op != "external" || !strings.Contains(last.Raw, `"machine":"machine1"`) {
-		t.Errorf("machine0's last line for %s: %s, want machine1's external change", rel, last)
-	}
+	waitUntil(t, "machine0 to log machine1's external change of "+rel, func() bool {
+		es := forPath(logLines(t, ps[0].Dir), rel)
+		last := es[len(es)-1]
+		return last.Op == "external" && strings.Contains(last.Raw, `"machine":"machine1"`)
+	})
 	var kept string
 	for _, e := range forPath(logLines(t, ps[1].Dir), rel2) {
 		if e.Op == "conflict" && e.Kept != "" {
@@ -968,6 +992,7 @@ func TestEtcdPartition(t *testing.T) {
 	}
 	ipCmd("link", "set", host, "up")
 	etcdWaitContent(t, ps, rel, []byte("two\n"))
+	etcdWaitLogs(t, ps, rel)
 	if got, want := etcdCommits(t, a, rel), etcdCommits(t, b, rel); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("the healed machine's log: %q\nthe other's: %q", got, want)
 	}
@@ -1102,6 +1127,7 @@ func TestEtcdLogOrder(t *testing.T) {
 	for i := range ps {
 		etcdWaitContent(t, ps, fmt.Sprintf("notes/m%d.md", i), []byte(fmt.Sprintf("%d\n", n)))
 	}
+	etcdWaitLogs(t, ps, "")
 	a, b := etcdCommits(t, ps[0], ""), etcdCommits(t, ps[1], "")
 	if len(a) != 2*n {
 		t.Errorf("machine0's log has %d commits, want %d", len(a), 2*n)

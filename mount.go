@@ -38,6 +38,7 @@ type mountFlags struct {
 	debug          bool
 	logLevel       logLevel
 	readyFd        int
+	store          storeFlags // --store and its TLS and auth flags (storeflags.go)
 }
 
 // annotation keys read by the completion scripts' generator.
@@ -63,6 +64,7 @@ func addServeFlags(fs *pflag.FlagSet, mf *mountFlags) {
 	fs.Var(&mf.logLevel, "log-level", "the daemon's own messages at this level and above: "+strings.Join(logLevelNames, ", "))
 	fs.SetAnnotation("log-level", annotValues, logLevelNames)
 	fs.BoolVar(&mf.debug, "debug", false, "print every FUSE request")
+	addStoreFlags(fs, &mf.store)
 }
 
 func mountFlagSet(mf *mountFlags) *pflag.FlagSet {
@@ -136,6 +138,9 @@ func (mf *mountFlags) config() (backing.Config, error) {
 	}
 	if mf.histVers == 0 {
 		hist.MaxVersions = -1 // no history
+	}
+	if _, _, err := mf.store.options(mf.lockTimeout); err != nil {
+		return backing.Config{}, err
 	}
 	lim := revision.DefaultLimits()
 	lim.MaxSize = maxSize

@@ -29,6 +29,15 @@ var mountOptions = map[string]string{
 	"history_days":     "history-days",
 	"allow_other":      "allow-other",
 	"debug":            "debug",
+
+	// --store and its flags (storeflags.go)
+	"store":              "store",
+	"store_name":         "store-name",
+	"etcd_ca":            "etcd-ca",
+	"etcd_cert":          "etcd-cert",
+	"etcd_key":           "etcd-key",
+	"etcd_user":          "etcd-user",
+	"etcd_password_file": "etcd-password-file",
 }
 
 // ignoredOptions are options that mount(8), fstab, systemd or mount.fuse3
@@ -132,6 +141,7 @@ func helperArgs(args []string) (h helperCall, err error) {
 		return h, errors.New("drop_privileges (a mountpoint of /dev/fd/N) is not supported: paracfs opens DIR before mounting over it")
 	}
 	h.operands[0] = strings.TrimPrefix(h.operands[0], "paracfs#")
+	opts = joinStoreOption(opts)
 	for _, o := range opts {
 		name, value, hasValue := strings.Cut(strings.TrimSpace(o), "=")
 		switch {

@@ -102,6 +102,10 @@ func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, er
 	unix.Umask(0)
 	cfg = b.Config() // with DIR's paracfs.yaml over the command line
 	root := pfs.NewRoot(b, sameDir(dir, mp))
+	if err := attachStore(b, mf.store, cfg); err != nil { // before the mount: DIR level with the store
+		b.Close()
+		return nil, err
+	}
 	opts := pfs.Options(dir, mf.allowOther, mf.debug)
 	how := "fusermount3"
 	if opts.DirectMount {
@@ -110,9 +114,11 @@ func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, er
 	slog.Debug("mounting", "mountpoint", mp, "with", how, "allow_other", mf.allowOther)
 	server, err := gofs.Mount(mp, root, opts)
 	if err != nil {
+		b.DetachStore()
 		b.Close()
 		return nil, fmt.Errorf("mount %s: %v", mp, strings.TrimSpace(err.Error()))
 	}
+	b.OnStoreApplied(root.Changed) // another mount's commit applied: drop the kernel's caches
 	started := time.Now().Format(time.RFC3339)
 	writeState := func(cfg backing.Config) {
 		state, _ := json.MarshalIndent(daemonState{
@@ -175,6 +181,7 @@ func (d *daemon) finish() error {
 	d.stopping()
 	d.root.Shutdown()
 	d.back.RemoveMeta("daemon.json")
+	d.back.DetachStore()
 	if err := d.back.Close(); err != nil {
 		slog.Error("closing the backing directory", "dir", d.dir, "err", err)
 		return err

@@ -171,6 +171,9 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		data = w.Data // the same bytes: the copy stays the cached doc's own
 	}
 	sum := sha256hex(data)
+	if r := d.storeCommit(w, cur, v, data, sum); r != nil {
+		return Result{}, d.refuse(r, w.Caller, w.Data, v.current) // the store said no: nothing local changes
+	}
 	written, err := d.replace(pfd, base, w, cur, data, next, sum, &pre)
 	if err != nil {
 		d.committed.drop(w.Path)

@@ -101,6 +101,8 @@ type Dir struct {
 	onLogReplaced func(rels ...string) // told of a rotation (under logMu)
 
 	onLogAppended atomic.Pointer[func(rel string)] // told of every append to the log
+
+	shared *storeState // the store shared with other mounts (shared.go); nil: DIR alone
 }
 
 // Open opens DIR, cleans what a killed daemon left behind (temp files, a

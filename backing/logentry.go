@@ -25,6 +25,7 @@ func (d *Dir) entry(op, rel string, c Caller) *changelog.Entry {
 		Op:         op,
 		UID:        &uid,
 		Command:    c.Command,
+		Machine:    d.machine(),
 	}
 }
 

@@ -57,7 +57,7 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, base 
 		return err
 	}
 	d.flushPending(rel) // the history becomes the only copy of its bytes
-	if err := fn(pfd, base); err != nil {
+	if err := d.storeAway(rel, rev, c, func() error { return fn(pfd, base) }); err != nil {
 		return err
 	}
 	fsyncDir(pfd) // an acknowledged delete stays done after a power cut

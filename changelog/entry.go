@@ -86,6 +86,9 @@ type Entry struct {
 	Errno string `json:"errno,omitempty"`
 	// Kept is where the refused bytes were kept.
 	Kept string `json:"kept,omitempty"`
+	// Machine is the mount that made the change, on a DIR shared through
+	// a store (paracfs mount --store): its --store-name or hostname.
+	Machine string `json:"machine,omitempty"`
 
 	// Raw is the line as read, without its newline. Last and Scan fill it;
 	// Append ignores it.

@@ -14,7 +14,7 @@ import (
 func init() {
 	RegisterControl("status", false, func(ctx context.Context, r *Root, c backing.Caller, req ControlRequest) (any, error) {
 		cfg := r.d.Config()
-		return struct {
+		out := struct {
 			Pid    int            `json:"pid"`
 			Dir    string         `json:"dir"`
 			Config map[string]any `json:"config"`
@@ -31,6 +31,8 @@ func init() {
 				"rules":        len(cfg.Rules), // from DIR's paracfs.yaml
 			},
 			Stats: r.d.StatsFor(c),
-		}, nil
+		}
+		r.d.StoreStatus(out.Config) // --store: the store and whether it answers
+		return out, nil
 	})
 }

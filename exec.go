@@ -106,11 +106,25 @@ func execMain(fs *pflag.FlagSet, mf *mountFlags, args []string) error {
 // runChild runs CMD with this process's standard files and environment,
 // from dir, passing on SIGTERM and SIGHUP from sigs, and returns its status
 // as an exitStatus (printing why when it could not be started).
+//
+// The child gets dir as its working directory by inheriting it: this
+// process changes into dir just before it starts CMD, and back to "/" right
+// after. A child that changed directory itself would do so between fork
+// and exec, while it still shares this process's memory (vfork) and holds
+// its descriptors, /dev/fuse included: when dir is on the mount this
+// process serves, the daemon must answer that child's request while the
+// forking thread (and, under the race detector, the runtime's fork locks)
+// waits for the child's exec. That could hang for good.
 func runChild(argv []string, dir string, sigs <-chan os.Signal) exitStatus {
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	if err := cmd.Start(); err != nil {
+	if err := os.Chdir(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "paracfs exec: %v\n", err)
+		return exitStatus(execCannotRun)
+	}
+	err := cmd.Start()
+	os.Chdir("/") // this process must not hold the mount
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "paracfs exec: %v\n", err)
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 			return exitStatus(execNotFound)

@@ -34,7 +34,7 @@ func TestFullDisk(t *testing.T) {
 		releaseDisk(t, disk)
 		os.RemoveAll(base)
 	})
-	p := &project{Root: disk, Dir: filepath.Join(disk, ".parac"), backingFd: -1}
+	p := &project{Root: disk, Dir: filepath.Join(disk, ".parac"), backingFd: -1, rootFd: -1}
 	if err := copyTree("testdata/parac", p.Dir); err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +44,12 @@ func TestFullDisk(t *testing.T) {
 	}
 	p.backingFd = fd
 	t.Cleanup(func() { unix.Close(fd) })
+	rfd, err := unix.Open(p.Root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.rootFd = rfd // paracfs's data is beside DIR (p.backing of .paracfs)
+	t.Cleanup(func() { unix.Close(rfd) })
 	mountWith(t, p, p.Root, "mount", p.Dir)
 
 	const rel = "roadmap/roadmap.yaml"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -97,7 +98,7 @@ func powerCutRound(t *testing.T, seed int64, target int) {
 	mountDisk := func() { mustRun(t, base, "mount", "-o", "errors=remount-ro", loop, disk) }
 	mountDisk()
 
-	p := &project{Root: disk, Dir: filepath.Join(disk, ".parac"), backingFd: -1}
+	p := &project{Root: disk, Dir: filepath.Join(disk, ".parac"), backingFd: -1, rootFd: -1}
 	if err := copyTree("testdata/parac", p.Dir); err != nil {
 		t.Fatal(err)
 	}
@@ -150,6 +151,12 @@ func powerCutRound(t *testing.T, seed int64, target int) {
 	}
 	p.backingFd = fd
 	t.Cleanup(func() { unix.Close(fd) })
+	rfd, err := unix.Open(p.Root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.rootFd = rfd // paracfs's data is beside DIR (p.backing of .paracfs)
+	t.Cleanup(func() { unix.Close(rfd) })
 	mountWith(t, p, p.Root, "mount", p.Dir)
 
 	st.mu.Lock()
@@ -371,7 +378,14 @@ func pcWorkload(p *project, rng *rand.Rand, st *pcState, target int, reached, st
 				return
 			}
 			st.mu.Lock()
-			r := st.lastRev[rel] + 1 // none of these files has a revision before the mount
+			// A file of the fixture has revision 0 before the mount, so
+			// its first commit is 1; a new name's first commit is 0 (it
+			// takes its content's revision, none here).
+			prev, seen := st.lastRev[rel]
+			r := prev + 1
+			if !seen && strings.HasPrefix(path.Base(rel), "new-") {
+				r = 0
+			}
 			st.lastRev[rel], st.lastData[rel] = r, payload
 			delete(st.deleted, rel)
 			st.commits = append(st.commits, pcCommit{rel, r, payload})

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -189,7 +188,7 @@ func mountDaemonPid(t *testing.T, p *project, mp string) int {
 	var d struct {
 		Pid int `json:"pid"`
 	}
-	b, err := os.ReadFile(filepath.Join(p.Dir, ".paracfs/daemon.json"))
+	b, err := os.ReadFile(p.meta("daemon.json")) // DIR is mounted elsewhere: its data is beside it
 	if err != nil || json.Unmarshal(b, &d) != nil || d.Pid <= 0 {
 		t.Fatalf("no daemon pid for the mount on %s: %q %v", mp, b, err)
 	}

@@ -38,18 +38,8 @@ func TestFullDisk(t *testing.T) {
 	if err := copyTree("testdata/parac", p.Dir); err != nil {
 		t.Fatal(err)
 	}
-	fd, err := unix.Open(p.Dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.backingFd = fd
-	t.Cleanup(func() { unix.Close(fd) })
-	rfd, err := unix.Open(p.Root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.rootFd = rfd // paracfs's data is beside DIR (p.backing of .paracfs)
-	t.Cleanup(func() { unix.Close(rfd) })
+	p.openBacking(t)
+	t.Cleanup(func() { unix.Close(p.backingFd); unix.Close(p.rootFd) })
 	mountWith(t, p, p.Root, "mount", p.Dir)
 
 	const rel = "roadmap/roadmap.yaml"

@@ -405,15 +405,21 @@ func newProject(t *testing.T) *project {
 	if err := copyTree("testdata/parac", p.Dir); err != nil {
 		t.Fatalf("copying testdata/parac: %v", err)
 	}
-	fd, err := unix.Open(p.Dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.backingFd = fd
-	if p.rootFd, err = unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-		t.Fatal(err)
-	}
+	p.openBacking(t)
 	return p
+}
+
+// openBacking opens the descriptors p.backing goes through: DIR's (its
+// files) and Root's (paracfs's data beside DIR). Call it before the mount.
+func (p *project) openBacking(t *testing.T) {
+	t.Helper()
+	var err error
+	if p.backingFd, err = unix.Open(p.Dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		t.Fatal(err)
+	}
+	if p.rootFd, err = unix.Open(p.Root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func safeName(s string) string {

@@ -145,18 +145,8 @@ func powerCutRound(t *testing.T, seed int64, target int) {
 		t.Fatalf("e2fsck: %s", r)
 	}
 	mountDisk()
-	fd, err := unix.Open(p.Dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.backingFd = fd
-	t.Cleanup(func() { unix.Close(fd) })
-	rfd, err := unix.Open(p.Root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.rootFd = rfd // paracfs's data is beside DIR (p.backing of .paracfs)
-	t.Cleanup(func() { unix.Close(rfd) })
+	p.openBacking(t)
+	t.Cleanup(func() { unix.Close(p.backingFd); unix.Close(p.rootFd) })
 	mountWith(t, p, p.Root, "mount", p.Dir)
 
 	st.mu.Lock()

@@ -297,15 +297,8 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 }
 
 func (h *stagedHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
-	h.mu.Lock()
 	rel := h.n.rel()
-	// The writer sees its own size while it has bytes not committed (or
-	// a truncation not committed yet, or its own view after a stamp
-	// changed the length). Once they are committed or refused, the file
-	// has its committed size: a stat right after close(), before the
-	// kernel's RELEASE of this handle, must not report refused bytes.
-	own := h.dirty || h.ownView || (h.mustCommit && !h.committed)
-	h.mu.Unlock()
+	own := h.ownsAttr()
 	if st, err := h.n.r.d.Lstat(rel); err == nil {
 		fillAttr(&out.Attr, &st.Stat_t)
 	} else if !h.n.pendingAttr(&out.Attr) {
@@ -321,6 +314,17 @@ func (h *stagedHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.E
 }
 
 func (h *stagedHandle) openedBy() int { return h.opener.Pid }
+
+// ownsAttr reports whether the writer sees its own size: while it has
+// bytes not committed (or a truncation not committed yet, or its own view
+// after a stamp changed the length). Once they are committed or refused,
+// the file has its committed size: a stat right after close(), before the
+// kernel's RELEASE of this handle, must not report refused bytes.
+func (h *stagedHandle) ownsAttr() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.dirty || h.ownView || (h.mustCommit && !h.committed)
+}
 
 // inProcess reports whether thread tid belongs to process pid. It looks
 // only at /proc/PID/task/TID (a lookup in pid's thread list), never at

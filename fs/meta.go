@@ -55,6 +55,23 @@ func (n *Node) writerFor(ctx context.Context) *stagedHandle {
 	return pending
 }
 
+// ownVersion is the caller's staging handle on n whose size and times
+// are its own (see stagedHandle.Getattr), or nil.
+func (n *Node) ownVersion(ctx context.Context) *stagedHandle {
+	n.mu.Lock()
+	var mine []*stagedHandle
+	for h := range n.writers {
+		mine = append(mine, h)
+	}
+	n.mu.Unlock()
+	for _, h := range mine {
+		if h.opener.Pid > 0 && sameProcess(ctx, h.opener.Pid) && h.ownsAttr() {
+			return h
+		}
+	}
+	return nil
+}
+
 // uncommitted reports whether the handle holds bytes or a truncation or
 // creation that its next commit will write.
 func (h *stagedHandle) uncommitted() bool {

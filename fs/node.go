@@ -213,14 +213,18 @@ func (n *Node) clearPending(h *stagedHandle) {
 // open file (fstat of a deleted scratch file). go-fuse hands us some open
 // handle even when the kernel sent none, so the handle alone says nothing
 // about who is asking.
+//
+// The caller's handle that holds a version of its own comes first: the
+// handle go-fuse picks is the oldest open one, which may be the same
+// process's reader, or a writer whose bytes are committed already.
 func (n *Node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if w := n.ownVersion(ctx); w != nil {
+		return w.Getattr(ctx, out) // the caller's own uncommitted version (fstat)
+	}
 	if o, ok := f.(interface{ openedBy() int }); ok && sameProcess(ctx, o.openedBy()) {
 		if h, ok := f.(fs.FileGetattrer); ok {
 			return h.Getattr(ctx, out)
 		}
-	}
-	if w := n.writerFor(ctx); w != nil && w.opener.Pid > 0 && sameProcess(ctx, w.opener.Pid) {
-		return w.Getattr(ctx, out) // the caller's own uncommitted version (fstat)
 	}
 	st, err := n.r.d.Lstat(n.rel())
 	if err != nil {

@@ -330,3 +330,63 @@ func (x *fsx) compareAt(what string, off int, got, want []byte) {
 	x.fail("%s: bytes %d to %d differ (file offsets %d to %d): got % x..., want % x...",
 		what, i, j, off+i, off+j, got[i:min(j, i+16)], want[i:min(j, i+16)])
 }
+
+// A process with two handles on one managed file, the older one with
+// nothing to commit: fstat of the newer one shows what that handle has
+// written, not the committed size. The kernel sends fstat's GETATTR with
+// no handle, and the daemon is handed the oldest open one; fsx found this
+// with a reader that os.ReadFile had not released yet.
+func TestFstatOwnSizeBesideOlderHandle(t *testing.T) {
+	p := newProject(t)
+	mount(t, p)
+	path := p.path("notes.md")
+	if err := os.WriteFile(path, []byte("0123456789\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, older := range []struct {
+		name string
+		flag int
+	}{{"reader", unix.O_RDONLY}, {"committed writer", unix.O_RDWR}} {
+		t.Run(older.name, func(t *testing.T) {
+			old, err := unix.Open(path, older.flag|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(old)
+			if older.flag == unix.O_RDWR {
+				if _, err := unix.Pwrite(old, []byte("x"), 0); err != nil {
+					t.Fatal(err)
+				}
+				if err := unix.Fsync(old); err != nil { // committed: nothing of its own left
+					t.Fatal(err)
+				}
+			}
+			var st unix.Stat_t
+			if err := unix.Fstat(old, &st); err != nil {
+				t.Fatal(err)
+			}
+			committed := st.Size
+			fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fd)
+			want := committed + 5000
+			if _, err := unix.Pwrite(fd, bytes.Repeat([]byte("y"), 5000), committed); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Fstat(fd, &st); err != nil {
+				t.Fatal(err)
+			}
+			if st.Size != want {
+				t.Fatalf("fstat of the writing handle: size %d, want %d (committed %d)", st.Size, want, committed)
+			}
+			if err := unix.Close(fd); err != nil {
+				t.Fatalf("close (the commit): %v", err)
+			}
+			if got := readFile(t, path); int64(len(got)) != want {
+				t.Fatalf("committed %d bytes, want %d", len(got), want)
+			}
+		})
+	}
+}

@@ -16,17 +16,6 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// usageError is a mistake on the command line: exit status 2.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-// exitStatus ends the program with this status and no message of its own
-// (exec's: the command's status, or 125 once its error is printed).
-type exitStatus int
-
-func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
-
 type command struct {
 	name, args, summary string
 	// flags makes the command's flag set, for the completion scripts.
@@ -146,28 +135,4 @@ func looksLikePath(s string) bool {
 	}
 	st, err := os.Stat(s)
 	return err == nil && st.IsDir()
-}
-
-// flagSet makes a command's pflag set with --help and a usage line.
-func flagSet(name, args, summary string) *pflag.FlagSet {
-	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	fs.SortFlags = false
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "Usage: paracfs %s %s\n\n%s\n\nFlags:\n%s", name, args, summary, fs.FlagUsages())
-	}
-	return fs
-}
-
-// parse parses flags, turning pflag's errors into usage errors.
-func parse(fs *pflag.FlagSet, args []string, maxArgs int) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return err
-		}
-		return usageError{fmt.Sprintf("%v (run 'paracfs %s --help')", err, fs.Name())}
-	}
-	if fs.NArg() > maxArgs {
-		return usageError{fmt.Sprintf("too many arguments: %q (run 'paracfs %s --help')", fs.Args()[maxArgs:], fs.Name())}
-	}
-	return nil
 }

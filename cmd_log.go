@@ -10,10 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/paracfs/paracfs/backing"
 	"github.com/paracfs/paracfs/changelog"
+	"github.com/spf13/pflag"
 )
 
 // logOpts are the flags of log.
@@ -215,31 +214,4 @@ func (p *logPrinter) print(es []*changelog.Entry) {
 	w := bufio.NewWriter(os.Stdout)
 	p.widths = p.t.write(w, p.color, p.widths)
 	w.Flush()
-}
-
-// relTo turns a path given from the cwd (.parac/x.yaml, or absolute) into
-// one relative to dir; a path already relative to dir is kept.
-func relTo(dir, p string) string {
-	if p == "" {
-		return ""
-	}
-	if abs, err := filepath.Abs(p); err == nil {
-		if r, err := filepath.Rel(dir, abs); err == nil && !strings.HasPrefix(r, "..") && (filepath.IsAbs(p) || strings.Contains(p, ".parac")) {
-			return filepath.ToSlash(r)
-		}
-	}
-	return filepath.ToSlash(filepath.Clean(p))
-}
-
-// parseSince reads a duration back from now, or a date or time.
-func parseSince(s string, now time.Time) (time.Time, error) {
-	if d, err := time.ParseDuration(s); err == nil {
-		return now.Add(-d), nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("want a duration (1h, 30m) or a date (2026-11-28, 2026-11-28T10:00:00Z)")
 }

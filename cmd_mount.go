@@ -13,11 +13,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/pflag"
-	"golang.org/x/sys/unix"
-
 	"github.com/paracfs/paracfs/backing"
 	"github.com/paracfs/paracfs/revision"
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 )
 
 // mountFlags says how DIR is served: the flags of mount, most of them
@@ -40,12 +39,6 @@ type mountFlags struct {
 	readyFd        int
 	store          storeFlags // --store and its TLS and auth flags (storeflags.go)
 }
-
-// annotation keys read by the completion scripts' generator.
-const (
-	annotValues = "paracfs_values" // the words a flag's value is one of
-	annotFiles  = "paracfs_files"  // a flag's value is a file name
-)
 
 // addServeFlags defines the flags that say how DIR is served.
 func addServeFlags(fs *pflag.FlagSet, mf *mountFlags) {
@@ -406,6 +399,3 @@ func daemonArgs(fs *pflag.FlagSet) []string {
 	})
 	return out
 }
-
-// parseSize reads sizes such as 4096, 512KiB, 16MiB, 1G.
-func parseSize(s string) (int64, error) { return backing.ParseSize(s) }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,12 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/pflag"
-	"golang.org/x/sys/unix"
-
 	"github.com/paracfs/paracfs/backing"
 	"github.com/paracfs/paracfs/changelog"
 	"github.com/paracfs/paracfs/textdiff"
+	"github.com/spf13/pflag"
 )
 
 // A refused write's bytes are kept under .paracfs/rejected/, beside DIR (see
@@ -142,22 +139,6 @@ func runRejected(args []string) error {
 		return dropRejected(dir, e)
 	}
 	return nil
-}
-
-// dirArg is dirOperand, checked to be a directory.
-func dirArg(args []string, i int) (string, error) {
-	dir, err := dirOperand(args, i)
-	if err != nil || len(args) <= i {
-		return dir, err
-	}
-	if st, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("%s: no such directory", dir)
-	} else if err != nil {
-		return "", err
-	} else if !st.IsDir() {
-		return "", fmt.Errorf("%s: not a directory", dir)
-	}
-	return dir, nil
 }
 
 func listRejected(dir string, o rejectedOpts) error {
@@ -301,31 +282,6 @@ func dropRejected(dir string, e rejectedEntry) error {
 func logDrop(dir string, e rejectedEntry) {
 	appendEntry(dir, logPathOf(dir), &changelog.Entry{ChangeType: "drop", Op: "drop", Path: e.Path, Kept: e.Kept,
 		Description: fmt.Sprintf("%s: dropped the refused write kept in %s", e.Path, e.Kept)})
-}
-
-// appendEntry appends a line of this command's own to a log that no daemon
-// serves, in one write(2) on an O_APPEND descriptor, as every appender does.
-// A log that does not exist yet is left alone.
-func appendEntry(dir, logRel string, e *changelog.Entry) {
-	f, err := openBeneath(dir, logRel, unix.O_WRONLY|unix.O_APPEND|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return
-	}
-	uid := uint32(os.Getuid())
-	e.Timestamp, e.ProcessID, e.UID, e.Command = changelog.Timestamp(time.Now()), os.Getpid(), &uid, "paracfs"
-	if line, err := changelog.Marshal(e); err == nil {
-		f.Write(line)
-	}
-}
-
-func printJSON(v any) error {
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func orDash(s string) string {

@@ -14,10 +14,9 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
-	"golang.org/x/sys/unix"
-
 	"github.com/paracfs/paracfs/backing"
 	pfs "github.com/paracfs/paracfs/fs"
+	"golang.org/x/sys/unix"
 )
 
 // daemon is a paracfs mount served by this process.

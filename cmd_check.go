@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/spf13/pflag"
-
 	"github.com/paracfs/paracfs/backing"
+	"github.com/spf13/pflag"
 )
 
 func checkFlagSet() *pflag.FlagSet {

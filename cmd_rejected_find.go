@@ -103,21 +103,6 @@ func addLogDetails(dir string, es []rejectedEntry) {
 	}
 }
 
-// logPathOf is the change log of dir, relative to it: the running daemon's
-// (from .paracfs/daemon.json), or the one dir's paracfs.yaml names, or the
-// default.
-func logPathOf(dir string) string {
-	if st, err := readState(dir); err == nil {
-		if p, ok := st.Config["log"].(string); ok && p != "" {
-			return p
-		}
-	}
-	if cfg, err := backing.ReadConfig(dir, backing.Config{}); err == nil {
-		return cfg.LogPath
-	}
-	return backing.DefaultLogPath
-}
-
 // findRejected resolves an ID (a unique prefix of 4 hex digits or more) or
 // a kept file's name.
 func findRejected(dir, id string) (rejectedEntry, error) {

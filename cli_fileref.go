@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,11 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/spf13/pflag"
-	"golang.org/x/sys/unix"
-
 	"github.com/paracfs/paracfs/backing"
-	"github.com/paracfs/paracfs/changelog"
+	"golang.org/x/sys/unix"
 )
 
 // The history commands: history, show, diff and restore. FILE is a path
@@ -189,175 +185,4 @@ func shortPath(p string) string {
 		}
 	}
 	return p
-}
-
-// --- history
-
-func historyFlagSet(asJSON *bool, color *string) *pflag.FlagSet {
-	fs := flagSet("history", "[--json] FILE",
-		"Lists the kept versions of a managed file, oldest first: revision, time, what made it\n"+
-			"(commit, create, restore, external, before), the writer's pid and command, and size.\n"+
-			"Read one with 'paracfs show FILE@REV', compare with 'paracfs diff FILE@REV', put one\n"+
-			"back with 'paracfs restore FILE@REV'. The versions are also plain read-only files in\n"+
-			"MOUNTPOINT/.paracfs/history/<path>/<rev>.<ext> (beside DIR when unmounted:\n"+
-			".parac.paracfs/history/ for .parac).")
-	fs.BoolVar(asJSON, "json", false, "print one JSON object per version")
-	fs.StringVar(color, "color", "auto", "colour the table: auto (on a terminal, unless NO_COLOR is set), always, never")
-	fs.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
-	return fs
-}
-
-func runHistory(args []string) error {
-	var asJSON bool
-	var colorMode string
-	fs := historyFlagSet(&asJSON, &colorMode)
-	if err := parse(fs, args, 1); err != nil {
-		return err
-	}
-	color, err := useColor(colorMode)
-	if err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usageError{"name a FILE (run 'paracfs history --help')"}
-	}
-	f, err := resolveFile(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	if f.hasRev {
-		return usageError{fmt.Sprintf("%s: history lists every revision; to read one, run paracfs show %s", fs.Arg(0), fs.Arg(0))}
-	}
-	vs, err := f.versions()
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		for _, v := range vs {
-			if err := enc.Encode(v); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	current, curErr := os.ReadFile(filepath.Join(f.root, filepath.FromSlash(f.rel)))
-	curSum := ""
-	if curErr == nil {
-		curSum = sha256hex(current)
-	}
-	var t table
-	t.add([]string{"REV", "TIME", "OP", "PID", "COMMAND", "SIZE", ""}, []string{sgrBold, sgrBold, sgrBold, sgrBold, sgrBold, sgrBold, ""})
-	for i, v := range vs {
-		mark := ""
-		if i == len(vs)-1 && v.SHA256 == curSum {
-			mark = "(current)"
-		}
-		pid := "-"
-		if v.Pid > 0 {
-			pid = strconv.Itoa(v.Pid)
-		}
-		t.add([]string{strconv.FormatInt(v.Rev, 10), changelog.LocalTime(v.Time), v.Op, pid,
-			changelog.Sanitize(v.Command), strconv.FormatInt(v.Size, 10), mark},
-			[]string{sgrYellow, sgrDim, opColor(v.Op), "", "", "", sgrBold})
-	}
-	t.write(os.Stdout, color, nil)
-	switch {
-	case errors.Is(curErr, os.ErrNotExist):
-		fmt.Printf("%s is deleted; restore a version with paracfs restore %s@REV\n", f.rel, f.rel)
-	case curErr == nil && (len(vs) == 0 || vs[len(vs)-1].SHA256 != curSum):
-		fmt.Printf("%s now differs from its newest kept version (changed behind the mount's back?)\n", f.rel)
-	}
-	fmt.Printf("versions kept in %s/\n", shortPath(f.historyDir()))
-	return nil
-}
-
-// --- show
-
-func showFlagSet() *pflag.FlagSet {
-	return flagSet("show", "FILE@REV",
-		"Prints revision REV of FILE, as it was committed, from its history.")
-}
-
-func runShow(args []string) error {
-	fs := showFlagSet()
-	if err := parse(fs, args, 1); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usageError{"name FILE@REV (run 'paracfs show --help')"}
-	}
-	f, err := resolveFile(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	if !f.hasRev {
-		return noRev(fs.Arg(0), "FILE@REV")
-	}
-	b, err := f.content()
-	if err != nil {
-		return err
-	}
-	_, err = os.Stdout.Write(b)
-	return err
-}
-
-// --- restore
-
-func restoreFlagSet() *pflag.FlagSet {
-	return flagSet("restore", "FILE@REV",
-		"Commits revision REV of FILE again, as an ordinary commit through the mount: revision-\n"+
-			"checked against the revision current when you ran it (someone committing in between\n"+
-			"makes it a conflict, refused), and logged with op \"restore\". Needs the mount.")
-}
-
-func runRestore(args []string) error {
-	fs := restoreFlagSet()
-	if err := parse(fs, args, 1); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usageError{"name FILE@REV (run 'paracfs restore --help')"}
-	}
-	f, err := resolveFile(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	if !f.hasRev {
-		return noRev(fs.Arg(0), "FILE@REV")
-	}
-	if f.mount == nil {
-		return fmt.Errorf("%s: restore needs the mount, and %s is not mounted: run paracfs mount %s first", f, f.root, f.root)
-	}
-	// Fail early, and clearly, on a revision that is not kept.
-	if _, err := f.content(); err != nil {
-		return err
-	}
-	live := filepath.Join(f.mount.Mountpoint, filepath.FromSlash(f.rel))
-	base := int64(-1)
-	buf := make([]byte, 32)
-	if n, err := unix.Getxattr(live, "user.paracfs.revision", buf); err == nil {
-		if base, err = strconv.ParseInt(string(buf[:n]), 10, 64); err != nil {
-			return fmt.Errorf("%s: unreadable revision %q", live, buf[:n])
-		}
-	} else if err != unix.ENOENT {
-		return fmt.Errorf("%s: reading its revision: %v", live, err)
-	}
-	var res struct {
-		Revision int64 `json:"revision"`
-		Changed  bool  `json:"changed"`
-	}
-	req := map[string]any{"op": "restore", "path": f.rel, "rev": f.rev, "base": base}
-	if err := controlCall(f.mount.Mountpoint, req, &res); err != nil {
-		if strings.Contains(err.Error(), "conflict refused") {
-			return fmt.Errorf("%v\nsomeone committed %s after revision %d: see paracfs history %s, then restore again", err, f.rel, base, f.rel)
-		}
-		return err
-	}
-	if !res.Changed {
-		fmt.Printf("%s already has the content of revision %d (revision %d): nothing committed\n", f.rel, f.rev, res.Revision)
-		return nil
-	}
-	fmt.Printf("restored %s as revision %d\n", f, res.Revision)
-	return nil
 }

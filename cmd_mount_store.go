@@ -5,10 +5,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/paracfs/paracfs/backing"
 	"github.com/paracfs/paracfs/store"
+	"github.com/spf13/pflag"
 )
 
 // storeFlags say where DIR's committed state is shared with other mounts

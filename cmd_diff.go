@@ -10,10 +10,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/spf13/pflag"
-
 	"github.com/paracfs/paracfs/revision"
 	"github.com/paracfs/paracfs/textdiff"
+	"github.com/spf13/pflag"
 )
 
 // paracfs diff: a kept version against another or the current file, as a

@@ -14,10 +14,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/paracfs/paracfs/backing"
 	"github.com/paracfs/paracfs/changelog"
+	"github.com/spf13/pflag"
 )
 
 type statusRow struct {

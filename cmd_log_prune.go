@@ -13,11 +13,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/pflag"
-	"golang.org/x/sys/unix"
-
 	"github.com/paracfs/paracfs/backing"
 	"github.com/paracfs/paracfs/changelog"
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 )
 
 func pruneFlagSet(keepDays *int, logPath *string) *pflag.FlagSet {

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"os"
+	"time"
+
+	"github.com/paracfs/paracfs/backing"
+	"github.com/paracfs/paracfs/changelog"
+	"golang.org/x/sys/unix"
+)
+
+// appendEntry appends a line of this command's own to a log that no daemon
+// serves, in one write(2) on an O_APPEND descriptor, as every appender does.
+// A log that does not exist yet is left alone.
+func appendEntry(dir, logRel string, e *changelog.Entry) {
+	f, err := openBeneath(dir, logRel, unix.O_WRONLY|unix.O_APPEND|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return
+	}
+	uid := uint32(os.Getuid())
+	e.Timestamp, e.ProcessID, e.UID, e.Command = changelog.Timestamp(time.Now()), os.Getpid(), &uid, "paracfs"
+	if line, err := changelog.Marshal(e); err == nil {
+		f.Write(line)
+	}
+}
+
+// logPathOf is the change log of dir, relative to it: the running daemon's
+// (from .paracfs/daemon.json), or the one dir's paracfs.yaml names, or the
+// default.
+func logPathOf(dir string) string {
+	if st, err := readState(dir); err == nil {
+		if p, ok := st.Config["log"].(string); ok && p != "" {
+			return p
+		}
+	}
+	if cfg, err := backing.ReadConfig(dir, backing.Config{}); err == nil {
+		return cfg.LogPath
+	}
+	return backing.DefaultLogPath
+}

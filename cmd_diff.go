@@ -17,7 +17,7 @@ import (
 
 // paracfs diff: a kept version against another or the current file, as a
 // unified diff (textdiff, as rejected diff) or key by key. FILE@REV
-// arguments are resolved as in historycmd.go.
+// arguments are resolved as in cli_fileref.go.
 
 func diffFlagSet(keys *bool, context *int, color *string) *pflag.FlagSet {
 	fs := flagSet("diff", "[--keys] FILE@A [FILE@B | @B | FILE]",

@@ -37,7 +37,7 @@ type mountFlags struct {
 	debug          bool
 	logLevel       logLevel
 	readyFd        int
-	store          storeFlags // --store and its TLS and auth flags (storeflags.go)
+	store          storeFlags // --store and its TLS and auth flags (cmd_mount_store.go)
 }
 
 // addServeFlags defines the flags that say how DIR is served.

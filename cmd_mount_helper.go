@@ -30,7 +30,7 @@ var mountOptions = map[string]string{
 	"allow_other":      "allow-other",
 	"debug":            "debug",
 
-	// --store and its flags (storeflags.go)
+	// --store and its flags (cmd_mount_store.go)
 	"store":              "store",
 	"store_name":         "store-name",
 	"etcd_ca":            "etcd-ca",

@@ -3,7 +3,7 @@
 // revision-checked commit, logged to JSONL.
 //
 // Installed as /sbin/mount.fuse.paracfs (a link to the same binary) it is
-// mount(8)'s helper for the type fuse.paracfs: see mounthelper.go.
+// mount(8)'s helper for the type fuse.paracfs: see cmd_mount_helper.go.
 package main
 
 import (

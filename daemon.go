@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -117,6 +118,7 @@ func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, er
 		b.Close()
 		return nil, fmt.Errorf("mount %s: %v", mp, strings.TrimSpace(err.Error()))
 	}
+	fuseCloseOnExec()
 	b.OnStoreApplied(root.Changed) // another mount's commit applied: drop the kernel's caches
 	started := time.Now().Format(time.RFC3339)
 	writeState := func(cfg backing.Config) {
@@ -218,4 +220,27 @@ func sameDir(a, b string) bool {
 	}
 	sb, err := os.Stat(b)
 	return err == nil && os.SameFile(sa, sb)
+}
+
+// fuseCloseOnExec marks the daemon's /dev/fuse descriptor close-on-exec.
+// go-fuse opens it without O_CLOEXEC when it mounts with mount(2) itself
+// (as root), so every program the daemon started would inherit it:
+// paracfs exec's CMD and whatever CMD leaves running. A descriptor held
+// there keeps the FUSE connection alive after the daemon has gone, and
+// every access to the detached mount then waits forever for an answer;
+// the holder could also read the kernel's requests and answer them.
+func fuseCloseOnExec() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if t, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && t == "/dev/fuse" {
+			unix.CloseOnExec(fd)
+		}
+	}
 }

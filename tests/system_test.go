@@ -7,6 +7,7 @@ package tests
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -655,6 +656,30 @@ func TestExec(t *testing.T) {
 	// detached lazily, and paracfs exec still exits with CMD's status,
 	// while the holder still runs (event order, no clock). CMD waits until
 	// the holder has the file open before it exits.
+	// CMD gets the descriptors it would get without paracfs exec, and
+	// nothing of the daemon's: no /dev/fuse (one kept by CMD, or by what
+	// CMD leaves running, keeps the FUSE connection alive without its
+	// daemon, and could answer the kernel's requests itself).
+	t.Run("descriptors", func(t *testing.T) {
+		t.Parallel()
+		p := newProject(t)
+		list := `for f in /proc/$$/fd/*; do echo "${f##*/} $(readlink "$f")"; done`
+		plain := mustRun(t, p.Root, "/bin/sh", "-c", list)
+		r := paracfs(t, p.Root, "exec", "--", "/bin/sh", "-c", list)
+		if r.Code != 0 {
+			t.Fatalf("paracfs exec -- sh: %s", r)
+		}
+		clean := func(s string) string { // the pipes this test gives each one differ
+			return regexp.MustCompile(`pipe:\[\d+\]`).ReplaceAllString(s, "pipe")
+		}
+		if clean(r.Stdout) != clean(plain.Stdout) {
+			t.Errorf("CMD's descriptors under paracfs exec:\n%s\nwithout it:\n%s", r.Stdout, plain.Stdout)
+		}
+		if strings.Contains(r.Stdout, "/dev/fuse") {
+			t.Errorf("CMD inherits the daemon's /dev/fuse:\n%s", r.Stdout)
+		}
+	})
+
 	t.Run("busy at the end", func(t *testing.T) {
 		t.Parallel()
 		p := newProject(t)
@@ -668,7 +693,15 @@ func TestExec(t *testing.T) {
 		if !alive(holder) {
 			t.Errorf("the holder (pid %d) ended before paracfs exec returned: paracfs exec waited for it", holder)
 		}
-		syscall.Kill(holder, syscall.SIGKILL) // not waited for: its zombie may be this process's to reap
+		// Killed, it goes. Its exit closes project.yaml on the detached
+		// mount, whose daemon is gone: that close must not wait for an
+		// answer forever (it did while the holder had inherited the
+		// daemon's /dev/fuse descriptor, which kept the connection alive).
+		syscall.Kill(holder, syscall.SIGKILL)
+		if !waitGone(holder, eventWait) {
+			t.Errorf("the holder (pid %d), killed, is still there after %s (state %s): its exit waits on the detached mount",
+				holder, eventWait, procState(holder))
+		}
 		if r.Code != 5 {
 			t.Errorf("paracfs exec -- (background holder; exit 5): %s\nwant exit 5", r)
 		}
@@ -948,4 +981,16 @@ func TestSystemInstall(t *testing.T) {
 	if gomod := string(readFile(t, filepath.Join(repoRoot, "go.mod"))); !strings.HasPrefix(gomod, "module github.com/paracfs/paracfs\n") {
 		t.Errorf("go.mod: want module github.com/paracfs/paracfs first, for go install github.com/paracfs/paracfs@latest")
 	}
+}
+
+// procState is pid's state letter from /proc (R, S, D, Z...), or "gone".
+func procState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "gone"
+	}
+	if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+		return string(b[i+2])
+	}
+	return "?"
 }

@@ -75,7 +75,13 @@ func (n *Node) child(ctx context.Context, name, rel string, st *backing.Stat, ou
 			out.Attr.Ino = ch.StableAttr().Ino
 			return ch
 		}
-		return n.NewInode(ctx, &Node{r: n.r}, fs.StableAttr{Mode: syscall.S_IFREG})
+		// The number of the backing inode it is found with, as readdir
+		// shows it (d_ino), kept while the kernel knows the node: the
+		// next commit retires that backing inode.
+		ch := n.NewInode(ctx, &Node{r: n.r}, fs.StableAttr{Mode: syscall.S_IFREG, Ino: n.r.retired.managedIno(st), Gen: st.Birth})
+		out.Attr.Ino = ch.StableAttr().Ino
+		n.r.retired.retire(ch)
+		return ch
 	}
 	mode := st.Mode & syscall.S_IFMT
 	if ch := n.GetChild(name); ch != nil {
@@ -128,8 +134,9 @@ func (t *retiredInos) forget(n *fs.Inode) {
 	}
 }
 
-// ino is the number the mount shows for a scratch file, a directory or a
-// symlink: its backing number, unless a retired node shows that number.
+// ino is the number the mount shows for a file, a directory or a symlink
+// found with backing inode st: its backing number, unless a retired node
+// shows that number.
 func (t *retiredInos) ino(st *backing.Stat) uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -138,6 +145,28 @@ func (t *retiredInos) ino(st *backing.Stat) uint64 {
 		return st.Ino // free, or the very file (a commit that kept its inode)
 	}
 	return mixedIno(st)
+}
+
+// managedIno is the number a managed file's new node shows: its backing
+// number, unless another node shows that number (a managed node whose
+// backing inode is now another name's: a name renamed away, still shown
+// to other processes, is the very inode its new name has), then that
+// number mixed with its birth time, or a number of go-fuse's (0).
+func (t *retiredInos) managedIno(st *backing.Stat) uint64 {
+	if !t.shows(st.Ino) {
+		return st.Ino
+	}
+	if m := mixedIno(st); m != st.Ino && !t.shows(m) {
+		return m
+	}
+	return 0
+}
+
+// shows reports whether a retired node shows number ino.
+func (t *retiredInos) shows(ino uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[ino] != nil
 }
 
 // OnForget is called once the kernel holds no reference to the node.
@@ -374,10 +403,31 @@ func (n *Node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 		if checkKept && n.r.hidden(ctx, join(rel, e.Name)) {
 			continue
 		}
-		out = append(out, fuse.DirEntry{Name: e.Name, Ino: e.Ino, Mode: uint32(e.Type) << 12})
+		out = append(out, fuse.DirEntry{Name: e.Name, Ino: n.direntIno(rel, e.Name, e.Ino), Mode: uint32(e.Type) << 12})
 	}
 	out = n.r.metaVisible(ctx, rel, out)
 	return fs.NewListDirStream(out), 0
+}
+
+// direntIno is the number readdir shows for a name (d_ino): the number
+// its node shows to stat, when the kernel knows one (a managed file keeps
+// its number across commits, a retired number is mixed); else the number
+// a lookup would give it now.
+func (n *Node) direntIno(rel, name string, backingIno uint64) uint64 {
+	if ch := n.GetChild(name); ch != nil {
+		return ch.StableAttr().Ino
+	}
+	if !n.r.retired.shows(backingIno) {
+		return backingIno
+	}
+	st, err := n.r.d.Lstat(join(rel, name))
+	if err != nil || st.Ino != backingIno {
+		return backingIno
+	}
+	if st.Mode&syscall.S_IFMT == syscall.S_IFREG && n.r.d.Managed(join(rel, name)) {
+		return n.r.retired.managedIno(&st)
+	}
+	return n.r.retired.ino(&st)
 }
 
 func (n *Node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {

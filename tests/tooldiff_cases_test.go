@@ -30,7 +30,6 @@ var knownDivergent = map[string]knownDiv{
 	"install-mode":       {"a save of the very bytes already committed is no commit, so the file keeps its mtime where install's new file gets a fresh one", []string{`config/logging.yaml: mtime: plain now, mount as before the case`, `config: directory mtime: plain now, mount as before the case`, `config: directory ctime: changed in the plain copy true, through the mount false`}},
 	"rsync-inplace":      {"a commit is a rename in the directory: it moves the directory's mtime and ctime (inherent to atomic commits)", []string{showsDirMtime, showsDirCtime}},
 	"echo-append":        {"a commit is a rename in the directory: it moves the directory's mtime and ctime (inherent to atomic commits)", []string{showsDirMtime, showsDirCtime}},
-	"readdir-ino":        {"POSIX inode numbers: readdir's d_ino of a managed file is the backing inode's, stat's st_ino the node's own", []string{`readdir and stat differ`}},
 	"xattr":              {"a commit is a rename in the directory: it moves the directory's mtime and ctime (inherent to atomic commits)", []string{showsDirMtime, showsDirCtime}},
 	"truncate":           {"a commit is a rename in the directory: it moves the directory's mtime and ctime (inherent to atomic commits)", []string{showsDirMtime, showsDirCtime}},
 	"dd-notrunc":         {"a commit is a rename in the directory: it moves the directory's mtime and ctime (inherent to atomic commits)", []string{showsDirMtime, showsDirCtime}},

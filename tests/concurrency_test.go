@@ -74,7 +74,10 @@ func TestConcurrentIncrements(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			// A deadlock guard only (the suite's -timeout is another):
+			// 800 increments with their conflicts take minutes with the
+			// daemon under -race on a loaded machine.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, "python3", "-c", incrementScript, rel, strconv.Itoa(each))
 			cmd.Dir = p.Dir

@@ -601,13 +601,72 @@ func TestEtcdStoreFlags(t *testing.T) {
 	}{
 		{"rw,store=etcd://127.0.0.1:2379,127.0.0.1:2380,127.0.0.1:2381/team/p,store_name=a,lock_timeout=5s", 0, ""},
 		{"store=etcd://127.0.0.1:2379,127.0.0.1:2380/", 1, "PREFIX is needed"},
-		{"etcd_user=me", 1, "--etcd-user"},
+		{"etcd_ca=/nonexistent", 1, "--etcd-ca /nonexistent"},
 	} {
 		r := run(t, p.Root, helper, p.Dir, p.Dir, "-f", "-o", tc.opts)
 		if r.Code != tc.code || !strings.Contains(r.Stderr, tc.says) {
 			t.Errorf("mount.fuse.paracfs -f -o %s: %s\nwant exit %d and %q said", tc.opts, r, tc.code, tc.says)
 		}
 	}
+}
+
+// TestEtcdConfigKey: store: in DIR's paracfs.yaml mounts DIR on the store
+// as --store does; a flag takes precedence over it; a bad one fails the
+// mount with one line naming the line and key; a change of it in a
+// running mount is committed and shared, logged as applying at the next
+// mount, and the mount stays on its store.
+func TestEtcdConfigKey(t *testing.T) {
+	c := startEtcdCluster(t)
+	bad := newProject(t)
+	if err := os.WriteFile(filepath.Join(bad.Dir, "paracfs.yaml"), []byte("store: etcd://127.0.0.1:2379\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := paracfs(t, bad.Root, "mount", bad.Dir)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "paracfs.yaml line 1: key store:") || !strings.Contains(r.Stderr, "PREFIX is needed") ||
+		strings.Count(strings.TrimSpace(r.Stderr), "\n") > 0 {
+		t.Errorf("mount with a store: without a prefix: %s\nwant a non-zero exit and one line naming the key", r)
+	}
+	os.WriteFile(filepath.Join(bad.Dir, "paracfs.yaml"), []byte("store: "+c.url("cfg")+"\netcd_user: me\n"), 0o644)
+	r = paracfs(t, bad.Root, "mount", bad.Dir)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "paracfs.yaml line 2: etcd_user and etcd_password_file go together") {
+		t.Errorf("mount with etcd_user alone: %s\nwant a non-zero exit and the reason", r)
+	}
+	if isMounted(bad.Dir) {
+		t.Fatal("a bad store: mounted")
+	}
+
+	a, b := newProject(t), newProject(t)
+	conf := []byte("store: " + c.url("cfg") + "\n")
+	if err := os.WriteFile(filepath.Join(a.Dir, "paracfs.yaml"), conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mount(t, a, "--store-name", "machine0")
+	mount(t, b, "--store", c.url("cfg"), "--store-name", "machine1")
+	ps := []*project{a, b}
+	etcdWaitContent(t, ps, "paracfs.yaml", conf)
+	if err := os.WriteFile(a.path("project.yaml"), []byte("name: from-a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	etcdWaitContent(t, ps, "project.yaml", []byte("name: from-a\n"))
+
+	moved := []byte("store: " + c.url("elsewhere") + "\n")
+	if err := os.WriteFile(b.path("paracfs.yaml"), moved, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	etcdWaitContent(t, ps, "paracfs.yaml", moved)
+	etcdWaitUntil(t, "machine0 to log that the new store applies at the next mount", func() bool {
+		for _, e := range forPath(logLines(t, a.Dir), "paracfs.yaml") {
+			if e.Op == "config" && strings.Contains(e.Description, "applies at the next mount") &&
+				strings.Contains(e.Description, "/elsewhere") {
+				return true
+			}
+		}
+		return false
+	})
+	if err := os.WriteFile(a.path("project.yaml"), []byte("name: still-shared\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	etcdWaitContent(t, ps, "project.yaml", []byte("name: still-shared\n"))
 }
 
 // etcdRetryScript is etcdCounterScript for a run where etcd members fail:

@@ -313,41 +313,47 @@ func etcdWaitLogs(t *testing.T, ps []*project, rel string) {
 	})
 }
 
-// etcdCounterScript increments the integer in a file N times, each a
-// read-modify-write by open/read then open("w")/write/close, retrying on
-// EBUSY (a conflict: another writer committed since the read).
+// etcdCounterScript increments the integer in each of the files named
+// after N, N times each, in turns: each a read-modify-write by open/read
+// then open("w")/write/close, retrying on EBUSY (a conflict: another writer
+// committed since the read). It prints the conflicts it retried.
 const etcdCounterScript = `
-import errno, sys, time
-path, n = sys.argv[1], int(sys.argv[2])
-done = conflicts = 0
-while done < n:
-    with open(path) as f:
-        v = int(f.read().strip() or "0")
-    try:
-        with open(path, "w") as f:
-            f.write("%d\n" % (v + 1))
-    except OSError as e:
-        if e.errno != errno.EBUSY:
-            raise
-        conflicts += 1
-        continue
-    done += 1
+import errno, sys
+n, paths = int(sys.argv[1]), sys.argv[2:]
+conflicts = 0
+for _ in range(n):
+    for path in paths:
+        while True:
+            with open(path) as f:
+                v = int(f.read().strip() or "0")
+            try:
+                with open(path, "w") as f:
+                    f.write("%d\n" % (v + 1))
+            except OSError as e:
+                if e.errno != errno.EBUSY:
+                    raise
+                conflicts += 1
+                continue
+            break
 print(conflicts)
 `
 
-// TestEtcdNoLostUpdate: 3 machines x 4 writers x N read-modify-write
-// increments of one counter: exactly 3*4*N at the end, every DIR the same
-// bytes, every change log the same commits in the same order.
+// TestEtcdNoLostUpdate: 3 machines x 8 writers, each N read-modify-write
+// increments of each of the same two counters: exactly 3*8*N in each at
+// the end, every DIR the same bytes, every change log the same commits
+// (of every file) in the same order.
 func TestEtcdNoLostUpdate(t *testing.T) {
 	c := startEtcdCluster(t)
 	ps := etcdMachines(t, c, "counter", 3)
-	const rel = "notes/counter.md"
-	const writers, n = 4, 15
+	rels := []string{"notes/counter.md", "notes/other.md"}
+	const writers, n = 8, 5
 	os.MkdirAll(ps[0].path("notes"), 0o755)
-	if err := os.WriteFile(ps[0].path(rel), []byte("0\n"), 0o644); err != nil {
-		t.Fatal(err)
+	for _, rel := range rels {
+		if err := os.WriteFile(ps[0].path(rel), []byte("0\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		etcdWaitContent(t, ps, rel, []byte("0\n"))
 	}
-	etcdWaitContent(t, ps, rel, []byte("0\n"))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -357,17 +363,20 @@ func TestEtcdNoLostUpdate(t *testing.T) {
 	for _, p := range ps {
 		for w := 0; w < writers; w++ {
 			wg.Add(1)
-			go func(p *project) {
+			go func(p *project, w int) {
 				defer wg.Done()
-				cmd := exec.CommandContext(ctx, "python3", "-c", etcdCounterScript, p.path(rel), strconv.Itoa(n))
-				out, err := cmd.CombinedOutput()
+				args := []string{"-c", etcdCounterScript, strconv.Itoa(n)}
+				for k := range rels { // half the writers start with the other counter
+					args = append(args, p.path(rels[(k+w)%len(rels)]))
+				}
+				out, err := exec.CommandContext(ctx, "python3", args...).CombinedOutput()
 				if err != nil {
 					errs <- fmt.Sprintf("writer on %s: %v: %s", p.Dir, err, out)
 					return
 				}
 				k, _ := strconv.Atoi(strings.TrimSpace(string(out)))
 				conflicts <- k
-			}(p)
+			}(p, w)
 		}
 	}
 	wg.Wait()
@@ -384,8 +393,10 @@ func TestEtcdNoLostUpdate(t *testing.T) {
 		total += k
 	}
 	want := len(ps) * writers * n
-	t.Logf("%d increments committed, %d conflicts refused and retried", want, total)
-	etcdWaitContent(t, ps, rel, []byte(strconv.Itoa(want)+"\n"))
+	t.Logf("%d increments of each of %d counters committed, %d conflicts refused and retried", want, len(rels), total)
+	for _, rel := range rels {
+		etcdWaitContent(t, ps, rel, []byte(strconv.Itoa(want)+"\n"))
+	}
 
 	base := etcdTree(t, ps[0].Dir)
 	for i, p := range ps[1:] {
@@ -399,21 +410,25 @@ func TestEtcdNoLostUpdate(t *testing.T) {
 			t.Errorf("machine%d has %d files, machine0 %d", i+1, len(other), len(base))
 		}
 	}
-	etcdWaitLogs(t, ps, rel)
-	want0 := etcdCommits(t, ps[0], rel)
-	if len(want0) != want+1 {
-		t.Errorf("machine0's log has %d commits of %s, want %d (a create and %d increments)", len(want0), rel, want+1, want)
+	etcdWaitLogs(t, ps, "")
+	all0 := etcdCommits(t, ps[0], "")
+	for _, rel := range rels {
+		if got := len(etcdCommits(t, ps[0], rel)); got != want+1 {
+			t.Errorf("machine0's log has %d commits of %s, want %d (a create and %d increments)", got, rel, want+1, want)
+		}
 	}
 	for i, p := range ps[1:] {
-		got := etcdCommits(t, p, rel)
-		if strings.Join(got, "\n") != strings.Join(want0, "\n") {
-			t.Errorf("machine%d's log holds other commits of %s than machine0's, or in another order:\n%d lines vs %d\nfirst: %q vs %q",
-				i+1, rel, len(got), len(want0), got[:min(3, len(got))], want0[:min(3, len(want0))])
+		got := etcdCommits(t, p, "")
+		if strings.Join(got, "\n") != strings.Join(all0, "\n") {
+			t.Errorf("machine%d's log holds other commits than machine0's, or in another order:\n%d lines vs %d\nfirst: %q vs %q",
+				i+1, len(got), len(all0), got[:min(3, len(got))], all0[:min(3, len(all0))])
 		}
 	}
 	for i, p := range ps {
-		if r := rev(t, p.path(rel)); r != int64(want) {
-			t.Errorf("machine%d: %s is at revision %d, want %d", i, rel, r, want)
+		for _, rel := range rels {
+			if r := rev(t, p.path(rel)); r != int64(want) {
+				t.Errorf("machine%d: %s is at revision %d, want %d", i, rel, r, want)
+			}
 		}
 	}
 }

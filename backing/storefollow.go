@@ -208,7 +208,11 @@ func (d *Dir) applyStored(v StoredVersion) error {
 		d.revs.bury(v.Path, v.Rev)
 		d.shared.set(v.Path, v.ModRev)
 		d.storeApplied(v.Path) // before the log line: a reader that saw it finds the new version
-		d.logStored(v, c, "deleted by "+v.Machine, nil)
+		how := "deleted by " + v.Machine
+		if v.To != "" {
+			how = "renamed to " + v.To + " on " + v.Machine
+		}
+		d.logStored(v, c, how, nil)
 		return nil
 	}
 	if cur.exists && sha256hex(local) == v.SHA256 && cur.rev == v.Rev {
@@ -255,9 +259,14 @@ func (d *Dir) applyStored(v StoredVersion) error {
 	return nil
 }
 
-// seen reports whether the local copy has v or a later version.
+// seen reports whether the local copy has v or a later version. The old
+// name of this mount's own rename counts as seen even while it is still
+// there: the rename removes it itself, right after the commit.
 func (d *Dir) seen(v StoredVersion) bool {
 	known := d.shared.rev(v.Path)
+	if v.ModRev == known && v.Deleted && v.To != "" {
+		return true
+	}
 	return v.ModRev < known || v.ModRev == known && d.hasVersion(v)
 }
 

@@ -884,6 +884,52 @@ func TestEtcdDelete(t *testing.T) {
 	}
 }
 
+// TestEtcdRename: mv between managed names on one machine moves the file
+// on every machine: the new name with its bytes, and the old name gone
+// from each DIR and each mount, logged on each as the renaming machine's.
+func TestEtcdRename(t *testing.T) {
+	c := startEtcdCluster(t)
+	ps := etcdMachines(t, c, "rename", 3)
+	const from, to = "notes/draft.md", "notes/final.md"
+	for _, p := range ps {
+		os.MkdirAll(p.path("notes"), 0o755) // directories are each machine's own
+	}
+	os.WriteFile(ps[0].path(from), []byte("text\n"), 0o644)
+	etcdWaitContent(t, ps, from, []byte("text\n"))
+
+	mustRun(t, ps[1].Root, "mv", ps[1].path(from), ps[1].path(to))
+	etcdWaitContent(t, ps, to, []byte("text\n"))
+	for i, p := range ps {
+		etcdWaitUntil(t, fmt.Sprintf("machine%d's mount to drop %s", i, from), func() bool {
+			_, err := os.Stat(p.path(from))
+			return os.IsNotExist(err)
+		})
+		if _, err := os.Stat(p.backing(from)); !os.IsNotExist(err) {
+			t.Errorf("machine%d's DIR still has %s: %v", i, from, err)
+		}
+		if i == 1 {
+			continue // the renaming machine's own rename line names both
+		}
+		etcdWaitUntil(t, fmt.Sprintf("machine%d to log the old name's removal", i), func() bool {
+			es := forPath(logLines(t, p.Dir), from)
+			last := es[len(es)-1]
+			return last.Op == "delete" && strings.Contains(last.Raw, `"machine":"machine1"`) &&
+				strings.Contains(last.Description, "renamed to "+to)
+		})
+	}
+	// The old name, created again on another machine, continues its count.
+	if err := os.WriteFile(ps[2].path(from), []byte("again\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	etcdWaitContent(t, ps, from, []byte("again\n"))
+	base := etcdTree(t, ps[0].Dir)
+	for i, p := range ps[1:] {
+		if got := etcdTree(t, p.Dir); fmt.Sprint(got) != fmt.Sprint(base) {
+			t.Errorf("machine%d's files differ from machine0's after the rename", i+1)
+		}
+	}
+}
+
 // TestEtcdChangedWhileUnmounted: a change made in DIR while it was not
 // mounted is committed through the store at the next mount when it
 // derives from the store's version; when another machine committed

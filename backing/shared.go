@@ -97,9 +97,13 @@ const OpStoreUnavailable = "store_unavailable"
 
 // storeState is a Dir's link to its store.
 type storeState struct {
-	s       Store
-	mu      sync.Mutex
-	modRev  map[string]int64 // the store revision of each file's local version
+	s      Store
+	mu     sync.Mutex
+	modRev map[string]int64 // the store revision of each file's local version
+	// same holds the sha256 of local files found to be the store's
+	// version as they were (a copy of DIR, or an import): they carry no
+	// stamp of a commit through this mount, and are no local change.
+	same    map[string]string
 	applied atomic.Pointer[func(rel string)]
 	ctx     context.Context // ends at DetachStore
 
@@ -148,6 +152,21 @@ func (st *storeState) waitReached(r int64, timeout time.Duration) {
 			return // the watch is cut off: log now, in this mount's order
 		}
 	}
+}
+
+// sameAs records that the local copy of rel, with sha256 sum, is the
+// store's version.
+func (st *storeState) sameAs(rel, sum string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.same[rel] = sum
+}
+
+// isSame reports whether sum is the store's version of rel as sameAs found it.
+func (st *storeState) isSame(rel, sum string) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.same[rel] == sum
 }
 
 func (st *storeState) set(rel string, r int64) {

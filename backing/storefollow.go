@@ -21,7 +21,7 @@ import (
 // store), then follows every other mount's commits until DetachStore.
 // Call it before mounting.
 func (d *Dir) AttachStore(s Store) error {
-	d.shared = &storeState{s: s, modRev: map[string]int64{}, done: make(chan struct{}), reachedCh: make(chan struct{})}
+	d.shared = &storeState{s: s, modRev: map[string]int64{}, same: map[string]string{}, done: make(chan struct{}), reachedCh: make(chan struct{})}
 	vs, at, err := s.Load()
 	if err != nil {
 		d.shared = nil
@@ -135,6 +135,7 @@ func (d *Dir) importFile(rel string) error {
 		return err
 	}
 	d.shared.set(rel, modRev)
+	d.shared.sameAs(rel, sv.SHA256)
 	return nil
 }
 
@@ -217,6 +218,7 @@ func (d *Dir) applyStored(v StoredVersion) error {
 	}
 	if cur.exists && sha256hex(local) == v.SHA256 && cur.rev == v.Rev {
 		d.shared.set(v.Path, v.ModRev) // the same version already (a copy of DIR, or this mount's import)
+		d.shared.sameAs(v.Path, v.SHA256)
 		return nil
 	}
 	if cur.exists && sha256hex(local) != v.SHA256 {
@@ -294,8 +296,8 @@ func (d *Dir) keepLocal(v StoredVersion, cur current, local []byte) {
 	if !cur.exists || d.IsLog(v.Path) {
 		return
 	}
-	if d.committedHere(v.Path, sha256hex(local)) {
-		return // a version committed through a mount: in the store's past
+	if sum := sha256hex(local); d.committedHere(v.Path, sum) || d.shared.isSame(v.Path, sum) {
+		return // a version committed through a mount, or found to be the store's: in the store's past
 	}
 	c := Caller{Pid: 0, Uid: cur.st.Uid, Gid: cur.st.Gid, Command: "(outside the mount)"}
 	base := cur.rev

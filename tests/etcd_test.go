@@ -922,10 +922,29 @@ func TestEtcdRename(t *testing.T) {
 		t.Fatal(err)
 	}
 	etcdWaitContent(t, ps, from, []byte("again\n"))
+
+	// A file of the fixture, which each machine had as an identical copy
+	// before it joined (no commit through its mount): its removal is no
+	// conflict anywhere, nothing of it is kept as refused bytes.
+	const fixFrom, fixTo = "roadmap/roadmap.yaml", "roadmap/plan.yaml"
+	want := readFile(t, ps[0].path(fixFrom))
+	mustRun(t, ps[2].Root, "mv", ps[2].path(fixFrom), ps[2].path(fixTo))
+	etcdWaitContent(t, ps, fixTo, want)
+	for i, p := range ps {
+		etcdWaitUntil(t, fmt.Sprintf("machine%d to remove %s", i, fixFrom), func() bool {
+			_, err := os.Stat(p.path(fixFrom))
+			return os.IsNotExist(err)
+		})
+		for _, e := range forPath(logLines(t, p.Dir), fixFrom) {
+			if e.Op == "conflict" {
+				t.Errorf("machine%d kept its copy of %s as a conflict: %s", i, fixFrom, e.Description)
+			}
+		}
+	}
 	base := etcdTree(t, ps[0].Dir)
 	for i, p := range ps[1:] {
 		if got := etcdTree(t, p.Dir); fmt.Sprint(got) != fmt.Sprint(base) {
-			t.Errorf("machine%d's files differ from machine0's after the rename", i+1)
+			t.Errorf("machine%d's files differ from machine0's after the renames", i+1)
 		}
 	}
 }

@@ -132,13 +132,14 @@ func (mf *mountFlags) config() (backing.Config, error) {
 	if mf.histVers == 0 {
 		hist.MaxVersions = -1 // no history
 	}
-	if _, _, err := mf.store.options(mf.lockTimeout); err != nil {
+	if err := mf.store.check(); err != nil {
 		return backing.Config{}, err
 	}
 	lim := revision.DefaultLimits()
 	lim.MaxSize = maxSize
 	return backing.Config{LockTimeout: mf.lockTimeout, Limits: lim, LogPath: logPath, LogMaxSize: logMax, StoreMaxSize: storeMax,
-		StagingMaxSize: stagingMax, FdReserve: mf.fdReserve, History: hist, RejectedMax: rejMax}, nil
+		StagingMaxSize: stagingMax, FdReserve: mf.fdReserve, History: hist, RejectedMax: rejMax,
+		Store: mf.store.settings(), CheckStoreURL: checkStoreURL}, nil
 }
 
 // pinnedSettings names the config file's settings given on the command
@@ -148,7 +149,9 @@ func pinnedSettings(fs *pflag.FlagSet) []string {
 	for flag, key := range map[string]string{"lock-timeout": backing.SetLockTimeout, "log": backing.SetLog,
 		"history-versions": backing.SetHistoryVersions, "history-days": backing.SetHistoryAge,
 		"log-max-size": backing.SetLogMaxSize, "store-max-size": backing.SetStoreMaxSize,
-		"staging-max-size": backing.SetStagingMaxSize, "fd-reserve": backing.SetFdReserve} {
+		"staging-max-size": backing.SetStagingMaxSize, "fd-reserve": backing.SetFdReserve,
+		"store": backing.SetStore, "etcd-ca": backing.SetEtcdCA, "etcd-cert": backing.SetEtcdCert, "etcd-key": backing.SetEtcdKey,
+		"etcd-user": backing.SetEtcdUser, "etcd-password-file": backing.SetEtcdPasswordFile} {
 		if fs.Changed(flag) {
 			out = append(out, key)
 		}
@@ -188,6 +191,9 @@ func runMount(args []string) error {
 	}
 	if mf.readyFd < 0 {
 		if err := checkMount(dir, mp, mf.allowOther); err != nil {
+			return err
+		}
+		if err := checkStoreConfig(dir, cfg, mf.store); err != nil {
 			return err
 		}
 	}

@@ -58,7 +58,8 @@ const (
 	SetHistoryAge      = "history.max_age"
 )
 
-var configKeys = []string{"revision", SetTracked, SetLockTimeout, SetLog, SetLogMaxSize, SetStoreMaxSize, SetStagingMaxSize, SetFdReserve, SetHistory, SetRules}
+var configKeys = []string{"revision", SetTracked, SetLockTimeout, SetLog, SetLogMaxSize, SetStoreMaxSize, SetStagingMaxSize, SetFdReserve, SetHistory, SetRules,
+	SetStore, SetEtcdCA, SetEtcdCert, SetEtcdKey, SetEtcdUser, SetEtcdPasswordFile}
 
 // ConfigError is a config file refused: it names the file, the line and
 // the key, and says what was wanted.
@@ -83,9 +84,10 @@ func (e *ConfigError) Error() string {
 // configParser reads one config file onto a copy of the command line's
 // configuration.
 type configParser struct {
-	file     string
-	cfg      Config
-	warnings []string // settings the command line overrides
+	file      string
+	cfg       Config
+	warnings  []string // settings the command line overrides
+	storeLine int      // the last line of a store key (configstore.go); 0: none
 }
 
 func (p *configParser) errorf(n *yaml.Node, key, format string, args ...any) error {
@@ -177,12 +179,17 @@ func parseConfig(file string, data []byte, base Config) (_ Config, _ []string, e
 			err = p.history(v)
 		case SetRules:
 			err = p.rules(v)
+		case SetStore, SetEtcdCA, SetEtcdCert, SetEtcdKey, SetEtcdUser, SetEtcdPasswordFile, setStoreName:
+			err = p.storeKey(k, v)
 		default:
 			err = p.errorf(k, "", "unknown key %q%s (known keys: %s)", k.Value, didYouMean(k.Value, configKeys[1:]), strings.Join(configKeys[1:], ", "))
 		}
 		if err != nil {
 			return Config{}, nil, err
 		}
+	}
+	if err := p.checkStore(); err != nil {
+		return Config{}, nil, err
 	}
 	return p.cfg, p.warnings, nil
 }

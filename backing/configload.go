@@ -153,6 +153,7 @@ func (d *Dir) reloadConfig(cause string) {
 		}
 	}
 	old := d.Config()
+	d.keepStore(old, &cfg)
 	changes := configChanges(old, cfg)
 	if old.LogPath != cfg.LogPath {
 		d.configNote("config", fmt.Sprintf("the change log moves to %s (%s changed)", cfg.LogPath, ConfigFile))

@@ -42,6 +42,10 @@ type Config struct {
 	History        HistoryBounds // how many committed versions are kept, and how long
 	RejectedMax    int64         // bytes of refused writes kept per writer (0: DefaultRejectedMax; <0: no bound)
 	Rules          []Rule        // per-glob checks and revision stamping, from the config file
+	Store          StoreSettings // where the committed state is shared (configstore.go); empty: DIR alone
+	// CheckStoreURL says what is wrong with a store URL from the config
+	// file (main: package store's parser); nil: any non-empty one is taken.
+	CheckStoreURL func(url string) error
 
 	// Pinned names the settings given on the command line (SetLockTimeout,
 	// SetLog, ...): the config file does not change them.

@@ -25,6 +25,12 @@ type Store interface {
 	// *StoreLimitError; anything else means the store could not be
 	// reached or did not answer in time.
 	Commit(baseModRev int64, v StoredVersion) (modRev int64, err error)
+	// Move is a rename between managed names: in one transaction, v
+	// becomes the version of v.Path if the store's is still baseModRev,
+	// and gone (the old name's version marked deleted) that of gone.Path
+	// if the store's is still goneModRev. Both or neither; the errors
+	// are Commit's.
+	Move(baseModRev int64, v StoredVersion, goneModRev int64, gone StoredVersion) (modRev int64, err error)
 	// Get returns the store's version of rel; false when it has none.
 	Get(rel string) (StoredVersion, bool, error)
 	// Load returns every version in the store, and the store revision
@@ -57,6 +63,7 @@ type StoredVersion struct {
 	Uid     int    `json:"owner"`
 	Gid     int    `json:"group"`
 	Deleted bool   `json:"deleted,omitempty"`
+	To      string `json:"renamed_to,omitempty"` // a deleted version: the name it was renamed to
 	Op      string `json:"op"`
 	Machine string `json:"machine"`
 	Command string `json:"command,omitempty"`
@@ -90,9 +97,13 @@ const OpStoreUnavailable = "store_unavailable"
 
 // storeState is a Dir's link to its store.
 type storeState struct {
-	s       Store
-	mu      sync.Mutex
-	modRev  map[string]int64 // the store revision of each file's local version
+	s      Store
+	mu     sync.Mutex
+	modRev map[string]int64 // the store revision of each file's local version
+	// same holds the sha256 of local files found to be the store's
+	// version as they were (a copy of DIR, or an import): they carry no
+	// stamp of a commit through this mount, and are no local change.
+	same    map[string]string
 	applied atomic.Pointer[func(rel string)]
 	ctx     context.Context // ends at DetachStore
 
@@ -141,6 +152,21 @@ func (st *storeState) waitReached(r int64, timeout time.Duration) {
 			return // the watch is cut off: log now, in this mount's order
 		}
 	}
+}
+
+// sameAs records that the local copy of rel, with sha256 sum, is the
+// store's version.
+func (st *storeState) sameAs(rel, sum string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.same[rel] = sum
+}
+
+// isSame reports whether sum is the store's version of rel as sameAs found it.
+func (st *storeState) isSame(rel, sum string) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.same[rel] == sum
 }
 
 func (st *storeState) set(rel string, r int64) {
@@ -203,14 +229,34 @@ func (d *Dir) storeCommit(w Write, cur current, v verdict, data []byte, sum stri
 		Uid: uid, Gid: gid, Op: op, Machine: st.s.Name(), Command: w.Caller.Command, Pid: w.Caller.Pid,
 		By: w.Caller.Uid, Time: nowStamp(), Data: data}
 	base := st.rev(w.Path)
-	modRev, err := st.s.Commit(base, sv)
+	var modRev int64
+	var err error
+	moved := op == "rename" && w.From != "" && w.From != w.Path && d.Managed(w.From)
+	if moved {
+		// The old name goes in the same transaction: every machine
+		// removes it, and a newer version of it elsewhere refuses the
+		// rename as a whole.
+		oldRev, _ := d.Revision(w.From)
+		gone := StoredVersion{Path: w.From, Rev: oldRev, OldRev: oldRev, Deleted: true, To: w.Path, Op: "rename",
+			Machine: sv.Machine, Command: sv.Command, Pid: sv.Pid, By: sv.By, Time: sv.Time}
+		modRev, err = st.s.Move(base, sv, st.rev(w.From), gone)
+	} else {
+		modRev, err = st.s.Commit(base, sv)
+	}
 	if err == nil {
 		st.set(w.Path, modRev)
+		if moved {
+			st.set(w.From, modRev) // removed here by the rename itself, once committed
+		}
 		st.waitReached(modRev, orderWait)
 		return nil
 	}
 	var lim *StoreLimitError
 	switch {
+	case errors.Is(err, ErrStoreConflict) && moved:
+		b := v.current
+		return &Refusal{Op: OpConflict, Path: w.Path, base: &b, Reason: fmt.Sprintf(
+			"another machine committed a newer version of %s or of %s that this mount has not applied yet: nothing was renamed; look again and redo the rename", w.Path, w.From)}
 	case errors.Is(err, ErrStoreConflict):
 		b := v.current
 		return &Refusal{Op: OpConflict, Path: w.Path, base: &b, Reason: fmt.Sprintf(

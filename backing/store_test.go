@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -59,6 +60,33 @@ func (s *fakeStore) Commit(base int64, v StoredVersion) (int64, error) {
 			c.held[name] = append(c.held[name], v)
 		} else {
 			ch <- v
+		}
+	}
+	return c.rev, nil
+}
+
+func (s *fakeStore) Move(base int64, v StoredVersion, goneBase int64, gone StoredVersion) (int64, error) {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.down != nil {
+		return 0, c.down
+	}
+	if c.kv[v.Path].ModRev != base || c.kv[gone.Path].ModRev != goneBase {
+		return 0, ErrStoreConflict
+	}
+	c.rev++
+	for _, v := range []StoredVersion{v, gone} {
+		v.ModRev = c.rev
+		v.Data = append([]byte(nil), v.Data...)
+		c.kv[v.Path] = v
+		c.log = append(c.log, v)
+		for name, ch := range c.watchers {
+			if c.hold[name] {
+				c.held[name] = append(c.held[name], v)
+			} else {
+				ch <- v
+			}
 		}
 	}
 	return c.rev, nil
@@ -237,4 +265,59 @@ func TestStoreRemoveIsShared(t *testing.T) {
 	if e := oneEntry(t, rootB, "delete", "gone.md"); e.Machine != "A" {
 		t.Errorf("B's delete line: machine %q", e.Machine)
 	}
+}
+
+// TestStoreRenameIsShared: a rename between managed names is one store
+// transaction: every machine gets the new name and loses the old one,
+// logged as the renaming machine's; a newer version of the old name on
+// another machine refuses the rename as a whole.
+func TestStoreRenameIsShared(t *testing.T) {
+	c := newFakeCluster()
+	a, rootA := machine(t, c, "A")
+	b, rootB := machine(t, c, "B")
+	commit(t, a, "old.md", "x\n")
+	eventually(t, "B to get old.md", func() bool {
+		_, err := os.Stat(filepath.Join(rootB, "old.md"))
+		return err == nil
+	})
+	if err := a.Rename("old.md", "new.md", 0, testCaller); err != nil {
+		t.Fatal(err)
+	}
+	notExist(t, filepath.Join(rootA, "old.md"))
+	eventually(t, "B to remove old.md and log it", func() bool {
+		return len(entriesFor(t, rootB, "delete", "old.md")) == 1
+	})
+	notExist(t, filepath.Join(rootB, "old.md"))
+	fileBytesIs(t, filepath.Join(rootB, "new.md"), "x\n")
+	if e := oneEntry(t, rootB, "delete", "old.md"); e.Machine != "A" || !strings.Contains(e.Description, "renamed to new.md on A") {
+		t.Errorf("B's line for old.md: machine %q, %q", e.Machine, e.Description)
+	}
+	if es := entriesFor(t, rootA, "delete", "old.md"); len(es) != 0 {
+		t.Errorf("A logged its own rename's old name as a delete too: %q", es[0].Description)
+	}
+
+	// B commits new.md again; A has not seen it yet. A's rename of
+	// new.md is refused as a whole: nothing moves anywhere.
+	c.mu.Lock()
+	c.hold["A"] = true
+	c.mu.Unlock()
+	commit(t, b, "new.md", "y\n")
+	err := a.Rename("new.md", "third.md", 0, testCaller)
+	wantRefusal(t, err, OpConflict, syscall.EBUSY)
+	fileBytesIs(t, filepath.Join(rootA, "new.md"), "x\n")
+	notExist(t, filepath.Join(rootA, "third.md"))
+	c.release("A")
+	eventually(t, "A to catch up", func() bool {
+		got, _ := os.ReadFile(filepath.Join(rootA, "new.md"))
+		return string(got) == "y\n"
+	})
+	notExist(t, filepath.Join(rootB, "third.md"))
+	if err := a.Rename("new.md", "third.md", 0, testCaller); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "B to follow the rename", func() bool {
+		got, _ := os.ReadFile(filepath.Join(rootB, "third.md"))
+		_, err := os.Stat(filepath.Join(rootB, "new.md"))
+		return string(got) == "y\n" && err != nil
+	})
 }

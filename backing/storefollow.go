@@ -21,7 +21,7 @@ import (
 // store), then follows every other mount's commits until DetachStore.
 // Call it before mounting.
 func (d *Dir) AttachStore(s Store) error {
-	d.shared = &storeState{s: s, modRev: map[string]int64{}, done: make(chan struct{}), reachedCh: make(chan struct{})}
+	d.shared = &storeState{s: s, modRev: map[string]int64{}, same: map[string]string{}, done: make(chan struct{}), reachedCh: make(chan struct{})}
 	vs, at, err := s.Load()
 	if err != nil {
 		d.shared = nil
@@ -135,6 +135,7 @@ func (d *Dir) importFile(rel string) error {
 		return err
 	}
 	d.shared.set(rel, modRev)
+	d.shared.sameAs(rel, sv.SHA256)
 	return nil
 }
 
@@ -208,11 +209,16 @@ func (d *Dir) applyStored(v StoredVersion) error {
 		d.revs.bury(v.Path, v.Rev)
 		d.shared.set(v.Path, v.ModRev)
 		d.storeApplied(v.Path) // before the log line: a reader that saw it finds the new version
-		d.logStored(v, c, "deleted by "+v.Machine, nil)
+		how := "deleted by " + v.Machine
+		if v.To != "" {
+			how = "renamed to " + v.To + " on " + v.Machine
+		}
+		d.logStored(v, c, how, nil)
 		return nil
 	}
 	if cur.exists && sha256hex(local) == v.SHA256 && cur.rev == v.Rev {
 		d.shared.set(v.Path, v.ModRev) // the same version already (a copy of DIR, or this mount's import)
+		d.shared.sameAs(v.Path, v.SHA256)
 		return nil
 	}
 	if cur.exists && sha256hex(local) != v.SHA256 {
@@ -255,9 +261,14 @@ func (d *Dir) applyStored(v StoredVersion) error {
 	return nil
 }
 
-// seen reports whether the local copy has v or a later version.
+// seen reports whether the local copy has v or a later version. The old
+// name of this mount's own rename counts as seen even while it is still
+// there: the rename removes it itself, right after the commit.
 func (d *Dir) seen(v StoredVersion) bool {
 	known := d.shared.rev(v.Path)
+	if v.ModRev == known && v.Deleted && v.To != "" {
+		return true
+	}
 	return v.ModRev < known || v.ModRev == known && d.hasVersion(v)
 }
 
@@ -285,8 +296,8 @@ func (d *Dir) keepLocal(v StoredVersion, cur current, local []byte) {
 	if !cur.exists || d.IsLog(v.Path) {
 		return
 	}
-	if d.committedHere(v.Path, sha256hex(local)) {
-		return // a version committed through a mount: in the store's past
+	if sum := sha256hex(local); d.committedHere(v.Path, sum) || d.shared.isSame(v.Path, sum) {
+		return // a version committed through a mount, or found to be the store's: in the store's past
 	}
 	c := Caller{Pid: 0, Uid: cur.st.Uid, Gid: cur.st.Gid, Command: "(outside the mount)"}
 	base := cur.rev

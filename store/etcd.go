@@ -153,6 +153,37 @@ func (e *Etcd) Commit(base int64, v backing.StoredVersion) (int64, error) {
 	return resp.Header.Revision, nil
 }
 
+// Move puts v and gone (the old name, marked deleted) in one transaction,
+// if each key's mod_revision is still its base.
+func (e *Etcd) Move(base int64, v backing.StoredVersion, goneBase int64, gone backing.StoredVersion) (int64, error) {
+	key, goneKey := e.files+v.Path, e.files+gone.Path
+	val, err := encode(v)
+	if err != nil {
+		return 0, err
+	}
+	goneVal, err := encode(gone)
+	if err != nil {
+		return 0, err
+	}
+	if n := len(key) + len(val) + len(goneKey) + len(goneVal) + requestOverhead; n > RequestLimit {
+		return 0, &backing.StoreLimitError{Size: len(val) + len(goneVal), Limit: RequestLimit - requestOverhead - len(key) - len(goneKey),
+			What: "etcd's request size limit (--max-request-bytes, 1.5 MiB by default)"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
+	defer cancel()
+	resp, err := e.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(key), "=", base), clientv3.Compare(clientv3.ModRevision(goneKey), "=", goneBase)).
+		Then(clientv3.OpPut(key, string(val)), clientv3.OpPut(goneKey, string(goneVal))).
+		Commit()
+	if err != nil {
+		return 0, e.unreachable(err)
+	}
+	if !resp.Succeeded {
+		return 0, backing.ErrStoreConflict
+	}
+	return resp.Header.Revision, nil
+}
+
 // Get returns the version of rel in etcd.
 func (e *Etcd) Get(rel string) (backing.StoredVersion, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)

@@ -313,41 +313,47 @@ func etcdWaitLogs(t *testing.T, ps []*project, rel string) {
 	})
 }
 
-// etcdCounterScript increments the integer in a file N times, each a
-// read-modify-write by open/read then open("w")/write/close, retrying on
-// EBUSY (a conflict: another writer committed since the read).
+// etcdCounterScript increments the integer in each of the files named
+// after N, N times each, in turns: each a read-modify-write by open/read
+// then open("w")/write/close, retrying on EBUSY (a conflict: another writer
+// committed since the read). It prints the conflicts it retried.
 const etcdCounterScript = `
-import errno, sys, time
-path, n = sys.argv[1], int(sys.argv[2])
-done = conflicts = 0
-while done < n:
-    with open(path) as f:
-        v = int(f.read().strip() or "0")
-    try:
-        with open(path, "w") as f:
-            f.write("%d\n" % (v + 1))
-    except OSError as e:
-        if e.errno != errno.EBUSY:
-            raise
-        conflicts += 1
-        continue
-    done += 1
+import errno, sys
+n, paths = int(sys.argv[1]), sys.argv[2:]
+conflicts = 0
+for _ in range(n):
+    for path in paths:
+        while True:
+            with open(path) as f:
+                v = int(f.read().strip() or "0")
+            try:
+                with open(path, "w") as f:
+                    f.write("%d\n" % (v + 1))
+            except OSError as e:
+                if e.errno != errno.EBUSY:
+                    raise
+                conflicts += 1
+                continue
+            break
 print(conflicts)
 `
 
-// TestEtcdNoLostUpdate: 3 machines x 4 writers x N read-modify-write
-// increments of one counter: exactly 3*4*N at the end, every DIR the same
-// bytes, every change log the same commits in the same order.
+// TestEtcdNoLostUpdate: 3 machines x 8 writers, each N read-modify-write
+// increments of each of the same two counters: exactly 3*8*N in each at
+// the end, every DIR the same bytes, every change log the same commits
+// (of every file) in the same order.
 func TestEtcdNoLostUpdate(t *testing.T) {
 	c := startEtcdCluster(t)
 	ps := etcdMachines(t, c, "counter", 3)
-	const rel = "notes/counter.md"
-	const writers, n = 4, 15
+	rels := []string{"notes/counter.md", "notes/other.md"}
+	const writers, n = 8, 5
 	os.MkdirAll(ps[0].path("notes"), 0o755)
-	if err := os.WriteFile(ps[0].path(rel), []byte("0\n"), 0o644); err != nil {
-		t.Fatal(err)
+	for _, rel := range rels {
+		if err := os.WriteFile(ps[0].path(rel), []byte("0\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		etcdWaitContent(t, ps, rel, []byte("0\n"))
 	}
-	etcdWaitContent(t, ps, rel, []byte("0\n"))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -357,17 +363,20 @@ func TestEtcdNoLostUpdate(t *testing.T) {
 	for _, p := range ps {
 		for w := 0; w < writers; w++ {
 			wg.Add(1)
-			go func(p *project) {
+			go func(p *project, w int) {
 				defer wg.Done()
-				cmd := exec.CommandContext(ctx, "python3", "-c", etcdCounterScript, p.path(rel), strconv.Itoa(n))
-				out, err := cmd.CombinedOutput()
+				args := []string{"-c", etcdCounterScript, strconv.Itoa(n)}
+				for k := range rels { // half the writers start with the other counter
+					args = append(args, p.path(rels[(k+w)%len(rels)]))
+				}
+				out, err := exec.CommandContext(ctx, "python3", args...).CombinedOutput()
 				if err != nil {
 					errs <- fmt.Sprintf("writer on %s: %v: %s", p.Dir, err, out)
 					return
 				}
 				k, _ := strconv.Atoi(strings.TrimSpace(string(out)))
 				conflicts <- k
-			}(p)
+			}(p, w)
 		}
 	}
 	wg.Wait()
@@ -384,8 +393,10 @@ func TestEtcdNoLostUpdate(t *testing.T) {
 		total += k
 	}
 	want := len(ps) * writers * n
-	t.Logf("%d increments committed, %d conflicts refused and retried", want, total)
-	etcdWaitContent(t, ps, rel, []byte(strconv.Itoa(want)+"\n"))
+	t.Logf("%d increments of each of %d counters committed, %d conflicts refused and retried", want, len(rels), total)
+	for _, rel := range rels {
+		etcdWaitContent(t, ps, rel, []byte(strconv.Itoa(want)+"\n"))
+	}
 
 	base := etcdTree(t, ps[0].Dir)
 	for i, p := range ps[1:] {
@@ -399,21 +410,25 @@ func TestEtcdNoLostUpdate(t *testing.T) {
 			t.Errorf("machine%d has %d files, machine0 %d", i+1, len(other), len(base))
 		}
 	}
-	etcdWaitLogs(t, ps, rel)
-	want0 := etcdCommits(t, ps[0], rel)
-	if len(want0) != want+1 {
-		t.Errorf("machine0's log has %d commits of %s, want %d (a create and %d increments)", len(want0), rel, want+1, want)
+	etcdWaitLogs(t, ps, "")
+	all0 := etcdCommits(t, ps[0], "")
+	for _, rel := range rels {
+		if got := len(etcdCommits(t, ps[0], rel)); got != want+1 {
+			t.Errorf("machine0's log has %d commits of %s, want %d (a create and %d increments)", got, rel, want+1, want)
+		}
 	}
 	for i, p := range ps[1:] {
-		got := etcdCommits(t, p, rel)
-		if strings.Join(got, "\n") != strings.Join(want0, "\n") {
-			t.Errorf("machine%d's log holds other commits of %s than machine0's, or in another order:\n%d lines vs %d\nfirst: %q vs %q",
-				i+1, rel, len(got), len(want0), got[:min(3, len(got))], want0[:min(3, len(want0))])
+		got := etcdCommits(t, p, "")
+		if strings.Join(got, "\n") != strings.Join(all0, "\n") {
+			t.Errorf("machine%d's log holds other commits than machine0's, or in another order:\n%d lines vs %d\nfirst: %q vs %q",
+				i+1, len(got), len(all0), got[:min(3, len(got))], all0[:min(3, len(all0))])
 		}
 	}
 	for i, p := range ps {
-		if r := rev(t, p.path(rel)); r != int64(want) {
-			t.Errorf("machine%d: %s is at revision %d, want %d", i, rel, r, want)
+		for _, rel := range rels {
+			if r := rev(t, p.path(rel)); r != int64(want) {
+				t.Errorf("machine%d: %s is at revision %d, want %d", i, rel, r, want)
+			}
 		}
 	}
 }
@@ -601,13 +616,72 @@ func TestEtcdStoreFlags(t *testing.T) {
 	}{
 		{"rw,store=etcd://127.0.0.1:2379,127.0.0.1:2380,127.0.0.1:2381/team/p,store_name=a,lock_timeout=5s", 0, ""},
 		{"store=etcd://127.0.0.1:2379,127.0.0.1:2380/", 1, "PREFIX is needed"},
-		{"etcd_user=me", 1, "--etcd-user"},
+		{"etcd_ca=/nonexistent", 1, "--etcd-ca /nonexistent"},
 	} {
 		r := run(t, p.Root, helper, p.Dir, p.Dir, "-f", "-o", tc.opts)
 		if r.Code != tc.code || !strings.Contains(r.Stderr, tc.says) {
 			t.Errorf("mount.fuse.paracfs -f -o %s: %s\nwant exit %d and %q said", tc.opts, r, tc.code, tc.says)
 		}
 	}
+}
+
+// TestEtcdConfigKey: store: in DIR's paracfs.yaml mounts DIR on the store
+// as --store does; a flag takes precedence over it; a bad one fails the
+// mount with one line naming the line and key; a change of it in a
+// running mount is committed and shared, logged as applying at the next
+// mount, and the mount stays on its store.
+func TestEtcdConfigKey(t *testing.T) {
+	c := startEtcdCluster(t)
+	bad := newProject(t)
+	if err := os.WriteFile(filepath.Join(bad.Dir, "paracfs.yaml"), []byte("store: etcd://127.0.0.1:2379\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := paracfs(t, bad.Root, "mount", bad.Dir)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "paracfs.yaml line 1: key store:") || !strings.Contains(r.Stderr, "PREFIX is needed") ||
+		strings.Count(strings.TrimSpace(r.Stderr), "\n") > 0 {
+		t.Errorf("mount with a store: without a prefix: %s\nwant a non-zero exit and one line naming the key", r)
+	}
+	os.WriteFile(filepath.Join(bad.Dir, "paracfs.yaml"), []byte("store: "+c.url("cfg")+"\netcd_user: me\n"), 0o644)
+	r = paracfs(t, bad.Root, "mount", bad.Dir)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "paracfs.yaml line 2: etcd_user and etcd_password_file go together") {
+		t.Errorf("mount with etcd_user alone: %s\nwant a non-zero exit and the reason", r)
+	}
+	if isMounted(bad.Dir) {
+		t.Fatal("a bad store: mounted")
+	}
+
+	a, b := newProject(t), newProject(t)
+	conf := []byte("store: " + c.url("cfg") + "\n")
+	if err := os.WriteFile(filepath.Join(a.Dir, "paracfs.yaml"), conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mount(t, a, "--store-name", "machine0")
+	mount(t, b, "--store", c.url("cfg"), "--store-name", "machine1")
+	ps := []*project{a, b}
+	etcdWaitContent(t, ps, "paracfs.yaml", conf)
+	if err := os.WriteFile(a.path("project.yaml"), []byte("name: from-a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	etcdWaitContent(t, ps, "project.yaml", []byte("name: from-a\n"))
+
+	moved := []byte("store: " + c.url("elsewhere") + "\n")
+	if err := os.WriteFile(b.path("paracfs.yaml"), moved, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	etcdWaitContent(t, ps, "paracfs.yaml", moved)
+	etcdWaitUntil(t, "machine0 to log that the new store applies at the next mount", func() bool {
+		for _, e := range forPath(logLines(t, a.Dir), "paracfs.yaml") {
+			if e.Op == "config" && strings.Contains(e.Description, "applies at the next mount") &&
+				strings.Contains(e.Description, "/elsewhere") {
+				return true
+			}
+		}
+		return false
+	})
+	if err := os.WriteFile(a.path("project.yaml"), []byte("name: still-shared\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	etcdWaitContent(t, ps, "project.yaml", []byte("name: still-shared\n"))
 }
 
 // etcdRetryScript is etcdCounterScript for a run where etcd members fail:
@@ -807,6 +881,71 @@ func TestEtcdDelete(t *testing.T) {
 	}
 	if b := readFile(t, ps[0].backing(rel)); string(b) != "three\n" {
 		t.Errorf("after a refused removal, machine0's DIR has %q", b)
+	}
+}
+
+// TestEtcdRename: mv between managed names on one machine moves the file
+// on every machine: the new name with its bytes, and the old name gone
+// from each DIR and each mount, logged on each as the renaming machine's.
+func TestEtcdRename(t *testing.T) {
+	c := startEtcdCluster(t)
+	ps := etcdMachines(t, c, "rename", 3)
+	const from, to = "notes/draft.md", "notes/final.md"
+	for _, p := range ps {
+		os.MkdirAll(p.path("notes"), 0o755) // directories are each machine's own
+	}
+	os.WriteFile(ps[0].path(from), []byte("text\n"), 0o644)
+	etcdWaitContent(t, ps, from, []byte("text\n"))
+
+	mustRun(t, ps[1].Root, "mv", ps[1].path(from), ps[1].path(to))
+	etcdWaitContent(t, ps, to, []byte("text\n"))
+	for i, p := range ps {
+		etcdWaitUntil(t, fmt.Sprintf("machine%d's mount to drop %s", i, from), func() bool {
+			_, err := os.Stat(p.path(from))
+			return os.IsNotExist(err)
+		})
+		if _, err := os.Stat(p.backing(from)); !os.IsNotExist(err) {
+			t.Errorf("machine%d's DIR still has %s: %v", i, from, err)
+		}
+		if i == 1 {
+			continue // the renaming machine's own rename line names both
+		}
+		etcdWaitUntil(t, fmt.Sprintf("machine%d to log the old name's removal", i), func() bool {
+			es := forPath(logLines(t, p.Dir), from)
+			last := es[len(es)-1]
+			return last.Op == "delete" && strings.Contains(last.Raw, `"machine":"machine1"`) &&
+				strings.Contains(last.Description, "renamed to "+to)
+		})
+	}
+	// The old name, created again on another machine, continues its count.
+	if err := os.WriteFile(ps[2].path(from), []byte("again\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	etcdWaitContent(t, ps, from, []byte("again\n"))
+
+	// A file of the fixture, which each machine had as an identical copy
+	// before it joined (no commit through its mount): its removal is no
+	// conflict anywhere, nothing of it is kept as refused bytes.
+	const fixFrom, fixTo = "roadmap/roadmap.yaml", "roadmap/plan.yaml"
+	want := readFile(t, ps[0].path(fixFrom))
+	mustRun(t, ps[2].Root, "mv", ps[2].path(fixFrom), ps[2].path(fixTo))
+	etcdWaitContent(t, ps, fixTo, want)
+	for i, p := range ps {
+		etcdWaitUntil(t, fmt.Sprintf("machine%d to remove %s", i, fixFrom), func() bool {
+			_, err := os.Stat(p.path(fixFrom))
+			return os.IsNotExist(err)
+		})
+		for _, e := range forPath(logLines(t, p.Dir), fixFrom) {
+			if e.Op == "conflict" {
+				t.Errorf("machine%d kept its copy of %s as a conflict: %s", i, fixFrom, e.Description)
+			}
+		}
+	}
+	base := etcdTree(t, ps[0].Dir)
+	for i, p := range ps[1:] {
+		if got := etcdTree(t, p.Dir); fmt.Sprint(got) != fmt.Sprint(base) {
+			t.Errorf("machine%d's files differ from machine0's after the renames", i+1)
+		}
 	}
 }
 

@@ -52,6 +52,10 @@ type Config struct {
 
 var allCases = []string{"commit", "paracle", "contend", "parallel", "read", "scale", "log"}
 
+// extraCases run only when --cases names them: etcd starts its own etcd
+// cluster (etcd.go).
+var extraCases = []string{"etcd"}
+
 func run() int {
 	var c Config
 	var cases, profile string
@@ -64,7 +68,7 @@ func run() int {
 	flag.BoolVar(&c.Keep, "keep", false, "keep the run's trees (mounts are always undone)")
 	var env string
 	flag.StringVar(&env, "daemon-env", "", "extra environment for the paracfs daemons, comma-separated KEY=VALUE (an experiment: GOMAXPROCS=1,GOGC=400)")
-	flag.StringVar(&cases, "cases", strings.Join(allCases, ","), "cases to run, comma-separated: "+strings.Join(allCases, ","))
+	flag.StringVar(&cases, "cases", strings.Join(allCases, ","), "cases to run, comma-separated: "+strings.Join(allCases, ",")+"; also "+strings.Join(extraCases, ",")+" (not by default)")
 	flag.Parse()
 	if c.Paracfs == "" {
 		fmt.Fprintln(os.Stderr, "benchsuite: --paracfs is required (run scripts/bench)")
@@ -82,11 +86,11 @@ func run() int {
 			continue
 		}
 		ok := false
-		for _, a := range allCases {
+		for _, a := range append(allCases, extraCases...) {
 			ok = ok || a == k
 		}
 		if !ok {
-			fmt.Fprintf(os.Stderr, "benchsuite: unknown case %q (want %s)\n", k, strings.Join(allCases, ","))
+			fmt.Fprintf(os.Stderr, "benchsuite: unknown case %q (want %s)\n", k, strings.Join(append(allCases, extraCases...), ","))
 			return 2
 		}
 		c.Cases[k] = true
@@ -135,6 +139,7 @@ func run() int {
 		{"read", b.caseRead},
 		{"scale", b.caseScale},
 		{"log", b.caseLog},
+		{"etcd", b.caseEtcd},
 	}
 	for _, s := range steps {
 		if !c.Cases[s.name] {

@@ -25,7 +25,7 @@ func runCheck(args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, err := backing.Check(dir, backing.Config{})
+	rep, err := backing.Check(dir, backing.Config{CheckStoreURL: checkStoreURL})
 	if err != nil {
 		return err
 	}

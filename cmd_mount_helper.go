@@ -69,7 +69,7 @@ func mountHelper(prog string, args []string) int {
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\nUsage: %s DIR MOUNTPOINT [-o lock_timeout=D,max_size=S,log=P,log_max_size=S,store_max_size=S,staging_max_size=S,fd_reserve=N,rejected_max=S,log_level=L,history_versions=N,history_days=D,allow_other]\n", prog, err, prog)
+		fmt.Fprintf(os.Stderr, "%s: %v\nUsage: %s DIR MOUNTPOINT [-o lock_timeout=D,max_size=S,log=P,log_max_size=S,store_max_size=S,staging_max_size=S,fd_reserve=N,rejected_max=S,log_level=L,history_versions=N,history_days=D,allow_other,store=URL,store_name=N,etcd_ca=F,etcd_cert=F,etcd_key=F,etcd_user=U,etcd_password_file=F]\n", prog, err, prog)
 		return mountUsage
 	}
 	if h.fake {
@@ -159,7 +159,7 @@ func helperArgs(args []string) (h helperCall, err error) {
 		case sloppy:
 			fmt.Fprintf(os.Stderr, "paracfs: ignoring the unknown option %s (-s)\n", o)
 		default:
-			return h, fmt.Errorf("unknown option %q (paracfs knows lock_timeout, max_size, log, log_max_size, store_max_size, staging_max_size, fd_reserve, rejected_max, log_level, history_versions, history_days, allow_other, debug)", o)
+			return h, fmt.Errorf("unknown option %q (paracfs knows lock_timeout, max_size, log, log_max_size, store_max_size, staging_max_size, fd_reserve, rejected_max, log_level, history_versions, history_days, allow_other, debug, store, store_name, etcd_ca, etcd_cert, etcd_key, etcd_user, etcd_password_file)", o)
 		}
 	}
 	return h, nil

@@ -60,8 +60,13 @@ func TestHelperArgs(t *testing.T) {
 	// An unknown option is named, with the options paracfs knows.
 	_, err := helperArgs([]string{"/d", "/m", "-o", "max_size=1M,frobnicate=1"})
 	if want := `unknown option "frobnicate=1" (paracfs knows lock_timeout, max_size, log, `; err == nil ||
-		!strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), ", allow_other, debug)") {
+		!strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), ", etcd_password_file)") {
 		t.Errorf("an unknown option: %v, want %q...", err, want)
+	}
+	for name := range mountOptions {
+		if err == nil || !strings.Contains(err.Error(), " "+name+",") && !strings.Contains(err.Error(), " "+name+")") {
+			t.Errorf("the unknown option's message does not name %s: %v", name, err)
+		}
 	}
 }
 

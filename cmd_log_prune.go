@@ -62,7 +62,7 @@ func runPrune(args []string) error {
 		if removed, kept, err = pruneFile(dir, *logPath, cutoff); err != nil {
 			return err
 		}
-		appendEntry(dir, *logPath, &changelog.Entry{ChangeType: "prune", Op: "prune", Description: fmt.Sprintf(
+		appendEntry(dir, *logPath, &changelog.Entry{ChangeType: changelog.OpPrune, Op: changelog.OpPrune, Description: fmt.Sprintf(
 			"pruned the change log: removed %d entries stamped before %s, kept %d lines", removed, changelog.Timestamp(cutoff), kept)})
 	default:
 		return err

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/changelog"
 )
 
 // Remove unlinks rel. Removing a managed file is allowed (git and vim do
@@ -20,7 +22,7 @@ func (d *Dir) Remove(rel string, c Caller) error {
 	if !d.Managed(rel) {
 		return d.atParent(rel, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) })
 	}
-	return d.away(rel, c, "delete", "deleted", func(pfd int, base string) error {
+	return d.away(rel, c, changelog.OpDelete, "deleted", func(pfd int, base string) error {
 		return unix.Unlinkat(pfd, base, 0)
 	})
 }
@@ -115,7 +117,7 @@ func (d *Dir) Rename(oldRel, newRel string, flags uint32, c Caller) error {
 		return plain()
 	}
 	if !dstManaged {
-		return d.away(oldRel, c, "delete", "renamed to "+newRel, func(int, string) error { return plain() })
+		return d.away(oldRel, c, changelog.OpDelete, "renamed to "+newRel, func(int, string) error { return plain() })
 	}
 
 	src, err := d.Lstat(oldRel)
@@ -139,9 +141,9 @@ func (d *Dir) Rename(oldRel, newRel string, flags uint32, c Caller) error {
 	if err != nil {
 		return d.Refuse(OpTooLarge, newRel, fmt.Sprintf("%s: %v", oldRel, err), c, nil)
 	}
-	op := "commit"
+	op := changelog.OpCommit
 	if srcManaged {
-		op = "rename"
+		op = changelog.OpRename
 	}
 	srcRev := int64(0)
 	if srcManaged {

@@ -17,7 +17,7 @@ func (d *Dir) Remove(rel string, c Caller) error {
 		return unix.EPERM
 	}
 	if d.IsLog(rel) {
-		return d.Refuse(OpAppendOnly, rel, "the change log cannot be removed through the mount", c, nil)
+		return d.AppendOnly(LogRemove, rel, 0, -1, c)
 	}
 	if !d.Managed(rel) {
 		return d.atParent(rel, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) })
@@ -100,10 +100,10 @@ func (d *Dir) Rename(oldRel, newRel string, flags uint32, c Caller) error {
 		return unix.EPERM
 	}
 	if d.IsLog(oldRel) || d.IsLog(newRel) {
-		return d.Refuse(OpAppendOnly, d.Config().LogPath, "the change log cannot be renamed or replaced through the mount", c, nil)
+		return d.AppendOnly(LogRename, d.Config().LogPath, 0, -1, c)
 	}
 	if d.HoldsLog(oldRel) || d.HoldsLog(newRel) {
-		return d.Refuse(OpAppendOnly, d.Config().LogPath, fmt.Sprintf("%s holds the change log: it cannot be renamed or replaced through the mount", dirOf(oldRel, newRel, d.HoldsLog)), c, nil)
+		return d.AppendOnly(LogRename, dirOf(oldRel, newRel, d.HoldsLog), 0, -1, c)
 	}
 	srcManaged, dstManaged := d.Managed(oldRel), d.Managed(newRel)
 	if (srcManaged || dstManaged) && flags&unix.RENAME_EXCHANGE != 0 {

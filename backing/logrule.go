@@ -33,8 +33,8 @@ func (ch LogChange) verb() string {
 }
 
 // AppendOnly decides whether ch, done by c to rel, keeps to the change
-// log's rule. rel is the log, or the directory on its way that ch acts on
-// (HoldsLog). at and end place a write or a truncate: the offset written
+// log's rule. rel is the log ("" names it too), or the directory on its
+// way that ch acts on (HoldsLog). at and end place a write or a truncate: the offset written
 // at, or the size truncated to, and the log's end as the caller sees it.
 // A write at the end is an append and a truncate to it changes nothing:
 // both are allowed (nil). Anything else, and any change whose end is not

@@ -25,6 +25,7 @@ func TestAppendOnlyDecides(t *testing.T) {
 		{"a truncate to the size", LogTruncate, DefaultLogPath, 10, 10, ""},
 		{"a truncate to 0", LogTruncate, DefaultLogPath, 0, 10, "it cannot be truncated"},
 		{"a truncate, size unknown", LogTruncate, DefaultLogPath, 0, -1, "it cannot be truncated"},
+		{"a truncate of \"\" (the log)", LogTruncate, "", 0, 10, "it cannot be truncated"},
 		{"a removal", LogRemove, DefaultLogPath, 0, -1, "it cannot be removed"},
 		{"a removal of its directory", LogRemove, "memory/logs", 0, -1, "memory/logs, which holds it, cannot be removed"},
 		{"a rename, end given", LogRename, DefaultLogPath, 0, 0, "it cannot be renamed or replaced"},

@@ -47,7 +47,7 @@ func (h *logHandle) Write(ctx context.Context, data []byte, off int64) (uint32, 
 	if h.append {
 		at = end // O_APPEND: the write goes to the end, whatever its offset
 	}
-	if err := h.r.d.AppendOnly(backing.LogWrite, h.r.d.Config().LogPath, at, end, h.r.caller(ctx)); err != nil {
+	if err := h.r.d.AppendOnly(backing.LogWrite, "", at, end, h.r.caller(ctx)); err != nil {
 		return 0, errno(err)
 	}
 	h.buf = append(h.buf, data...)
@@ -60,7 +60,7 @@ func (h *logHandle) truncate(ctx context.Context, size int64) syscall.Errno {
 	if err := unix.Fstat(h.fd, &st); err == nil {
 		end = st.Size
 	}
-	return errno(h.r.d.AppendOnly(backing.LogTruncate, h.r.d.Config().LogPath, size, end, h.r.caller(ctx)))
+	return errno(h.r.d.AppendOnly(backing.LogTruncate, "", size, end, h.r.caller(ctx)))
 }
 
 func (h *logHandle) flush(c backing.Caller) syscall.Errno {

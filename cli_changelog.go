@@ -10,10 +10,10 @@ import (
 )
 
 // appendEntry appends a line of this command's own to a log that no daemon
-// serves, in one write(2) on an O_APPEND descriptor, as every appender does.
-// A log that does not exist yet is left alone.
+// serves, as every appender does (changelog.AppendTo). A log that does not
+// exist yet is left alone.
 func appendEntry(dir, logRel string, e *changelog.Entry) {
-	f, err := openBeneath(dir, logRel, unix.O_WRONLY|unix.O_APPEND|unix.O_NONBLOCK, 0)
+	f, err := openBeneath(dir, logRel, unix.O_RDWR|unix.O_APPEND|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return
 	}
@@ -23,9 +23,7 @@ func appendEntry(dir, logRel string, e *changelog.Entry) {
 	}
 	uid := uint32(os.Getuid())
 	e.Timestamp, e.ProcessID, e.UID, e.Command = changelog.Timestamp(time.Now()), os.Getpid(), &uid, "paracfs"
-	if line, err := changelog.Marshal(e); err == nil {
-		f.Write(line)
-	}
+	changelog.AppendTo(f, e)
 }
 
 // logPathOf is the change log of dir, relative to it: the running daemon's

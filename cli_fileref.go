@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -122,7 +120,7 @@ func resolveFile(arg string) (fileRef, error) {
 
 // versions reads the file's history index.
 func (f fileRef) versions() ([]backing.Version, error) {
-	b, err := os.ReadFile(filepath.Join(f.historyDir(), backing.HistoryIndex))
+	vs, err := backing.VersionsAt(metaDirOf(f.root), f.rel)
 	if errors.Is(err, os.ErrNotExist) {
 		if _, serr := os.Lstat(filepath.Join(f.root, filepath.FromSlash(f.rel))); errors.Is(serr, os.ErrNotExist) {
 			return nil, fmt.Errorf("%s: no such file, and no history kept under that name", f.rel)
@@ -136,10 +134,7 @@ func (f fileRef) versions() ([]backing.Version, error) {
 		}
 		return nil, fmt.Errorf("%s: no history kept (paracfs keeps the versions committed through its mount)", f.rel)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return backing.ParseIndex(b), nil
+	return vs, err
 }
 
 // content returns the bytes FILE@REV names: that kept version, checked
@@ -156,25 +151,13 @@ func (f fileRef) content() ([]byte, error) {
 		if v.Rev != f.rev {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(f.historyDir(), backing.VersionName(f.rel, v.Rev)))
-		if err != nil {
-			return nil, err
-		}
-		if sha256hex(b) != v.SHA256 {
-			return nil, fmt.Errorf("%s: the kept bytes do not match their sha256 (damaged by a crash?)", f)
-		}
-		return b, nil
+		return backing.ReadVersionAt(metaDirOf(f.root), f.rel, v)
 	}
 	var have []string
 	for _, v := range vs {
 		have = append(have, strconv.FormatInt(v.Rev, 10))
 	}
 	return nil, fmt.Errorf("%s: revision %d is not kept (kept: %s)", f.rel, f.rev, strings.Join(have, " "))
-}
-
-func sha256hex(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
 }
 
 // shortPath shows p relative to the current directory when it is below it.

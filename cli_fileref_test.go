@@ -101,7 +101,7 @@ func unmountedDir(t *testing.T) string {
 	}{{1, "revision: 1\na: 1\n"}, {2, "revision: 2\nb: 2\n"}} {
 		write(filepath.Join(hist, backing.VersionName("sub/x.yaml", v.rev)), v.content)
 		line, err := json.Marshal(backing.Version{Rev: v.rev, Time: time.Unix(1700000000+v.rev, 0).UTC(), Op: "commit",
-			Pid: 7, Command: "vim", Size: int64(len(v.content)), SHA256: sha256hex([]byte(v.content))})
+			Pid: 7, Command: "vim", Size: int64(len(v.content)), SHA256: backing.SHA256([]byte(v.content))})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/paracfs/paracfs/backing"
 )
 
 // fsType is how paracfs mounts show in /proc/self/mountinfo.
@@ -143,7 +145,8 @@ func absDir(p string) (string, error) {
 	return "", fmt.Errorf("%s: too many levels of symbolic links", p)
 }
 
-// daemonState is what a running daemon writes to .paracfs/daemon.json.
+// daemonState is what a running daemon writes to .paracfs/daemon.json
+// (backing.StateFile).
 type daemonState struct {
 	Pid        int       `json:"pid"`
 	Dir        string    `json:"dir"`
@@ -156,7 +159,7 @@ type anyConfig map[string]any
 
 func readState(mountpoint string) (daemonState, error) {
 	var s daemonState
-	b, err := os.ReadFile(metaPath(mountpoint, ".paracfs/daemon.json"))
+	b, err := os.ReadFile(metaPath(mountpoint, backing.MetaDir+"/"+backing.StateFile))
 	if err != nil {
 		return s, err
 	}

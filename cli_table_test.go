@@ -89,7 +89,7 @@ func TestPaint(t *testing.T) {
 	}
 	for op, want := range map[string]string{
 		"commit": sgrGreen, "restore": sgrGreen, "conflict": sgrRed + sgrBold, "append_only": sgrRed + sgrBold,
-		"delete": sgrYellow, "rotate": sgrYellow, "recover": sgrBlue, "external": sgrBlue, "config": sgrCyan, "": sgrCyan,
+		"lock_busy": sgrRed + sgrBold, "delete": sgrYellow, "rotate": sgrYellow, "recover": sgrBlue, "external": sgrBlue, "config": sgrCyan, "": sgrCyan,
 	} {
 		if got := opColor(op); got != want {
 			t.Errorf("opColor(%q) = %q, want %q", op, got, want)

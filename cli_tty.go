@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/changelog"
 )
 
 // isTerminal reports whether f is a terminal.
@@ -48,16 +50,16 @@ func paint(on bool, sgr, s string) string {
 }
 
 // opColor is the colour of a log op: refusals red, changes green, removals
-// and renames yellow, the daemon's own notes blue.
+// and renames yellow, the daemon's own notes blue (changelog.KindOf).
 func opColor(op string) string {
-	switch op {
-	case "commit", "create", "apply", "restore":
+	switch changelog.KindOf(op) {
+	case changelog.KindChange:
 		return sgrGreen
-	case "conflict", "invalid", "too_large", "lock_timeout", "append_only", "read_only", "config_error":
+	case changelog.KindRefusal:
 		return sgrRed + sgrBold
-	case "delete", "rename", "move", "truncate", "drop", "prune", "rotate":
+	case changelog.KindAway:
 		return sgrYellow
-	case "recover", "warning", "external":
+	case changelog.KindNote:
 		return sgrBlue
 	}
 	return sgrCyan

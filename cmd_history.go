@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/paracfs/paracfs/backing"
 	"github.com/paracfs/paracfs/changelog"
 	"github.com/spf13/pflag"
 )
@@ -65,7 +66,7 @@ func runHistory(args []string) error {
 	current, curErr := os.ReadFile(filepath.Join(f.root, filepath.FromSlash(f.rel)))
 	curSum := ""
 	if curErr == nil {
-		curSum = sha256hex(current)
+		curSum = backing.SHA256(current)
 	}
 	var t table
 	t.add([]string{"REV", "TIME", "OP", "PID", "COMMAND", "SIZE", ""}, []string{sgrBold, sgrBold, sgrBold, sgrBold, sgrBold, sgrBold, ""})

@@ -29,8 +29,7 @@ func logFlagSet(o *logOpts) *pflag.FlagSet {
 			"coloured (unless NO_COLOR is set). 'paracfs log prune --help' removes old entries.")
 	fs.StringVar(&o.path, "path", "", "only entries for this path (relative to DIR, or a glob such as 'roadmap/*.yaml')")
 	fs.StringVar(&o.op, "op", "", "only entries with this op (commit, conflict, invalid, delete, ...)")
-	fs.SetAnnotation("op", annotValues, []string{"commit", "create", "apply", "rename", "truncate", "restore", "delete", "move", "conflict", "invalid",
-		"too_large", "lock_timeout", "lock_busy", "lock_symlink", "append_only", "drop", "prune", "external", "recover", "warning", "config", "config_error"})
+	fs.SetAnnotation("op", annotValues, changelog.Ops())
 	fs.IntVar(&o.pid, "pid", 0, "only entries made by this process id")
 	fs.StringVar(&o.since, "since", "", "only entries at or after this time: a duration back from now (1h, 30m) or a date (2026-11-28, RFC 3339)")
 	fs.StringVar(&o.until, "until", "", "only entries before this time: a duration back from now or a date, as --since")

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -64,7 +62,7 @@ func runPrune(args []string) error {
 		if removed, kept, err = pruneFile(dir, *logPath, cutoff); err != nil {
 			return err
 		}
-		appendEntry(dir, *logPath, &changelog.Entry{ChangeType: "prune", Op: "prune", Description: fmt.Sprintf(
+		appendEntry(dir, *logPath, &changelog.Entry{ChangeType: changelog.OpPrune, Op: changelog.OpPrune, Description: fmt.Sprintf(
 			"pruned the change log: removed %d entries stamped before %s, kept %d lines", removed, changelog.Timestamp(cutoff), kept)})
 	default:
 		return err
@@ -101,9 +99,7 @@ func pruneFile(dir, rel string, cutoff time.Time) (removed, kept int, err error)
 	}
 	defer parent.Close()
 	pfd := int(parent.Fd())
-	var r [6]byte
-	rand.Read(r[:])
-	tmp := ".paracfs-tmp." + filepath.Base(rel) + "." + hex.EncodeToString(r[:])
+	tmp := backing.TempName(filepath.Base(rel))
 	fd, err := unix.Openat(pfd, tmp, unix.O_RDWR|unix.O_APPEND|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(st.Mode().Perm()))
 	if err != nil {
 		return 0, 0, &os.PathError{Op: "create", Path: filepath.Join(filepath.Dir(path), tmp), Err: err}

@@ -280,7 +280,7 @@ func dropRejected(dir string, e rejectedEntry) error {
 
 // logDrop logs a drop made with no daemon running.
 func logDrop(dir string, e rejectedEntry) {
-	appendEntry(dir, logPathOf(dir), &changelog.Entry{ChangeType: "drop", Op: "drop", Path: e.Path, Kept: e.Kept,
+	appendEntry(dir, logPathOf(dir), &changelog.Entry{ChangeType: changelog.OpDrop, Op: changelog.OpDrop, Path: e.Path, Kept: e.Kept,
 		Description: fmt.Sprintf("%s: dropped the refused write kept in %s", e.Path, e.Kept)})
 }
 

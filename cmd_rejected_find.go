@@ -27,7 +27,7 @@ func rejectedID(kept string) string {
 func listKept(dir string) ([]rejectedEntry, error) {
 	var out []rejectedEntry
 	meta := metaDirOf(dir)
-	root := filepath.Join(meta, "rejected")
+	root := metaPath(dir, backing.RejectedDir)
 	err := filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			if p == root && errors.Is(err, fs.ErrNotExist) {

@@ -129,7 +129,7 @@ func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, er
 				"staging_max_size": cfg.StagingMaxSize, "fd_reserve": cfg.FdReserve, "history_versions": max(cfg.History.MaxVersions, 0),
 				"history_days": historyDays(cfg.History), "allow_other": mf.allowOther, "globs": cfg.Globs},
 		}, "", "  ")
-		b.WriteMeta("daemon.json", append(state, '\n'))
+		b.WriteMeta(backing.StateFile, append(state, '\n'))
 	}
 	writeState(cfg)
 	b.OnConfig(writeState) // paracfs.yaml changed: clients find the log where it is now
@@ -181,7 +181,7 @@ func (d *daemon) finish() error {
 	<-d.served
 	d.stopping()
 	d.root.Shutdown()
-	d.back.RemoveMeta("daemon.json")
+	d.back.RemoveMeta(backing.StateFile)
 	d.back.DetachStore()
 	if err := d.back.Close(); err != nil {
 		slog.Error("closing the backing directory", "dir", d.dir, "err", err)

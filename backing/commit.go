@@ -73,7 +73,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		return Result{}, d.refuse(&Refusal{Op: OpReadOnly, Path: w.Path, Reason: MetaDir + "/ is read-only through the mount"}, w.Caller, nil, 0)
 	}
 	if d.IsLog(w.Path) {
-		return Result{}, d.refuse(&Refusal{Op: OpAppendOnly, Path: w.Path, Reason: "the change log can only be appended to"}, w.Caller, w.Data, 0)
+		return Result{}, d.refuseLogChange(LogReplace, w.Path, w.Caller, w.Data)
 	}
 	kind := revision.KindOf(w.Path)
 	var doc *revision.Doc

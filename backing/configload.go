@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/paracfs/paracfs/changelog"
 	"github.com/paracfs/paracfs/revision"
 )
 
@@ -141,11 +142,11 @@ func (d *Dir) reloadConfig(cause string) {
 		cfg = d.base
 		d.atParent(goodConfig, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) })
 	case err != nil:
-		d.configNote("config_error", fmt.Sprintf("%s: %v: keeping the configuration in force", ConfigFile, err))
+		d.configNote(changelog.OpConfigError, fmt.Sprintf("%s: %v: keeping the configuration in force", ConfigFile, err))
 		return
 	default:
 		if cfg, warns, err = d.buildConfig(ConfigFile, data, nil); err != nil {
-			d.configNote("config_error", fmt.Sprintf("%v: keeping the configuration in force (after a change to %s)", err, cause))
+			d.configNote(changelog.OpConfigError, fmt.Sprintf("%v: keeping the configuration in force (after a change to %s)", err, cause))
 			return
 		}
 		if err := d.writeMetaFile(goodConfig, data); err != nil {
@@ -156,7 +157,7 @@ func (d *Dir) reloadConfig(cause string) {
 	d.keepStore(old, &cfg)
 	changes := configChanges(old, cfg)
 	if old.LogPath != cfg.LogPath {
-		d.configNote("config", fmt.Sprintf("the change log moves to %s (%s changed)", cfg.LogPath, ConfigFile))
+		d.configNote(changelog.OpConfig, fmt.Sprintf("the change log moves to %s (%s changed)", cfg.LogPath, ConfigFile))
 	}
 	d.cfg.Store(&cfg)
 	if old.LogPath != cfg.LogPath {
@@ -170,12 +171,12 @@ func (d *Dir) reloadConfig(cause string) {
 		what = strings.Join(changes, "; ")
 	}
 	if data == nil {
-		d.configNote("config", fmt.Sprintf("%s is gone: the command line's settings and the defaults apply: %s", ConfigFile, what))
+		d.configNote(changelog.OpConfig, fmt.Sprintf("%s is gone: the command line's settings and the defaults apply: %s", ConfigFile, what))
 	} else {
-		d.configNote("config", fmt.Sprintf("configuration reloaded from %s after a change to %s: %s", ConfigFile, cause, what))
+		d.configNote(changelog.OpConfig, fmt.Sprintf("configuration reloaded from %s after a change to %s: %s", ConfigFile, cause, what))
 	}
 	for _, w := range warns {
-		d.configNote("config", w)
+		d.configNote(changelog.OpConfig, w)
 	}
 }
 

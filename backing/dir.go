@@ -181,10 +181,10 @@ func open(root string, cfg Config, exclusive bool) (*Dir, error) {
 	d.logMigration(moved)
 	if fallback != "" {
 		d.fallback = fallback
-		d.configNote("config_error", fallback)
+		d.configNote(changelog.OpConfigError, fallback)
 	}
 	for _, w := range warns {
-		d.configNote("config", w)
+		d.configNote(changelog.OpConfig, w)
 	}
 	d.revs = newRevStore(d)
 	var managed []string
@@ -197,7 +197,7 @@ func open(root string, cfg Config, exclusive bool) (*Dir, error) {
 		removed += n
 	}
 	if removed > 0 {
-		d.note("recover", fmt.Sprintf("removed %d temp file(s) left by an interrupted commit", removed))
+		d.note(changelog.OpRecover, fmt.Sprintf("removed %d temp file(s) left by an interrupted commit", removed))
 	}
 	d.logUnlogged(managed)
 	d.collectObjects()
@@ -395,7 +395,7 @@ func (d *Dir) openLog(create bool) error {
 		return err
 	}
 	kept, _ := d.keep(d.Config().LogPath, "torn", Caller{Pid: os.Getpid(), Command: "paracfs"}, torn)
-	d.note("recover", fmt.Sprintf("repaired a torn last line of %d bytes (kept in %s)", len(torn), kept))
+	d.note(changelog.OpRecover, fmt.Sprintf("repaired a torn last line of %d bytes (kept in %s)", len(torn), kept))
 	return nil
 }
 

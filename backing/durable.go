@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/changelog"
 )
 
 // What an acknowledgment promises is on disk when it is given: the
@@ -245,7 +247,7 @@ func (d *Dir) markLogSynced() {
 	}
 	b, _ := json.Marshal(logMark{Synced: now})
 	if err := d.writeMetaFile(logMarkFile, append(b, '\n')); err != nil {
-		d.note("warning", fmt.Sprintf("%s: %v", logMarkFile, err))
+		d.note(changelog.OpWarning, fmt.Sprintf("%s: %v", logMarkFile, err))
 		return
 	}
 	if mfd, err := d.openat(MetaDir, unix.O_PATH|unix.O_DIRECTORY, 0); err == nil {

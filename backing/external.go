@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/paracfs/paracfs/changelog"
 	"github.com/paracfs/paracfs/revision"
 )
 
@@ -85,7 +86,7 @@ func (d *Dir) adoptExternal(rel string, st *unix.Stat_t, in inspection) {
 	defer d.configTouched(rel) // a config file changed behind our back applies too
 	d.revs.noteExternal(rel, stamp{rev: in.rev, sha: in.sum, size: st.Size, mtime: mtimeNs(st)})
 	old, size := in.rev-1, st.Size
-	e := d.entry("external", rel, Caller{Pid: 0, Uid: st.Uid, Command: "(outside the mount)"})
+	e := d.entry(changelog.OpExternal, rel, Caller{Pid: 0, Uid: st.Uid, Command: "(outside the mount)"})
 	e.Revision, e.OldRevision, e.Size, e.SHA256 = &in.rev, &old, &size, in.sum
 	e.Description = fmt.Sprintf("%s: changed behind the mount's back: revision %d → %d", rel, old, in.rev)
 	d.appendLog(e)

@@ -434,14 +434,8 @@ func (d *Dir) ReadVersion(rel string, rev int64) ([]byte, Version, error) {
 		if v.Rev != rev {
 			continue
 		}
-		data, err := d.readSmall(HistoryPath(rel) + "/" + VersionName(rel, rev))
-		if err != nil {
-			return nil, v, fmt.Errorf("%s@%d: %w", rel, rev, err)
-		}
-		if sha256hex(data) != v.SHA256 {
-			return nil, v, fmt.Errorf("%s@%d: the kept bytes do not match their sha256 (damaged by a crash?)", rel, rev)
-		}
-		return data, v, nil
+		data, err := versionBytes(rel, v, func(name string) ([]byte, error) { return d.readSmall(HistoryPath(rel) + "/" + name) })
+		return data, v, err
 	}
 	return nil, Version{}, fmt.Errorf("%s: revision %d is not in the history (run paracfs history %s)", rel, rev, rel)
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/changelog"
 )
 
 // Renaming a managed file away is how editors save: vim renames x.yaml to
@@ -188,7 +190,7 @@ func (d *Dir) FinishRename(oldRel, newRel string, ino uint64, c Caller) error {
 	if newRel != "" {
 		what = "renamed to " + newRel
 	}
-	return d.away(oldRel, c, "delete", what, func(pfd int, base string) error {
+	return d.away(oldRel, c, changelog.OpDelete, what, func(pfd int, base string) error {
 		var st unix.Stat_t
 		if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return err

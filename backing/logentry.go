@@ -100,9 +100,9 @@ func (d *Dir) event(op, rel, msg string) {
 	e.Description = msg
 	level := slog.LevelInfo
 	switch op {
-	case "warning":
+	case changelog.OpWarning:
 		level = slog.LevelWarn
-	case "config_error":
+	case changelog.OpConfigError:
 		level = slog.LevelWarn
 		e.Reason = msg
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/changelog"
 )
 
 // paracfs's own data (history, objects, refused writes, tombstones,
@@ -244,7 +246,7 @@ func (d *Dir) logMigration(moved string) {
 		return
 	}
 	slog.Info(moved, "from", d.Root+"/"+MetaDir, "to", d.meta.path)
-	e := d.entry("migrate", "", daemonCaller())
+	e := d.entry(changelog.OpMigrate, "", daemonCaller())
 	e.Description = moved
 	d.appendLog(e)
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/changelog"
 )
 
 // Remove unlinks rel. Removing a managed file is allowed (git and vim do
@@ -15,12 +17,12 @@ func (d *Dir) Remove(rel string, c Caller) error {
 		return unix.EPERM
 	}
 	if d.IsLog(rel) {
-		return d.Refuse(OpAppendOnly, rel, "the change log cannot be removed through the mount", c, nil)
+		return d.AppendOnly(LogRemove, rel, 0, -1, c)
 	}
 	if !d.Managed(rel) {
 		return d.atParent(rel, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) })
 	}
-	return d.away(rel, c, "delete", "deleted", func(pfd int, base string) error {
+	return d.away(rel, c, changelog.OpDelete, "deleted", func(pfd int, base string) error {
 		return unix.Unlinkat(pfd, base, 0)
 	})
 }
@@ -98,10 +100,10 @@ func (d *Dir) Rename(oldRel, newRel string, flags uint32, c Caller) error {
 		return unix.EPERM
 	}
 	if d.IsLog(oldRel) || d.IsLog(newRel) {
-		return d.Refuse(OpAppendOnly, d.Config().LogPath, "the change log cannot be renamed or replaced through the mount", c, nil)
+		return d.AppendOnly(LogRename, d.Config().LogPath, 0, -1, c)
 	}
 	if d.HoldsLog(oldRel) || d.HoldsLog(newRel) {
-		return d.Refuse(OpAppendOnly, d.Config().LogPath, fmt.Sprintf("%s holds the change log: it cannot be renamed or replaced through the mount", dirOf(oldRel, newRel, d.HoldsLog)), c, nil)
+		return d.AppendOnly(LogRename, dirOf(oldRel, newRel, d.HoldsLog), 0, -1, c)
 	}
 	srcManaged, dstManaged := d.Managed(oldRel), d.Managed(newRel)
 	if (srcManaged || dstManaged) && flags&unix.RENAME_EXCHANGE != 0 {
@@ -115,7 +117,7 @@ func (d *Dir) Rename(oldRel, newRel string, flags uint32, c Caller) error {
 		return plain()
 	}
 	if !dstManaged {
-		return d.away(oldRel, c, "delete", "renamed to "+newRel, func(int, string) error { return plain() })
+		return d.away(oldRel, c, changelog.OpDelete, "renamed to "+newRel, func(int, string) error { return plain() })
 	}
 
 	src, err := d.Lstat(oldRel)
@@ -139,9 +141,9 @@ func (d *Dir) Rename(oldRel, newRel string, flags uint32, c Caller) error {
 	if err != nil {
 		return d.Refuse(OpTooLarge, newRel, fmt.Sprintf("%s: %v", oldRel, err), c, nil)
 	}
-	op := "commit"
+	op := changelog.OpCommit
 	if srcManaged {
-		op = "rename"
+		op = changelog.OpRename
 	}
 	srcRev := int64(0)
 	if srcManaged {

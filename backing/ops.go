@@ -154,7 +154,7 @@ func (d *Dir) Rmdir(rel string, c Caller) error {
 		return unix.EPERM
 	}
 	if d.HoldsLog(rel) {
-		return d.Refuse(OpAppendOnly, d.Config().LogPath, rel+" holds the change log: it cannot be removed through the mount", c, nil)
+		return d.AppendOnly(LogRemove, rel, 0, -1, c)
 	}
 	defer d.dirs.flush()
 	return d.atParent(rel, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, unix.AT_REMOVEDIR) })

@@ -63,7 +63,7 @@ func (d *Dir) PruneLog(cutoff time.Time, c Caller) (removed, kept int, err error
 		return 0, 0, fmt.Errorf("pruning the change log %s: %w", d.Config().LogPath, err)
 	}
 	old.Close()
-	e := d.entry("prune", "", c)
+	e := d.entry(changelog.OpPrune, "", c)
 	e.Description = fmt.Sprintf("pruned the change log: removed %d entries stamped before %s, kept %d lines",
 		p.removed, changelog.Timestamp(cutoff), p.kept)
 	d.appendLog(e)

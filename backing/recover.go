@@ -157,7 +157,7 @@ func (d *Dir) logUnlogged(managed []string) {
 		if r, ok := logged[c.rel]; ok && r >= c.s.rev {
 			continue // a new name's first commit is revision 0: logged only if a line says so
 		}
-		e := d.entry("recover", c.rel, daemonCaller())
+		e := d.entry(changelog.OpRecover, c.rel, daemonCaller())
 		rev, old, size := c.s.rev, max(c.s.rev-1, 0), c.s.size
 		e.Revision, e.OldRevision, e.Size, e.SHA256 = &rev, &old, &size, c.s.sha
 		e.Description = fmt.Sprintf("%s: revision %d was committed but its log line was lost (the daemon stopped, or the power was cut, before the line reached the disk): logged at start", c.rel, rev)

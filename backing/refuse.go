@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/paracfs/paracfs/changelog"
 	"github.com/paracfs/paracfs/revision"
 )
 
@@ -43,17 +44,18 @@ type ReadTracker interface {
 
 func (c Caller) holds(rel string) bool { return c.HoldsLock != nil && c.HoldsLock(rel) }
 
-// The kinds of refusal. Each maps to exactly one errno, in Errno.
+// The kinds of refusal, named in the change log's list of ops (changelog).
+// Each maps to exactly one errno, in Errno.
 const (
-	OpConflict    = "conflict"      // derived from an older revision
-	OpInvalid     = "invalid"       // failed validation
-	OpTooLarge    = "too_large"     // over --max-size
-	OpLockTimeout = "lock_timeout"  // P.lock held past --lock-timeout
-	OpLockBusy    = "lock_busy"     // P.lock held through the mount by a process waiting for a rename's directory
-	OpLockSymlink = "lock_symlink"  // P.lock is a symlink, never followed
-	OpLockNotFile = "lock_not_file" // P.lock is a FIFO, a directory or a device
-	OpAppendOnly  = "append_only"   // rewrite of the change log
-	OpReadOnly    = "read_only"     // write inside .paracfs/
+	OpConflict    = changelog.OpConflict    // derived from an older revision
+	OpInvalid     = changelog.OpInvalid     // failed validation
+	OpTooLarge    = changelog.OpTooLarge    // over --max-size
+	OpLockTimeout = changelog.OpLockTimeout // P.lock held past --lock-timeout
+	OpLockBusy    = changelog.OpLockBusy    // P.lock held through the mount by a process waiting for a rename's directory
+	OpLockSymlink = changelog.OpLockSymlink // P.lock is a symlink, never followed
+	OpLockNotFile = changelog.OpLockNotFile // P.lock is a FIFO, a directory or a device
+	OpAppendOnly  = changelog.OpAppendOnly  // rewrite of the change log
+	OpReadOnly    = changelog.OpReadOnly    // write inside .paracfs/
 )
 
 // Refusal is a write paracfs refused. The backing file is untouched and the

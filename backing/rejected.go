@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/changelog"
 )
 
 // RejectedDir holds the bytes of refused writes (see keep), mirroring DIR's
@@ -106,7 +108,7 @@ func (d *Dir) ApplyKept(kept string, c Caller) (KeptName, Result, error) {
 		return k, Result{}, fmt.Errorf("%s: not a managed file: a refused write of it cannot be applied", k.Path)
 	}
 	c.Kept, c.Reads, c.HoldsLock = kept, nil, nil
-	res, err := d.Commit(Write{Path: k.Path, Data: data, Base: -1, Op: "apply", Caller: c})
+	res, err := d.Commit(Write{Path: k.Path, Data: data, Base: -1, Op: changelog.OpApply, Caller: c})
 	if err != nil {
 		return k, res, err
 	}
@@ -133,7 +135,7 @@ func (d *Dir) DropKept(kept string, c Caller) (KeptName, error) {
 	if err := d.removeKept(kept); err != nil {
 		return k, fmt.Errorf("%s: %w", kept, err)
 	}
-	e := d.entry("drop", k.Path, c)
+	e := d.entry(changelog.OpDrop, k.Path, c)
 	e.Kept = kept
 	e.Description = fmt.Sprintf("%s: dropped the refused write kept in %s", k.Path, kept)
 	d.appendLog(e)

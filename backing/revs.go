@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/changelog"
 )
 
 // revXattr holds "<revision> <sha256> <size> <mtime ns>" on each committed
@@ -105,14 +107,14 @@ func newRevStore(d *Dir) *revStore {
 	s := &revStore{d: d, tomb: map[string]int64{}, mem: map[string]stamp{}, noted: map[string]stamp{}, seen: map[string]int64{}}
 	if b, err := d.readSmall(tombstonesFile); err == nil {
 		if err := json.Unmarshal(b, &s.tomb); err != nil {
-			d.note("recover", fmt.Sprintf("%s is not valid JSON (%v): deleted names start their revisions anew", tombstonesFile, err))
+			d.note(changelog.OpRecover, fmt.Sprintf("%s is not valid JSON (%v): deleted names start their revisions anew", tombstonesFile, err))
 			s.tomb = map[string]int64{}
 		}
 	}
 	if b, err := d.readSmall(stampsFile); err == nil {
 		var m map[string]string
 		if err := json.Unmarshal(b, &m); err != nil {
-			d.note("recover", fmt.Sprintf("%s is not valid JSON (%v): changes made behind the mount's back and not committed since are counted again", stampsFile, err))
+			d.note(changelog.OpRecover, fmt.Sprintf("%s is not valid JSON (%v): changes made behind the mount's back and not committed since are counted again", stampsFile, err))
 		}
 		for rel, v := range m {
 			if st, ok := parseStamp(v); ok {
@@ -176,10 +178,10 @@ func (s *revStore) record(fd int, rel string, st stamp) {
 			return
 		}
 		if err != unix.ENOTSUP && err != unix.EOPNOTSUPP {
-			s.d.note("warning", fmt.Sprintf("%s: cannot record revision %d as an xattr: %v", rel, st.rev, err))
+			s.d.note(changelog.OpWarning, fmt.Sprintf("%s: cannot record revision %d as an xattr: %v", rel, st.rev, err))
 			return
 		}
-		s.d.note("warning", "the backing filesystem has no user xattrs: revisions of files without a revision field last only until unmount")
+		s.d.note(changelog.OpWarning, "the backing filesystem has no user xattrs: revisions of files without a revision field last only until unmount")
 		s.noXattr = true
 	}
 	s.mu.Lock()
@@ -248,7 +250,7 @@ func (s *revStore) notedJSON() []byte {
 
 func (s *revStore) saveNoted(b []byte) {
 	if err := s.d.writeMetaFile(stampsFile, b); err != nil {
-		s.d.note("warning", fmt.Sprintf("%s: %v", stampsFile, err))
+		s.d.note(changelog.OpWarning, fmt.Sprintf("%s: %v", stampsFile, err))
 	}
 }
 
@@ -285,7 +287,7 @@ func (s *revStore) bury(rel string, rev int64) {
 	b, _ := json.MarshalIndent(s.tomb, "", "  ")
 	s.mu.Unlock()
 	if err := s.d.writeMetaFile(tombstonesFile, append(b, '\n')); err != nil {
-		s.d.note("warning", fmt.Sprintf("%s: %v", tombstonesFile, err))
+		s.d.note(changelog.OpWarning, fmt.Sprintf("%s: %v", tombstonesFile, err))
 	}
 }
 
@@ -301,7 +303,7 @@ func (s *revStore) unbury(rel string) {
 	b, _ := json.MarshalIndent(s.tomb, "", "  ")
 	s.mu.Unlock()
 	if err := s.d.writeMetaFile(tombstonesFile, append(b, '\n')); err != nil {
-		s.d.note("warning", fmt.Sprintf("%s: %v", tombstonesFile, err))
+		s.d.note(changelog.OpWarning, fmt.Sprintf("%s: %v", tombstonesFile, err))
 	}
 }
 
@@ -338,7 +340,7 @@ func (s *revStore) moveAll(files []moved) {
 	}
 	s.mu.Unlock()
 	if err := s.d.writeMetaFile(tombstonesFile, append(b, '\n')); err != nil {
-		s.d.note("warning", fmt.Sprintf("%s: %v", tombstonesFile, err))
+		s.d.note(changelog.OpWarning, fmt.Sprintf("%s: %v", tombstonesFile, err))
 	}
 	if nb != nil {
 		s.saveNoted(nb)

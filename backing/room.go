@@ -6,6 +6,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/changelog"
 )
 
 // A full disk, a read-only disk or an I/O error at commit is a refusal
@@ -14,10 +16,10 @@ import (
 // where the log can still be written, and the bytes are kept where there
 // is room (else the reason says they could not be).
 const (
-	OpNoSpace    = "no_space"     // the backing filesystem is full (ENOSPC, EDQUOT)
-	OpReadOnlyFS = "read_only_fs" // the backing filesystem is read-only
-	OpIOError    = "io_error"     // the backing filesystem reported an I/O error
-	OpIsDir      = "is_directory" // a directory took the file's name
+	OpNoSpace    = changelog.OpNoSpace    // the backing filesystem is full (ENOSPC, EDQUOT)
+	OpReadOnlyFS = changelog.OpReadOnlyFS // the backing filesystem is read-only
+	OpIOError    = changelog.OpIOError    // the backing filesystem reported an I/O error
+	OpIsDir      = changelog.OpIsDir      // a directory took the file's name
 )
 
 // diskRefusal classifies an error of the backing filesystem met while

@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/changelog"
 )
 
 // RotatedSuffix names the change log's previous file, beside it: a log
@@ -117,7 +119,7 @@ func (d *Dir) maybeRotate() {
 	if notify != nil {
 		notify(logPath, logPath+RotatedSuffix)
 	}
-	d.note("rotate", fmt.Sprintf("rotated the change log at %d bytes (the limit is %d): its lines are now in %s%s", size, max, base, RotatedSuffix))
+	d.note(changelog.OpRotate, fmt.Sprintf("rotated the change log at %d bytes (the limit is %d): its lines are now in %s%s", size, max, base, RotatedSuffix))
 }
 
 // finishRotation undoes the half of a rotation a kill interrupted between

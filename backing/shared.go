@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/paracfs/paracfs/changelog"
 	"github.com/paracfs/paracfs/revision"
 )
 
@@ -93,7 +94,7 @@ const orderWait = time.Second
 
 // OpStoreUnavailable is the refusal of a commit the store did not accept
 // in time (unreachable, no leader): EIO, bytes kept.
-const OpStoreUnavailable = "store_unavailable"
+const OpStoreUnavailable = changelog.OpStoreUnavailable
 
 // storeState is a Dir's link to its store.
 type storeState struct {
@@ -217,7 +218,7 @@ func (d *Dir) storeCommit(w Write, cur current, v verdict, data []byte, sum stri
 	uid, gid := fileOwner(w, cur)
 	op := w.Op
 	if op == "" {
-		op = "commit"
+		op = changelog.OpCommit
 	}
 	switch {
 	case op == "commit" && v.first:
@@ -278,7 +279,7 @@ func (d *Dir) storeAway(rel string, rev int64, c Caller, remove func() error) er
 		return remove()
 	}
 	base := st.rev(rel)
-	sv := StoredVersion{Path: rel, Rev: rev, OldRev: rev, Deleted: true, Op: "delete", Machine: st.s.Name(),
+	sv := StoredVersion{Path: rel, Rev: rev, OldRev: rev, Deleted: true, Op: changelog.OpDelete, Machine: st.s.Name(),
 		Command: c.Command, Pid: c.Pid, By: c.Uid, Time: nowStamp()}
 	modRev, err := st.s.Commit(base, sv)
 	if err != nil {
@@ -317,12 +318,12 @@ func (d *Dir) storeRestore(rel string, base int64) {
 	}
 	c := daemonCaller()
 	sv := StoredVersion{Path: rel, Rev: cur.rev, OldRev: cur.rev, SHA256: sha256hex(data), Mode: cur.st.Mode & 0o7777,
-		Uid: int(cur.st.Uid), Gid: int(cur.st.Gid), Op: "commit", Machine: d.shared.s.Name(), Command: c.Command,
+		Uid: int(cur.st.Uid), Gid: int(cur.st.Gid), Op: changelog.OpCommit, Machine: d.shared.s.Name(), Command: c.Command,
 		Pid: c.Pid, By: c.Uid, Time: nowStamp(), Data: data}
 	if modRev, err := d.shared.s.Commit(base, sv); err == nil {
 		d.shared.set(rel, modRev)
 	} else {
-		d.note("warning", fmt.Sprintf("%s: the store holds it as removed, but it was committed again here meanwhile, and putting it back failed: %v", rel, err))
+		d.note(changelog.OpWarning, fmt.Sprintf("%s: the store holds it as removed, but it was committed again here meanwhile, and putting it back failed: %v", rel, err))
 	}
 }
 

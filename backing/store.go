@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/paracfs/paracfs/changelog"
 )
 
 // DefaultStoreMaxSize bounds paracfs's own store in DIR/.paracfs: the
@@ -166,6 +168,6 @@ func (d *Dir) pruneStore() {
 		d.store.futile.Store(used)
 	}
 	if n > 0 {
-		d.note("prune", fmt.Sprintf("%s passed its %d-byte bound (store_max_size): pruned the %d oldest history versions (the newest of each file stays); it now holds %d bytes", MetaDir, bound, n, d.store.n.Load()))
+		d.note(changelog.OpPrune, fmt.Sprintf("%s passed its %d-byte bound (store_max_size): pruned the %d oldest history versions (the newest of each file stays); it now holds %d bytes", MetaDir, bound, n, d.store.n.Load()))
 	}
 }

@@ -46,7 +46,7 @@ func (d *Dir) AttachStore(s Store) error {
 		}
 		imported++
 	}
-	d.note("store", fmt.Sprintf("joined the store as %s: %d files from the store, %d imported from DIR, following from store revision %d",
+	d.note(changelog.OpStore, fmt.Sprintf("joined the store as %s: %d files from the store, %d imported from DIR, following from store revision %d",
 		s.Name(), len(vs), imported, at))
 	ctx, cancel := context.WithCancel(context.Background())
 	d.shared.ctx, d.shared.cancel = ctx, cancel
@@ -92,7 +92,7 @@ func (d *Dir) follow(v StoredVersion) {
 // away, and that the whole prefix was applied again instead.
 func (d *Dir) resynced(compacted, at int64) {
 	d.shared.reach(at)
-	d.note("resync", fmt.Sprintf("the store compacted its history past this mount's last revision (to %d): brought DIR up to the whole store at revision %d", compacted, at))
+	d.note(changelog.OpResync, fmt.Sprintf("the store compacted its history past this mount's last revision (to %d): brought DIR up to the whole store at revision %d", compacted, at))
 }
 
 var errClosed = errors.New("the backing directory is closed")
@@ -119,7 +119,7 @@ func (d *Dir) importFile(rel string) error {
 	}
 	c := daemonCaller()
 	sv := StoredVersion{Path: rel, Rev: cur.rev, OldRev: cur.rev, SHA256: sha256hex(data), Mode: cur.st.Mode & 0o7777,
-		Uid: int(cur.st.Uid), Gid: int(cur.st.Gid), Op: "import", Machine: d.shared.s.Name(), Command: c.Command,
+		Uid: int(cur.st.Uid), Gid: int(cur.st.Gid), Op: changelog.OpImport, Machine: d.shared.s.Name(), Command: c.Command,
 		Pid: c.Pid, By: c.Uid, Time: nowStamp(), Data: data}
 	modRev, err := d.shared.s.Commit(0, sv)
 	if errors.Is(err, ErrStoreConflict) {
@@ -349,7 +349,7 @@ func (d *Dir) committedHere(rel, sum string) bool {
 func (d *Dir) logStored(v StoredVersion, c Caller, how string, more func(e *changelog.Entry)) {
 	op := v.Op
 	if v.Deleted {
-		op = "delete"
+		op = changelog.OpDelete
 	}
 	e := d.entry(op, v.Path, c)
 	e.Timestamp, e.Machine = v.Time, v.Machine

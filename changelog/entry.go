@@ -20,23 +20,6 @@ import (
 	"time"
 )
 
-// Ops written by paracfs in Entry.Op. The list is open: readers must accept
-// any op.
-const (
-	OpCommit      = "commit"       // an update of an existing managed file
-	OpCreate      = "create"       // the first commit of a new managed file
-	OpDelete      = "delete"       // a managed file was unlinked
-	OpRename      = "rename"       // a managed file was renamed (From is the source)
-	OpMove        = "move"         // a managed file moved with its directory (From is the old path)
-	OpConflict    = "conflict"     // refused: the write's base revision is not current
-	OpInvalid     = "invalid"      // refused: the content does not validate
-	OpTooLarge    = "too_large"    // refused: the content exceeds a size limit
-	OpLockTimeout = "lock_timeout" // refused: the file's lock was not obtained in time
-	OpLockBusy    = "lock_busy"    // refused: a rename or removal found the lock held through the mount
-	OpLockSymlink = "lock_symlink" // refused: the file's lock file is a symlink
-	OpExternal    = "external"     // a change made behind the mount's back was noticed
-)
-
 // Entry is one line of the change log. paracle's fields come first, in
 // paracle's order, then the fields paracfs adds; the JSON keys are written in
 // this order.
@@ -62,7 +45,7 @@ type Entry struct {
 
 	// Path is the managed file, relative to the mounted directory.
 	Path string `json:"path,omitempty"`
-	// Op is what happened: see the Op* constants.
+	// Op is what happened: see the Op* constants (ops.go).
 	Op string `json:"op,omitempty"`
 	// UID is the writer's user id.
 	UID *uint32 `json:"uid,omitempty"`

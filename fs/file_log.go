@@ -42,21 +42,25 @@ func (h *logHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Read
 func (h *logHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.append && off != h.start+int64(len(h.buf)) {
-		return 0, errno(h.r.d.Refuse(backing.OpAppendOnly, h.r.d.Config().LogPath,
-			"the change log can only be appended to, not rewritten", h.r.caller(ctx), nil))
+	end := h.start + int64(len(h.buf))
+	at := off
+	if h.append {
+		at = end // O_APPEND: the write goes to the end, whatever its offset
+	}
+	if err := h.r.d.AppendOnly(backing.LogWrite, "", at, end, h.r.caller(ctx)); err != nil {
+		return 0, errno(err)
 	}
 	h.buf = append(h.buf, data...)
 	return uint32(len(data)), 0
 }
 
 func (h *logHandle) truncate(ctx context.Context, size int64) syscall.Errno {
+	end := int64(-1) // unknown: refused
 	var st unix.Stat_t
-	if err := unix.Fstat(h.fd, &st); err == nil && st.Size == size {
-		return 0
+	if err := unix.Fstat(h.fd, &st); err == nil {
+		end = st.Size
 	}
-	return errno(h.r.d.Refuse(backing.OpAppendOnly, h.r.d.Config().LogPath,
-		"the change log cannot be truncated through the mount", h.r.caller(ctx), nil))
+	return errno(h.r.d.AppendOnly(backing.LogTruncate, "", size, end, h.r.caller(ctx)))
 }
 
 func (h *logHandle) flush(c backing.Caller) syscall.Errno {

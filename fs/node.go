@@ -361,7 +361,7 @@ func (n *Node) truncate(ctx context.Context, f fs.FileHandle, rel string, size i
 	}
 	c := n.r.caller(ctx)
 	if d.IsLog(rel) {
-		return errno(d.Refuse(backing.OpAppendOnly, rel, "the change log cannot be truncated through the mount", c, nil))
+		return errno(d.AppendOnly(backing.LogTruncate, rel, size, -1, c))
 	}
 	data, _, err := d.ReadFile(rel)
 	if err != nil {

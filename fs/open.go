@@ -120,7 +120,7 @@ func (n *Node) openStaged(rel string, flags uint32, c backing.Caller) (fs.FileHa
 func (n *Node) openLog(rel string, flags uint32, c backing.Caller) (fs.FileHandle, uint32, syscall.Errno) {
 	d := n.r.d
 	if flags&syscall.O_TRUNC != 0 {
-		return nil, 0, errno(d.Refuse(backing.OpAppendOnly, rel, "the change log cannot be truncated through the mount", c, nil))
+		return nil, 0, errno(d.AppendOnly(backing.LogTruncate, rel, 0, -1, c))
 	}
 	fd, err := d.OpenFile(rel, syscall.O_RDONLY, 0, c)
 	if err != nil {

@@ -1,0 +1,66 @@
+package backing
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// What a reader without an open Dir needs to know about the disk: the
+// paracfs command reads DIR's data through a mount (MOUNTPOINT/.paracfs)
+// or, for a DIR no daemon serves, from its data folder (MetaPath), and
+// writes beside the change log as a commit does. The names and checks are
+// the ones the daemon uses, so a layout change is made here once.
+
+// StateFile is the running daemon's state (its pid, DIR, mountpoint and
+// configuration), inside MetaDir: WriteMeta(StateFile, ...), read back by
+// the paracfs command.
+const StateFile = "daemon.json"
+
+// TempName is a fresh name for a temp file written beside the file named
+// base and renamed over it: the pattern IsTemp knows, so the mount hides
+// it and recovery removes one left behind.
+func TempName(base string) string { return tempName(base) }
+
+// VersionsAt reads the history index of rel from meta, the data folder as
+// a path (MOUNTPOINT/.paracfs, or MetaPath(DIR)). An index that does not
+// exist is an error satisfying errors.Is(err, fs.ErrNotExist).
+func VersionsAt(meta, rel string) ([]Version, error) {
+	b, err := os.ReadFile(filepath.Join(historyAt(meta, rel), HistoryIndex))
+	if err != nil {
+		return nil, err
+	}
+	return ParseIndex(b), nil
+}
+
+// ReadVersionAt returns the bytes of version v of rel, read from meta (as
+// VersionsAt) and checked against the sha256 its index recorded.
+func ReadVersionAt(meta, rel string, v Version) ([]byte, error) {
+	return versionBytes(rel, v, func(name string) ([]byte, error) {
+		return os.ReadFile(filepath.Join(historyAt(meta, rel), name))
+	})
+}
+
+// historyAt is the folder of rel's versions under the data folder meta.
+func historyAt(meta, rel string) string {
+	in, _ := metaRel(HistoryPath(rel))
+	return filepath.Join(meta, filepath.FromSlash(in))
+}
+
+// versionBytes reads version v of rel with read, given its name inside
+// rel's history folder, and checks the bytes against v's sha256: the one
+// check between a kept version and whoever shows or restores it.
+func versionBytes(rel string, v Version, read func(name string) ([]byte, error)) ([]byte, error) {
+	data, err := read(VersionName(rel, v.Rev))
+	if err != nil {
+		return nil, fmt.Errorf("%s@%d: %w", rel, v.Rev, err)
+	}
+	if sha256hex(data) != v.SHA256 {
+		return nil, fmt.Errorf("%s@%d: the kept bytes do not match their sha256 (damaged by a crash?)", rel, v.Rev)
+	}
+	return data, nil
+}
+
+// SHA256 is the hex sha256 of data, as the history index and the change
+// log record a content.
+func SHA256(data []byte) string { return sha256hex(data) }

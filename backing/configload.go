@@ -67,21 +67,21 @@ func (d *Dir) loadConfig() (fallback string, warns []string, err error) {
 // readConfigFile reads a config or schema file: a regular file (a FIFO
 // would block, a symlink is never followed), within the size limit.
 func (d *Dir) readConfigFile(rel string) ([]byte, error) {
-	return d.readRegular(rel, d.base.Limits.MaxSize)
+	return d.readRegular(rel, d.cmdline.Limits.MaxSize)
 }
 
 // buildConfig reads a config file's bytes over the command line's
 // configuration and compiles the schemas it names. override holds new
 // bytes for schema files about to be committed.
 func (d *Dir) buildConfig(file string, data []byte, override map[string][]byte) (Config, []string, error) {
-	if _, err := revision.Parse(revision.YAML, data, d.base.Limits); err != nil {
+	if _, err := revision.Parse(revision.YAML, data, d.cmdline.Limits); err != nil {
 		var inv *revision.InvalidError
 		if errors.As(err, &inv) {
 			return Config{}, nil, yamlConfigError(file, inv.Reason)
 		}
 		return Config{}, nil, &ConfigError{File: file, Msg: err.Error()}
 	}
-	cfg, warns, err := parseConfig(file, data, d.base)
+	cfg, warns, err := parseConfig(file, data, d.cmdline)
 	if err != nil {
 		return Config{}, nil, err
 	}
@@ -138,7 +138,7 @@ func (d *Dir) reloadConfig(cause string) {
 	data, err := d.readConfigFile(ConfigFile)
 	switch {
 	case err == unix.ENOENT:
-		cfg = d.base
+		cfg = d.cmdline
 		d.atParent(goodConfig, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) })
 	case err != nil:
 		d.configNote("config_error", fmt.Sprintf("%s: %v: keeping the configuration in force", ConfigFile, err))

@@ -90,9 +90,9 @@ type Dir struct {
 	closeMu  sync.RWMutex
 	closed   bool
 
-	// The configuration in force (cfg) is base with the config file over
+	// The configuration in force (cfg) is cmdline with the config file over
 	// it (configload.go).
-	base     Config       // the command line's, defaults filled in
+	cmdline  Config       // the command line's, defaults filled in
 	fallback string       // why the mount uses the last good config file, if it does
 	onConfig func(Config) // told of each config applied (under cfgMu)
 	cfgMu    sync.Mutex   // one reload at a time
@@ -150,7 +150,7 @@ func open(root string, cfg Config, exclusive bool) (*Dir, error) {
 	if cfg.Limits.MaxSize <= 0 {
 		cfg.Limits.MaxSize = revision.DefaultLimits().MaxSize // other zero limits mean revision's defaults
 	}
-	d := &Dir{fd: fd, Root: root, base: cfg, locks: newLockTable()}
+	d := &Dir{fd: fd, Root: root, cmdline: cfg, locks: newLockTable()}
 	d.cfg.Store(&cfg)
 	moved, err := d.openMeta()
 	if err != nil {
@@ -308,24 +308,24 @@ func openat2(dfd int, rel string, flags int, mode uint32) (int, error) {
 }
 
 // parent opens rel's parent directory (O_PATH) and returns it with rel's
-// base name. The caller closes pfd unless it is d.fd (use closeParent).
+// last element (leaf). The caller closes pfd unless it is d.fd (use closeParent).
 // paracfs's data folder (MetaDir) is in DIR's parent, under its own name.
-func (d *Dir) parent(rel string) (pfd int, base string, err error) {
-	dir, base := split(rel)
-	if dir == "." && base == MetaDir {
+func (d *Dir) parent(rel string) (pfd int, leaf string, err error) {
+	dir, leaf := split(rel)
+	if dir == "." && leaf == MetaDir {
 		if d.meta == nil {
 			return -1, "", unix.ENOENT
 		}
 		return d.meta.up, d.meta.name, nil
 	}
 	if dir == "." {
-		return d.fd, base, nil
+		return d.fd, leaf, nil
 	}
 	if dir == MetaDir && d.meta != nil {
-		return d.meta.fd, base, nil
+		return d.meta.fd, leaf, nil
 	}
 	pfd, err = d.openat(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
-	return pfd, base, err
+	return pfd, leaf, err
 }
 
 func (d *Dir) closeParent(pfd int) {
@@ -443,12 +443,12 @@ func (d *Dir) mkdirAll(rel string) error {
 	if err := d.mkdirAll(parent); err != nil {
 		return err
 	}
-	pfd, base, err := d.parent(rel)
+	pfd, leaf, err := d.parent(rel)
 	if err != nil {
 		return err
 	}
 	defer d.closeParent(pfd)
-	if err := unix.Mkdirat(pfd, base, 0o755); err != nil && err != unix.EEXIST {
+	if err := unix.Mkdirat(pfd, leaf, 0o755); err != nil && err != unix.EEXIST {
 		return err
 	}
 	return fsyncDir(pfd) // what is kept in it must not lose its way

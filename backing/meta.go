@@ -188,18 +188,18 @@ func killPriv(mode uint32, c Caller) uint32 {
 // applyMeta gives P itself, in place, the metadata a write of the very
 // bytes P holds brought along (cp -p of an unchanged file, a rename of a
 // copy): there is no new version to carry it.
-func (d *Dir) applyMeta(pfd int, base string, w Write, cur current) error {
+func (d *Dir) applyMeta(pfd int, leaf string, w Write, cur current) error {
 	if w.Meta == nil || !w.Meta.Touched() {
 		return nil
 	}
-	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(pfd, leaf, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
 	m := *w.Meta
 	if m.Whole {
-		for name := range readXattrs(procAt(pfd, base)) {
+		for name := range readXattrs(procAt(pfd, leaf)) {
 			if _, ok := m.Xattrs[name]; !ok {
 				unix.Fremovexattr(fd, name)
 			}

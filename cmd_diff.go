@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// paracfs diff: a kept version against another or the current file, as a
+// paracfs diff: a version against another or the current file, as a
 // unified diff (textdiff, as rejected diff) or key by key. FILE@REV
 // arguments are resolved as in cli_fileref.go.
 

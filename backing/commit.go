@@ -398,12 +398,12 @@ func (d *Dir) replace(pfd int, leaf string, w Write, cur current, data []byte, r
 	return written, nil
 }
 
-// copyXattrs gives the temp file fd the kept xattrs of P (at path, when
-// keepP) with the writer's changes in m. An access ACL that the temp file
+// copyXattrs gives the temp file fd the carried xattrs of P (at path, when
+// carryP) with the writer's changes in m. An access ACL that the temp file
 // inherited from its directory stays only on a new file.
-func (d *Dir) copyXattrs(fd int, path string, keepP bool, m *Meta, fresh bool) error {
+func (d *Dir) copyXattrs(fd int, path string, carryP bool, m *Meta, fresh bool) error {
 	set := map[string][]byte{}
-	if keepP {
+	if carryP {
 		set = readXattrs(path)
 	}
 	for k, v := range m.Xattrs {

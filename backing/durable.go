@@ -266,7 +266,7 @@ func (d *Dir) repairNewest(rel string, s stamp) {
 	h, err := d.fileHistory(rel)
 	listed := false
 	if err == nil {
-		for _, v := range h.kept {
+		for _, v := range h.versions {
 			listed = listed || (v.Rev == s.rev && v.SHA256 == s.sha)
 		}
 	}

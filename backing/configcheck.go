@@ -78,7 +78,7 @@ func readConfig(root string, cmdline Config) (*Dir, CheckReport, error) {
 	if cmdline.LockTimeout <= 0 {
 		cmdline.LockTimeout = 10 * time.Second
 	}
-	d := &Dir{fd: fd, Root: root, cmdline: cmdline}
+	d := &Dir{fd: fd, Root: root, cfg: configState{cmdline: cmdline}}
 	d.cfg.Store(&cmdline)
 	var rep CheckReport
 	data, err := d.readConfigFile(ConfigFile)

@@ -66,7 +66,7 @@ type Dir struct {
 	meta *metaDir // paracfs's own data, beside DIR (metadir.go)
 	Root string   // DIR's absolute path, for messages only: never opened
 
-	cfg       atomic.Pointer[Config]
+	cfg       configState // the configuration in force, and its reloads (configstate.go)
 	log       *changelog.Writer
 	logf      *os.File
 	logMu     sync.Mutex // guards opening the log (at start, or at its first line)
@@ -90,13 +90,7 @@ type Dir struct {
 	closeMu  sync.RWMutex
 	closed   bool
 
-	// The configuration in force (cfg) is cmdline with the config file over
-	// it (configload.go).
-	cmdline  Config       // the command line's, defaults filled in
-	fallback string       // why the mount uses the last good config file, if it does
-	onConfig func(Config) // told of each config applied (under cfgMu)
-	cfgMu    sync.Mutex   // one reload at a time
-	retired  []*os.File   // change logs in use before the config file moved the log
+	retired []*os.File // change logs in use before the config file moved the log
 
 	onLogReplaced func(rels ...string) // told of a rotation (under logMu)
 
@@ -150,7 +144,7 @@ func open(root string, cfg Config, exclusive bool) (*Dir, error) {
 	if cfg.Limits.MaxSize <= 0 {
 		cfg.Limits.MaxSize = revision.DefaultLimits().MaxSize // other zero limits mean revision's defaults
 	}
-	d := &Dir{fd: fd, Root: root, cmdline: cfg, locks: newLockTable()}
+	d := &Dir{fd: fd, Root: root, cfg: configState{cmdline: cfg}, locks: newLockTable()}
 	d.cfg.Store(&cfg)
 	moved, err := d.openMeta()
 	if err != nil {
@@ -176,7 +170,7 @@ func open(root string, cfg Config, exclusive bool) (*Dir, error) {
 	}
 	d.logMigration(moved)
 	if fallback != "" {
-		d.fallback = fallback
+		d.cfg.fallback = fallback
 		d.configNote("config_error", fallback)
 	}
 	for _, w := range warns {

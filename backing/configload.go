@@ -183,14 +183,14 @@ func (d *Dir) reloadConfig(cause string) {
 // the path changes still lands whole. A prune of the old log finishes
 // first.
 func (d *Dir) switchLog() {
-	d.pruneMu.Lock()
-	defer d.pruneMu.Unlock()
-	d.logMu.Lock()
-	defer d.logMu.Unlock()
-	if d.logf != nil {
-		d.retired = append(d.retired, d.logf)
+	d.log.pruneMu.Lock()
+	defer d.log.pruneMu.Unlock()
+	d.log.mu.Lock()
+	defer d.log.mu.Unlock()
+	if d.log.f != nil {
+		d.log.retired = append(d.log.retired, d.log.f)
 	}
-	d.log, d.logf = nil, nil
+	d.log.w, d.log.f = nil, nil
 }
 
 // configNote logs one line about the configuration, also in the daemon's

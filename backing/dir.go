@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -67,11 +66,8 @@ type Dir struct {
 	Root string   // DIR's absolute path, for messages only: never opened
 
 	cfg       configState // the configuration in force, and its reloads (configstate.go)
-	log       *changelog.Writer
-	logf      *os.File
-	logMu     sync.Mutex // guards opening the log (at start, or at its first line)
-	keepMu    sync.Mutex // one refused write kept at a time, against its writer's bound
-	pruneMu   sync.Mutex // one PruneLog at a time
+	log       logState    // the change log, its file and its watchers (logstate.go)
+	keepMu    sync.Mutex  // one refused write kept at a time, against its writer's bound
 	revs      *revStore
 	committed committedCache // the last version committed of recent files, parsed
 	dirs      dirCache       // descriptors of recently used directories, for Lstat
@@ -83,18 +79,10 @@ type Dir struct {
 	hist   historyCache // what is kept of each file's history (history.go)
 	store  storeUsage   // bytes of the history's objects and kept refusals (store.go)
 	budget budgets      // staged bytes and read handles (budget.go)
-	// logLost: a line could not be appended this run (see markLogSynced).
-	logLost atomic.Bool
 
 	inflight sync.WaitGroup // commits under way, waited for by Close
 	closeMu  sync.RWMutex
 	closed   bool
-
-	retired []*os.File // change logs in use before the config file moved the log
-
-	onLogReplaced func(rels ...string) // told of a rotation (under logMu)
-
-	onLogAppended atomic.Pointer[func(rel string)] // told of every append to the log
 
 	shared *storeState // the store shared with other mounts (shared.go); nil: DIR alone
 }
@@ -219,14 +207,14 @@ func (d *Dir) Close() error {
 	d.flushAllPending()
 	d.markLogSynced()
 	var errs []error
-	d.logMu.Lock()
-	if d.logf != nil {
-		errs = append(errs, d.logf.Close())
+	d.log.mu.Lock()
+	if d.log.f != nil {
+		errs = append(errs, d.log.f.Close())
 	}
-	for _, f := range d.retired {
+	for _, f := range d.log.retired {
 		errs = append(errs, f.Close())
 	}
-	d.logMu.Unlock()
+	d.log.mu.Unlock()
 	d.meta.close()
 	errs = append(errs, unix.Close(d.fd))
 	return errors.Join(errs...)
@@ -389,12 +377,12 @@ func (d *Dir) openLog(create bool) error {
 	return nil
 }
 
-// openLogLocked opens the log unless it is open already, under logMu, and
+// openLogLocked opens the log unless it is open already, under log.mu, and
 // returns the torn tail it cut off; openLog reports it once unlocked.
 func (d *Dir) openLogLocked(create bool) ([]byte, error) {
-	d.logMu.Lock()
-	defer d.logMu.Unlock()
-	if d.log != nil {
+	d.log.mu.Lock()
+	defer d.log.mu.Unlock()
+	if d.log.w != nil {
 		return nil, nil
 	}
 	logPath := d.Config().LogPath
@@ -419,7 +407,7 @@ func (d *Dir) openLogLocked(create bool) ([]byte, error) {
 		f.Close()
 		return nil, fmt.Errorf("change log %s: %w", logPath, err)
 	}
-	d.log, d.logf = w, f
+	d.log.w, d.log.f = w, f
 	return torn, nil
 }
 

@@ -54,24 +54,24 @@ func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)
 
 // flagSet makes a command's pflag set with --help and a usage line.
 func flagSet(name, args, summary string) *pflag.FlagSet {
-	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	fs.SortFlags = false
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "Usage: paracfs %s %s\n\n%s\n\nFlags:\n%s", name, args, summary, fs.FlagUsages())
+	flags := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	flags.SortFlags = false
+	flags.Usage = func() {
+		fmt.Fprintf(os.Stderr, "Usage: paracfs %s %s\n\n%s\n\nFlags:\n%s", name, args, summary, flags.FlagUsages())
 	}
-	return fs
+	return flags
 }
 
 // parse parses flags, turning pflag's errors into usage errors.
-func parse(fs *pflag.FlagSet, args []string, maxArgs int) error {
-	if err := fs.Parse(args); err != nil {
+func parse(flags *pflag.FlagSet, args []string, maxArgs int) error {
+	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return err
 		}
-		return usageError{fmt.Sprintf("%v (run 'paracfs %s --help')", err, fs.Name())}
+		return usageError{fmt.Sprintf("%v (run 'paracfs %s --help')", err, flags.Name())}
 	}
-	if fs.NArg() > maxArgs {
-		return usageError{fmt.Sprintf("too many arguments: %q (run 'paracfs %s --help')", fs.Args()[maxArgs:], fs.Name())}
+	if flags.NArg() > maxArgs {
+		return usageError{fmt.Sprintf("too many arguments: %q (run 'paracfs %s --help')", flags.Args()[maxArgs:], flags.Name())}
 	}
 	return nil
 }

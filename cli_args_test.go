@@ -139,12 +139,12 @@ func TestCommandTable(t *testing.T) {
 	var got []string
 	for _, c := range commands {
 		got = append(got, c.name)
-		fs := c.flags()
-		fs.Usage = func() {} // quiet: only the error matters here
-		if !strings.HasPrefix(fs.Name(), c.name) {
-			t.Errorf("%s: flag set named %q", c.name, fs.Name())
+		flags := c.flags()
+		flags.Usage = func() {} // quiet: only the error matters here
+		if !strings.HasPrefix(flags.Name(), c.name) {
+			t.Errorf("%s: flag set named %q", c.name, flags.Name())
 		}
-		if err := fs.Parse([]string{"--help"}); !errors.Is(err, pflag.ErrHelp) {
+		if err := flags.Parse([]string{"--help"}); !errors.Is(err, pflag.ErrHelp) {
 			t.Errorf("%s --help: %v, want pflag.ErrHelp", c.name, err)
 		}
 		if findCommand(c.name) == nil || findCommand(c.name).name != c.name {
@@ -165,7 +165,7 @@ func TestCommandTable(t *testing.T) {
 // user reads them in --help and as the command sees them unset.
 func TestFlagDefaults(t *testing.T) {
 	for _, tc := range []struct {
-		fs    *pflag.FlagSet
+		set   *pflag.FlagSet
 		flags map[string]string // name → default
 	}{
 		{mountFlagSet(&mountFlags{}), map[string]string{"foreground": "false", "lock-timeout": "10s", "max-size": "16MiB",
@@ -186,17 +186,17 @@ func TestFlagDefaults(t *testing.T) {
 		// Each flag named is there with its default (a command may have
 		// more: a new flag adds a line here).
 		for name, def := range tc.flags {
-			f := tc.fs.Lookup(name)
+			f := tc.set.Lookup(name)
 			if f == nil {
-				t.Errorf("%s has no --%s", tc.fs.Name(), name)
+				t.Errorf("%s has no --%s", tc.set.Name(), name)
 			} else if f.DefValue != def {
-				t.Errorf("%s --%s: default %q, want %q", tc.fs.Name(), name, f.DefValue, def)
+				t.Errorf("%s --%s: default %q, want %q", tc.set.Name(), name, f.DefValue, def)
 			}
 		}
 	}
 	// The short flags.
 	for _, tc := range []struct {
-		fs          *pflag.FlagSet
+		set         *pflag.FlagSet
 		short, long string
 	}{
 		{mountFlagSet(&mountFlags{}), "f", "foreground"},
@@ -205,8 +205,8 @@ func TestFlagDefaults(t *testing.T) {
 		{logFlagSet(&logOpts{}), "f", "follow"},
 		{diffFlagSet(new(bool), new(int), new(string)), "U", "unified"},
 	} {
-		if f := tc.fs.ShorthandLookup(tc.short); f == nil || f.Name != tc.long {
-			t.Errorf("%s -%s: %v, want --%s", tc.fs.Name(), tc.short, f, tc.long)
+		if f := tc.set.ShorthandLookup(tc.short); f == nil || f.Name != tc.long {
+			t.Errorf("%s -%s: %v, want --%s", tc.set.Name(), tc.short, f, tc.long)
 		}
 	}
 	if f := mountFlagSet(&mountFlags{}).Lookup("ready-fd"); f == nil || !f.Hidden {
@@ -219,12 +219,12 @@ func TestFlagDefaults(t *testing.T) {
 // are refused.
 func TestParse(t *testing.T) {
 	var o logOpts
-	fs := logFlagSet(&o)
-	if err := parse(fs, []string{"-n", "5", "--op=commit", "--since", "1h", "DIR"}, 1); err != nil {
+	flags := logFlagSet(&o)
+	if err := parse(flags, []string{"-n", "5", "--op=commit", "--since", "1h", "DIR"}, 1); err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	if o.n != 5 || o.op != "commit" || o.since != "1h" || fs.NArg() != 1 || fs.Arg(0) != "DIR" {
-		t.Errorf("parsed %+v, args %q", o, fs.Args())
+	if o.n != 5 || o.op != "commit" || o.since != "1h" || flags.NArg() != 1 || flags.Arg(0) != "DIR" {
+		t.Errorf("parsed %+v, args %q", o, flags.Args())
 	}
 	for _, tc := range []struct {
 		args []string

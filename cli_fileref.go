@@ -137,7 +137,7 @@ func (f fileRef) versions() ([]backing.Version, error) {
 	return vs, err
 }
 
-// content returns the bytes FILE@REV names: that kept version, checked
+// content returns the bytes FILE@REV names: that version, checked
 // against its sha256, or the current file when no revision was given.
 func (f fileRef) content() ([]byte, error) {
 	if !f.hasRev {

@@ -76,7 +76,7 @@ func TestFileRefString(t *testing.T) {
 }
 
 // unmountedDir makes a DIR that paracfs has served (it has .paracfs/) and
-// that is not mounted, with x.yaml and two kept versions of it.
+// that is not mounted, with x.yaml and two versions of it.
 func unmountedDir(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), ".parac")

@@ -121,17 +121,17 @@ func TestMountConfig(t *testing.T) {
 // and that those of them the config file also sets are pinned.
 func TestDaemonArgs(t *testing.T) {
 	var mf mountFlags
-	fs := mountFlagSet(&mf)
-	if err := parse(fs, []string{"-f", "--ready-fd=3", "--max-size", "1MiB", "--log-level=debug", "--history-days", "2", "--lock-timeout=3s", "DIR"}, 2); err != nil {
+	flags := mountFlagSet(&mf)
+	if err := parse(flags, []string{"-f", "--ready-fd=3", "--max-size", "1MiB", "--log-level=debug", "--history-days", "2", "--lock-timeout=3s", "DIR"}, 2); err != nil {
 		t.Fatal(err)
 	}
-	got := daemonArgs(fs)
+	got := daemonArgs(flags)
 	slices.Sort(got)
 	want := []string{"--history-days=2", "--lock-timeout=3s", "--log-level=debug", "--max-size=1MiB"}
 	if !slices.Equal(got, want) {
 		t.Errorf("daemonArgs = %q, want %q", got, want)
 	}
-	pinned := pinnedSettings(fs)
+	pinned := pinnedSettings(flags)
 	slices.Sort(pinned)
 	wantPinned := []string{backing.SetHistoryAge, backing.SetLockTimeout}
 	slices.Sort(wantPinned)

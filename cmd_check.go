@@ -17,11 +17,11 @@ func checkFlagSet() *pflag.FlagSet {
 }
 
 func runCheck(args []string) error {
-	fs := checkFlagSet()
-	if err := parse(fs, args, 1); err != nil {
+	flags := checkFlagSet()
+	if err := parse(flags, args, 1); err != nil {
 		return err
 	}
-	dir, err := dirArg(fs.Args(), 0)
+	dir, err := dirArg(flags.Args(), 0)
 	if err != nil {
 		return err
 	}

@@ -23,14 +23,14 @@ func completionFlagSet() *pflag.FlagSet {
 }
 
 func runCompletion(args []string) error {
-	fs := completionFlagSet()
-	if err := parse(fs, args, 1); err != nil {
+	flags := completionFlagSet()
+	if err := parse(flags, args, 1); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if flags.NArg() != 1 {
 		return usageError{"name the shell: bash, zsh or fish"}
 	}
-	switch fs.Arg(0) {
+	switch flags.Arg(0) {
 	case "bash":
 		writeBash(os.Stdout)
 	case "zsh":
@@ -38,7 +38,7 @@ func runCompletion(args []string) error {
 	case "fish":
 		writeFish(os.Stdout)
 	default:
-		return usageError{fmt.Sprintf("%q: want bash, zsh or fish", fs.Arg(0))}
+		return usageError{fmt.Sprintf("%q: want bash, zsh or fish", flags.Arg(0))}
 	}
 	return nil
 }

@@ -15,49 +15,49 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// paracfs diff: a kept version against another or the current file, as a
+// paracfs diff: a version against another or the current file, as a
 // unified diff (textdiff, as rejected diff) or key by key. FILE@REV
 // arguments are resolved as in cli_fileref.go.
 
 func diffFlagSet(keys *bool, context *int, color *string) *pflag.FlagSet {
-	fs := flagSet("diff", "[--keys] FILE@A [FILE@B | @B | FILE]",
+	flags := flagSet("diff", "[--keys] FILE@A [FILE@B | @B | FILE]",
 		"Compares revision A of FILE with revision B (@B is short for FILE@B), or with the current\n"+
 			"file, as a unified diff. With --keys, YAML and JSON files are compared key by key: the\n"+
 			"keys added (+), removed (-) and changed (~), whatever their formatting; a mapping\n"+
 			"changed on both sides shows the keys changed inside it, as a.b.c.")
-	fs.BoolVar(keys, "keys", false, "YAML/JSON: list the changed keys with old and new values")
-	fs.IntVarP(context, "unified", "U", 3, "lines of context around each change")
-	fs.StringVar(color, "color", "auto", "colour the diff: auto (on a terminal, unless NO_COLOR is set), always, never")
-	fs.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
-	return fs
+	flags.BoolVar(keys, "keys", false, "YAML/JSON: list the changed keys with old and new values")
+	flags.IntVarP(context, "unified", "U", 3, "lines of context around each change")
+	flags.StringVar(color, "color", "auto", "colour the diff: auto (on a terminal, unless NO_COLOR is set), always, never")
+	flags.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
+	return flags
 }
 
 func runDiff(args []string) error {
 	var keys bool
 	var ctxLines int
 	var colorMode string
-	fs := diffFlagSet(&keys, &ctxLines, &colorMode)
-	if err := parse(fs, args, 2); err != nil {
+	flags := diffFlagSet(&keys, &ctxLines, &colorMode)
+	if err := parse(flags, args, 2); err != nil {
 		return err
 	}
 	color, err := useColor(colorMode)
 	if err != nil {
 		return err
 	}
-	if fs.NArg() < 1 {
+	if flags.NArg() < 1 {
 		return usageError{"name FILE@A (run 'paracfs diff --help')"}
 	}
 	if ctxLines < 0 {
 		return usageError{fmt.Sprintf("--unified %d: must be 0 or more", ctxLines)}
 	}
-	a, err := resolveFile(fs.Arg(0))
+	a, err := resolveFile(flags.Arg(0))
 	if err != nil {
 		return err
 	}
 	b := a
 	b.hasRev = false
-	if fs.NArg() == 2 {
-		arg := fs.Arg(1)
+	if flags.NArg() == 2 {
+		arg := flags.Arg(1)
 		if strings.HasPrefix(arg, "@") {
 			arg = filepath.Join(a.root, filepath.FromSlash(a.rel)) + arg
 		}
@@ -66,7 +66,7 @@ func runDiff(args []string) error {
 		}
 	}
 	if !a.hasRev && !b.hasRev {
-		return noRev(fs.Arg(0), "FILE@A")
+		return noRev(flags.Arg(0), "FILE@A")
 	}
 	if keys {
 		if k := revision.KindOf(a.rel); k != revision.YAML && k != revision.JSON || revision.KindOf(b.rel) != k {

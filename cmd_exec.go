@@ -22,21 +22,21 @@ const (
 )
 
 func execFlagSet(mf *mountFlags) *pflag.FlagSet {
-	fs := flagSet("exec", "[flags] [DIR] -- CMD [ARG...]",
+	flags := flagSet("exec", "[flags] [DIR] -- CMD [ARG...]",
 		"Mounts DIR (default: the nearest .parac at or above the current directory) in place,\n"+
 			"runs CMD, unmounts, and exits with CMD's status (128+N if a signal N killed it), even\n"+
 			"when CMD fails. If DIR is already mounted by paracfs, CMD runs on that mount and it\n"+
 			"stays. paracfs's own failures exit 125; 126 and 127: CMD cannot be run or is not found.\n"+
 			"SIGTERM and SIGHUP are passed on to CMD; SIGINT and SIGQUIT (which a terminal sends to\n"+
 			"CMD itself) are ignored while CMD runs.")
-	addServeFlags(fs, mf)
-	return fs
+	addServeFlags(flags, mf)
+	return flags
 }
 
 func runExec(args []string) error {
 	mf := mountFlags{logLevel: logLevel{slog.LevelWarn}}
-	fs := execFlagSet(&mf)
-	err := execMain(fs, &mf, args)
+	flags := execFlagSet(&mf)
+	err := execMain(flags, &mf, args)
 	var es exitStatus
 	if err == nil || errors.Is(err, pflag.ErrHelp) || errors.As(err, &es) {
 		return err
@@ -45,28 +45,28 @@ func runExec(args []string) error {
 	return exitStatus(execFailed)
 }
 
-func execMain(fs *pflag.FlagSet, mf *mountFlags, args []string) error {
-	if err := fs.Parse(args); err != nil {
+func execMain(flags *pflag.FlagSet, mf *mountFlags, args []string) error {
+	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return err
 		}
 		return usageError{fmt.Sprintf("%v (run 'paracfs exec --help')", err)}
 	}
-	dash := fs.ArgsLenAtDash()
-	if dash < 0 || dash == fs.NArg() {
+	dash := flags.ArgsLenAtDash()
+	if dash < 0 || dash == flags.NArg() {
 		return usageError{"name the command to run after --: paracfs exec [DIR] -- CMD [ARG...]"}
 	}
 	if dash > 1 {
-		return usageError{fmt.Sprintf("too many arguments before --: %q", fs.Args()[:dash])}
+		return usageError{fmt.Sprintf("too many arguments before --: %q", flags.Args()[:dash])}
 	}
-	argv := fs.Args()[dash:]
+	argv := flags.Args()[dash:]
 	cfg, err := mf.config()
 	if err != nil {
 		return err
 	}
-	cfg.Pinned = pinnedSettings(fs)
+	cfg.Pinned = pinnedSettings(flags)
 	setupLog(os.Stderr, mf.logLevel.level, true)
-	dir, err := dirOperand(fs.Args()[:dash], 0)
+	dir, err := dirOperand(flags.Args()[:dash], 0)
 	if err != nil {
 		return err
 	}

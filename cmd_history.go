@@ -16,39 +16,39 @@ import (
 // --- history
 
 func historyFlagSet(asJSON *bool, color *string) *pflag.FlagSet {
-	fs := flagSet("history", "[--json] FILE",
+	flags := flagSet("history", "[--json] FILE",
 		"Lists the kept versions of a managed file, oldest first: revision, time, what made it\n"+
 			"(commit, create, restore, external, before), the writer's pid and command, and size.\n"+
 			"Read one with 'paracfs show FILE@REV', compare with 'paracfs diff FILE@REV', put one\n"+
 			"back with 'paracfs restore FILE@REV'. The versions are also plain read-only files in\n"+
 			"MOUNTPOINT/.paracfs/history/<path>/<rev>.<ext> (beside DIR when unmounted:\n"+
 			".parac.paracfs/history/ for .parac).")
-	fs.BoolVar(asJSON, "json", false, "print one JSON object per version")
-	fs.StringVar(color, "color", "auto", "colour the table: auto (on a terminal, unless NO_COLOR is set), always, never")
-	fs.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
-	return fs
+	flags.BoolVar(asJSON, "json", false, "print one JSON object per version")
+	flags.StringVar(color, "color", "auto", "colour the table: auto (on a terminal, unless NO_COLOR is set), always, never")
+	flags.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
+	return flags
 }
 
 func runHistory(args []string) error {
 	var asJSON bool
 	var colorMode string
-	fs := historyFlagSet(&asJSON, &colorMode)
-	if err := parse(fs, args, 1); err != nil {
+	flags := historyFlagSet(&asJSON, &colorMode)
+	if err := parse(flags, args, 1); err != nil {
 		return err
 	}
 	color, err := useColor(colorMode)
 	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if flags.NArg() != 1 {
 		return usageError{"name a FILE (run 'paracfs history --help')"}
 	}
-	f, err := resolveFile(fs.Arg(0))
+	f, err := resolveFile(flags.Arg(0))
 	if err != nil {
 		return err
 	}
 	if f.hasRev {
-		return usageError{fmt.Sprintf("%s: history lists every revision; to read one, run paracfs show %s", fs.Arg(0), fs.Arg(0))}
+		return usageError{fmt.Sprintf("%s: history lists every revision; to read one, run paracfs show %s", flags.Arg(0), flags.Arg(0))}
 	}
 	vs, err := f.versions()
 	if err != nil {

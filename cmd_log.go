@@ -23,24 +23,24 @@ type logOpts struct {
 }
 
 func logFlagSet(o *logOpts) *pflag.FlagSet {
-	fs := flagSet("log", "[flags] [DIR]\n       paracfs log prune [--keep-days N] [DIR]",
+	flags := flagSet("log", "[flags] [DIR]\n       paracfs log prune [--keep-days N] [DIR]",
 		"Prints the change log of DIR (default: the nearest .parac), oldest first: every commit,\n"+
 			"refusal, delete and rename, with paracle's own entries. On a terminal the table is\n"+
 			"coloured (unless NO_COLOR is set). 'paracfs log prune --help' removes old entries.")
-	fs.StringVar(&o.path, "path", "", "only entries for this path (relative to DIR, or a glob such as 'roadmap/*.yaml')")
-	fs.StringVar(&o.op, "op", "", "only entries with this op (commit, conflict, invalid, delete, ...)")
-	fs.SetAnnotation("op", annotValues, changelog.Ops())
-	fs.IntVar(&o.pid, "pid", 0, "only entries made by this process id")
-	fs.StringVar(&o.since, "since", "", "only entries at or after this time: a duration back from now (1h, 30m) or a date (2026-11-28, RFC 3339)")
-	fs.StringVar(&o.until, "until", "", "only entries before this time: a duration back from now or a date, as --since")
-	fs.IntVarP(&o.n, "lines", "n", 0, "only the last N matching entries (0: all; with --follow, 10 when not given)")
-	fs.BoolVarP(&o.follow, "follow", "f", false, "keep printing new entries as they are appended, like tail -f (Ctrl-C stops)")
-	fs.BoolVar(&o.asJSON, "json", false, "print the raw JSON lines")
-	fs.StringVar(&o.color, "color", "auto", "colour the table: auto (on a terminal, unless NO_COLOR is set), always, never")
-	fs.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
-	fs.StringVar(&o.logPath, "log", "", "change log, relative to DIR (default: the mount's, or the one DIR/paracfs.yaml names, or "+backing.DefaultLogPath+")")
-	fs.SetAnnotation("log", annotFiles, []string{"jsonl"})
-	return fs
+	flags.StringVar(&o.path, "path", "", "only entries for this path (relative to DIR, or a glob such as 'roadmap/*.yaml')")
+	flags.StringVar(&o.op, "op", "", "only entries with this op (commit, conflict, invalid, delete, ...)")
+	flags.SetAnnotation("op", annotValues, changelog.Ops())
+	flags.IntVar(&o.pid, "pid", 0, "only entries made by this process id")
+	flags.StringVar(&o.since, "since", "", "only entries at or after this time: a duration back from now (1h, 30m) or a date (2026-11-28, RFC 3339)")
+	flags.StringVar(&o.until, "until", "", "only entries before this time: a duration back from now or a date, as --since")
+	flags.IntVarP(&o.n, "lines", "n", 0, "only the last N matching entries (0: all; with --follow, 10 when not given)")
+	flags.BoolVarP(&o.follow, "follow", "f", false, "keep printing new entries as they are appended, like tail -f (Ctrl-C stops)")
+	flags.BoolVar(&o.asJSON, "json", false, "print the raw JSON lines")
+	flags.StringVar(&o.color, "color", "auto", "colour the table: auto (on a terminal, unless NO_COLOR is set), always, never")
+	flags.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
+	flags.StringVar(&o.logPath, "log", "", "change log, relative to DIR (default: the mount's, or the one DIR/paracfs.yaml names, or "+backing.DefaultLogPath+")")
+	flags.SetAnnotation("log", annotFiles, []string{"jsonl"})
+	return flags
 }
 
 func runLog(args []string) error {
@@ -48,11 +48,11 @@ func runLog(args []string) error {
 		return runPrune(args[1:])
 	}
 	var o logOpts
-	fs := logFlagSet(&o)
-	if err := parse(fs, args, 1); err != nil {
+	flags := logFlagSet(&o)
+	if err := parse(flags, args, 1); err != nil {
 		return err
 	}
-	dir, err := dirArg(fs.Args(), 0)
+	dir, err := dirArg(flags.Args(), 0)
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func runLog(args []string) error {
 	path := filepath.Join(dir, o.logPath)
 	if o.follow {
 		n := o.n
-		if !fs.Changed("lines") {
+		if !flags.Changed("lines") {
 			n = 10
 		}
 		return follow(path, f, n, p)

@@ -18,27 +18,27 @@ import (
 )
 
 func pruneFlagSet(keepDays *int, logPath *string) *pflag.FlagSet {
-	fs := flagSet("log prune", "[--keep-days N] [DIR]",
+	flags := flagSet("log prune", "[--keep-days N] [DIR]",
 		"Removes the change log's entries older than N days (paracle's clear_old_changes) and\n"+
 			"says how many it removed. Lines that are not log entries are kept. When DIR is mounted,\n"+
 			"the daemon does it while holding the log's append lock, so that no line appended\n"+
 			"meanwhile is lost; the prune is logged (op prune). Only the mount's owner may prune.")
-	fs.IntVar(keepDays, "keep-days", 30, "keep the entries of the last N days (0: remove every entry stamped before now)")
-	fs.StringVar(logPath, "log", "", "change log, relative to DIR, when DIR is not mounted (default: "+backing.DefaultLogPath+"; a mount prunes its own)")
-	fs.SetAnnotation("log", annotFiles, []string{"jsonl"})
-	return fs
+	flags.IntVar(keepDays, "keep-days", 30, "keep the entries of the last N days (0: remove every entry stamped before now)")
+	flags.StringVar(logPath, "log", "", "change log, relative to DIR, when DIR is not mounted (default: "+backing.DefaultLogPath+"; a mount prunes its own)")
+	flags.SetAnnotation("log", annotFiles, []string{"jsonl"})
+	return flags
 }
 
 func runPrune(args []string) error {
 	keepDays, logPath := new(int), new(string)
-	fs := pruneFlagSet(keepDays, logPath)
-	if err := parse(fs, args, 1); err != nil {
+	flags := pruneFlagSet(keepDays, logPath)
+	if err := parse(flags, args, 1); err != nil {
 		return err
 	}
 	if *keepDays < 0 {
 		return usageError{"--keep-days must be 0 or more"}
 	}
-	dir, err := dirArg(fs.Args(), 0)
+	dir, err := dirArg(flags.Args(), 0)
 	if err != nil {
 		return err
 	}

@@ -41,38 +41,38 @@ type mountFlags struct {
 }
 
 // addServeFlags defines the flags that say how DIR is served.
-func addServeFlags(fs *pflag.FlagSet, mf *mountFlags) {
-	fs.DurationVar(&mf.lockTimeout, "lock-timeout", 10*time.Second, "how long a commit waits for P.lock")
-	fs.StringVar(&mf.maxSize, "max-size", "16MiB", "largest managed file a write may produce (e.g. 512KiB, 16MiB)")
-	fs.StringVar(&mf.logPath, "log", backing.DefaultLogPath, "change log, relative to DIR")
-	fs.SetAnnotation("log", annotFiles, []string{"jsonl"})
-	fs.StringVar(&mf.rejectedMax, "rejected-max", "64MiB", "bytes of refused writes kept per writer in .paracfs/rejected, beside DIR (0: no bound)")
-	fs.StringVar(&mf.logMaxSize, "log-max-size", "64MiB", "rotate the change log to LOG.1 when it reaches this size (0: never)")
-	fs.StringVar(&mf.stagingMaxSize, "staging-max-size", "256MiB", "bound on the memory that writes staged on all open handles take: a write past it fails with ENOSPC (0: no bound)")
-	fs.Int64Var(&mf.fdReserve, "fd-reserve", backing.DefaultFdReserve, "descriptors kept for commits: read handles beyond the descriptor limit less these fail with EMFILE")
-	fs.StringVar(&mf.storeMaxSize, "store-max-size", "256MiB", "bound on paracfs's history and kept refused writes (.paracfs, beside DIR): the oldest versions are pruned past it (0: no bound)")
-	fs.IntVar(&mf.histVers, "history-versions", backing.DefaultHistoryVersions, "versions kept per managed file in .paracfs/history, beside DIR (0: keep none)")
-	fs.Float64Var(&mf.histDays, "history-days", backing.DefaultHistoryAge.Hours()/24, "days a version is kept (0: no age limit; the newest is always kept)")
-	fs.BoolVar(&mf.allowOther, "allow-other", false, "let other users in (the kernel then checks permissions)")
-	fs.Var(&mf.logLevel, "log-level", "the daemon's own messages at this level and above: "+strings.Join(logLevelNames, ", "))
-	fs.SetAnnotation("log-level", annotValues, logLevelNames)
-	fs.BoolVar(&mf.debug, "debug", false, "print every FUSE request")
-	addStoreFlags(fs, &mf.store)
+func addServeFlags(flags *pflag.FlagSet, mf *mountFlags) {
+	flags.DurationVar(&mf.lockTimeout, "lock-timeout", 10*time.Second, "how long a commit waits for P.lock")
+	flags.StringVar(&mf.maxSize, "max-size", "16MiB", "largest managed file a write may produce (e.g. 512KiB, 16MiB)")
+	flags.StringVar(&mf.logPath, "log", backing.DefaultLogPath, "change log, relative to DIR")
+	flags.SetAnnotation("log", annotFiles, []string{"jsonl"})
+	flags.StringVar(&mf.rejectedMax, "rejected-max", "64MiB", "bytes of refused writes kept per writer in .paracfs/rejected, beside DIR (0: no bound)")
+	flags.StringVar(&mf.logMaxSize, "log-max-size", "64MiB", "rotate the change log to LOG.1 when it reaches this size (0: never)")
+	flags.StringVar(&mf.stagingMaxSize, "staging-max-size", "256MiB", "bound on the memory that writes staged on all open handles take: a write past it fails with ENOSPC (0: no bound)")
+	flags.Int64Var(&mf.fdReserve, "fd-reserve", backing.DefaultFdReserve, "descriptors kept for commits: read handles beyond the descriptor limit less these fail with EMFILE")
+	flags.StringVar(&mf.storeMaxSize, "store-max-size", "256MiB", "bound on paracfs's history and kept refused writes (.paracfs, beside DIR): the oldest versions are pruned past it (0: no bound)")
+	flags.IntVar(&mf.histVers, "history-versions", backing.DefaultHistoryVersions, "versions kept per managed file in .paracfs/history, beside DIR (0: keep none)")
+	flags.Float64Var(&mf.histDays, "history-days", backing.DefaultHistoryAge.Hours()/24, "days a version is kept (0: no age limit; the newest is always kept)")
+	flags.BoolVar(&mf.allowOther, "allow-other", false, "let other users in (the kernel then checks permissions)")
+	flags.Var(&mf.logLevel, "log-level", "the daemon's own messages at this level and above: "+strings.Join(logLevelNames, ", "))
+	flags.SetAnnotation("log-level", annotValues, logLevelNames)
+	flags.BoolVar(&mf.debug, "debug", false, "print every FUSE request")
+	addStoreFlags(flags, &mf.store)
 }
 
 func mountFlagSet(mf *mountFlags) *pflag.FlagSet {
-	fs := flagSet("mount", "[flags] [DIR [MOUNTPOINT]]",
+	flags := flagSet("mount", "[flags] [DIR [MOUNTPOINT]]",
 		"Mounts DIR (default: the nearest .parac at or above the current directory) on MOUNTPOINT\n"+
 			"(default: DIR itself, in place). Returns once the mount answers; the daemon runs on\n"+
 			"in the background, logging to daemon.log in its data folder beside DIR\n"+
 			"(.parac.paracfs/ for .parac), unless --foreground.\n"+
 			"Settings also come from DIR/paracfs.yaml (see docs/config.md); flags given here take\n"+
 			"precedence over it.")
-	fs.BoolVarP(&mf.foreground, "foreground", "f", false, "stay attached: serve until unmounted or signalled, logging to stderr")
-	addServeFlags(fs, mf)
-	fs.IntVar(&mf.readyFd, "ready-fd", -1, "descriptor to report readiness on (used by the background daemon)")
-	fs.MarkHidden("ready-fd")
-	return fs
+	flags.BoolVarP(&mf.foreground, "foreground", "f", false, "stay attached: serve until unmounted or signalled, logging to stderr")
+	addServeFlags(flags, mf)
+	flags.IntVar(&mf.readyFd, "ready-fd", -1, "descriptor to report readiness on (used by the background daemon)")
+	flags.MarkHidden("ready-fd")
+	return flags
 }
 
 // config checks the serving flags and turns them into the backing
@@ -144,7 +144,7 @@ func (mf *mountFlags) config() (backing.Config, error) {
 
 // pinnedSettings names the config file's settings given on the command
 // line: the command line takes precedence over DIR's paracfs.yaml.
-func pinnedSettings(fs *pflag.FlagSet) []string {
+func pinnedSettings(flags *pflag.FlagSet) []string {
 	var out []string
 	for flag, key := range map[string]string{"lock-timeout": backing.SetLockTimeout, "log": backing.SetLog,
 		"history-versions": backing.SetHistoryVersions, "history-days": backing.SetHistoryAge,
@@ -152,7 +152,7 @@ func pinnedSettings(fs *pflag.FlagSet) []string {
 		"staging-max-size": backing.SetStagingMaxSize, "fd-reserve": backing.SetFdReserve,
 		"store": backing.SetStore, "etcd-ca": backing.SetEtcdCA, "etcd-cert": backing.SetEtcdCert, "etcd-key": backing.SetEtcdKey,
 		"etcd-user": backing.SetEtcdUser, "etcd-password-file": backing.SetEtcdPasswordFile} {
-		if fs.Changed(flag) {
+		if flags.Changed(flag) {
 			out = append(out, key)
 		}
 	}
@@ -161,15 +161,15 @@ func pinnedSettings(fs *pflag.FlagSet) []string {
 
 func runMount(args []string) error {
 	mf := mountFlags{logLevel: logLevel{slog.LevelInfo}}
-	fs := mountFlagSet(&mf)
-	if err := parse(fs, args, 2); err != nil {
+	flags := mountFlagSet(&mf)
+	if err := parse(flags, args, 2); err != nil {
 		return err
 	}
 	cfg, err := mf.config()
 	if err != nil {
 		return err
 	}
-	cfg.Pinned = pinnedSettings(fs)
+	cfg.Pinned = pinnedSettings(flags)
 	daemon := mf.foreground || mf.readyFd >= 0
 	if mf.debug && !mf.foreground {
 		// In the background every request would be logged into
@@ -179,13 +179,13 @@ func runMount(args []string) error {
 	}
 	setupLog(os.Stderr, mf.logLevel.level, daemon)
 
-	dir, err := dirOperand(fs.Args(), 0)
+	dir, err := dirOperand(flags.Args(), 0)
 	if err != nil {
 		return err
 	}
 	mp := dir
-	if fs.NArg() == 2 {
-		if mp, err = absDir(fs.Arg(1)); err != nil {
+	if flags.NArg() == 2 {
+		if mp, err = absDir(flags.Arg(1)); err != nil {
 			return err
 		}
 	}
@@ -200,7 +200,7 @@ func runMount(args []string) error {
 	if daemon {
 		return serve(dir, mp, cfg, mf)
 	}
-	return daemonize(dir, mp, daemonArgs(fs))
+	return daemonize(dir, mp, daemonArgs(flags))
 }
 
 // checkMount fails fast, with one clear line, on what would make the mount
@@ -396,9 +396,9 @@ func daemonize(dir, mp string, flags []string) error {
 
 // daemonArgs turns the flags set on a mount command line back into
 // arguments for the background daemon.
-func daemonArgs(fs *pflag.FlagSet) []string {
+func daemonArgs(flags *pflag.FlagSet) []string {
 	var out []string
-	fs.Visit(func(f *pflag.Flag) {
+	flags.Visit(func(f *pflag.Flag) {
 		if f.Name != "foreground" && f.Name != "ready-fd" {
 			out = append(out, "--"+f.Name+"="+f.Value.String())
 		}

@@ -93,9 +93,9 @@ func TestHelperSloppy(t *testing.T) {
 // TestMountOptionsAreFlags checks that every -o option maps to one of
 // mount's own flags, so that no option is lost on its way to the daemon.
 func TestMountOptionsAreFlags(t *testing.T) {
-	fs := mountFlagSet(&mountFlags{})
+	flags := mountFlagSet(&mountFlags{})
 	for opt, flag := range mountOptions {
-		if fs.Lookup(flag) == nil {
+		if flags.Lookup(flag) == nil {
 			t.Errorf("-o %s maps to --%s, which mount does not have", opt, flag)
 		}
 		if want := strings.ReplaceAll(flag, "-", "_"); opt != want {

@@ -21,16 +21,16 @@ type storeFlags struct {
 }
 
 // addStoreFlags defines --store and the flags that go with it.
-func addStoreFlags(fs *pflag.FlagSet, sf *storeFlags) {
-	fs.StringVar(&sf.url, "store", "", "share DIR with other mounts through etcd: etcd://HOST:PORT[,HOST:PORT...]/PREFIX (docs/etcd.md)")
-	fs.StringVar(&sf.name, "store-name", "", "this machine's name in the change log, with --store (default: the hostname)")
-	fs.StringVar(&sf.ca, "etcd-ca", "", "CA certificate (PEM) that etcd's server certificates are checked against")
-	fs.StringVar(&sf.cert, "etcd-cert", "", "client certificate (PEM) presented to etcd, with --etcd-key")
-	fs.StringVar(&sf.key, "etcd-key", "", "private key (PEM) of --etcd-cert")
-	fs.StringVar(&sf.user, "etcd-user", "", "etcd user, with --etcd-password-file")
-	fs.StringVar(&sf.passwordFile, "etcd-password-file", "", "file holding the etcd user's password (one line)")
+func addStoreFlags(flags *pflag.FlagSet, sf *storeFlags) {
+	flags.StringVar(&sf.url, "store", "", "share DIR with other mounts through etcd: etcd://HOST:PORT[,HOST:PORT...]/PREFIX (docs/etcd.md)")
+	flags.StringVar(&sf.name, "store-name", "", "this machine's name in the change log, with --store (default: the hostname)")
+	flags.StringVar(&sf.ca, "etcd-ca", "", "CA certificate (PEM) that etcd's server certificates are checked against")
+	flags.StringVar(&sf.cert, "etcd-cert", "", "client certificate (PEM) presented to etcd, with --etcd-key")
+	flags.StringVar(&sf.key, "etcd-key", "", "private key (PEM) of --etcd-cert")
+	flags.StringVar(&sf.user, "etcd-user", "", "etcd user, with --etcd-password-file")
+	flags.StringVar(&sf.passwordFile, "etcd-password-file", "", "file holding the etcd user's password (one line)")
 	for _, f := range []string{"etcd-ca", "etcd-cert", "etcd-key", "etcd-password-file"} {
-		fs.SetAnnotation(f, annotFiles, []string{})
+		flags.SetAnnotation(f, annotFiles, []string{})
 	}
 }
 

@@ -52,22 +52,22 @@ func rejectedFlagSet(sub string, o *rejectedOpts) *pflag.FlagSet {
 	if sub != "" && sub != "*" {
 		name += " " + sub
 	}
-	fs := flagSet(name, args, strings.TrimRight(summary, "\n"))
+	flags := flagSet(name, args, strings.TrimRight(summary, "\n"))
 	all := sub == "*" // every subcommand's flags, for the completion scripts
 	if all || sub == "" || sub == "list" || sub == "show" {
-		fs.BoolVar(&o.asJSON, "json", false, "print JSON")
+		flags.BoolVar(&o.asJSON, "json", false, "print JSON")
 	}
 	if all || sub == "show" {
-		fs.BoolVar(&o.raw, "raw", false, "print only the refused bytes")
+		flags.BoolVar(&o.raw, "raw", false, "print only the refused bytes")
 	}
 	if all || sub == "diff" {
-		fs.IntVarP(&o.context, "unified", "U", 3, "lines of context around each change")
+		flags.IntVarP(&o.context, "unified", "U", 3, "lines of context around each change")
 	}
 	if all || sub == "" || sub == "list" || sub == "diff" {
-		fs.StringVar(&o.color, "color", "auto", "colour the output: auto (on a terminal, unless NO_COLOR is set), always, never")
-		fs.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
+		flags.StringVar(&o.color, "color", "auto", "colour the output: auto (on a terminal, unless NO_COLOR is set), always, never")
+		flags.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
 	}
-	return fs
+	return flags
 }
 
 // rejectedEntry is one kept refused write.
@@ -101,15 +101,15 @@ func runRejected(args []string) error {
 		}
 	}
 	var o rejectedOpts
-	fs := rejectedFlagSet(sub, &o)
+	flags := rejectedFlagSet(sub, &o)
 	maxArgs := 2
 	if sub == "" || sub == "list" {
 		maxArgs = 1
 	}
-	if err := parse(fs, args, maxArgs); err != nil {
+	if err := parse(flags, args, maxArgs); err != nil {
 		return err
 	}
-	rest := fs.Args()
+	rest := flags.Args()
 	if sub == "" || sub == "list" {
 		dir, err := dirArg(rest, 0)
 		if err != nil {

@@ -20,19 +20,19 @@ func restoreFlagSet() *pflag.FlagSet {
 }
 
 func runRestore(args []string) error {
-	fs := restoreFlagSet()
-	if err := parse(fs, args, 1); err != nil {
+	flags := restoreFlagSet()
+	if err := parse(flags, args, 1); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if flags.NArg() != 1 {
 		return usageError{"name FILE@REV (run 'paracfs restore --help')"}
 	}
-	f, err := resolveFile(fs.Arg(0))
+	f, err := resolveFile(flags.Arg(0))
 	if err != nil {
 		return err
 	}
 	if !f.hasRev {
-		return noRev(fs.Arg(0), "FILE@REV")
+		return noRev(flags.Arg(0), "FILE@REV")
 	}
 	if f.mount == nil {
 		return fmt.Errorf("%s: restore needs the mount, and %s is not mounted: run paracfs mount %s first", f, f.root, f.root)

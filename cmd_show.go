@@ -14,19 +14,19 @@ func showFlagSet() *pflag.FlagSet {
 }
 
 func runShow(args []string) error {
-	fs := showFlagSet()
-	if err := parse(fs, args, 1); err != nil {
+	flags := showFlagSet()
+	if err := parse(flags, args, 1); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if flags.NArg() != 1 {
 		return usageError{"name FILE@REV (run 'paracfs show --help')"}
 	}
-	f, err := resolveFile(fs.Arg(0))
+	f, err := resolveFile(flags.Arg(0))
 	if err != nil {
 		return err
 	}
 	if !f.hasRev {
-		return noRev(fs.Arg(0), "FILE@REV")
+		return noRev(flags.Arg(0), "FILE@REV")
 	}
 	b, err := f.content()
 	if err != nil {

@@ -46,15 +46,15 @@ type statusCounters struct {
 const lastShown = 5
 
 func statusFlagSet(o *statusOpts) *pflag.FlagSet {
-	fs := flagSet("status", "[--json] [--color WHEN]",
+	flags := flagSet("status", "[--json] [--color WHEN]",
 		"Lists the active paracfs mounts: backing directory, mountpoint, daemon pid, uptime and\n"+
 			"configuration, and, since the daemon started, its counters (commits, conflicts, invalid\n"+
 			"writes, lock timeouts) and its last refusals with their reasons: a refused write is seen\n"+
 			"here even when the tool that made it ignored the error of close().")
-	fs.BoolVar(&o.asJSON, "json", false, "print JSON (every mount, with its last 20 refusals)")
-	fs.StringVar(&o.color, "color", "auto", "colour the output: auto (on a terminal, unless NO_COLOR is set), always, never")
-	fs.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
-	return fs
+	flags.BoolVar(&o.asJSON, "json", false, "print JSON (every mount, with its last 20 refusals)")
+	flags.StringVar(&o.color, "color", "auto", "colour the output: auto (on a terminal, unless NO_COLOR is set), always, never")
+	flags.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
+	return flags
 }
 
 type statusOpts struct {
@@ -67,8 +67,8 @@ func runStatus(args []string) error {
 		return runProbe(spec)
 	}
 	var o statusOpts
-	fs := statusFlagSet(&o)
-	if err := parse(fs, args, 0); err != nil {
+	flags := statusFlagSet(&o)
+	if err := parse(flags, args, 0); err != nil {
 		return err
 	}
 	color, err := useColor(o.color)

@@ -17,20 +17,20 @@ import (
 )
 
 func unmountFlagSet(lazy *bool) *pflag.FlagSet {
-	fs := flagSet("unmount", "[--lazy] [MOUNTPOINT]",
+	flags := flagSet("unmount", "[--lazy] [MOUNTPOINT]",
 		"Unmounts a paracfs mount (default: the nearest .parac at or above the current directory).\n"+
 			"A busy mount is left alone, naming the processes that hold it, unless --lazy.")
-	fs.BoolVarP(lazy, "lazy", "z", false, "detach now even if busy; the kernel lets go once the last file is closed")
-	return fs
+	flags.BoolVarP(lazy, "lazy", "z", false, "detach now even if busy; the kernel lets go once the last file is closed")
+	return flags
 }
 
 func runUnmount(args []string) error {
 	lazy := new(bool)
-	fs := unmountFlagSet(lazy)
-	if err := parse(fs, args, 1); err != nil {
+	flags := unmountFlagSet(lazy)
+	if err := parse(flags, args, 1); err != nil {
 		return err
 	}
-	mp, err := dirOperand(fs.Args(), 0)
+	mp, err := dirOperand(flags.Args(), 0)
 	if err != nil {
 		return err
 	}

@@ -42,9 +42,9 @@ func init() {
 			func() *pflag.FlagSet { return statusFlagSet(&statusOpts{}) }, "", runStatus},
 		{"log", "[flags] [DIR]", "read the change log",
 			func() *pflag.FlagSet {
-				fs := logFlagSet(&logOpts{})
-				fs.AddFlagSet(pruneFlagSet(new(int), new(string))) // log prune's, for the completion scripts
-				return fs
+				flags := logFlagSet(&logOpts{})
+				flags.AddFlagSet(pruneFlagSet(new(int), new(string))) // log prune's, for the completion scripts
+				return flags
 			}, "dirs", runLog},
 		{"rejected", rejectedArgs, "list, show, diff, apply or drop refused writes",
 			func() *pflag.FlagSet { return rejectedFlagSet("*", &rejectedOpts{}) }, "dirs", runRejected},

@@ -218,7 +218,7 @@ func (d *Dir) hasHistory(rel string) bool {
 }
 
 // fileHistory: the caller may read rel now; when rel is gone, it may
-// search its directory and could read rel's newest kept version as it was.
+// search its directory and could read rel's newest version as it was.
 func (a *access) fileHistory(rel string) bool {
 	may, exists := a.read(rel)
 	if exists || !a.search(parentOf(rel)) {

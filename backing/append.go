@@ -53,9 +53,9 @@ func (d *Dir) keptOf(w Write) []byte {
 // whose committed content lacks its final newline is validated with the
 // line it completes. doc is the appended bytes' own doc, nil for YAML and
 // JSON.
-func (d *Dir) appendTo(w Write, pfd int, base string, kind revision.Kind, cur *current, doc *revision.Doc) (Write, *revision.Doc, []byte, error) {
+func (d *Dir) appendTo(w Write, pfd int, leaf string, kind revision.Kind, cur *current, doc *revision.Doc) (Write, *revision.Doc, []byte, error) {
 	if cur.exists && int64(len(cur.data)) != cur.st.Size {
-		fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		fd, err := unix.Openat(pfd, leaf, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return w, nil, nil, fmt.Errorf("%s: %w", w.Path, err)
 		}

@@ -95,7 +95,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		}
 	}
 
-	pfd, base, err := d.parent(w.Path)
+	pfd, leaf, err := d.parent(w.Path)
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", w.Path, err)
 	}
@@ -103,7 +103,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 
 	// A rename onto P or a truncate by path runs while the kernel holds
 	// P's directory or P locked.
-	unlock, err := d.lock(w.Path, pfd, base, w.Caller, w.From != "" || w.Op == "truncate")
+	unlock, err := d.lock(w.Path, pfd, leaf, w.Caller, w.From != "" || w.Op == "truncate")
 	if err != nil {
 		if r, ok := lockRefusal(w.Path, err); ok {
 			return Result{}, d.refuse(r, w.Caller, w.Data, d.peekRevision(w.Path))
@@ -112,7 +112,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	}
 	defer unlock()
 
-	cur, err := d.readCurrent(pfd, base, w.Path, kind, len(w.Data))
+	cur, err := d.readCurrent(pfd, leaf, w.Path, kind, len(w.Data))
 	if err != nil {
 		if r, ok := diskRefusal(w.Path, err); ok {
 			return Result{}, d.refuse(r, w.Caller, w.Data, d.peekRevision(w.Path))
@@ -120,7 +120,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		return Result{}, fmt.Errorf("%s: %w", w.Path, err)
 	}
 	if w.Append {
-		if w, doc, parsed, err = d.appendTo(w, pfd, base, kind, &cur, doc); err != nil {
+		if w, doc, parsed, err = d.appendTo(w, pfd, leaf, kind, &cur, doc); err != nil {
 			return Result{}, err
 		}
 	}
@@ -143,7 +143,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		// Not stale, and the very bytes already committed (an editor
 		// putting back what it had after a refused save): nothing to commit
 		// but the metadata the writer set.
-		if err := d.applyMeta(pfd, base, w, cur); err != nil {
+		if err := d.applyMeta(pfd, leaf, w, cur); err != nil {
 			return Result{}, fmt.Errorf("%s: %w", w.Path, err)
 		}
 		if w.Caller.Reads != nil {
@@ -160,7 +160,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	defer pre.flush()
 	defer ss.flush()
 	pre.also = append(pre.also, d.takePending(w.Path))
-	d.recordFirst(pfd, base, w.Path, cur, &pre)
+	d.recordFirst(pfd, leaf, w.Path, cur, &pre)
 	data := w.Data
 	if stamp {
 		data = doc.Stamped(next)
@@ -174,7 +174,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	if r := d.storeCommit(w, cur, v, data, sum); r != nil {
 		return Result{}, d.refuse(r, w.Caller, w.Data, v.current) // the store said no: nothing local changes
 	}
-	written, err := d.replace(pfd, base, w, cur, data, next, sum, &pre)
+	written, err := d.replace(pfd, leaf, w, cur, data, next, sum, &pre)
 	if err != nil {
 		d.committed.drop(w.Path)
 		if r, ok := diskRefusal(w.Path, err); ok {
@@ -229,9 +229,9 @@ func (d *Dir) Commit(w Write) (Result, error) {
 
 // readCurrent reads P's committed bytes and revision. A missing P, or a P
 // that is not a regular file (a symlink is never followed), counts as absent.
-func (d *Dir) readCurrent(pfd int, base, rel string, kind revision.Kind, newLen int) (current, error) {
+func (d *Dir) readCurrent(pfd int, leaf, rel string, kind revision.Kind, newLen int) (current, error) {
 	var cur current
-	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(pfd, leaf, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err == unix.ENOENT || err == unix.ELOOP {
 		cur.rev, _ = d.revs.tombstone(rel)
 		return cur, nil
@@ -322,7 +322,7 @@ func hasFields(kind revision.Kind) bool { return kind == revision.YAML || kind =
 // fileMeta), records the revision on it, fsyncs it (with what pre holds)
 // and renames it over P.
 // The caller fsyncs the directory, with the history's entries.
-func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, rev int64, sum string, pre *syncSet) (stamp, error) {
+func (d *Dir) replace(pfd int, leaf string, w Write, cur current, data []byte, rev int64, sum string, pre *syncSet) (stamp, error) {
 	mode := fileMode(w, cur)
 	uid, gid := fileOwner(w, cur)
 	m := NewMeta()
@@ -333,7 +333,7 @@ func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, r
 	// default ACL applies to it as to any file created there; the others
 	// get their ACL from P or the writer.
 	fresh := !cur.exists && !m.Whole
-	tmp := tempName(base)
+	tmp := tempName(leaf)
 	createMode := uint32(0o600)
 	if fresh {
 		createMode = mode &^ (unix.S_ISUID | unix.S_ISGID)
@@ -363,7 +363,7 @@ func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, r
 		_, aerr := unix.Fgetxattr(fd, aclAccess, nil)
 		inherited = aerr == nil
 	}
-	if err := d.copyXattrs(fd, procAt(pfd, base), cur.exists && !m.Whole, &m, fresh); err != nil {
+	if err := d.copyXattrs(fd, procAt(pfd, leaf), cur.exists && !m.Whole, &m, fresh); err != nil {
 		return stamp{}, err
 	}
 	if !inherited || m.HasMode {
@@ -391,19 +391,19 @@ func (d *Dir) replace(pfd int, base string, w Write, cur current, data []byte, r
 	if err := unix.Close(fd); err != nil {
 		return stamp{}, err
 	}
-	if err := unix.Renameat(pfd, tmp, pfd, base); err != nil {
+	if err := unix.Renameat(pfd, tmp, pfd, leaf); err != nil {
 		return stamp{}, err
 	}
 	ok = true
 	return written, nil
 }
 
-// copyXattrs gives the temp file fd the kept xattrs of P (at path, when
-// keepP) with the writer's changes in m. An access ACL that the temp file
+// copyXattrs gives the temp file fd the carried xattrs of P (at path, when
+// carryP) with the writer's changes in m. An access ACL that the temp file
 // inherited from its directory stays only on a new file.
-func (d *Dir) copyXattrs(fd int, path string, keepP bool, m *Meta, fresh bool) error {
+func (d *Dir) copyXattrs(fd int, path string, carryP bool, m *Meta, fresh bool) error {
 	set := map[string][]byte{}
-	if keepP {
+	if carryP {
 		set = readXattrs(path)
 	}
 	for k, v := range m.Xattrs {
@@ -476,13 +476,13 @@ func fsyncDir(pfd int) error {
 	return unix.Fsync(fd)
 }
 
-// tempName is a fresh temp file name beside base:
-// .paracfs-tmp.<base>.<12 hex>, with base shortened (fitName) when that
+// tempName is a fresh temp file name beside leaf:
+// .paracfs-tmp.<leaf>.<12 hex>, with leaf shortened (fitName) when that
 // would be over 255 bytes. Recovery knows temp files by their prefix.
-func tempName(base string) string {
+func tempName(leaf string) string {
 	var b [6]byte
 	rand.Read(b[:])
-	return tempPrefix + fitName(base, len(tempPrefix)+13) + "." + hex.EncodeToString(b[:])
+	return tempPrefix + fitName(leaf, len(tempPrefix)+13) + "." + hex.EncodeToString(b[:])
 }
 
 func sha256hex(b []byte) string {

@@ -99,15 +99,15 @@ func (p *configParser) errorf(n *yaml.Node, key, format string, args ...any) err
 }
 
 // parseConfig reads the config file data (named file in messages) over
-// base, the command line's configuration. Settings in base.Pinned keep
-// base's value, with a warning. Schemas are named, not yet compiled.
-func parseConfig(file string, data []byte, base Config) (_ Config, _ []string, err error) {
+// cmdline, the command line's configuration. Settings in cmdline.Pinned keep
+// cmdline's value, with a warning. Schemas are named, not yet compiled.
+func parseConfig(file string, data []byte, cmdline Config) (_ Config, _ []string, err error) {
 	defer func() {
 		if r := recover(); r != nil { // yaml.v3 panics on a few inputs: never crash on one
 			err = &ConfigError{File: file, Msg: fmt.Sprintf("yaml: parser failed: %v", r)}
 		}
 	}()
-	p := &configParser{file: file, cfg: base}
+	p := &configParser{file: file, cfg: cmdline}
 	p.cfg.Rules = nil
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {

@@ -11,7 +11,7 @@ import (
 )
 
 func TestParseConfigErrors(t *testing.T) {
-	base := Config{Globs: DefaultGlobs, LockTimeout: 10 * time.Second, LogPath: DefaultLogPath}
+	cmdline := Config{Globs: DefaultGlobs, LockTimeout: 10 * time.Second, LogPath: DefaultLogPath}
 	tests := []struct{ name, data, want string }{
 		{"duration", "# c\ntracked: ['*.yaml']\nlock_timeout: soon\n", `paracfs.yaml line 3: key lock_timeout: want a duration such as 10s, got "soon"`},
 		{"number without unit", "lock_timeout: 10\n", `paracfs.yaml line 1: key lock_timeout: want a duration such as 10s, got the number 10 without a unit`},
@@ -34,7 +34,7 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := parseConfig(ConfigFile, []byte(tc.data), base)
+			_, _, err := parseConfig(ConfigFile, []byte(tc.data), cmdline)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("parseConfig(%q) = %v, want an error containing %q", tc.data, err, tc.want)
 			}
@@ -43,7 +43,7 @@ func TestParseConfigErrors(t *testing.T) {
 }
 
 func TestParseConfig(t *testing.T) {
-	base := Config{Globs: DefaultGlobs, LockTimeout: 10 * time.Second, LogPath: DefaultLogPath, Pinned: []string{SetLog}}
+	cmdline := Config{Globs: DefaultGlobs, LockTimeout: 10 * time.Second, LogPath: DefaultLogPath, Pinned: []string{SetLog}}
 	data := `# settings
 revision: 4
 tracked: ["*.yaml", "notes/*.md"]
@@ -55,7 +55,7 @@ rules:
     required: [project, phase]
     stamp_revision: true
 `
-	cfg, warns, err := parseConfig(ConfigFile, []byte(data), base)
+	cfg, warns, err := parseConfig(ConfigFile, []byte(data), cmdline)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,13 +67,13 @@ rules:
 	if cfg.LogPath != DefaultLogPath || len(warns) != 1 || !strings.Contains(warns[0], "line 5: key log: set on the command line") {
 		t.Fatalf("log %q (pinned by the command line), warnings %q", cfg.LogPath, warns)
 	}
-	cfg, _, err = parseConfig(ConfigFile, []byte("history: {max_versions: 0, max_age: 0s}\n"), base)
+	cfg, _, err = parseConfig(ConfigFile, []byte("history: {max_versions: 0, max_age: 0s}\n"), cmdline)
 	if err != nil || cfg.History != (HistoryBounds{-1, -1}) {
 		t.Fatalf("history of 0 versions and age 0 (keep none, no age bound): %+v, %v", cfg.History, err)
 	}
-	base.Pinned = []string{SetHistoryAge}
-	base.History = HistoryBounds{MaxAge: time.Hour}
-	cfg, warns, _ = parseConfig(ConfigFile, []byte("history:\n  max_versions: 3\n  max_age: 2d\n"), base)
+	cmdline.Pinned = []string{SetHistoryAge}
+	cmdline.History = HistoryBounds{MaxAge: time.Hour}
+	cfg, warns, _ = parseConfig(ConfigFile, []byte("history:\n  max_versions: 3\n  max_age: 2d\n"), cmdline)
 	if cfg.History != (HistoryBounds{3, time.Hour}) || len(warns) != 1 || !strings.Contains(warns[0], "line 3: key history.max_age: set on the command line") {
 		t.Fatalf("history with max_age pinned: %+v, %q", cfg.History, warns)
 	}
@@ -198,8 +198,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("lock_timeout: soon\n"))
 	f.Add([]byte("- a\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		base := Config{Globs: DefaultGlobs, LockTimeout: 10 * time.Second, LogPath: DefaultLogPath}
-		cfg, _, err := parseConfig(ConfigFile, data, base)
+		cmdline := Config{Globs: DefaultGlobs, LockTimeout: 10 * time.Second, LogPath: DefaultLogPath}
+		cfg, _, err := parseConfig(ConfigFile, data, cmdline)
 		if err != nil {
 			var ce *ConfigError
 			if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), ConfigFile) {

@@ -30,9 +30,9 @@ type CheckedFile struct {
 // commit of its current content would (validation, limits, the config
 // file's rules), without mounting and without writing anything: a check
 // to run before mounting, or in CI. A config file that does not load is
-// the error. base is the command line's configuration.
-func Check(root string, base Config) (CheckReport, error) {
-	d, rep, err := readConfig(root, base)
+// the error. cmdline is the command line's configuration.
+func Check(root string, cmdline Config) (CheckReport, error) {
+	d, rep, err := readConfig(root, cmdline)
 	if err != nil {
 		return CheckReport{}, err
 	}
@@ -46,12 +46,12 @@ func Check(root string, base Config) (CheckReport, error) {
 	return rep, err
 }
 
-// ReadConfig returns the configuration DIR's config file gives over base
+// ReadConfig returns the configuration DIR's config file gives over cmdline
 // (the defaults when DIR has none), as a mount of DIR would load it, for
 // commands that run without the daemon (where is the change log?). It
 // writes nothing.
-func ReadConfig(root string, base Config) (Config, error) {
-	d, rep, err := readConfig(root, base)
+func ReadConfig(root string, cmdline Config) (Config, error) {
+	d, rep, err := readConfig(root, cmdline)
 	if err != nil {
 		return Config{}, err
 	}
@@ -61,25 +61,25 @@ func ReadConfig(root string, base Config) (Config, error) {
 
 // readConfig opens DIR for reading only (no metadata folder, no log, no
 // locks) and loads its config file. The caller closes d.fd.
-func readConfig(root string, base Config) (*Dir, CheckReport, error) {
+func readConfig(root string, cmdline Config) (*Dir, CheckReport, error) {
 	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, CheckReport{}, err
 	}
-	if len(base.Globs) == 0 {
-		base.Globs = DefaultGlobs
+	if len(cmdline.Globs) == 0 {
+		cmdline.Globs = DefaultGlobs
 	}
-	if base.LogPath == "" {
-		base.LogPath = DefaultLogPath
+	if cmdline.LogPath == "" {
+		cmdline.LogPath = DefaultLogPath
 	}
-	if base.Limits.MaxSize <= 0 {
-		base.Limits.MaxSize = revision.DefaultLimits().MaxSize
+	if cmdline.Limits.MaxSize <= 0 {
+		cmdline.Limits.MaxSize = revision.DefaultLimits().MaxSize
 	}
-	if base.LockTimeout <= 0 {
-		base.LockTimeout = 10 * time.Second
+	if cmdline.LockTimeout <= 0 {
+		cmdline.LockTimeout = 10 * time.Second
 	}
-	d := &Dir{fd: fd, Root: root, base: base}
-	d.cfg.Store(&base)
+	d := &Dir{fd: fd, Root: root, cfg: configState{cmdline: cmdline}}
+	d.cfg.Store(&cmdline)
 	var rep CheckReport
 	data, err := d.readConfigFile(ConfigFile)
 	switch {

@@ -23,14 +23,14 @@ func (d *Dir) Config() Config { return *d.cfg.Load() }
 // OnConfig has fn called with the new configuration each time the config
 // file is applied while DIR is open (not at Open: Config() is there).
 func (d *Dir) OnConfig(fn func(Config)) {
-	d.cfgMu.Lock()
-	d.onConfig = fn
-	d.cfgMu.Unlock()
+	d.cfg.mu.Lock()
+	d.cfg.onChange = fn
+	d.cfg.mu.Unlock()
 }
 
 // ConfigFallback says why DIR was opened with the last good copy of its
 // config file, broken on disk; "" when it was not.
-func (d *Dir) ConfigFallback() string { return d.fallback }
+func (d *Dir) ConfigFallback() string { return d.cfg.fallback }
 
 // loadConfig reads the config file when DIR is opened. A broken one is
 // replaced by the last good copy, and fallback says so; with no good copy,
@@ -68,21 +68,21 @@ func (d *Dir) loadConfig() (fallback string, warns []string, err error) {
 // readConfigFile reads a config or schema file: a regular file (a FIFO
 // would block, a symlink is never followed), within the size limit.
 func (d *Dir) readConfigFile(rel string) ([]byte, error) {
-	return d.readRegular(rel, d.base.Limits.MaxSize)
+	return d.readRegular(rel, d.cfg.cmdline.Limits.MaxSize)
 }
 
 // buildConfig reads a config file's bytes over the command line's
 // configuration and compiles the schemas it names. override holds new
 // bytes for schema files about to be committed.
 func (d *Dir) buildConfig(file string, data []byte, override map[string][]byte) (Config, []string, error) {
-	if _, err := revision.Parse(revision.YAML, data, d.base.Limits); err != nil {
+	if _, err := revision.Parse(revision.YAML, data, d.cfg.cmdline.Limits); err != nil {
 		var inv *revision.InvalidError
 		if errors.As(err, &inv) {
 			return Config{}, nil, yamlConfigError(file, inv.Reason)
 		}
 		return Config{}, nil, &ConfigError{File: file, Msg: err.Error()}
 	}
-	cfg, warns, err := parseConfig(file, data, d.base)
+	cfg, warns, err := parseConfig(file, data, d.cfg.cmdline)
 	if err != nil {
 		return Config{}, nil, err
 	}
@@ -132,14 +132,14 @@ func (d *Dir) configTouched(rels ...string) {
 // config file that does not load leaves the configuration in force, with
 // a warning; a deleted one leaves the command line's.
 func (d *Dir) reloadConfig(cause string) {
-	d.cfgMu.Lock()
-	defer d.cfgMu.Unlock()
+	d.cfg.mu.Lock()
+	defer d.cfg.mu.Unlock()
 	var cfg Config
 	var warns []string
 	data, err := d.readConfigFile(ConfigFile)
 	switch {
 	case err == unix.ENOENT:
-		cfg = d.base
+		cfg = d.cfg.cmdline
 		d.atParent(goodConfig, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) })
 	case err != nil:
 		d.configNote(changelog.OpConfigError, fmt.Sprintf("%s: %v: keeping the configuration in force", ConfigFile, err))
@@ -163,8 +163,8 @@ func (d *Dir) reloadConfig(cause string) {
 	if old.LogPath != cfg.LogPath {
 		d.switchLog()
 	}
-	if d.onConfig != nil {
-		d.onConfig(cfg)
+	if d.cfg.onChange != nil {
+		d.cfg.onChange(cfg)
 	}
 	what := "no setting changed"
 	if len(changes) > 0 {
@@ -185,14 +185,14 @@ func (d *Dir) reloadConfig(cause string) {
 // the path changes still lands whole. A prune of the old log finishes
 // first.
 func (d *Dir) switchLog() {
-	d.pruneMu.Lock()
-	defer d.pruneMu.Unlock()
-	d.logMu.Lock()
-	defer d.logMu.Unlock()
-	if d.logf != nil {
-		d.retired = append(d.retired, d.logf)
+	d.log.pruneMu.Lock()
+	defer d.log.pruneMu.Unlock()
+	d.log.mu.Lock()
+	defer d.log.mu.Unlock()
+	if d.log.f != nil {
+		d.log.retired = append(d.log.retired, d.log.f)
 	}
-	d.log, d.logf = nil, nil
+	d.log.w, d.log.f = nil, nil
 }
 
 // configNote logs one line about the configuration, also in the daemon's

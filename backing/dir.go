@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -70,12 +69,9 @@ type Dir struct {
 	meta *metaDir // paracfs's own data, beside DIR (metadir.go)
 	Root string   // DIR's absolute path, for messages only: never opened
 
-	cfg       atomic.Pointer[Config]
-	log       *changelog.Writer
-	logf      *os.File
-	logMu     sync.Mutex // guards opening the log (at start, or at its first line)
-	keepMu    sync.Mutex // one refused write kept at a time, against its writer's bound
-	pruneMu   sync.Mutex // one PruneLog at a time
+	cfg       configState // the configuration in force, and its reloads (configstate.go)
+	log       logState    // the change log, its file and its watchers (logstate.go)
+	keepMu    sync.Mutex  // one refused write kept at a time, against its writer's bound
 	revs      *revStore
 	committed committedCache // the last version committed of recent files, parsed
 	dirs      dirCache       // descriptors of recently used directories, for Lstat
@@ -87,24 +83,10 @@ type Dir struct {
 	hist   historyCache // what is kept of each file's history (history.go)
 	store  storeUsage   // bytes of the history's objects and kept refusals (store.go)
 	budget budgets      // staged bytes and read handles (budget.go)
-	// logLost: a line could not be appended this run (see markLogSynced).
-	logLost atomic.Bool
 
 	inflight sync.WaitGroup // commits under way, waited for by Close
 	closeMu  sync.RWMutex
 	closed   bool
-
-	// The configuration in force (cfg) is base with the config file over
-	// it (configload.go).
-	base     Config       // the command line's, defaults filled in
-	fallback string       // why the mount uses the last good config file, if it does
-	onConfig func(Config) // told of each config applied (under cfgMu)
-	cfgMu    sync.Mutex   // one reload at a time
-	retired  []*os.File   // change logs in use before the config file moved the log
-
-	onLogReplaced func(rels ...string) // told of a rotation (under logMu)
-
-	onLogAppended atomic.Pointer[func(rel string)] // told of every append to the log
 
 	shared *storeState // the store shared with other mounts (shared.go); nil: DIR alone
 }
@@ -154,7 +136,7 @@ func open(root string, cfg Config, exclusive bool) (*Dir, error) {
 	if cfg.Limits.MaxSize <= 0 {
 		cfg.Limits.MaxSize = revision.DefaultLimits().MaxSize // other zero limits mean revision's defaults
 	}
-	d := &Dir{fd: fd, Root: root, base: cfg, locks: newLockTable()}
+	d := &Dir{fd: fd, Root: root, cfg: configState{cmdline: cfg}, locks: newLockTable()}
 	d.cfg.Store(&cfg)
 	moved, err := d.openMeta()
 	if err != nil {
@@ -180,7 +162,7 @@ func open(root string, cfg Config, exclusive bool) (*Dir, error) {
 	}
 	d.logMigration(moved)
 	if fallback != "" {
-		d.fallback = fallback
+		d.cfg.fallback = fallback
 		d.configNote(changelog.OpConfigError, fallback)
 	}
 	for _, w := range warns {
@@ -229,14 +211,14 @@ func (d *Dir) Close() error {
 	d.flushAllPending()
 	d.markLogSynced()
 	var errs []error
-	d.logMu.Lock()
-	if d.logf != nil {
-		errs = append(errs, d.logf.Close())
+	d.log.mu.Lock()
+	if d.log.f != nil {
+		errs = append(errs, d.log.f.Close())
 	}
-	for _, f := range d.retired {
+	for _, f := range d.log.retired {
 		errs = append(errs, f.Close())
 	}
-	d.logMu.Unlock()
+	d.log.mu.Unlock()
 	d.meta.close()
 	errs = append(errs, unix.Close(d.fd))
 	return errors.Join(errs...)
@@ -312,24 +294,24 @@ func openat2(dfd int, rel string, flags int, mode uint32) (int, error) {
 }
 
 // parent opens rel's parent directory (O_PATH) and returns it with rel's
-// base name. The caller closes pfd unless it is d.fd (use closeParent).
+// last element (leaf). The caller closes pfd unless it is d.fd (use closeParent).
 // paracfs's data folder (MetaDir) is in DIR's parent, under its own name.
-func (d *Dir) parent(rel string) (pfd int, base string, err error) {
-	dir, base := split(rel)
-	if dir == "." && base == MetaDir {
+func (d *Dir) parent(rel string) (pfd int, leaf string, err error) {
+	dir, leaf := split(rel)
+	if dir == "." && leaf == MetaDir {
 		if d.meta == nil {
 			return -1, "", unix.ENOENT
 		}
 		return d.meta.up, d.meta.name, nil
 	}
 	if dir == "." {
-		return d.fd, base, nil
+		return d.fd, leaf, nil
 	}
 	if dir == MetaDir && d.meta != nil {
-		return d.meta.fd, base, nil
+		return d.meta.fd, leaf, nil
 	}
 	pfd, err = d.openat(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
-	return pfd, base, err
+	return pfd, leaf, err
 }
 
 func (d *Dir) closeParent(pfd int) {
@@ -399,12 +381,12 @@ func (d *Dir) openLog(create bool) error {
 	return nil
 }
 
-// openLogLocked opens the log unless it is open already, under logMu, and
+// openLogLocked opens the log unless it is open already, under log.mu, and
 // returns the torn tail it cut off; openLog reports it once unlocked.
 func (d *Dir) openLogLocked(create bool) ([]byte, error) {
-	d.logMu.Lock()
-	defer d.logMu.Unlock()
-	if d.log != nil {
+	d.log.mu.Lock()
+	defer d.log.mu.Unlock()
+	if d.log.w != nil {
 		return nil, nil
 	}
 	logPath := d.Config().LogPath
@@ -429,7 +411,7 @@ func (d *Dir) openLogLocked(create bool) ([]byte, error) {
 		f.Close()
 		return nil, fmt.Errorf("change log %s: %w", logPath, err)
 	}
-	d.log, d.logf = w, f
+	d.log.w, d.log.f = w, f
 	return torn, nil
 }
 
@@ -447,12 +429,12 @@ func (d *Dir) mkdirAll(rel string) error {
 	if err := d.mkdirAll(parent); err != nil {
 		return err
 	}
-	pfd, base, err := d.parent(rel)
+	pfd, leaf, err := d.parent(rel)
 	if err != nil {
 		return err
 	}
 	defer d.closeParent(pfd)
-	if err := unix.Mkdirat(pfd, base, 0o755); err != nil && err != unix.EEXIST {
+	if err := unix.Mkdirat(pfd, leaf, 0o755); err != nil && err != unix.EEXIST {
 		return err
 	}
 	return fsyncDir(pfd) // what is kept in it must not lose its way

@@ -231,17 +231,17 @@ func (d *Dir) markLogSynced() {
 	// background): younger than the margin, their files are still
 	// looked at by the next start. Not flushed here: a rotation runs
 	// this from a log line that may be written under d.hist.mu.
-	if d.logLost.Load() {
+	if d.log.lost.Load() {
 		return
 	}
 	now := time.Now()
-	d.logMu.Lock()
-	f := d.logf
+	d.log.mu.Lock()
+	f := d.log.f
 	var err error
 	if f != nil {
 		err = f.Sync()
 	}
-	d.logMu.Unlock()
+	d.log.mu.Unlock()
 	if err != nil {
 		return // the log is not on disk: keep the older mark
 	}
@@ -268,7 +268,7 @@ func (d *Dir) repairNewest(rel string, s stamp) {
 	h, err := d.fileHistory(rel)
 	listed := false
 	if err == nil {
-		for _, v := range h.kept {
+		for _, v := range h.versions {
 			listed = listed || (v.Rev == s.rev && v.SHA256 == s.sha)
 		}
 	}

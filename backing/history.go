@@ -14,7 +14,7 @@ import (
 // Recording the versions commits make, and reading them back. What is
 // kept where, and the index that lists it: historyindex.go.
 
-// historyCache is what the daemon knows of each file's kept versions,
+// historyCache is what the daemon knows of each file's versions,
 // read from its index at the first record, then kept up to date. Its
 // mutex serializes all records: objects are shared between files.
 type historyCache struct {
@@ -23,9 +23,9 @@ type historyCache struct {
 }
 
 type fileHistory struct {
-	kept  []Version // oldest first
-	lines int       // lines in the index file, dropped versions' included
-	torn  bool      // an append failed: the index is to be rewritten whole
+	versions []Version // oldest first
+	lines    int       // lines in the index file, dropped versions' included
+	torn     bool      // an append failed: the index is to be rewritten whole
 	// pending is the newest version's record while it is not fsynced.
 	pending *pendingSync
 }
@@ -40,7 +40,7 @@ func (d *Dir) recordFirst(pfd int, base, rel string, cur current, ss *syncSet) {
 	if !cur.exists || d.IsLog(rel) || d.Config().History.MaxVersions < 0 {
 		return
 	}
-	newest, known := d.newestKept(rel)
+	newest, known := d.newestVersion(rel)
 	if known && newest == cur.rev {
 		return
 	}
@@ -67,15 +67,15 @@ func (d *Dir) recordFirst(pfd int, base, rel string, cur current, ss *syncSet) {
 	}, data, ss)
 }
 
-// newestKept returns the newest revision kept of rel; false when none is.
-func (d *Dir) newestKept(rel string) (int64, bool) {
+// newestVersion returns the newest revision in rel's history; false when none is.
+func (d *Dir) newestVersion(rel string) (int64, bool) {
 	d.hist.mu.Lock()
 	defer d.hist.mu.Unlock()
 	h, err := d.fileHistory(rel)
-	if err != nil || len(h.kept) == 0 {
+	if err != nil || len(h.versions) == 0 {
 		return 0, false
 	}
-	return h.kept[len(h.kept)-1].Rev, true
+	return h.versions[len(h.versions)-1].Rev, true
 }
 
 // recordCommit keeps the version a commit just made. Its record is
@@ -176,7 +176,7 @@ func (d *Dir) storeVersion(rel string, v Version, data []byte, ss *syncSet) erro
 		return err
 	}
 
-	all := h.kept[:len(h.kept):len(h.kept)]
+	all := h.versions[:len(h.versions):len(h.versions)]
 	for i := range all {
 		if all[i].Rev == v.Rev {
 			all = append(all[:i:i], all[i+1:]...)
@@ -194,13 +194,13 @@ func (d *Dir) storeVersion(rel string, v Version, data []byte, ss *syncSet) erro
 		b, _ := json.Marshal(Version{Rev: x.Rev, Time: x.Time, SHA256: x.SHA256, Dropped: true})
 		lines = append(append(lines, b...), '\n')
 	}
-	h.kept, h.lines = keep, h.lines+1+len(drop)
+	h.versions, h.lines = keep, h.lines+1+len(drop)
 	for _, x := range drop {
 		d.unlinkVersion(hfd, ofd, rel, x)
 	}
-	if h.lines > 2*len(h.kept)+16 || h.torn {
+	if h.lines > 2*len(h.versions)+16 || h.torn {
 		var out []byte
-		for _, x := range h.kept {
+		for _, x := range h.versions {
 			b, _ := json.Marshal(x)
 			out = append(append(out, b...), '\n')
 		}
@@ -208,7 +208,7 @@ func (d *Dir) storeVersion(rel string, v Version, data []byte, ss *syncSet) erro
 			h.torn = true
 			return err
 		}
-		h.lines, h.torn = len(h.kept), false
+		h.lines, h.torn = len(h.versions), false
 		return nil
 	}
 	ifd, err := unix.Openat(hfd, HistoryIndex, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
@@ -237,7 +237,7 @@ func (d *Dir) fileHistory(rel string) (*fileHistory, error) {
 	if err != nil && err != unix.ENOENT {
 		return nil, err
 	}
-	h := &fileHistory{kept: ParseIndex(b), lines: bytes.Count(b, []byte("\n"))}
+	h := &fileHistory{versions: ParseIndex(b), lines: bytes.Count(b, []byte("\n"))}
 	// A tail that a crash cut short, or left as zeros, would swallow the
 	// next line appended: the next record rewrites the index instead.
 	h.torn = len(b) > 0 && b[len(b)-1] != '\n'
@@ -411,7 +411,7 @@ func (d *Dir) collectObjects() int {
 	return n
 }
 
-// Versions lists the kept versions of rel, oldest first.
+// Versions lists the versions of rel, oldest first.
 func (d *Dir) Versions(rel string) ([]Version, error) {
 	b, err := d.readSmall(HistoryPath(rel) + "/" + HistoryIndex)
 	if err != nil {

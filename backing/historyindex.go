@@ -35,7 +35,7 @@ const HistoryIndex = ".index.jsonl"
 
 // Ops of versions that no commit through the mount made.
 const (
-	OpBefore   = "before"   // a version found unkept when a commit replaced it: the content from before the mount, mostly
+	OpBefore   = "before"   // a version found unrecorded when a commit replaced it: the content from before the mount, mostly
 	OpExternal = "external" // a change made behind the mount's back
 	OpRestore  = "restore"  // a commit of an old version's bytes
 )
@@ -47,7 +47,7 @@ const (
 	DefaultHistoryAge      = 30 * 24 * time.Hour
 )
 
-// Version is one kept version of a managed file: a line of its index.
+// Version is one version of a managed file: a line of its index.
 type Version struct {
 	Rev     int64     `json:"revision"`
 	Time    time.Time `json:"time"`

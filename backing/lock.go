@@ -161,7 +161,7 @@ const lockPoll = 2 * time.Millisecond
 // the holder may itself commit P (paracle's save), and a caller that holds
 // P.lock through the mount already takes only the queue. Its commit must
 // not wait behind a commit that waits for the caller's own lock.
-func (d *Dir) lock(rel string, pfd int, base string, c Caller, dirOp bool) (unlock func(), err error) {
+func (d *Dir) lock(rel string, pfd int, leaf string, c Caller, dirOp bool) (unlock func(), err error) {
 	wait := d.Config().LockTimeout
 	deadline := time.Now().Add(wait)
 	lrel := lockRel(rel)
@@ -173,7 +173,7 @@ func (d *Dir) lock(rel string, pfd int, base string, c Caller, dirOp bool) (unlo
 		return func() { d.locks.release(rel) }, nil
 	}
 	queueOnly := func() { d.locks.release(rel) }
-	name := lockName(base)
+	name := lockName(leaf)
 	for {
 		// Named through the parent's descriptor, never through the
 		// mount; a symlink is never followed, nor a FIFO waited on.

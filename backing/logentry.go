@@ -45,7 +45,7 @@ func (d *Dir) appendLog(e *changelog.Entry) {
 	}
 	if err != nil {
 		slog.Error("cannot write the change log", "log", d.Config().LogPath, "err", err, "lost", e.Description)
-		d.logLost.Store(true) // the next start looks for the commits it lacks
+		d.log.lost.Store(true) // the next start looks for the commits it lacks
 	} else {
 		d.logAppended()
 	}
@@ -55,10 +55,10 @@ func (d *Dir) appendLog(e *changelog.Entry) {
 // OnLogAppended registers fn, told of the log's path (relative to DIR)
 // after each append to it, before the request that made the line returns:
 // the log grew behind the kernel's back, which may cache its size.
-func (d *Dir) OnLogAppended(fn func(rel string)) { d.onLogAppended.Store(&fn) }
+func (d *Dir) OnLogAppended(fn func(rel string)) { d.log.onAppended.Store(&fn) }
 
 func (d *Dir) logAppended() {
-	if fn := d.onLogAppended.Load(); fn != nil {
+	if fn := d.log.onAppended.Load(); fn != nil {
 		(*fn)(d.Config().LogPath)
 	}
 }
@@ -75,18 +75,18 @@ func (d *Dir) ensureLog() error {
 
 // logWriter returns the open change log, creating it if needed.
 func (d *Dir) logWriter() (*changelog.Writer, error) {
-	d.logMu.Lock()
-	w := d.log
-	d.logMu.Unlock()
+	d.log.mu.Lock()
+	w := d.log.w
+	d.log.mu.Unlock()
 	if w != nil {
 		return w, nil
 	}
 	if err := d.openLog(true); err != nil {
 		return nil, err
 	}
-	d.logMu.Lock()
-	defer d.logMu.Unlock()
-	return d.log, nil
+	d.log.mu.Lock()
+	defer d.log.mu.Unlock()
+	return d.log.w, nil
 }
 
 // note logs one of the daemon's own events (recovery, warnings).

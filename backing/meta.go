@@ -75,15 +75,15 @@ const (
 	aclDefault = "system.posix_acl_default"
 )
 
-// keptXattr reports whether a commit carries xattr name from one version
+// carriedXattr reports whether a commit carries xattr name from one version
 // of a file to the next: the user's own (user.*, not paracfs's) and the
 // access ACL. Others (security.capability above all) go, as a write on a
 // plain file drops file capabilities.
-func keptXattr(name string) bool {
+func carriedXattr(name string) bool {
 	return name == aclAccess || (strings.HasPrefix(name, "user.") && !strings.HasPrefix(name, xattrPrefix))
 }
 
-// readXattrs reads the kept xattrs of the file at path (not following a
+// readXattrs reads the carried xattrs of the file at path (not following a
 // final symlink).
 func readXattrs(path string) map[string][]byte {
 	out := map[string][]byte{}
@@ -96,7 +96,7 @@ func readXattrs(path string) map[string][]byte {
 		return out
 	}
 	for _, name := range strings.Split(string(buf[:sz]), "\x00") {
-		if !keptXattr(name) {
+		if !carriedXattr(name) {
 			continue
 		}
 		n, err := unix.Lgetxattr(path, name, nil)
@@ -112,7 +112,7 @@ func readXattrs(path string) map[string][]byte {
 }
 
 // FileMeta is the metadata of rel that a rename onto a managed name
-// carries along: mode, owner, times and kept xattrs.
+// carries along: mode, owner, times and carried xattrs.
 func (d *Dir) FileMeta(rel string, st *unix.Stat_t) Meta {
 	m := NewMeta()
 	m.Mode, m.HasMode = st.Mode&0o7777, true
@@ -188,18 +188,18 @@ func killPriv(mode uint32, c Caller) uint32 {
 // applyMeta gives P itself, in place, the metadata a write of the very
 // bytes P holds brought along (cp -p of an unchanged file, a rename of a
 // copy): there is no new version to carry it.
-func (d *Dir) applyMeta(pfd int, base string, w Write, cur current) error {
+func (d *Dir) applyMeta(pfd int, leaf string, w Write, cur current) error {
 	if w.Meta == nil || !w.Meta.Touched() {
 		return nil
 	}
-	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(pfd, leaf, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
 	m := *w.Meta
 	if m.Whole {
-		for name := range readXattrs(procAt(pfd, base)) {
+		for name := range readXattrs(procAt(pfd, leaf)) {
 			if _, ok := m.Xattrs[name]; !ok {
 				unix.Fremovexattr(fd, name)
 			}

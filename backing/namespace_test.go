@@ -449,15 +449,15 @@ func TestRenameFlags(t *testing.T) {
 	}
 }
 
-// RenameKeep leaves the managed name in place and gives the scratch name a
+// RenameAway leaves the managed name in place and gives the scratch name a
 // file of its own: writing it changes nothing under the managed name, and
 // only an unchanged copy put back undoes the rename without a commit.
-func TestRenameKeepCopies(t *testing.T) {
+func TestRenameAwayCopies(t *testing.T) {
 	root := newRoot(t)
 	d := openDir(t, root, Config{})
 	const rel, bak = "x.json", "x.json.bak"
 	commit(t, d, rel, `{"a": 1}`)
-	ino, err := d.RenameKeep(rel, bak, testCaller)
+	ino, err := d.RenameAway(rel, bak, testCaller)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,12 +472,12 @@ func TestRenameKeepCopies(t *testing.T) {
 	if _, err := unix.Lgetxattr(filepath.Join(root, bak), revXattr, make([]byte, 256)); err != unix.ENODATA {
 		t.Errorf("the scratch copy carries the revision stamp (getxattr: %v, want ENODATA)", err)
 	}
-	if ok, err := d.UndoRenameKeep(bak, rel, ino); !ok || err != nil {
+	if ok, err := d.UndoRenameAway(bak, rel, ino); !ok || err != nil {
 		t.Fatalf("putting back the unchanged copy: %v %v, want an undo", ok, err)
 	}
 	notExist(t, filepath.Join(root, bak))
 
-	if ino, err = d.RenameKeep(rel, bak, testCaller); err != nil {
+	if ino, err = d.RenameAway(rel, bak, testCaller); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.OpenFile(filepath.Join(root, bak), os.O_WRONLY|os.O_APPEND, 0)
@@ -488,7 +488,7 @@ func TestRenameKeepCopies(t *testing.T) {
 	f.Close()
 	fileBytesIs(t, filepath.Join(root, rel), `{"a": 1}`)
 	wantRev(t, d, rel, 0)
-	if ok, _ := d.UndoRenameKeep(bak, rel, ino); ok {
+	if ok, _ := d.UndoRenameAway(bak, rel, ino); ok {
 		t.Errorf("an edited copy put back was taken as an undo")
 	}
 	fileBytesIs(t, filepath.Join(root, bak), `{"a": 1}garbage`)

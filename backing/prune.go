@@ -31,14 +31,14 @@ func (d *Dir) PruneLog(cutoff time.Time, c Caller) (removed, kept int, err error
 		return 0, 0, err
 	}
 	defer d.inflight.Done()
-	d.pruneMu.Lock()
-	defer d.pruneMu.Unlock()
+	d.log.pruneMu.Lock()
+	defer d.log.pruneMu.Unlock()
 	if err := d.openLog(false); err != nil {
 		return 0, 0, err
 	}
-	d.logMu.Lock()
-	w, old := d.log, d.logf
-	d.logMu.Unlock()
+	d.log.mu.Lock()
+	w, old := d.log.w, d.log.f
+	d.log.mu.Unlock()
 	if w == nil {
 		return 0, 0, nil // no log yet: nothing to prune
 	}
@@ -47,7 +47,7 @@ func (d *Dir) PruneLog(cutoff time.Time, c Caller) (removed, kept int, err error
 		return 0, 0, fmt.Errorf("pruning the change log %s: %w", d.Config().LogPath, err)
 	}
 	defer d.closeParent(p.pfd)
-	d.logMu.Lock()
+	d.log.mu.Lock()
 	err = w.Replace(func(cur *os.File) (*os.File, error) {
 		if cur != old {
 			return nil, fmt.Errorf("the log was reopened during the prune")
@@ -55,9 +55,9 @@ func (d *Dir) PruneLog(cutoff time.Time, c Caller) (removed, kept int, err error
 		return p.finish(old)
 	})
 	if err == nil {
-		d.logf = p.f
+		d.log.f = p.f
 	}
-	d.logMu.Unlock()
+	d.log.mu.Unlock()
 	if err != nil {
 		p.abort()
 		return 0, 0, fmt.Errorf("pruning the change log %s: %w", d.Config().LogPath, err)

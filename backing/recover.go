@@ -75,16 +75,16 @@ const recentWindow = time.Minute
 func (d *Dir) logUnlogged(managed []string) {
 	defer d.markLogSynced()
 	var lst unix.Stat_t
-	if d.logf != nil {
-		if err := unix.Fstat(int(d.logf.Fd()), &lst); err != nil {
+	if d.log.f != nil {
+		if err := unix.Fstat(int(d.log.f.Fd()), &lst); err != nil {
 			return
 		}
 	}
 	var since time.Time // zero: every stamped file
 	if mark, ok := d.readLogMark(); ok {
 		since = mark.Add(-recentWindow)
-	} else if d.logf != nil {
-		if last, err := changelog.Last(d.logf, lst.Size, changelog.Filter{}, 1); err == nil && len(last) > 0 {
+	} else if d.log.f != nil {
+		if last, err := changelog.Last(d.log.f, lst.Size, changelog.Filter{}, 1); err == nil && len(last) > 0 {
 			if at, err := changelog.ParseTime(last[0].Timestamp); err == nil {
 				since = at.Add(-recentWindow)
 			}
@@ -118,7 +118,7 @@ func (d *Dir) logUnlogged(managed []string) {
 	for _, c := range cands {
 		d.repairNewest(c.rel, c.s) // its history record may have been lost with the log's lines
 	}
-	if len(cands) == 0 || d.logf == nil {
+	if len(cands) == 0 || d.log.f == nil {
 		return
 	}
 	logged := map[string]int64{}
@@ -148,7 +148,7 @@ func (d *Dir) logUnlogged(managed []string) {
 		}
 		d.closeParent(pfd)
 	}
-	lines, err := changelog.Last(d.logf, lst.Size, from, 0)
+	lines, err := changelog.Last(d.log.f, lst.Size, from, 0)
 	if err != nil {
 		return
 	}

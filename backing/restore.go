@@ -33,7 +33,7 @@ func (d *Dir) Restore(rel string, rev, base int64, c Caller) (Result, error) {
 	return d.Commit(Write{Path: rel, Data: data, Base: base, Op: OpRestore, From: fmt.Sprintf("%s@%d", rel, rev), Caller: c, Mode: v.Mode & 0o7777})
 }
 
-// restoredVersion returns the kept version of rel that a stale write of
+// restoredVersion returns the version of rel that a stale write of
 // bytes with sha256 sum restores: the newest one with those bytes that
 // revision.Restores accepts (git checkout of another branch, git stash
 // pop, a backup copied back). It reads only the file's index, cached after
@@ -49,8 +49,8 @@ func (d *Dir) restoredVersion(rel, sum string, current, base int64) (Version, bo
 	if err != nil {
 		return Version{}, false
 	}
-	for i := len(h.kept) - 1; i >= 0; i-- {
-		if v := h.kept[i]; v.SHA256 == sum && revision.Restores(current, base, v.Rev) {
+	for i := len(h.versions) - 1; i >= 0; i-- {
+		if v := h.versions[i]; v.SHA256 == sum && revision.Restores(current, base, v.Rev) {
 			return v, true
 		}
 	}
@@ -63,7 +63,7 @@ func (d *Dir) restoredVersion(rel, sum string, current, base int64) (Version, bo
 func (d *Dir) restoredField(rel string, cur current) (int64, bool) {
 	d.hist.mu.Lock()
 	h, err := d.fileHistory(rel)
-	isRestore := err == nil && len(h.kept) > 0 && h.kept[len(h.kept)-1].Rev == cur.rev && h.kept[len(h.kept)-1].Op == OpRestore
+	isRestore := err == nil && len(h.versions) > 0 && h.versions[len(h.versions)-1].Rev == cur.rev && h.versions[len(h.versions)-1].Op == OpRestore
 	d.hist.mu.Unlock()
 	if !isRestore {
 		return 0, false
@@ -78,7 +78,7 @@ func (d *Dir) restoredField(rel string, cur current) (int64, bool) {
 func (d *Dir) currentField(rel string, cur current) (int64, bool) {
 	data := cur.data
 	if !cur.exists {
-		newest, ok := d.newestKept(rel)
+		newest, ok := d.newestVersion(rel)
 		if !ok || newest != cur.rev {
 			return 0, false
 		}

@@ -39,10 +39,10 @@ func TestCommitNewNameAdoptsRevision(t *testing.T) {
 	wantRefusal(t, err, OpConflict, syscall.EBUSY)
 }
 
-// A stale write whose bytes are a kept version of the name is a restore:
+// A stale write whose bytes are a version of the name is a restore:
 // committed as the next revision, as written (git then finds its bytes),
 // logged with op restore.
-func TestCommitStaleKeptVersionIsRestore(t *testing.T) {
+func TestCommitStaleVersionIsRestore(t *testing.T) {
 	root := newRoot(t)
 	d := openDir(t, root, Config{})
 	const rel = "s.yaml"
@@ -64,7 +64,7 @@ func TestCommitStaleKeptVersionIsRestore(t *testing.T) {
 	}
 	vs, _ := d.Versions(rel)
 	if last := vs[len(vs)-1]; last.Rev != 3 || last.Op != OpRestore {
-		t.Errorf("newest kept version %+v, want revision 3 by restore", last)
+		t.Errorf("newest version %+v, want revision 3 by restore", last)
 	}
 
 	// Writing it again changes nothing.
@@ -83,12 +83,12 @@ func TestCommitStaleKeptVersionIsRestore(t *testing.T) {
 		t.Errorf("%d restore lines, want 2", n)
 	}
 
-	// A writer that read revision 2 and writes bytes of a kept version
+	// A writer that read revision 2 and writes bytes of a version
 	// derived them from a stale copy: a conflict.
 	_, err = d.Commit(Write{Path: rel, Data: []byte("revision: 2 # kept\nphase: c\n"), Base: 2, Caller: testCaller})
 	wantRefusal(t, err, OpConflict, syscall.EBUSY)
 
-	// Stale bytes that are no kept version: a conflict that says how to
+	// Stale bytes that are no version of the name: a conflict that says how to
 	// restore on purpose.
 	_, err = d.Commit(Write{Path: rel, Data: []byte("revision: 0 # kept\nphase: z\n"), Base: -1, Caller: testCaller})
 	r := wantRefusal(t, err, OpConflict, syscall.EBUSY)

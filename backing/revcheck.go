@@ -16,7 +16,7 @@ type verdict struct {
 	// it adopts the revision its content carries, and its bytes land as
 	// written.
 	first bool
-	// restores is the kept version whose bytes a write that would have
+	// restores is the version whose bytes a write that would have
 	// been stale brings back, committed as written (not stamped); nil for
 	// an ordinary commit.
 	restores *Version
@@ -27,7 +27,7 @@ type verdict struct {
 // the content's revision (revision.First). Otherwise revision.Check
 // decides, and a write it refuses as stale, or accepts only because its
 // writer read the current version though its content carries an older
-// revision, is a restore when its bytes are a kept version of the name.
+// revision, is a restore when its bytes are a version of the name.
 // Only then is the sha256 of the bytes computed and the history's index
 // consulted. A refusal's reason says how to restore on purpose.
 func (d *Dir) checkRevision(w Write, cur current, from int64, doc *revision.Doc) (verdict, error) {

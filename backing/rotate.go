@@ -22,9 +22,9 @@ var errNoRotation = errors.New("no rotation needed")
 // OnLogReplaced registers fn, told of the log's paths (relative to DIR)
 // after a rotation renamed them behind the kernel's back.
 func (d *Dir) OnLogReplaced(fn func(rels ...string)) {
-	d.logMu.Lock()
-	d.onLogReplaced = fn
-	d.logMu.Unlock()
+	d.log.mu.Lock()
+	d.log.onReplaced = fn
+	d.log.mu.Unlock()
 }
 
 // maybeRotate rotates the change log once it has grown to LogMaxSize
@@ -37,13 +37,13 @@ func (d *Dir) OnLogReplaced(fn func(rels ...string)) {
 // logs the rotation as the first line of the new file, op "rotate".
 func (d *Dir) maybeRotate() {
 	max := d.Config().LogMaxSize
-	if max <= 0 || !d.pruneMu.TryLock() {
+	if max <= 0 || !d.log.pruneMu.TryLock() {
 		return
 	}
-	defer d.pruneMu.Unlock()
-	d.logMu.Lock()
-	w, old, logPath := d.log, d.logf, d.Config().LogPath
-	d.logMu.Unlock()
+	defer d.log.pruneMu.Unlock()
+	d.log.mu.Lock()
+	w, old, logPath := d.log.w, d.log.f, d.Config().LogPath
+	d.log.mu.Unlock()
 	if w == nil {
 		return
 	}
@@ -57,7 +57,7 @@ func (d *Dir) maybeRotate() {
 	defer d.closeParent(pfd)
 	var size int64
 	var nf *os.File
-	d.logMu.Lock()
+	d.log.mu.Lock()
 	err = w.Replace(func(cur *os.File) (*os.File, error) {
 		if cur != old {
 			return nil, errNoRotation // reopened meanwhile (the config moved the log)
@@ -102,10 +102,10 @@ func (d *Dir) maybeRotate() {
 		return nf, nil
 	})
 	if err == nil {
-		d.logf = nf
+		d.log.f = nf
 	}
-	notify := d.onLogReplaced
-	d.logMu.Unlock()
+	notify := d.log.onReplaced
+	d.log.mu.Unlock()
 	if errors.Is(err, errNoRotation) {
 		return
 	}

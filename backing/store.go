@@ -108,7 +108,7 @@ func (d *Dir) pruneStore() {
 				if err != nil {
 					continue
 				}
-				for _, v := range h.kept[:max(0, len(h.kept)-1)] {
+				for _, v := range h.versions[:max(0, len(h.versions)-1)] {
 					cands = append(cands, cand{file, v})
 				}
 			}
@@ -143,20 +143,20 @@ func (d *Dir) pruneStore() {
 			gone[v.Rev] = true
 		}
 		var keep []Version
-		for _, v := range h.kept {
+		for _, v := range h.versions {
 			if !gone[v.Rev] {
 				keep = append(keep, v)
 			}
 		}
-		h.kept = keep
+		h.versions = keep
 		if hfd, err := d.openat(HistoryPath(rel), unix.O_PATH|unix.O_DIRECTORY, 0); err == nil {
 			var out []byte
-			for _, x := range h.kept {
+			for _, x := range h.versions {
 				b, _ := json.Marshal(x)
 				out = append(append(out, b...), '\n')
 			}
 			if d.replaceIndex(hfd, HistoryIndex, out) == nil {
-				h.lines, h.torn = len(h.kept), false
+				h.lines, h.torn = len(h.versions), false
 				fsyncDir(hfd)
 			} else {
 				h.torn = true

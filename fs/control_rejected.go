@@ -68,7 +68,7 @@ func keptArg(req ControlRequest) (string, error) {
 }
 
 // controlCommitted does for a commit a control op made what a commit
-// through a request does after it: a kept name is settled, and the kernel
+// through a request does after it: an away name is settled, and the kernel
 // drops what it cached of rel.
 func (r *Root) controlCommitted(rel string) {
 	r.committed(rel)

@@ -265,7 +265,7 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 		if appending {
 			h.data = h.data[:min(h.from, len(h.data))] // the refused lines are not appended again
 		}
-		h.n.r.keepAfterRefusal(rel)
+		h.n.r.undoRemoveAway(rel)
 		// A file this handle created does not exist once its first commit
 		// is refused: not for the writer either, even before the kernel's
 		// RELEASE of the handle.

@@ -18,11 +18,11 @@ import (
 // commit however long it takes.
 const renameGrace = 500 * time.Millisecond
 
-// A kept name: renamed away by owner, still in the backing directory
-// (backing.RenameKeep), hidden from owner and its parent (the shell that
-// ran `rm x; test -e x`), shown to everyone else until a commit replaces
-// it or the grace period ends (backing.FinishRename).
-type kept struct {
+// An away name: renamed away (or unlinked) by owner, still in the backing
+// directory (backing.RenameAway), hidden from owner and its parent (the
+// shell that ran `rm x; test -e x`), shown to everyone else until a commit
+// replaces it or the grace period ends (backing.FinishRename).
+type awayName struct {
 	rel, to string // to is "" for an unlink
 	owner   procKey
 	parent  procKey
@@ -31,35 +31,35 @@ type kept struct {
 	timer   *time.Timer
 }
 
-type keptNames struct {
+type awayNames struct {
 	mu sync.Mutex
-	m  map[string]*kept
+	m  map[string]*awayName
 }
 
-func (k *keptNames) get(rel string) *kept {
+func (k *awayNames) get(rel string) *awayName {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.m[rel]
 }
 
-func (k *keptNames) any() bool {
+func (k *awayNames) any() bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return len(k.m) > 0
 }
 
-// renameAway renames managed oldRel to scratch newRel, keeping oldRel
+// renameAway renames managed oldRel to scratch newRel, leaving oldRel
 // visible to everyone but the renamer for a while.
 func (r *Root) renameAway(ctx context.Context, oldRel, newRel string, c backing.Caller) error {
 	owner, ok := procOf(c.Pid)
 	if !ok {
 		return r.d.Rename(oldRel, newRel, 0, c)
 	}
-	ino, err := r.d.RenameKeep(oldRel, newRel, c)
+	ino, err := r.d.RenameAway(oldRel, newRel, c)
 	if err != nil {
 		return err
 	}
-	r.keep(&kept{rel: oldRel, to: newRel, owner: owner, parent: parentProc(owner), caller: c, ino: ino})
+	r.holdAway(&awayName{rel: oldRel, to: newRel, owner: owner, parent: parentProc(owner), caller: c, ino: ino})
 	return nil
 }
 
@@ -69,7 +69,7 @@ func parentProc(p procKey) procKey {
 	return pp
 }
 
-// removeAway unlinks managed rel, keeping it visible to everyone but the
+// removeAway unlinks managed rel, leaving it visible to everyone but the
 // remover for a while.
 func (r *Root) removeAway(rel string, c backing.Caller) error {
 	owner, ok := procOf(c.Pid)
@@ -80,128 +80,128 @@ func (r *Root) removeAway(rel string, c backing.Caller) error {
 	if err != nil {
 		return err
 	}
-	r.keep(&kept{rel: rel, owner: owner, parent: parentProc(owner), caller: c, ino: st.Ino})
+	r.holdAway(&awayName{rel: rel, owner: owner, parent: parentProc(owner), caller: c, ino: st.Ino})
 	return nil
 }
 
-func (r *Root) keep(g *kept) {
+func (r *Root) holdAway(g *awayName) {
 	oldRel := g.rel
-	r.kept.mu.Lock()
-	if r.kept.m == nil {
-		r.kept.m = map[string]*kept{}
+	r.away.mu.Lock()
+	if r.away.m == nil {
+		r.away.m = map[string]*awayName{}
 	}
-	if old := r.kept.m[oldRel]; old != nil {
+	if old := r.away.m[oldRel]; old != nil {
 		old.timer.Stop()
 	}
-	r.kept.m[oldRel] = g
-	g.timer = time.AfterFunc(renameGrace, func() { r.finishKept(g, false) })
-	r.kept.mu.Unlock()
+	r.away.m[oldRel] = g
+	g.timer = time.AfterFunc(renameGrace, func() { r.finishAway(g, false) })
+	r.away.mu.Unlock()
 }
 
 // undoRenameAway handles a renamer putting back, unchanged, the file it
-// renamed away (vim restoring x.yaml~ after a refused save): the kept name
+// renamed away (vim restoring x.yaml~ after a refused save): the away name
 // still holds those very bytes, so the rename is undone, with no commit.
-// Anything else renamed onto the kept name is a commit.
+// Anything else renamed onto the away name is a commit.
 func (r *Root) undoRenameAway(ctx context.Context, oldRel, newRel string) bool {
-	g := r.kept.get(newRel)
+	g := r.away.get(newRel)
 	if g == nil || g.to != oldRel || !r.hidden(ctx, newRel) {
 		return false
 	}
-	if ok, err := r.d.UndoRenameKeep(oldRel, newRel, g.ino); !ok || err != nil {
+	if ok, err := r.d.UndoRenameAway(oldRel, newRel, g.ino); !ok || err != nil {
 		return false
 	}
-	r.kept.mu.Lock()
-	if r.kept.m[newRel] == g {
-		delete(r.kept.m, newRel)
+	r.away.mu.Lock()
+	if r.away.m[newRel] == g {
+		delete(r.away.m, newRel)
 		g.timer.Stop()
 	}
-	r.kept.mu.Unlock()
+	r.away.mu.Unlock()
 	return true
 }
 
-// committed forgets a kept name once a commit to it succeeded. A commit of
-// the very bytes the kept file holds changes nothing on disk, so without
+// committed forgets an away name once a commit to it succeeded. A commit of
+// the very bytes the away file holds changes nothing on disk, so without
 // this the grace period would end by removing the file just written.
 func (r *Root) committed(rel string) {
-	if !r.kept.any() {
+	if !r.away.any() {
 		return
 	}
-	r.kept.mu.Lock()
-	defer r.kept.mu.Unlock()
-	if g := r.kept.m[rel]; g != nil {
+	r.away.mu.Lock()
+	defer r.away.mu.Unlock()
+	if g := r.away.m[rel]; g != nil {
 		g.timer.Stop()
-		delete(r.kept.m, rel)
+		delete(r.away.m, rel)
 	}
 }
 
-// keepAfterRefusal: when the file that was to replace an unlinked managed
+// undoRemoveAway: when the file that was to replace an unlinked managed
 // name is refused (install, git checkout, cp across filesystems: unlink,
 // then create), the unlink was part of that save and is undone, so the
 // file is left as it was.
-func (r *Root) keepAfterRefusal(rel string) {
-	r.kept.mu.Lock()
-	defer r.kept.mu.Unlock()
-	if g := r.kept.m[rel]; g != nil && g.to == "" {
+func (r *Root) undoRemoveAway(rel string) {
+	r.away.mu.Lock()
+	defer r.away.mu.Unlock()
+	if g := r.away.m[rel]; g != nil && g.to == "" {
 		g.timer.Stop()
-		delete(r.kept.m, rel)
+		delete(r.away.m, rel)
 	}
 }
 
 // freeFor makes rel free for the process that removed it (or its parent),
 // before that process creates something other than a file there (mkdir,
-// symlink, mknod, a directory renamed onto it): the kept name ends at
+// symlink, mknod, a directory renamed onto it): the away name ends at
 // once, and other processes then see the new object. A file the remover
 // created there and has not committed yet still holds the name.
 func (r *Root) freeFor(ctx context.Context, rel string) {
-	if !r.kept.any() || !r.hidden(ctx, rel) || r.pendingAt(rel) {
+	if !r.away.any() || !r.hidden(ctx, rel) || r.pendingAt(rel) {
 		return
 	}
-	if g := r.kept.get(rel); g != nil {
+	if g := r.away.get(rel); g != nil {
 		g.timer.Stop()
-		r.finishKept(g, true)
+		r.finishAway(g, true)
 	}
 }
 
-// finishKeptUnder finishes at once the kept names at or below rel, before
+// finishAwayUnder finishes at once the away names at or below rel, before
 // rel (a directory) is removed or renamed.
-func (r *Root) finishKeptUnder(rel string) {
-	if !r.kept.any() {
+func (r *Root) finishAwayUnder(rel string) {
+	if !r.away.any() {
 		return
 	}
-	r.kept.mu.Lock()
-	var due []*kept
-	for p, g := range r.kept.m {
+	r.away.mu.Lock()
+	var due []*awayName
+	for p, g := range r.away.m {
 		if p == rel || strings.HasPrefix(p, rel+"/") {
 			g.timer.Stop()
 			due = append(due, g)
 		}
 	}
-	r.kept.mu.Unlock()
+	r.away.mu.Unlock()
 	for _, g := range due {
-		r.finishKept(g, true)
+		r.finishAway(g, true)
 	}
 }
 
-// finishKept ends a kept name's grace: the rename is finished unless the
+// finishAway ends an away name's grace: the rename is finished unless the
 // name was committed again meanwhile. A name the renamer is still writing
 // (created through the mount, not committed yet) waits longer, unless
 // the mount is going away (now).
-func (r *Root) finishKept(g *kept, now bool) {
+func (r *Root) finishAway(g *awayName, now bool) {
 	if !now && r.pendingAt(g.rel) {
-		r.kept.mu.Lock()
-		if r.kept.m[g.rel] == g {
+		r.away.mu.Lock()
+		if r.away.m[g.rel] == g {
 			g.timer.Reset(renameGrace)
 		}
-		r.kept.mu.Unlock()
+		r.away.mu.Unlock()
 		return
 	}
-	r.kept.mu.Lock()
-	if r.kept.m[g.rel] != g {
-		r.kept.mu.Unlock()
+	r.away.mu.Lock()
+	if r.away.m[g.rel] != g {
+		r.away.mu.Unlock()
 		return
 	}
-	delete(r.kept.m, g.rel)
-	r.kept.mu.Unlock()
+	delete(r.away.m, g.rel)
+	r.away.mu.Unlock()
 	if err := r.d.FinishRename(g.rel, g.to, g.ino, g.caller); err == nil {
 		if n := r.nodeAt(g.rel); n != nil {
 			r.inval <- func() { n.NotifyEntry(g.rel[strings.LastIndexByte(g.rel, '/')+1:]) }
@@ -211,22 +211,22 @@ func (r *Root) finishKept(g *kept, now bool) {
 
 // FinishRenames finishes every pending rename away, at unmount.
 func (r *Root) FinishRenames() {
-	r.kept.mu.Lock()
-	var all []*kept
-	for _, g := range r.kept.m {
+	r.away.mu.Lock()
+	var all []*awayName
+	for _, g := range r.away.m {
 		g.timer.Stop()
 		all = append(all, g)
 	}
-	r.kept.mu.Unlock()
+	r.away.mu.Unlock()
 	for _, g := range all {
-		r.finishKept(g, true)
+		r.finishAway(g, true)
 	}
 }
 
-// hidden reports whether rel is a kept name that the caller renamed away:
+// hidden reports whether rel is an away name that the caller renamed away:
 // for that process it is gone, as rename promised.
 func (r *Root) hidden(ctx context.Context, rel string) bool {
-	g := r.kept.get(rel)
+	g := r.away.get(rel)
 	if g == nil {
 		return false
 	}
@@ -239,12 +239,12 @@ func (r *Root) hidden(ctx context.Context, rel string) bool {
 	}
 	st, err := r.d.Lstat(rel)
 	if err != nil || st.Ino != g.ino {
-		r.kept.mu.Lock()
-		if r.kept.m[rel] == g {
-			delete(r.kept.m, rel) // committed again: nothing to hide
+		r.away.mu.Lock()
+		if r.away.m[rel] == g {
+			delete(r.away.m, rel) // committed again: nothing to hide
 			g.timer.Stop()
 		}
-		r.kept.mu.Unlock()
+		r.away.mu.Unlock()
 		return false
 	}
 	return true

@@ -305,11 +305,11 @@ func (r *Root) metaVisible(ctx context.Context, rel string, out []fuse.DirEntry)
 		return out
 	}
 	c := r.caller(ctx)
-	kept := out[:0]
+	shown := out[:0]
 	for _, e := range out {
 		if sub := join(rel, e.Name); !guardedMeta(sub) || r.d.MayReadMeta(sub, c) {
-			kept = append(kept, e)
+			shown = append(shown, e)
 		}
 	}
-	return kept
+	return shown
 }

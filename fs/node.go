@@ -197,7 +197,7 @@ func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 		return nil, errno(err)
 	}
 	ch := n.child(ctx, name, rel, &st, out)
-	if n.r.kept.get(rel) != nil {
+	if n.r.away.get(rel) != nil {
 		out.SetEntryTimeout(0) // visible to some processes only
 	}
 	return ch, 0
@@ -397,10 +397,10 @@ func (n *Node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	if err != nil {
 		return nil, errno(err)
 	}
-	checkKept := n.r.kept.any()
+	checkAway := n.r.away.any()
 	out := make([]fuse.DirEntry, 0, len(entries))
 	for _, e := range entries {
-		if checkKept && n.r.hidden(ctx, join(rel, e.Name)) {
+		if checkAway && n.r.hidden(ctx, join(rel, e.Name)) {
 			continue
 		}
 		out = append(out, fuse.DirEntry{Name: e.Name, Ino: n.direntIno(rel, e.Name, e.Ino), Mode: uint32(e.Type) << 12})
@@ -449,11 +449,11 @@ func (n *Node) lookupNew(ctx context.Context, name, rel string, out *fuse.EntryO
 
 func (n *Node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	rel := join(n.rel(), name)
-	n.r.finishKeptUnder(rel) // names removed from it may still be kept
+	n.r.finishAwayUnder(rel) // names removed from it may still be away names
 	return errno(n.r.d.Rmdir(rel, n.r.caller(ctx)))
 }
 
-// Unlink removes a name. A managed file is kept visible to other processes
+// Unlink removes a name. A managed file stays visible to other processes
 // for a while (see renameAway), because tools such as git replace a file
 // by unlinking it and creating it again.
 func (n *Node) Unlink(ctx context.Context, name string) syscall.Errno {
@@ -499,11 +499,11 @@ func (n *Node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	oldRel, newRel := join(n.rel(), name), join(np.rel(), newName)
 	d, c := n.r.d, n.r.caller(ctx)
 	var err error
-	n.r.finishKeptUnder(oldRel) // a directory moving away takes its kept names along
+	n.r.finishAwayUnder(oldRel) // a directory moving away takes its away names along
 	if n.r.undoRenameAway(ctx, oldRel, newRel) {
 		return 0
 	}
-	if n.r.kept.any() {
+	if n.r.away.any() {
 		// A name the caller removed is free for it, and so is a directory
 		// that holds only such names (as for Rmdir).
 		src, serr := d.Lstat(oldRel)
@@ -512,11 +512,11 @@ func (n *Node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		case serr != nil:
 		case src.Mode&syscall.S_IFMT == syscall.S_IFREG:
 			if flags&unix.RENAME_NOREPLACE != 0 && n.r.hidden(ctx, newRel) {
-				flags &^= unix.RENAME_NOREPLACE // a commit replaces the kept file
+				flags &^= unix.RENAME_NOREPLACE // a commit replaces the away file
 			}
 		case derr == nil && dst.Mode&syscall.S_IFMT == syscall.S_IFDIR:
 			if src.Mode&syscall.S_IFMT == syscall.S_IFDIR && flags&unix.RENAME_EXCHANGE == 0 {
-				n.r.finishKeptUnder(newRel)
+				n.r.finishAwayUnder(newRel)
 			}
 		default:
 			n.r.freeFor(ctx, newRel)
@@ -594,7 +594,7 @@ func (n *Node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fu
 		}
 		w := backing.Write{Path: rel, Base: -1, Caller: n.r.caller(ctx), Mode: mode & 0o7777}
 		if _, err := d.Commit(w); err != nil {
-			n.r.keepAfterRefusal(rel)
+			n.r.undoRemoveAway(rel)
 			return nil, errno(err)
 		}
 		n.r.committed(rel)

@@ -49,7 +49,7 @@ type Root struct {
 	inval   chan func()
 	holders lockHolders
 	readers readers
-	kept    keptNames
+	away    awayNames
 	retired retiredInos
 
 	fileTimeout time.Duration // attributes of regular files: fileTimeout, or 0 when DIR is open to direct writers

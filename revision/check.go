@@ -24,7 +24,7 @@ import "fmt"
 // content whose field is not already current+1 is stamped; content without
 // the field never is.
 //
-// A stale write whose bytes are a kept version of the name is a restore,
+// A stale write whose bytes are a version of the name is a restore,
 // which only the caller can tell (it holds the history): see Restores.
 func Check(current, base int64, doc *Doc, carried bool) (next int64, stamp bool, err error) {
 	next = current + 1
@@ -57,15 +57,15 @@ func First(doc *Doc) int64 {
 }
 
 // Restores reports whether a write that is stale by its content's
-// revision field, or by its base, may be taken as a restore of the kept
-// version kept, whose bytes it carries: an older version committed again
+// revision field, or by its base, may be taken as a restore of the
+// version whose bytes it carries: an older version committed again
 // as the next revision (a git checkout, a stash pop, a backup copied
 // back). Only a writer that did not derive its bytes from a stale read
 // restores: its base is unknown (it never read the file through the
 // mount: cp, tar, git writing from its object store) or current (it read
 // the current version, so only its content's field is old). A writer whose
 // base is a stale revision computed its bytes from that copy; that they
-// equal a kept version is a coincidence that would undo a commit (two
+// equal a version is a coincidence that would undo a commit (two
 // writers making the same change from the same read, the second after a
 // third writer's commit), so it stays a conflict. The current version is
 // no restore either: writing it again changes nothing.
@@ -74,7 +74,7 @@ func Restores(current, base, kept int64) bool {
 }
 
 // MayRestore reports whether a write with this base may be a restore of
-// some kept version (see Restores): its base is unknown or current.
+// some version (see Restores): its base is unknown or current.
 func MayRestore(current, base int64) bool {
 	return base < 0 || base == current
 }

@@ -31,7 +31,7 @@ import (
 //     a managed name) of invalid content fails with EBADMSG and leaves the
 //     file as it was; a stale revision field (or a base the process read
 //     before that is no longer current) fails with EBUSY, unless its bytes
-//     are a kept version (a restore, committed as written); a revision
+//     are a version (a restore, committed as written); a revision
 //     field ahead by more than one is EBADMSG; a name with no committed
 //     version takes the revision its content carries (0 without one);
 //   - an accepted commit whose revision field equals the current revision
@@ -276,7 +276,7 @@ func (d *diffRun) predict(rel string, before diffState, data []byte, base int64)
 		f.restored = len(kept) > 0 && kept[len(kept)-1].Rev == cur && kept[len(kept)-1].Op == "restore"
 		sum := sha256hex(data)
 		for _, k := range kept {
-			f.keptOld = f.keptOld || k.Rev < cur && k.SHA256 == sum
+			f.older = f.older || k.Rev < cur && k.SHA256 == sum
 		}
 		f.same = before.regular() && bytes.Equal(before.data, data)
 	}
@@ -324,9 +324,9 @@ func (d *diffRun) check(what, rel string, got syscall.Errno, v verdict, before d
 		d.refusals++
 		if g, ok := d.ghost[rel]; ok && !before.exists() && after.regular() && bytes.Equal(after.data, g) && nowRev == v.rev {
 			// Deleted (or renamed away) by this process, then re-created
-			// and refused: the kept version is put back, the file is
+			// and refused: the away name is put back, the file is
 			// unchanged (git checkout's refused re-create, docs/tools.md).
-			d.counts["refused re-create puts the kept file back"]++
+			d.counts["refused re-create puts the away file back"]++
 			delete(d.ghost, rel)
 			delete(d.tomb, rel)
 			d.setPlain(rel, after)
@@ -339,7 +339,7 @@ func (d *diffRun) check(what, rel string, got syscall.Errno, v verdict, before d
 		return
 	}
 	if v.ambiguous && after.regular() && bytes.Equal(after.data, v.raw) && nowRev == v.rev-1 {
-		// The version kept for other processes came back (an undo of
+		// The away name shown to other processes came back (an undo of
 		// the rename away or delete): no new revision.
 		d.uncertain++
 		v = verdict{data: after.data, rev: nowRev}

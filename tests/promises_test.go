@@ -156,7 +156,7 @@ func traced(out, op, what string) bool {
 
 // docs/commit.md: git replaces a file by deleting and re-creating it; a
 // reader looping over the file through the mount never misses it nor sees
-// it partial, across branch switches (each a restore of a kept version),
+// it partial, across branch switches (each a restore of a version),
 // and the reads are shown to overlap the replacements.
 func TestPromiseReaderDuringGitReplace(t *testing.T) {
 	t.Parallel()

@@ -146,9 +146,9 @@ type revFacts struct {
 	buried   bool      // no file, but the name keeps a revision (deleted, renamed away)
 	cur      int64     // the name's current revision
 	base     int64     // the revision the write derives from (-1: unknown)
-	curField revParsed // the current version's content (for a buried name, its last kept version)
+	curField revParsed // the current version's content (for a buried name, its last version)
 	restored bool      // the current version is a restore
-	keptOld  bool      // the bytes are those of a kept version older than cur
+	older    bool      // the bytes are those of a version older than cur
 	same     bool      // the bytes are those of the current version
 }
 
@@ -205,7 +205,7 @@ func revVerdictOf(f revFacts) revVerdict {
 			// "An older field whose bytes are a version paracfs kept is a
 			// restore ... committed as the next revision, as written", when
 			// the writer's "base is unknown ... or current".
-			if f.keptOld && (!baseKnown || f.base == f.cur) {
+			if f.older && (!baseKnown || f.base == f.cur) {
 				return accept(false, true)
 			}
 			// "An older field is no conflict when the writer read the
@@ -278,8 +278,8 @@ func TestRevModel(t *testing.T) {
 		{"buried name continues", revFacts{content: none, buried: true, cur: 4, base: -1}, revVerdict{rev: 5, changed: true}},
 		{"older field, read current without the field", revFacts{content: field(0), exists: true, cur: 3, base: 3, curField: none}, revVerdict{rev: 4, stamp: true, changed: true}},
 		{"older field, read current with it", revFacts{content: field(2), exists: true, cur: 3, base: 3, curField: field(3)}, revVerdict{errno: syscall.EBUSY, rev: 3}},
-		{"restore of a kept version", revFacts{content: field(11), exists: true, cur: 12, base: -1, curField: field(12), keptOld: true}, revVerdict{rev: 13, changed: true, restore: true}},
-		{"kept bytes from a stale read", revFacts{content: field(11), exists: true, cur: 12, base: 11, curField: field(12), keptOld: true}, revVerdict{errno: syscall.EBUSY, rev: 12}},
+		{"restore of an older version", revFacts{content: field(11), exists: true, cur: 12, base: -1, curField: field(12), older: true}, revVerdict{rev: 13, changed: true, restore: true}},
+		{"older bytes from a stale read", revFacts{content: field(11), exists: true, cur: 12, base: 11, curField: field(12), older: true}, revVerdict{errno: syscall.EBUSY, rev: 12}},
 		{"edit after a restore keeps its number", revFacts{content: field(11), exists: true, cur: 13, base: -1, curField: field(11), restored: true}, revVerdict{rev: 14, stamp: true, changed: true}},
 		{"invalid", revFacts{content: revParsed{}, exists: true, cur: 3, base: -1}, revVerdict{errno: syscall.EBADMSG, rev: 3}},
 	} {

@@ -13,7 +13,7 @@ import (
 // New names and restores (docs/revisions.md): a name with no committed
 // version adopts the revision its content carries, so copies land
 // byte-identical; a writer that read the current version is never stale;
-// bytes identical to a kept version of the name are a restore. Driven with
+// bytes identical to a version of the name are a restore. Driven with
 // the tools users hit these with: cp, cp -a, mv, tar, rsync, git, python.
 
 // revsOnly asserts that the log lines es hold exactly one line of rel, with
@@ -452,7 +452,7 @@ func TestRevsGitRestores(t *testing.T) {
 }
 
 // A backup copied back is a restore; a stale write of bytes that are no
-// kept version is still refused, and its reason says how to restore.
+// version of the name is still refused, and its reason says how to restore.
 func TestRevsBackupBackAndStaleWrite(t *testing.T) {
 	t.Parallel()
 	toolNeedPython(t)

@@ -25,10 +25,10 @@ import (
 // renaming process. A copy, not a hard link: writes to the scratch name
 // must not reach the managed file without a commit.
 
-// RenameKeep gives newRel a copy of managed oldRel (replacing newRel
+// RenameAway gives newRel a copy of managed oldRel (replacing newRel
 // atomically, as rename would) and leaves oldRel in place. It returns
 // oldRel's inode number, to tell later whether it was replaced.
-func (d *Dir) RenameKeep(oldRel, newRel string, c Caller) (uint64, error) {
+func (d *Dir) RenameAway(oldRel, newRel string, c Caller) (uint64, error) {
 	if IsMeta(newRel) || d.IsLog(oldRel) {
 		return 0, unix.EPERM
 	}
@@ -134,24 +134,24 @@ func copyXattrs(sfd, dfd int) {
 	}
 }
 
-// UndoRenameKeep undoes RenameKeep when the renamer puts scratchRel back
-// on keptRel unchanged (vim restoring x.yaml~ after a refused save): if
-// keptRel is still the file it kept (inode ino) and scratchRel holds the
-// very same bytes, scratchRel is removed and true returned, and nothing
-// is committed or logged, since nothing changed. Otherwise it returns
-// false and the rename is a commit like any other.
-func (d *Dir) UndoRenameKeep(scratchRel, keptRel string, ino uint64) (bool, error) {
-	if d.Managed(scratchRel) || !d.Managed(keptRel) {
+// UndoRenameAway undoes RenameAway when the renamer puts scratchRel back
+// on awayRel unchanged (vim restoring x.yaml~ after a refused save): if
+// awayRel is still the file it left in place (inode ino) and scratchRel
+// holds the very same bytes, scratchRel is removed and true returned, and
+// nothing is committed or logged, since nothing changed. Otherwise it
+// returns false and the rename is a commit like any other.
+func (d *Dir) UndoRenameAway(scratchRel, awayRel string, ino uint64) (bool, error) {
+	if d.Managed(scratchRel) || !d.Managed(awayRel) {
 		return false, nil
 	}
 	if err := d.begin(); err != nil {
 		return false, err
 	}
 	defer d.inflight.Done()
-	if !d.locks.acquire(keptRel, time.Now().Add(d.Config().LockTimeout)) {
-		return false, nil // a commit of keptRel is under way: let it decide
+	if !d.locks.acquire(awayRel, time.Now().Add(d.Config().LockTimeout)) {
+		return false, nil // a commit of awayRel is under way: let it decide
 	}
-	defer d.locks.release(keptRel)
+	defer d.locks.release(awayRel)
 	read := func(rel string) ([]byte, uint64, error) {
 		fd, err := d.openat(rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 		if err != nil {
@@ -168,12 +168,12 @@ func (d *Dir) UndoRenameKeep(scratchRel, keptRel string, ino uint64) (bool, erro
 		b, err := readAllFd(fd, st.Size, d.Config().Limits.MaxSize)
 		return b, st.Ino, err
 	}
-	kept, kino, err := read(keptRel)
-	if err != nil || kino != ino {
+	away, aino, err := read(awayRel)
+	if err != nil || aino != ino {
 		return false, nil
 	}
 	scratch, _, err := read(scratchRel)
-	if err != nil || !bytes.Equal(kept, scratch) {
+	if err != nil || !bytes.Equal(away, scratch) {
 		return false, nil
 	}
 	if err := d.atParent(scratchRel, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) }); err != nil {
@@ -182,8 +182,8 @@ func (d *Dir) UndoRenameKeep(scratchRel, keptRel string, ino uint64) (bool, erro
 	return true, nil
 }
 
-// FinishRename removes oldRel after RenameKeep (or after an unlink that the
-// front end kept, when newRel is ""), unless a commit replaced it meanwhile
+// FinishRename removes oldRel after RenameAway (or after an unlink that the
+// front end held back, when newRel is ""), unless a commit replaced it meanwhile
 // (its inode is no longer ino), and logs it as a delete of oldRel.
 func (d *Dir) FinishRename(oldRel, newRel string, ino uint64, c Caller) error {
 	what := "deleted"
@@ -202,7 +202,7 @@ func (d *Dir) FinishRename(oldRel, newRel string, ino uint64, c Caller) error {
 	})
 }
 
-// errReplaced: the kept name was committed again; nothing to finish.
+// errReplaced: the away name was committed again; nothing to finish.
 var errReplaced = fmt.Errorf("replaced by a commit")
 
 // IsReplaced reports the FinishRename error for a name committed again.

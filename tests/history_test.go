@@ -334,7 +334,7 @@ func TestHistoryRestoreRevisionField(t *testing.T) {
 func TestHistoryBounds(t *testing.T) {
 	p := newProject(t)
 	const rel = "agents/specs/coder.md"
-	mount(t, p, "--history-versions", "3", "--history-days", "0.00003") // 2.6 s
+	mount(t, p, "--history-versions", "3")
 	write := func(s string) {
 		t.Helper()
 		if res := pyWrite(t, p.Root, ".parac/"+rel, "trunc", []byte(s)); res.Errno != 0 {
@@ -371,11 +371,32 @@ func TestHistoryBounds(t *testing.T) {
 	if n := objects(); n != 3 {
 		t.Errorf(".paracfs/objects holds %d objects, want 3 (the pruned ones removed)", n)
 	}
-	time.Sleep(3 * time.Second)
+	// The age bound counts from a version's replacement. Versions 5 and 6
+	// are made two days old in the index (the daemon reads it again at the
+	// next mount), so 4 and 5 were replaced two days ago, and 6 is
+	// replaced by 7 now: no clock in the test.
+	unmountCmd(t, p)
+	index := p.backing(".paracfs/history/" + rel + "/.index.jsonl")
+	lines := strings.SplitAfter(string(readFile(t, index)), "\n")
+	old := time.Now().Add(-48 * time.Hour).UTC().Format(time.RFC3339Nano)
+	aged := 0
+	for i, l := range lines {
+		if strings.HasPrefix(l, `{"revision":5,`) || strings.HasPrefix(l, `{"revision":6,`) {
+			lines[i] = regexp.MustCompile(`"time":"[^"]*"`).ReplaceAllString(l, `"time":"`+old+`"`)
+			aged++
+		}
+	}
+	if aged != 2 {
+		t.Fatalf("the index has %d lines of revisions 5 and 6, want 2:\n%s", aged, strings.Join(lines, ""))
+	}
+	if err := os.WriteFile(index, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mount(t, p, "--history-versions", "3", "--history-days", "1")
 	write("# version 7\n")
 	// 4 and 5 were replaced more than the bound ago; 6 only now.
 	if got := revs(history(t, p, rel)); got != "6 7" {
-		t.Errorf("with --history-days 0.00003, 3s later history lists %q, want 6 (replaced just now) and 7", got)
+		t.Errorf("with --history-days 1, 4 and 5 replaced two days ago, history lists %q, want 6 (replaced just now) and 7", got)
 	}
 	if n := objects(); n != 2 {
 		t.Errorf(".paracfs/objects holds %d objects, want 2", n)

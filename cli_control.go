@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/paracfs/paracfs/backing"
+	pfs "github.com/paracfs/paracfs/fs"
 )
 
 // errNotMounted says that DIR has no running paracfs mount to ask.
@@ -31,39 +31,35 @@ func mountOf(dir string) (mountEntry, error) {
 }
 
 // controlCall sends one request to the daemon serving mountpoint through
-// its control file (.paracfs/control) and decodes the reply's result into
-// result (which may be nil).
-func controlCall(mountpoint string, req map[string]any, result any) error {
+// its control file (.paracfs/control) and returns the reply's result. A
+// daemon of another protocol version that cannot answer is a
+// *pfs.SkewError naming mountpoint.
+func controlCall[R any](mountpoint string, req pfs.Request[R]) (R, error) {
+	var none R
+	b, err := pfs.EncodeRequest(req)
+	if err != nil {
+		return none, err
+	}
 	path := filepath.Join(mountpoint, backing.ControlFile)
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("cannot reach the daemon of %s: %w", mountpoint, err)
+		return none, fmt.Errorf("cannot reach the daemon of %s: %w", mountpoint, err)
 	}
 	defer f.Close()
-	b, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
 	if _, err := f.Write(b); err != nil {
-		return fmt.Errorf("cannot reach the daemon of %s: %w", mountpoint, err)
+		return none, fmt.Errorf("cannot reach the daemon of %s: %w", mountpoint, err)
 	}
 	out, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<40))
 	if err != nil {
-		return fmt.Errorf("cannot reach the daemon of %s: %w", mountpoint, err)
+		return none, fmt.Errorf("cannot reach the daemon of %s: %w", mountpoint, err)
 	}
-	var reply struct {
-		OK     bool            `json:"ok"`
-		Result json.RawMessage `json:"result"`
-		Error  string          `json:"error"`
+	res, err := pfs.DecodeReply[R](req.Op(), out)
+	var skew *pfs.SkewError
+	switch {
+	case errors.As(err, &skew):
+		skew.Mountpoint = mountpoint
+	case errors.Is(err, pfs.ErrUnreadableReply):
+		err = fmt.Errorf("the daemon of %s gave %w", mountpoint, err)
 	}
-	if err := json.Unmarshal(out, &reply); err != nil {
-		return fmt.Errorf("the daemon of %s gave an unreadable reply %q: %v", mountpoint, out, err)
-	}
-	if !reply.OK {
-		return errors.New(reply.Error)
-	}
-	if result != nil && len(reply.Result) > 0 {
-		return json.Unmarshal(reply.Result, result)
-	}
-	return nil
+	return res, err
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/paracfs/paracfs/backing"
 	"github.com/paracfs/paracfs/changelog"
+	pfs "github.com/paracfs/paracfs/fs"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 )
@@ -47,11 +48,8 @@ func runPrune(args []string) error {
 	m, err := mountOf(dir)
 	switch {
 	case err == nil:
-		var res struct {
-			Removed int `json:"removed"`
-			Kept    int `json:"kept"`
-		}
-		if err := controlCall(m.Mountpoint, map[string]any{"op": "log.prune", "before": cutoff.UTC().Format(time.RFC3339Nano)}, &res); err != nil {
+		res, err := controlCall(m.Mountpoint, pfs.LogPruneRequest{Before: cutoff.UTC().Format(time.RFC3339Nano)})
+		if err != nil {
 			return err
 		}
 		removed, kept = res.Removed, res.Kept

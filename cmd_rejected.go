@@ -12,6 +12,7 @@ import (
 
 	"github.com/paracfs/paracfs/backing"
 	"github.com/paracfs/paracfs/changelog"
+	pfs "github.com/paracfs/paracfs/fs"
 	"github.com/paracfs/paracfs/textdiff"
 	"github.com/spf13/pflag"
 )
@@ -238,14 +239,8 @@ func applyRejected(dir string, e rejectedEntry) error {
 	if err != nil {
 		return fmt.Errorf("%w: apply goes through the daemon, for its checks", err)
 	}
-	var res struct {
-		Path     string `json:"path"`
-		Revision int64  `json:"revision"`
-		Refused  string `json:"refused"`
-		Reason   string `json:"reason"`
-		Errno    string `json:"errno"`
-	}
-	if err := controlCall(m.Mountpoint, map[string]any{"op": "rejected.apply", "kept": e.Kept}, &res); err != nil {
+	res, err := controlCall(m.Mountpoint, pfs.RejectedApplyRequest{Kept: e.Kept})
+	if err != nil {
 		return fmt.Errorf("%s: %v", e.ID, err)
 	}
 	if res.Refused == "" {
@@ -271,7 +266,7 @@ func dropRejected(dir string, e rejectedEntry) error {
 		logDrop(dir, e)
 	} else if err != nil {
 		return err
-	} else if err := controlCall(m.Mountpoint, map[string]any{"op": "rejected.drop", "kept": e.Kept}, nil); err != nil {
+	} else if _, err := controlCall(m.Mountpoint, pfs.RejectedDropRequest{Kept: e.Kept}); err != nil {
 		return fmt.Errorf("%s: %v", e.ID, err)
 	}
 	fmt.Printf("dropped %s: the %s refused write of %s (%s)\n", e.ID, e.Op, changelog.Sanitize(e.Path), changelog.LocalTime(e.Time))

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	pfs "github.com/paracfs/paracfs/fs"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 )
@@ -51,12 +52,8 @@ func runRestore(args []string) error {
 	} else if err != unix.ENOENT {
 		return fmt.Errorf("%s: reading its revision: %v", live, err)
 	}
-	var res struct {
-		Revision int64 `json:"revision"`
-		Changed  bool  `json:"changed"`
-	}
-	req := map[string]any{"op": "restore", "path": f.rel, "rev": f.rev, "base": base}
-	if err := controlCall(f.mount.Mountpoint, req, &res); err != nil {
+	res, err := controlCall(f.mount.Mountpoint, pfs.RestoreRequest{Path: f.rel, Rev: f.rev, Base: base})
+	if err != nil {
 		if strings.Contains(err.Error(), "conflict refused") {
 			return fmt.Errorf("%v\nsomeone committed %s after revision %d: see paracfs history %s, then restore again", err, f.rel, base, f.rel)
 		}

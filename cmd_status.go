@@ -16,6 +16,7 @@ import (
 
 	"github.com/paracfs/paracfs/backing"
 	"github.com/paracfs/paracfs/changelog"
+	pfs "github.com/paracfs/paracfs/fs"
 	"github.com/spf13/pflag"
 )
 
@@ -29,17 +30,10 @@ type statusRow struct {
 	Config     map[string]any `json:"config,omitempty"`
 	// Counters and LastRefusals come from the daemon (control op
 	// "status"); CountersError says why they are missing.
-	Counters      *statusCounters       `json:"counters,omitempty"`
+	// (Counters.Last is moved to LastRefusals.)
+	Counters      *backing.Stats        `json:"counters,omitempty"`
 	LastRefusals  []backing.RefusalNote `json:"last_refusals,omitempty"`
 	CountersError string                `json:"counters_error,omitempty"`
-}
-
-type statusCounters struct {
-	Commits      int64 `json:"commits"`
-	Conflicts    int64 `json:"conflicts"`
-	Invalid      int64 `json:"invalid"`
-	LockTimeouts int64 `json:"lock_timeouts"`
-	Refused      int64 `json:"refused"`
 }
 
 // lastShown is how many of the last refusals status prints per mount.
@@ -233,18 +227,13 @@ func statusOf(m mountEntry) statusRow {
 			return row
 		}
 	}
-	var res struct {
-		Pid    int            `json:"pid"`
-		Config map[string]any `json:"config"`
-		statusCounters
-		Last []backing.RefusalNote `json:"last_refusals"`
-	}
-	if err := controlCall(m.Mountpoint, map[string]any{"op": "status"}, &res); err != nil {
+	res, err := controlCall(m.Mountpoint, pfs.StatusRequest{})
+	if err != nil {
 		switch {
 		case errors.Is(err, syscall.ENOTCONN):
 			row.Stale = true
 			return row
-		case errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "unknown op"):
+		case errors.Is(err, fs.ErrNotExist): // no control file: older than any protocol
 			row.CountersError = "this daemon is older than the command: remount for counters"
 		case errors.Is(err, fs.ErrPermission):
 			row.CountersError = "not allowed to enter this mount"
@@ -253,8 +242,9 @@ func statusOf(m mountEntry) statusRow {
 		}
 		return row
 	}
-	c := res.statusCounters
-	row.Counters, row.LastRefusals = &c, res.Last
+	row.LastRefusals = res.Last
+	res.Last = nil // shown beside the counters, not in them
+	row.Counters = &res.Stats
 	if row.Pid == 0 {
 		row.Pid = res.Pid
 	}

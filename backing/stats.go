@@ -17,7 +17,7 @@ type Stats struct {
 	Invalid      int64         `json:"invalid"`       // writes refused for their content (invalid, too large)
 	LockTimeouts int64         `json:"lock_timeouts"` // writes refused on a lock held too long
 	Refused      int64         `json:"refused"`       // every refusal, the above and the rest (append-only, read-only)
-	Last         []RefusalNote `json:"last_refusals"`
+	Last         []RefusalNote `json:"last_refusals,omitempty"`
 }
 
 // RefusalNote is one refusal, as status shows it.

@@ -3,9 +3,11 @@ package fs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -21,52 +23,50 @@ import (
 // first read, by the daemon, with the caller's identity as the kernel gives
 // it. Everything else under .paracfs/ is read-only through the mount; work
 // on it (pruning the log, dropping a refused write, ...) goes through here.
-//
-// A request is {"op": NAME, ...op's fields}; a reply is {"ok": true,
-// "result": ...} or {"ok": false, "error": "..."}.
+// The ops, their requests and replies, and the versions are in
+// control_api.go.
 
-// ControlRequest is one decoded request.
-type ControlRequest struct {
-	Op  string
-	Raw json.RawMessage // the whole request, for the op to decode its fields
-}
-
-// ControlFunc answers one request op.
-type ControlFunc func(ctx context.Context, r *Root, c backing.Caller, req ControlRequest) (any, error)
-
+// controlOp is one op in the daemon's table.
 type controlOp struct {
-	fn ControlFunc
+	name string
 	// owner: only the daemon's own user (and root) may run it.
 	owner bool
+	// run decodes the request (the whole JSON object) and answers it.
+	run func(ctx context.Context, r *Root, c backing.Caller, raw []byte) (any, error)
 }
 
-var (
-	controlMu  sync.Mutex
-	controlOps = map[string]controlOp{}
-)
-
-// RegisterControl adds a control op. ownerOnly ops are refused (EPERM) to
-// callers other than root and the user the daemon runs as.
-func RegisterControl(op string, ownerOnly bool, fn ControlFunc) {
-	controlMu.Lock()
-	defer controlMu.Unlock()
-	if _, dup := controlOps[op]; dup {
-		panic("paracfs: control op registered twice: " + op)
-	}
-	controlOps[op] = controlOp{fn: fn, owner: ownerOnly}
-}
-
-func init() {
-	RegisterControl("ops", false, func(ctx context.Context, r *Root, c backing.Caller, req ControlRequest) (any, error) {
-		controlMu.Lock()
-		defer controlMu.Unlock()
-		var names []string
-		for k := range controlOps {
-			names = append(names, k)
+// handle makes the table entry of the op whose request is a Q: the
+// request is decoded into a Q before fn sees it.
+func handle[Q Request[R], R any](owner bool, fn func(ctx context.Context, r *Root, c backing.Caller, q Q) (R, error)) controlOp {
+	var zero Q
+	name := zero.Op()
+	return controlOp{name: name, owner: owner, run: func(ctx context.Context, r *Root, c backing.Caller, raw []byte) (any, error) {
+		var q Q
+		if err := json.Unmarshal(raw, &q); err != nil {
+			return nil, fmt.Errorf("op %q: bad request: %v", name, err)
 		}
-		sort.Strings(names)
-		return names, nil
-	})
+		return fn(ctx, r, c, q)
+	}}
+}
+
+// controlOps is the daemon's table of ops, made for each open of the
+// control file. Owner ops are refused to callers other than root and the
+// user the daemon runs as.
+func controlOps() map[string]controlOp {
+	t := map[string]controlOp{}
+	for _, op := range []controlOp{
+		handle(false, controlStatus),
+		handle(false, controlRestore),
+		handle(true, controlLogPrune),
+		handle(false, controlRejectedApply),
+		handle(false, controlRejectedDrop),
+		handle(false, func(context.Context, *Root, backing.Caller, OpsRequest) (OpsReply, error) {
+			return slices.Sorted(maps.Keys(t)), nil
+		}),
+	} {
+		t[op.name] = op
+	}
+	return t
 }
 
 // controlAttr shows the control file as 0666 through the mount: anyone
@@ -87,6 +87,7 @@ func (r *Root) Dir() *backing.Dir { return r.d }
 type controlHandle struct {
 	r      *Root
 	caller backing.Caller
+	ops    map[string]controlOp
 
 	mu      sync.Mutex
 	req     []byte
@@ -101,7 +102,7 @@ var (
 )
 
 func (n *Node) openControl(ctx context.Context) (fs.FileHandle, uint32, syscall.Errno) {
-	return &controlHandle{r: n.r, caller: n.r.caller(ctx)}, fuse.FOPEN_DIRECT_IO, 0
+	return &controlHandle{r: n.r, caller: n.r.caller(ctx), ops: controlOps()}, fuse.FOPEN_DIRECT_IO, 0
 }
 
 func (h *controlHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
@@ -139,46 +140,55 @@ func (h *controlHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.
 
 func (h *controlHandle) Flush(ctx context.Context) syscall.Errno { return 0 }
 
-type controlReply struct {
-	OK     bool   `json:"ok"`
-	Result any    `json:"result,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 // answer runs the request; the reply always ends with a newline.
 func (h *controlHandle) answer(ctx context.Context) []byte {
-	var reply controlReply
+	reply := Reply{Version: ControlVersion}
 	result, err := h.run(ctx)
+	if err == nil {
+		reply.Result, err = json.Marshal(result)
+		if err != nil {
+			err = fmt.Errorf("encoding the reply: %v", err)
+		}
+	}
 	if err != nil {
-		reply.Error = err.Error()
+		reply.Result, reply.Error = nil, err.Error()
+		var ce *codeError
+		if errors.As(err, &ce) {
+			reply.Code = ce.code
+		}
 	} else {
-		reply.OK, reply.Result = true, result
+		reply.OK = true
 	}
-	b, err := json.Marshal(reply)
-	if err != nil {
-		b, _ = json.Marshal(controlReply{Error: "encoding the reply: " + err.Error()})
-	}
+	b, _ := json.Marshal(reply) // a Reply always encodes
 	return append(b, '\n')
 }
 
+// codeError is a refusal whose reply carries a code (control_api.go).
+type codeError struct {
+	code string
+	msg  string
+}
+
+func (e *codeError) Error() string { return e.msg }
+
 func (h *controlHandle) run(ctx context.Context) (any, error) {
-	var head struct {
-		Op string `json:"op"`
-	}
+	var head requestHead
 	if len(h.req) == 0 {
 		return nil, fmt.Errorf("empty request: write one JSON object such as {\"op\":\"ops\"} before reading")
 	}
 	if err := json.Unmarshal(h.req, &head); err != nil {
 		return nil, fmt.Errorf("the request is not a JSON object: %v", err)
 	}
-	controlMu.Lock()
-	op, ok := controlOps[head.Op]
-	controlMu.Unlock()
+	if head.Version > ControlVersion {
+		return nil, &codeError{CodeVersion, fmt.Sprintf("op %q: the request is of protocol %d, and this daemon speaks %d (it is an older paracfs): restart the mount",
+			head.Op, head.Version, ControlVersion)}
+	}
+	op, ok := h.ops[head.Op]
 	if !ok {
-		return nil, fmt.Errorf("unknown op %q (this daemon may be older than the command: remount)", head.Op)
+		return nil, &codeError{CodeUnknownOp, fmt.Sprintf("unknown op %q (this daemon may be older than the command: remount)", head.Op)}
 	}
 	if op.owner && h.caller.Uid != 0 && int(h.caller.Uid) != os.Geteuid() {
 		return nil, fmt.Errorf("op %q: only root and the user running the daemon (uid %d) may do this", head.Op, os.Geteuid())
 	}
-	return op.fn(ctx, h.r, h.caller, ControlRequest{Op: head.Op, Raw: h.req})
+	return op.run(ctx, h.r, h.caller, h.req)
 }

@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,61 +9,53 @@ import (
 	"github.com/paracfs/paracfs/backing"
 )
 
-// Control ops on refused writes kept under .paracfs/rejected/, which is
+// The ops on refused writes kept under .paracfs/rejected/, which is
 // read-only through the mount. The paracfs command resolves an ID to the
-// kept file's name and sends that name.
-//
-//	{"op":"rejected.apply","kept":".paracfs/rejected/..."} → {"path","revision"},
-//	  or {"path","refused","reason","errno","kept"} when refused again
-//	{"op":"rejected.drop","kept":".paracfs/rejected/..."}  → {"path"}
-//
-// Both act as their caller (backing.ApplyKept, DropKept): apply is for the
-// bytes' writer, who must be allowed to write the file; drop for the
-// writer, the file's owner and root. With allow_other, the kept bytes of
-// one user's refused write are not another user's to commit or to throw
-// away.
-func init() {
-	RegisterControl("rejected.apply", false, func(ctx context.Context, r *Root, c backing.Caller, req ControlRequest) (any, error) {
-		kept, err := keptArg(req)
-		if err != nil {
-			return nil, err
-		}
-		k, res, err := r.d.ApplyKept(kept, c)
-		var ref *backing.Refusal
-		if errors.As(err, &ref) {
-			// The op ran and the write was refused again: say how, so
-			// that the command can explain it.
-			return map[string]any{"path": k.Path, "refused": ref.Op, "reason": ref.Reason,
-				"errno": backing.ErrnoName(ref.Errno()), "kept": ref.Kept}, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		r.controlCommitted(k.Path)
-		return map[string]any{"path": k.Path, "revision": res.Rev}, nil
-	})
-	RegisterControl("rejected.drop", false, func(ctx context.Context, r *Root, c backing.Caller, req ControlRequest) (any, error) {
-		kept, err := keptArg(req)
-		if err != nil {
-			return nil, err
-		}
-		k, err := r.d.DropKept(kept, c)
-		if err != nil {
-			return nil, err
-		}
-		r.invalidatePath(kept)
-		return map[string]any{"path": k.Path}, nil
-	})
+// kept file's name and sends that name. Both act as their caller
+// (backing.ApplyKept, DropKept): apply is for the bytes' writer, who must
+// be allowed to write the file; drop for the writer, the file's owner and
+// root. With allow_other, the kept bytes of one user's refused write are
+// not another user's to commit or to throw away.
+
+// controlRejectedApply answers OpRejectedApply (RejectedApplyRequest).
+func controlRejectedApply(ctx context.Context, r *Root, c backing.Caller, q RejectedApplyRequest) (RejectedApplyReply, error) {
+	if err := keptArg(OpRejectedApply, q.Kept); err != nil {
+		return RejectedApplyReply{}, err
+	}
+	k, res, err := r.d.ApplyKept(q.Kept, c)
+	var ref *backing.Refusal
+	if errors.As(err, &ref) {
+		// The op ran and the write was refused again: say how, so
+		// that the command can explain it.
+		return RejectedApplyReply{Path: k.Path, Refused: ref.Op, Reason: ref.Reason,
+			Errno: backing.ErrnoName(ref.Errno()), Kept: ref.Kept}, nil
+	}
+	if err != nil {
+		return RejectedApplyReply{}, err
+	}
+	r.controlCommitted(k.Path)
+	return RejectedApplyReply{Path: k.Path, Revision: res.Rev}, nil
 }
 
-func keptArg(req ControlRequest) (string, error) {
-	var a struct {
-		Kept string `json:"kept"`
+// controlRejectedDrop answers OpRejectedDrop (RejectedDropRequest).
+func controlRejectedDrop(ctx context.Context, r *Root, c backing.Caller, q RejectedDropRequest) (RejectedDropReply, error) {
+	if err := keptArg(OpRejectedDrop, q.Kept); err != nil {
+		return RejectedDropReply{}, err
 	}
-	if err := json.Unmarshal(req.Raw, &a); err != nil || a.Kept == "" {
-		return "", fmt.Errorf("op %q wants \"kept\": the kept file's name relative to DIR", req.Op)
+	k, err := r.d.DropKept(q.Kept, c)
+	if err != nil {
+		return RejectedDropReply{}, err
 	}
-	return a.Kept, nil
+	r.invalidatePath(q.Kept)
+	return RejectedDropReply{Path: k.Path}, nil
+}
+
+// keptArg checks that a request names a kept file.
+func keptArg(op, kept string) error {
+	if kept == "" {
+		return fmt.Errorf("op %q wants \"kept\": the kept file's name relative to DIR", op)
+	}
+	return nil
 }
 
 // controlCommitted does for a commit a control op made what a commit

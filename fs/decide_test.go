@@ -370,18 +370,6 @@ func TestReaders(t *testing.T) {
 	}
 }
 
-func TestKeptArg(t *testing.T) {
-	if k, err := keptArg(ControlRequest{Op: "rejected.drop", Raw: []byte(`{"op":"rejected.drop","kept":".paracfs/rejected/x"}`)}); err != nil || k != ".paracfs/rejected/x" {
-		t.Errorf("keptArg = %q, %v", k, err)
-	}
-	for _, raw := range []string{`{"op":"rejected.drop"}`, `{"kept":""}`, `{"kept":3}`, `not json`} {
-		_, err := keptArg(ControlRequest{Op: "rejected.drop", Raw: []byte(raw)})
-		if err == nil || err.Error() != `op "rejected.drop" wants "kept": the kept file's name relative to DIR` {
-			t.Errorf("keptArg(%s): %v", raw, err)
-		}
-	}
-}
-
 // TestOptions checks the mount options: go-fuse's permission checks off
 // (the kernel's default_permissions only with --allow-other), the fs
 // name, and the backing filesystem's flags mirrored when mounting

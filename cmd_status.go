@@ -40,12 +40,14 @@ type statusRow struct {
 const lastShown = 5
 
 func statusFlagSet(o *statusOpts) *pflag.FlagSet {
-	flags := flagSet("status", "[--json] [--color WHEN]",
-		"Lists the active paracfs mounts: backing directory, mountpoint, daemon pid, uptime and\n"+
-			"configuration, and, since the daemon started, its counters (commits, conflicts, invalid\n"+
-			"writes, lock timeouts) and its last refusals with their reasons: a refused write is seen\n"+
-			"here even when the tool that made it ignored the error of close().")
+	flags := flagSet("status", "[--json] [--color WHEN] [--wait D] [MOUNTPOINT...]",
+		"Lists the active paracfs mounts (or those of the MOUNTPOINTs given: a mountpoint or the\n"+
+			"DIR it serves): backing directory, mountpoint, daemon pid, uptime and configuration,\n"+
+			"and, since the daemon started, its counters (commits, conflicts, invalid writes, lock\n"+
+			"timeouts) and its last refusals with their reasons: a refused write is seen here even\n"+
+			"when the tool that made it ignored the error of close().")
 	flags.BoolVar(&o.asJSON, "json", false, "print JSON (every mount, with its last 20 refusals)")
+	flags.DurationVar(&o.wait, "wait", statusWait, "how long to wait for the mounts' answers: one that has not answered by then is shown as not answering")
 	flags.StringVar(&o.color, "color", "auto", "colour the output: auto (on a terminal, unless NO_COLOR is set), always, never")
 	flags.SetAnnotation("color", annotValues, []string{"auto", "always", "never"})
 	return flags
@@ -54,6 +56,7 @@ func statusFlagSet(o *statusOpts) *pflag.FlagSet {
 type statusOpts struct {
 	asJSON bool
 	color  string
+	wait   time.Duration
 }
 
 func runStatus(args []string) error {
@@ -62,8 +65,11 @@ func runStatus(args []string) error {
 	}
 	var o statusOpts
 	flags := statusFlagSet(&o)
-	if err := parse(flags, args, 0); err != nil {
+	if err := parse(flags, args, len(args)); err != nil {
 		return err
+	}
+	if o.wait <= 0 {
+		return usageError{fmt.Sprintf("--wait %s: want a positive duration, such as 3s or 1m", o.wait)}
 	}
 	color, err := useColor(o.color)
 	if err != nil {
@@ -73,7 +79,10 @@ func runStatus(args []string) error {
 	if err != nil {
 		return err
 	}
-	rows := statusAll(ms, statusWait)
+	if ms, err = selectMounts(ms, flags.Args()); err != nil {
+		return err
+	}
+	rows := statusAll(ms, o.wait)
 	if o.asJSON {
 		return printJSON(map[string]any{"mounts": rows})
 	}
@@ -88,6 +97,38 @@ func runStatus(args []string) error {
 		printStatus(r, color)
 	}
 	return nil
+}
+
+// selectMounts keeps the mounts that the operands name (a mountpoint, or
+// the DIR it serves, through any symlink), in the order of ms; no operand
+// keeps them all. An operand that names no paracfs mount is an error.
+func selectMounts(ms []mountEntry, operands []string) ([]mountEntry, error) {
+	if len(operands) == 0 {
+		return ms, nil
+	}
+	want := map[int]bool{}
+	for _, op := range operands {
+		p, err := absDir(op)
+		if err != nil {
+			p = op
+		}
+		found := false
+		for i, m := range ms {
+			if m.Mountpoint == p || m.Dir == p || m.Mountpoint == op || m.Dir == op {
+				want[i], found = true, true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("%s: %w", op, errNotMounted)
+		}
+	}
+	var out []mountEntry
+	for i, m := range ms {
+		if want[i] {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 // statusWait is how long status waits for a mount to answer: a hung

@@ -545,7 +545,7 @@ func TestEtcdOutage(t *testing.T) {
 // mount.
 func etcdStoreState(t *testing.T, p *project) string {
 	t.Helper()
-	r := paracfs(t, p.Root, "status", "--json")
+	r := paracfs(t, p.Root, "status", "--json", "--wait", ownStatusWait, p.Dir)
 	var out struct {
 		Mounts []struct {
 			Dir    string         `json:"dir"`

@@ -107,7 +107,7 @@ func TestFullDisk(t *testing.T) {
 		t.Errorf("temp files left by refused commits: %v", temps)
 	}
 
-	st := paracfs(t, p.Root, "status")
+	st := paracfs(t, p.Root, "status", "--wait", ownStatusWait, p.Dir)
 	if !strings.Contains(st.Stdout, "no_space") {
 		t.Errorf("paracfs status after refusals for lack of room shows none:\n%s", st)
 	}

@@ -82,7 +82,7 @@ func TestPromiseStatusOtherRefusals(t *testing.T) {
 	if m.Counters == nil || m.Counters.Refused != 1 || m.Counters.Invalid != 0 || m.Counters.Conflicts != 0 {
 		t.Errorf("status --json after a truncation of the change log: counters %+v, want refused 1, nothing else", m.Counters)
 	}
-	r := paracfs(t, p.Root, "status")
+	r := paracfs(t, p.Root, "status", "--wait", ownStatusWait, p.Dir)
 	if r.Code != 0 || !strings.Contains(r.Stdout, "other refusals 1") {
 		t.Errorf("paracfs status after one append_only refusal: %s\nwant \"other refusals 1\"", r)
 	}

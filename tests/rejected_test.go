@@ -338,7 +338,7 @@ func TestRejectedOwnerOnly(t *testing.T) {
 		t.Errorf("the log changed after nobody's refused prune and drop:\n%s", got[len(logBefore):])
 	}
 	// status is for everyone who can enter the mount.
-	r := nobody.run(t, p.Root, paracfsBin, "status", "--json")
+	r := nobody.run(t, p.Root, paracfsBin, "status", "--json", "--wait", ownStatusWait, p.Dir)
 	if r.Code != 0 || !strings.Contains(r.Stdout, `"invalid": 1`) {
 		t.Errorf("nobody's paracfs status --json: %s\nwant the counters", r)
 	}

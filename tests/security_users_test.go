@@ -314,7 +314,7 @@ func TestSecurityLogAndStatusHideValues(t *testing.T) {
 		}
 	}
 	// Root, who may read the files, sees the reasons in status.
-	r := paracfs(t, p.Dir, "status", "--json")
+	r := paracfs(t, p.Dir, "status", "--json", "--wait", ownStatusWait, p.Dir)
 	if !strings.Contains(r.Stdout, "PIN-2222") {
 		t.Errorf("root's status does not show the reason quoting the bad revision (the test would prove nothing): %s", short(r.Stdout))
 	}

@@ -29,9 +29,15 @@ type statusMount struct {
 }
 
 // statusOf runs `paracfs status --json` and returns p's mount.
+// ownStatusWait is how long a test's `paracfs status` waits for its own
+// mount: a deadlock guard only. Status's default (3 s) is for a person
+// looking at every mount; a daemon under -race on a loaded machine can take
+// longer to answer, and other tests' mounts are not this test's business.
+const ownStatusWait = "60s"
+
 func statusOf(t *testing.T, p *project) statusMount {
 	t.Helper()
-	r := paracfs(t, p.Root, "status", "--json")
+	r := paracfs(t, p.Root, "status", "--json", "--wait", ownStatusWait, p.Dir)
 	var st struct{ Mounts []statusMount }
 	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &st) != nil {
 		t.Fatalf("paracfs status --json: %s", r)
@@ -101,7 +107,7 @@ func TestStatusCounters(t *testing.T) {
 	}
 
 	// The text form says the same.
-	r := paracfs(t, p.Root, "status")
+	r := paracfs(t, p.Root, "status", "--wait", ownStatusWait, p.Dir)
 	for _, s := range []string{p.Dir, "pid", itoa(m.Pid), "uptime", "lock_timeout=300ms", "commits 2", "conflicts 1", "invalid 1",
 		"lock timeouts 1", "project.yaml", "EBADMSG", "revision conflict", "ETIMEDOUT"} {
 		if r.Code != 0 || !strings.Contains(r.Stdout, s) {
@@ -131,7 +137,7 @@ func TestStatusCounters(t *testing.T) {
 	if !m.Stale || m.Counters != nil {
 		t.Errorf("status of a mount whose daemon was killed: %+v, want stale", m)
 	}
-	if r := paracfs(t, p.Root, "status"); r.Code != 0 || !strings.Contains(r.Stdout, "stale") {
+	if r := paracfs(t, p.Root, "status", "--wait", ownStatusWait, p.Dir); r.Code != 0 || !strings.Contains(r.Stdout, "stale") {
 		t.Errorf("paracfs status with a stale mount: %s", r)
 	}
 }
@@ -150,11 +156,25 @@ func TestStatusHungMount(t *testing.T) {
 	defer syscall.Kill(pid, syscall.SIGCONT) // before the teardown unmounts it
 	// A status that hung would be killed by the harness (runCmd) and
 	// print no "not answering": no clock is needed to see it.
-	m := statusOf(t, hung)
-	if !strings.Contains(m.CountersError, "not answering") || m.Counters != nil {
-		t.Errorf("status of a stopped daemon's mount: %+v, want it reported as not answering", m)
+	// One status asks both: the hung mount is reported as not answering
+	// once --wait has passed, and the other has answered by then.
+	r := paracfs(t, hung.Root, "status", "--json", "--wait", "20s", hung.Dir, ok.Dir)
+	var st struct{ Mounts []statusMount }
+	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &st) != nil || len(st.Mounts) != 2 {
+		t.Fatalf("paracfs status --json HUNG OK: %s\nwant the two mounts", r)
 	}
-	if m := statusOf(t, ok); m.Counters == nil {
-		t.Errorf("status of the answering mount next to a hung one: %+v, want its counters", m)
+	for _, m := range st.Mounts {
+		switch m.Mountpoint {
+		case hung.Dir:
+			if !strings.Contains(m.CountersError, "not answering after 20s") || m.Counters != nil {
+				t.Errorf("status of a stopped daemon's mount: %+v, want it reported as not answering", m)
+			}
+		case ok.Dir:
+			if m.Counters == nil {
+				t.Errorf("status of the answering mount next to a hung one: %+v, want its counters", m)
+			}
+		default:
+			t.Errorf("status HUNG OK lists another mount: %+v", m)
+		}
 	}
 }

@@ -90,7 +90,7 @@ func TestSystemNonRoot(t *testing.T) {
 		t.Errorf("log line of the user's refused write: %v, want op invalid, EBADMSG", refusal)
 	}
 
-	r = u.mustRun(t, p.Root, paracfsBin, "status", "--json")
+	r = u.mustRun(t, p.Root, paracfsBin, "status", "--json", "--wait", ownStatusWait, p.Dir)
 	if !strings.Contains(r.Stdout, `"mountpoint": "`+p.Dir+`"`) {
 		t.Errorf("the user's paracfs status --json does not list %s:\n%s", p.Dir, r.Stdout)
 	}

@@ -38,8 +38,8 @@ func init() {
 			func() *pflag.FlagSet { return unmountFlagSet(new(bool)) }, "dirs", runUnmount},
 		{"exec", "[flags] [DIR] -- CMD [ARG...]", "mount DIR in place, run CMD, unmount; exit with CMD's status",
 			func() *pflag.FlagSet { return execFlagSet(&mountFlags{}) }, "dirs", runExec},
-		{"status", "[--json]", "list active mounts, their counters and last refusals",
-			func() *pflag.FlagSet { return statusFlagSet(&statusOpts{}) }, "", runStatus},
+		{"status", "[--json] [--wait D] [MOUNTPOINT...]", "list active mounts, their counters and last refusals",
+			func() *pflag.FlagSet { return statusFlagSet(&statusOpts{}) }, "dirs", runStatus},
 		{"log", "[flags] [DIR]", "read the change log",
 			func() *pflag.FlagSet {
 				flags := logFlagSet(&logOpts{})

@@ -133,7 +133,7 @@ func (s *syncSet) add(p *pendingSync) {
 func (s *syncSet) flush() error { return s.syncWith(-1) }
 
 // syncWith fsyncs fd (none if negative) and the batch, and empties the
-// batch. It returns the first error.
+// batch. It returns every error, joined.
 //
 // The fsyncs run at the same time, one on the calling goroutine and each
 // other on its own, so that the filesystem's journal commits them as one.

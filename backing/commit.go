@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"strconv"
 
@@ -53,6 +54,10 @@ type current struct {
 	data   []byte        // read for YAML/JSON, and when its size is the new one's
 	doc    *revision.Doc // nil when unparsable, or a kind without fields
 	rev    int64
+	// xattrs are P's carried xattrs (carriedXattr), read from the descriptor
+	// readCurrent opened, when listed is set.
+	xattrs map[string][]byte
+	listed bool
 }
 
 // Commit turns w into the new committed version of w.Path: it validates the
@@ -151,15 +156,14 @@ func (d *Dir) Commit(w Write) (Result, error) {
 		}
 		return Result{Rev: cur.rev, Data: w.Data, Own: own}, nil
 	}
-	// The fsyncs the acknowledgment waits for, run together: before the
-	// rename (pre), the temp file's, the history's record of the version
-	// it replaces when it is not on disk yet (that record becomes the
-	// only copy), and of the version from before the mount; after it
-	// (ss), the directory's.
-	var pre, ss syncSet
+	// The fsyncs the acknowledgment waits for before the rename, run
+	// together: the temp file's, the history's record of the version it
+	// replaces when it is not on disk yet (that record becomes the only
+	// copy), and of the version from before the mount. The directory's
+	// comes after the rename.
+	var pre syncSet
 	defer pre.flush()
-	defer ss.flush()
-	pre.also = append(pre.also, d.takePending(w.Path))
+	pre.add(d.takePending(w.Path))
 	d.recordFirst(pfd, leaf, w.Path, cur, &pre)
 	data := w.Data
 	if stamp {
@@ -203,11 +207,12 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	case v.restores != nil:
 		op = OpRestore
 	}
+	// The directory's fsync, which makes the rename durable, runs while
+	// the history records the version and the log line is written: the
+	// acknowledgment waits for all three, and none needs another done.
+	dirSynced := make(chan error, 1)
+	go func() { dirSynced <- fsyncDir(pfd) }()
 	d.recordCommit(w.Path, next, op, w.Caller, data, sum)
-	synced := ss.dir(pfd)
-	if err := ss.flush(); synced == nil {
-		synced = err
-	}
 	e := d.entry(op, w.Path, w.Caller)
 	e.Revision, e.OldRevision = &next, &v.current
 	size := int64(len(data))
@@ -218,6 +223,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	d.describeChanges(e, cur.doc, doc, fileMode(w, cur))
 	e.Description = v.describe(w, op)
 	d.appendLog(e)
+	synced := <-dirSynced
 	if synced != nil {
 		// The file was replaced, but the disk did not confirm it.
 		d.committed.drop(w.Path)
@@ -248,6 +254,7 @@ func (d *Dir) readCurrent(pfd int, leaf, rel string, kind revision.Kind, newLen 
 		return cur, nil
 	}
 	cur.exists = true
+	cur.xattrs, cur.listed = carriedXattrsFd(fd)
 	if hasFields(kind) {
 		if s, ok := d.revs.stored(fd, rel); ok && s.size == cur.st.Size && s.mtime == mtimeNs(&cur.st) {
 			if v, ok := d.committed.get(rel, s); ok {
@@ -352,7 +359,7 @@ func (d *Dir) replace(pfd int, leaf string, w Write, cur current, data []byte, r
 	if err := writeAll(fd, data); err != nil {
 		return stamp{}, err
 	}
-	if os.Geteuid() == 0 {
+	if euid == 0 {
 		if err := unix.Fchown(fd, uid, gid); err != nil {
 			return stamp{}, err
 		}
@@ -363,7 +370,7 @@ func (d *Dir) replace(pfd int, leaf string, w Write, cur current, data []byte, r
 		_, aerr := unix.Fgetxattr(fd, aclAccess, nil)
 		inherited = aerr == nil
 	}
-	if err := d.copyXattrs(fd, procAt(pfd, leaf), cur.exists && !m.Whole, &m, fresh); err != nil {
+	if err := d.copyXattrs(fd, pfd, leaf, cur, !m.Whole, &m, fresh); err != nil {
 		return stamp{}, err
 	}
 	if !inherited || m.HasMode {
@@ -382,10 +389,7 @@ func (d *Dir) replace(pfd int, leaf string, w Write, cur current, data []byte, r
 	}
 	written := stamp{rev: rev, sha: sum, size: st.Size, mtime: mtimeNs(&st)}
 	d.revs.record(fd, w.Path, written)
-	if err := pre.file(fd); err != nil {
-		return stamp{}, err
-	}
-	if err := pre.flush(); err != nil {
+	if err := pre.syncWith(fd); err != nil {
 		return stamp{}, err
 	}
 	if err := unix.Close(fd); err != nil {
@@ -398,13 +402,21 @@ func (d *Dir) replace(pfd int, leaf string, w Write, cur current, data []byte, r
 	return written, nil
 }
 
-// copyXattrs gives the temp file fd the carried xattrs of P (at path, when
-// carryP) with the writer's changes in m. An access ACL that the temp file
-// inherited from its directory stays only on a new file.
-func (d *Dir) copyXattrs(fd int, path string, carryP bool, m *Meta, fresh bool) error {
-	set := map[string][]byte{}
-	if carryP {
-		set = readXattrs(path)
+// copyXattrs gives the temp file fd the carried xattrs of P (leaf in pfd;
+// when it exists and carryP) with the writer's changes in m. An access ACL
+// that the temp file inherited from its directory stays only on a new
+// file.
+func (d *Dir) copyXattrs(fd, pfd int, leaf string, cur current, carryP bool, m *Meta, fresh bool) error {
+	var set map[string][]byte
+	switch {
+	case !cur.exists || !carryP:
+	case cur.listed:
+		set = maps.Clone(cur.xattrs)
+	default:
+		set = readXattrs(procAt(pfd, leaf))
+	}
+	if set == nil {
+		set = map[string][]byte{}
 	}
 	for k, v := range m.Xattrs {
 		set[k] = v
@@ -430,6 +442,50 @@ func (d *Dir) copyXattrs(fd int, path string, carryP bool, m *Meta, fresh bool) 
 	}
 	return nil
 }
+
+// carriedXattrsFd reads the carried xattrs (carriedXattr) of the open file fd: one
+// flistxattr for a file that has only paracfs's own, the common case. ok
+// is false when they could not be listed (readXattrs by path then does).
+func carriedXattrsFd(fd int) (carried map[string][]byte, ok bool) {
+	var small [256]byte
+	buf := small[:]
+	sz, err := unix.Flistxattr(fd, buf)
+	if err == unix.ERANGE {
+		if sz, err = unix.Flistxattr(fd, nil); err == nil {
+			buf = make([]byte, sz)
+			sz, err = unix.Flistxattr(fd, buf)
+		}
+	}
+	if err == unix.ENOTSUP || err == unix.EOPNOTSUPP {
+		return nil, true
+	}
+	if err != nil {
+		return nil, false
+	}
+	for names := buf[:sz]; len(names) > 0; {
+		name, rest, _ := bytes.Cut(names, []byte{0})
+		names = rest
+		if !carriedXattr(string(name)) {
+			continue
+		}
+		n, err := unix.Fgetxattr(fd, string(name), nil)
+		if err != nil {
+			continue
+		}
+		v := make([]byte, n)
+		if n, err = unix.Fgetxattr(fd, string(name), v); err != nil {
+			continue
+		}
+		if carried == nil {
+			carried = map[string][]byte{}
+		}
+		carried[string(name)] = v[:n]
+	}
+	return carried, true
+}
+
+// euid is the daemon's effective user id, which it never changes.
+var euid = os.Geteuid()
 
 // fileMode is the permission bits of the committed file: what the writer
 // set (fchmod, or the renamed file's), else P's own without setuid and

@@ -667,3 +667,44 @@ func TestCommitSameBytesIsNoChange(t *testing.T) {
 	_, err = d.Commit(Write{Path: "a.yaml", Data: []byte("revision: 1\na: 2\n"), Base: 0, Caller: testCaller})
 	wantRefusal(t, err, OpConflict, syscall.EBUSY)
 }
+
+// carriedXattrsFd lists what a commit carries to the next version: the
+// user's xattrs, not paracfs's own; many names take a second listing.
+func TestCarriedXattrsFd(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "a.yaml")
+	if err := os.WriteFile(p, []byte("a: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setxattr(p, revXattr, []byte("3"), 0); err != nil {
+		t.Skipf("no user xattrs here: %v", err)
+	}
+	want := map[string]string{"user.note": "kept"}
+	for i := 0; i < 40; i++ { // past the first listing's buffer
+		want[fmt.Sprintf("user.n%02d", i)] = strings.Repeat("v", i)
+	}
+	for k, v := range want {
+		if err := unix.Setxattr(p, k, []byte(v), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fd, err := unix.Open(p, unix.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	got, ok := carriedXattrsFd(fd)
+	if !ok {
+		t.Fatal("not listed")
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d kept, want %d: %v", len(got), len(want), got)
+	}
+	for k, v := range want {
+		if string(got[k]) != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if _, ok := got[revXattr]; ok {
+		t.Errorf("paracfs's own %s was kept", revXattr)
+	}
+}

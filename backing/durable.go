@@ -24,7 +24,7 @@ import (
 
 // syncSet is a batch of files and directories to fsync together.
 type syncSet struct {
-	fds  []int
+	fds  []int          // files and directories
 	also []*pendingSync // flushed at the same time
 }
 
@@ -52,6 +52,17 @@ func (p *pendingSync) flush() error {
 		p.err, p.done, p.fds = s.flush(), true, nil
 	}
 	return p.err
+}
+
+// busy reports whether p is being flushed or was flushed already: a
+// batch then waits for it rather than flushing it itself.
+func (p *pendingSync) busy() bool {
+	if !p.mu.TryLock() {
+		return true
+	}
+	done := p.done
+	p.mu.Unlock()
+	return done
 }
 
 // takePending returns the pending record of rel's newest version, if any.
@@ -113,38 +124,64 @@ func (s *syncSet) dir(dfd int) error {
 	return nil
 }
 
-// flush fsyncs the batch and empties it. The fsyncs run at the same time:
-// the filesystem's journal commits them as one. It returns the first
-// error.
-func (s *syncSet) flush() error {
-	if s == nil || len(s.fds)+len(s.also) == 0 {
-		return nil
+// add adds the pending record p (nil: none) to the batch.
+func (s *syncSet) add(p *pendingSync) {
+	if p != nil {
+		s.also = append(s.also, p)
 	}
-	if len(s.fds) == 1 && len(s.also) == 0 {
-		err := unix.Fsync(s.fds[0])
-		unix.Close(s.fds[0])
-		s.fds = s.fds[:0]
-		return err
+}
+
+// flush fsyncs the batch and empties it (see syncWith).
+func (s *syncSet) flush() error { return s.syncWith(-1) }
+
+// syncWith fsyncs fd (none if negative) and the batch, and empties the
+// batch. It returns every error, joined.
+//
+// The fsyncs run at the same time, one on the calling goroutine and each
+// other on its own, so that the filesystem's journal commits them as one.
+// A pending record that its own goroutine is flushing, or flushed, is
+// waited for after them. Most batches are one file: fsynced with no
+// goroutine.
+func (s *syncSet) syncWith(fd int) error {
+	if s == nil {
+		if fd < 0 {
+			return nil
+		}
+		return unix.Fsync(fd)
 	}
-	errs := make([]error, len(s.fds)+len(s.also))
-	var wg sync.WaitGroup
-	for i, fd := range s.fds {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = unix.Fsync(fd)
-		}()
+	var jobs []func() error
+	if fd >= 0 {
+		jobs = append(jobs, func() error { return unix.Fsync(fd) })
 	}
-	for i, p := range s.also {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[len(s.fds)+i] = p.flush()
-		}()
+	for _, f := range s.fds {
+		jobs = append(jobs, func() error { return unix.Fsync(f) })
 	}
-	wg.Wait()
-	for _, fd := range s.fds {
-		unix.Close(fd)
+	var waits []*pendingSync
+	for _, p := range s.also {
+		if p.busy() {
+			waits = append(waits, p)
+		} else {
+			jobs = append(jobs, p.flush)
+		}
+	}
+	errs := make([]error, len(jobs), len(jobs)+len(waits))
+	if len(jobs) > 0 {
+		var wg sync.WaitGroup
+		for i, job := range jobs[1:] {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i+1] = job()
+			}()
+		}
+		errs[0] = jobs[0]()
+		wg.Wait()
+	}
+	for _, p := range waits {
+		errs = append(errs, p.flush())
+	}
+	for _, f := range s.fds {
+		unix.Close(f)
 	}
 	s.fds, s.also = s.fds[:0], nil
 	return errors.Join(errs...)

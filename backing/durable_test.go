@@ -106,3 +106,50 @@ func TestForgedRevisionStamp(t *testing.T) {
 		t.Errorf("%d external lines after a forged stamp, want 1: %v", len(es), es)
 	}
 }
+
+// A batch reports every fsync's error: its own descriptors', a pending
+// record's it flushes itself, and one that was flushed before (by its own
+// goroutine), which it only waits for.
+func TestSyncWithReportsEveryError(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd := int(f.Fd())
+
+	var s syncSet
+	s.add(nil) // no pending record: nothing to flush
+	if err := s.syncWith(fd); err != nil {
+		t.Fatalf("a batch of one good file: %v", err)
+	}
+
+	bad := &pendingSync{fds: []int{-1}}
+	s.add(bad)
+	if err := s.syncWith(fd); !errors.Is(err, unix.EBADF) {
+		t.Fatalf("a pending record that cannot be fsynced: %v, want EBADF", err)
+	}
+	if !bad.done {
+		t.Fatal("the batch did not flush the pending record")
+	}
+	s.add(bad) // flushed already: its error stands
+	if err := s.syncWith(fd); !errors.Is(err, unix.EBADF) {
+		t.Fatalf("a pending record flushed before with an error: %v, want EBADF", err)
+	}
+	if err := s.syncWith(-1); err != nil {
+		t.Fatalf("an empty batch: %v", err)
+	}
+
+	dup, err := unix.Dup(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.fds = append(s.fds, dup)
+	s.add(&pendingSync{fds: []int{-1}})
+	if err := s.syncWith(-1); !errors.Is(err, unix.EBADF) {
+		t.Fatalf("a batch of a file and a bad pending record: %v, want EBADF", err)
+	}
+	if len(s.fds) != 0 || len(s.also) != 0 {
+		t.Fatalf("the batch was not emptied: %v, %v", s.fds, s.also)
+	}
+}

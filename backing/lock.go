@@ -35,6 +35,11 @@ func (t *lockTable) acquire(rel string, deadline time.Time) bool {
 	l.refs++
 	t.mu.Unlock()
 
+	select {
+	case l.ch <- struct{}{}:
+		return true // free: no timer
+	default:
+	}
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	select {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -203,9 +204,11 @@ func (p *configParser) set(k *yaml.Node, key string, apply func()) {
 	apply()
 }
 
+// The regexps that read yaml.v3's messages are compiled on first use: a
+// command that never reports a broken config file does not pay for them.
 var (
-	yamlLine   = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-	dupKeyLine = regexp.MustCompile(`^duplicate key "(.*)" at line (\d+)$`)
+	yamlLine   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) })
+	dupKeyLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^duplicate key "(.*)" at line (\d+)$`) })
 )
 
 // history reads the history bounds. As with the mount flags

@@ -224,12 +224,12 @@ func configChanges(old, cfg Config) []string {
 // yamlConfigError turns a YAML refusal reason into a ConfigError naming
 // the line.
 func yamlConfigError(file, reason string) error {
-	if m := yamlLine.FindStringSubmatch(reason); m != nil {
+	if m := yamlLine().FindStringSubmatch(reason); m != nil {
 		line := 0
 		fmt.Sscan(m[1], &line)
 		return &ConfigError{File: file, Line: line, Msg: m[2]}
 	}
-	if m := dupKeyLine.FindStringSubmatch(reason); m != nil {
+	if m := dupKeyLine().FindStringSubmatch(reason); m != nil {
 		line := 0
 		fmt.Sscan(m[2], &line)
 		return &ConfigError{File: file, Line: line, Key: m[1], Msg: "given twice"}

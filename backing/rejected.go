@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,7 +28,9 @@ type KeptName struct {
 	Reason string    // the refusal's op: conflict, invalid, ...
 }
 
-var keptRE = regexp.MustCompile(`^(.+)\.(\d{8}-\d{6})\.(\d{6})\.pid(\d+)\.([a-z_]+)$`)
+var keptRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(.+)\.(\d{8}-\d{6})\.(\d{6})\.pid(\d+)\.([a-z_]+)$`)
+})
 
 // ParseKept reads a kept file's name (relative to DIR). ok is false for a
 // name that is not one of keep's.
@@ -37,7 +40,7 @@ func ParseKept(kept string) (k KeptName, ok bool) {
 	}
 	rel := strings.TrimPrefix(kept, RejectedDir+"/")
 	dir, base := path.Split(rel)
-	m := keptRE.FindStringSubmatch(base)
+	m := keptRE().FindStringSubmatch(base)
 	if m == nil {
 		return k, false
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/sys/unix"
@@ -160,7 +161,8 @@ func compileReason(err error) string {
 	return strings.Join(strings.Fields(msg), " ")
 }
 
-var printer = message.NewPrinter(language.English)
+// printer words validation errors; made on first use.
+var printer = sync.OnceValue(func() *message.Printer { return message.NewPrinter(language.English) })
 
 // schemaReason sums up a schema validation error in one line: where in
 // the document, and what is wrong, for the first few causes.
@@ -173,7 +175,7 @@ func schemaReason(err error) string {
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
 		if len(e.Causes) == 0 {
-			leaves = append(leaves, fmt.Sprintf("at '/%s': %s", strings.Join(e.InstanceLocation, "/"), e.ErrorKind.LocalizedString(printer)))
+			leaves = append(leaves, fmt.Sprintf("at '/%s': %s", strings.Join(e.InstanceLocation, "/"), e.ErrorKind.LocalizedString(printer())))
 			return
 		}
 		for _, c := range e.Causes {

@@ -39,7 +39,16 @@ var (
 
 func (h *fdHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	if h.follow != nil {
-		return preadResult(h.follow.readFd(h, off, false), dest, off)
+		n, rev, err := h.follow.read(h, dest, off)
+		if err != nil {
+			return nil, errno(err)
+		}
+		if rev >= 0 {
+			// Bytes appended after the open: the reader has read the
+			// version that holds them, the base of its next write.
+			sawRead(h.n.r.caller(ctx), h.follow.rel, rev)
+		}
+		return fuse.ReadResultVector([][]byte{dest[:n]}), 0
 	}
 	return preadResult(h.fd, dest, off)
 }
@@ -101,12 +110,14 @@ func (h *fdHandle) Release(ctx context.Context) syscall.Errno {
 }
 
 func (h *fdHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
-	fd := h.fd
-	if h.follow != nil {
-		fd = h.follow.readFd(h, 0, true)
-	}
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	var err error
+	if h.follow != nil {
+		err = h.follow.fstat(h, &st)
+	} else {
+		err = unix.Fstat(h.fd, &st)
+	}
+	if err != nil {
 		return errno(err)
 	}
 	fillAttr(&out.Attr, &st)

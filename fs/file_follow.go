@@ -17,18 +17,43 @@ import (
 type follower struct {
 	rel string
 
-	mu sync.Mutex
-	fd int // the version read now; -1: the handle's own descriptor
+	mu  sync.Mutex
+	fd  int   // the version read now; -1: the handle's own descriptor
+	rev int64 // fd's revision
+	own int64 // the size of the handle's own version, once it followed another
 }
 
 func newFollower(rel string) *follower { return &follower{rel: rel, fd: -1} }
 
-// readFd is the descriptor a read at off reads: the version the reader
-// has, or, when off is at or past its end (or for a stat), the newest
-// version that extends it.
-func (f *follower) readFd(h *fdHandle, off int64, stat bool) int {
+// read answers a READ at off from the version the reader has, or, when off
+// is at or past its end, from the newest version that extends it. The read
+// is made under the follower's lock, so that a concurrent READ moving on
+// to a later version never closes the descriptor it reads. rev is the
+// revision whose bytes past the end of the handle's own version it
+// returned, or -1: a reader that got those bytes has read that version.
+func (f *follower) read(h *fdHandle, dest []byte, off int64) (n int, rev int64, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	fd := f.fdLocked(h, off, false)
+	n, err = unix.Pread(fd, dest, off)
+	if err == nil && n > 0 && fd == f.fd && off+int64(n) > f.own {
+		return n, f.rev, nil
+	}
+	return n, -1, err
+}
+
+// fstat describes the version a stat of the handle shows: the newest one
+// that extends the reader's.
+func (f *follower) fstat(h *fdHandle, st *unix.Stat_t) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return unix.Fstat(f.fdLocked(h, 0, true), st)
+}
+
+// fdLocked is the descriptor a read at off reads: the version the reader
+// has, or, when off is at or past its end (or for a stat), the newest
+// version that extends it.
+func (f *follower) fdLocked(h *fdHandle, off int64, stat bool) int {
 	fd := f.fd
 	if fd < 0 {
 		fd = h.fd
@@ -41,7 +66,7 @@ func (f *follower) readFd(h *fdHandle, off int64, stat bool) int {
 	if cur, err := d.Lstat(f.rel); err != nil || (cur.Ino == st.Ino && cur.Dev == st.Dev) || cur.Size < st.Size {
 		return fd
 	}
-	nfd, _, err := d.OpenRead(f.rel, unix.O_RDONLY|unix.O_CLOEXEC)
+	nfd, rev, err := d.OpenRead(f.rel, unix.O_RDONLY|unix.O_CLOEXEC)
 	if err != nil {
 		return fd
 	}
@@ -51,8 +76,10 @@ func (f *follower) readFd(h *fdHandle, off int64, stat bool) int {
 	}
 	if f.fd >= 0 {
 		unix.Close(f.fd)
+	} else {
+		f.own = st.Size
 	}
-	f.fd = nfd
+	f.fd, f.rev = nfd, rev
 	return nfd
 }
 

@@ -41,7 +41,7 @@ func (n *Node) openAs(ctx context.Context, rel string, flags uint32) (fs.FileHan
 		return nil, 0, syscall.EBUSY
 	}
 	if fh, ok := n.openPending(ctx, flags); ok {
-		return fh, fuse.FOPEN_DIRECT_IO, 0
+		return fh, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NOFLUSH, 0
 	}
 	oflags := int(flags) &^ (syscall.O_CREAT | syscall.O_EXCL | syscall.O_NOCTTY)
 	if d.Managed(rel) && !writes(flags) {
@@ -63,8 +63,17 @@ func (n *Node) openAs(ctx context.Context, rel string, flags uint32) (fs.FileHan
 		return nil, 0, errno(err)
 	}
 	h, e := n.countedHandle(fd, c, nil)
+	if !writes(flags) {
+		return h, fuse.FOPEN_NOFLUSH, e
+	}
 	return h, 0, e
 }
+
+// A handle opened read-only has nothing to do at close(2): its locks are
+// open-file-description locks on its backing descriptor, held until
+// RELEASE whatever FLUSH does, and it has no bytes to commit. Such opens
+// are FOPEN_NOFLUSH, so that close(2) does not wait for a FLUSH round trip
+// to the daemon (RELEASE, at the last close, is asynchronous).
 
 // countedHandle wraps a descriptor opened for a handle, counted against
 // the handles' budget of descriptors (backing.AcquireRead): past it the
@@ -86,7 +95,7 @@ func (n *Node) openRead(rel string, oflags int, c backing.Caller) (fs.FileHandle
 	}
 	sawRead(c, rel, rev)
 	h, e := n.countedHandle(fd, c, newFollower(rel))
-	return h, fuse.FOPEN_DIRECT_IO, e
+	return h, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NOFLUSH, e
 }
 
 // openStaged opens a managed file for writing: a private copy of its

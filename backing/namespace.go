@@ -157,14 +157,54 @@ func (d *Dir) Rename(oldRel, newRel string, flags uint32, c Caller) error {
 	if srcManaged {
 		d.flushPending(oldRel) // the history becomes the only copy of its bytes
 	}
-	if err := d.atParent(oldRel, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) }); err != nil && err != unix.ENOENT {
+	if afterRenameCommit != nil {
+		afterRenameCommit(oldRel)
+	}
+	removed, err := d.unlinkIfSame(oldRel, &src.Stat_t, c)
+	if err != nil {
 		return err
 	}
-	if srcManaged {
+	if srcManaged && removed {
 		d.revs.bury(oldRel, srcRev)
 		d.configTouched(oldRel)
 	}
 	return nil
+}
+
+// afterRenameCommit, when set (by tests), runs between a rename's commit
+// of the new name and the removal of the old one.
+var afterRenameCommit func(oldRel string)
+
+// unlinkIfSame removes a rename's old name if it is still the inode was,
+// under the name's lock. A version committed there since the rename read
+// it (by another writer, or applied from another machine) is a new file
+// written after the rename: it stays, as it would on a plain directory.
+// When the lock cannot be had, the name is removed if it is the same inode
+// (the rename's new name is committed already).
+func (d *Dir) unlinkIfSame(rel string, was *unix.Stat_t, c Caller) (removed bool, err error) {
+	pfd, leaf, err := d.parent(rel)
+	if err == unix.ENOENT {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	defer d.closeParent(pfd)
+	if unlock, lerr := d.lockAway(rel, pfd, leaf, c); lerr == nil {
+		defer unlock()
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(pfd, leaf, &st, unix.AT_SYMLINK_NOFOLLOW); err == unix.ENOENT {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	if st.Ino != was.Ino || st.Dev != was.Dev {
+		return false, nil
+	}
+	if err := unix.Unlinkat(pfd, leaf, 0); err != nil && err != unix.ENOENT {
+		return false, err
+	}
+	return true, nil
 }
 
 func (d *Dir) renameat(oldRel, newRel string, flags uint32) error {

@@ -252,6 +252,28 @@ func TestRenameManagedOntoManaged(t *testing.T) {
 	}
 }
 
+// A version of the old name committed while a rename is under way (after
+// the rename read it, before it removes the name) is a file written after
+// the rename: it stays, with its revision, and the new name has the bytes
+// the rename read.
+func TestRenameKeepsAVersionCommittedMeanwhile(t *testing.T) {
+	root := newRoot(t)
+	d := openDir(t, root, Config{})
+	commit(t, d, "a.yaml", "a: 1\n")
+	commit(t, d, "b.yaml", "b: 1\n")
+	afterRenameCommit = func(string) {
+		afterRenameCommit = nil
+		commit(t, d, "a.yaml", "a: written meanwhile\n")
+	}
+	t.Cleanup(func() { afterRenameCommit = nil })
+	if err := d.Rename("a.yaml", "b.yaml", 0, testCaller); err != nil {
+		t.Fatal(err)
+	}
+	fileBytesIs(t, filepath.Join(root, "b.yaml"), "a: 1\n")
+	fileBytesIs(t, filepath.Join(root, "a.yaml"), "a: written meanwhile\n")
+	wantRev(t, d, "a.yaml", 1)
+}
+
 func TestChangeLogAppendOnly(t *testing.T) {
 	root := newRoot(t)
 	d := openDir(t, root, Config{})

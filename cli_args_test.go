@@ -78,7 +78,7 @@ func TestExitStatus(t *testing.T) {
 		stderrHas string
 	}{
 		{args: nil, status: 2, stderrHas: "Usage: paracfs COMMAND [flags]"},
-		{args: []string{"--help"}, status: 0, stderrHas: "  restore    commit a kept version again"},
+		{args: []string{"--help"}, status: 0, stderrHas: "  restore    commit a version again"},
 		{args: []string{"frobnicate"}, status: 2, stderr: `paracfs: unknown command "frobnicate" (run 'paracfs --help')`},
 		{args: []string{"history"}, status: 2, stderr: "paracfs history: name a FILE (run 'paracfs history --help')"},
 		{args: []string{"history", "a", "b"}, status: 2, stderr: `paracfs history: too many arguments: ["b"] (run 'paracfs history --help')`},

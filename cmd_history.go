@@ -17,7 +17,7 @@ import (
 
 func historyFlagSet(asJSON *bool, color *string) *pflag.FlagSet {
 	flags := flagSet("history", "[--json] FILE",
-		"Lists the kept versions of a managed file, oldest first: revision, time, what made it\n"+
+		"Lists the versions of a managed file in its history, oldest first: revision, time, what made it\n"+
 			"(commit, create, restore, external, before), the writer's pid and command, and size.\n"+
 			"Read one with 'paracfs show FILE@REV', compare with 'paracfs diff FILE@REV', put one\n"+
 			"back with 'paracfs restore FILE@REV'. The versions are also plain read-only files in\n"+
@@ -88,7 +88,7 @@ func runHistory(args []string) error {
 	case errors.Is(curErr, os.ErrNotExist):
 		fmt.Printf("%s is deleted; restore a version with paracfs restore %s@REV\n", f.rel, f.rel)
 	case curErr == nil && (len(vs) == 0 || vs[len(vs)-1].SHA256 != curSum):
-		fmt.Printf("%s now differs from its newest kept version (changed behind the mount's back?)\n", f.rel)
+		fmt.Printf("%s now differs from its newest version in the history (changed behind the mount's back?)\n", f.rel)
 	}
 	fmt.Printf("versions kept in %s/\n", shortPath(f.historyDir()))
 	return nil

@@ -49,7 +49,7 @@ func historyAt(meta, rel string) string {
 
 // versionBytes reads version v of rel with read, given its name inside
 // rel's history folder, and checks the bytes against v's sha256: the one
-// check between a kept version and whoever shows or restores it.
+// check between a version in the history and whoever shows or restores it.
 func versionBytes(rel string, v Version, read func(name string) ([]byte, error)) ([]byte, error) {
 	data, err := read(VersionName(rel, v.Rev))
 	if err != nil {

@@ -81,6 +81,7 @@ func serve(dir, mp string, cfg backing.Config, mf mountFlags) (err error) {
 		d.stop(0)
 	case <-d.served:
 	}
+	writeHeapProfile()
 	return d.finish()
 }
 

@@ -57,6 +57,7 @@ func serve(dir, mp string, cfg backing.Config, mf mountFlags) (err error) {
 
 	stopProfile := startCPUProfile()
 	defer stopProfile()
+	defer limitMemory()()
 	d, err := startDaemon(dir, mp, cfg, mf)
 	if err != nil {
 		return err

@@ -58,6 +58,7 @@ func serve(dir, mp string, cfg backing.Config, mf mountFlags) (err error) {
 
 	stopProfile := startCPUProfile()
 	defer stopProfile()
+	defer limitMemory()()
 	d, err := startDaemon(dir, mp, cfg, mf)
 	if err != nil {
 		return err
@@ -82,6 +83,7 @@ func serve(dir, mp string, cfg backing.Config, mf mountFlags) (err error) {
 		d.stop(0)
 	case <-d.served:
 	}
+	writeHeapProfile()
 	return d.finish()
 }
 

@@ -66,16 +66,7 @@ func (p *pendingSync) busy() bool {
 }
 
 // takePending returns the pending record of rel's newest version, if any.
-func (d *Dir) takePending(rel string) *pendingSync {
-	d.hist.mu.Lock()
-	defer d.hist.mu.Unlock()
-	if h := d.hist.files[rel]; h != nil {
-		p := h.pending
-		h.pending = nil
-		return p
-	}
-	return nil
-}
+func (d *Dir) takePending(rel string) *pendingSync { return d.hist.takePending(rel) }
 
 // flushPending makes rel's history durable, before rel goes away.
 func (d *Dir) flushPending(rel string) { d.takePending(rel).flush() }
@@ -83,16 +74,7 @@ func (d *Dir) flushPending(rel string) { d.takePending(rel).flush() }
 // flushAllPending makes every history record durable (at a stop, or
 // before the log's mark moves).
 func (d *Dir) flushAllPending() {
-	d.hist.mu.Lock()
-	var ps []*pendingSync
-	for _, h := range d.hist.files {
-		if h.pending != nil {
-			ps = append(ps, h.pending)
-			h.pending = nil
-		}
-	}
-	d.hist.mu.Unlock()
-	for _, p := range ps {
+	for _, p := range d.hist.takeAllPending() {
 		p.flush()
 	}
 }
@@ -267,7 +249,7 @@ func (d *Dir) markLogSynced() {
 	// History records pending now are fsynced within moments (in the
 	// background): younger than the margin, their files are still
 	// looked at by the next start. Not flushed here: a rotation runs
-	// this from a log line that may be written under d.hist.mu.
+	// this from a log line that may be written under d.hist.record.
 	if d.log.lost.Load() {
 		return
 	}
@@ -301,15 +283,13 @@ func (d *Dir) repairNewest(rel string, s stamp) {
 	if d.IsLog(rel) || d.Config().History.MaxVersions < 0 {
 		return
 	}
-	d.hist.mu.Lock()
-	h, err := d.fileHistory(rel)
+	h, err := d.fileVersions(rel)
 	listed := false
 	if err == nil {
 		for _, v := range h.versions {
 			listed = listed || (v.Rev == s.rev && v.SHA256 == s.sha)
 		}
 	}
-	d.hist.mu.Unlock()
 	if err != nil {
 		return
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -13,22 +12,6 @@ import (
 
 // Recording the versions commits make, and reading them back. What is
 // kept where, and the index that lists it: historyindex.go.
-
-// historyCache is what the daemon knows of each file's versions,
-// read from its index at the first record, then kept up to date. Its
-// mutex serializes all records: objects are shared between files.
-type historyCache struct {
-	mu    sync.Mutex
-	files map[string]*fileHistory
-}
-
-type fileHistory struct {
-	versions []Version // oldest first
-	lines    int       // lines in the index file, dropped versions' included
-	torn     bool      // an append failed: the index is to be rewritten whole
-	// pending is the newest version's record while it is not fsynced.
-	pending *pendingSync
-}
 
 // recordFirst keeps the version a commit is about to replace when the
 // history does not have it yet: the content a file had before its first
@@ -69,13 +52,21 @@ func (d *Dir) recordFirst(pfd int, base, rel string, cur current, ss *syncSet) {
 
 // newestVersion returns the newest revision in rel's history; false when none is.
 func (d *Dir) newestVersion(rel string) (int64, bool) {
-	d.hist.mu.Lock()
-	defer d.hist.mu.Unlock()
-	h, err := d.fileHistory(rel)
+	h, err := d.fileVersions(rel)
 	if err != nil || len(h.versions) == 0 {
 		return 0, false
 	}
 	return h.versions[len(h.versions)-1].Rev, true
+}
+
+// fileVersions returns rel's index from the cache, or read into it.
+func (d *Dir) fileVersions(rel string) (fileHistory, error) {
+	if h, ok := d.hist.get(rel); ok {
+		return h, nil
+	}
+	d.hist.record.Lock()
+	defer d.hist.record.Unlock()
+	return d.fileHistory(rel)
 }
 
 // recordCommit keeps the version a commit just made. Its record is
@@ -98,16 +89,11 @@ func (d *Dir) recordCommit(rel string, rev int64, op string, c Caller, data []by
 		return
 	}
 	p := &pendingSync{fds: rec.fds}
-	d.hist.mu.Lock()
-	if h := d.hist.files[rel]; h != nil {
-		old := h.pending
-		h.pending = p
-		d.hist.mu.Unlock()
-		old.flush()
-	} else {
-		d.hist.mu.Unlock()
-	}
-	go p.flush()
+	d.hist.setPending(rel, p).flush()
+	go func() {
+		p.flush()
+		d.hist.donePending(rel, p)
+	}()
 }
 
 // recordVersion stores data as version v of rel and prunes rel's history
@@ -118,8 +104,8 @@ func (d *Dir) recordVersion(rel string, v Version, data []byte, ss *syncSet) {
 	if d.Config().History.MaxVersions < 0 {
 		return // history off
 	}
-	d.hist.mu.Lock()
-	defer d.hist.mu.Unlock()
+	d.hist.record.Lock()
+	defer d.hist.record.Unlock()
 	if err := d.storeVersion(rel, v, data, ss); err != nil {
 		d.note("warning", fmt.Sprintf("%s: revision %d not kept in the history: %v", rel, v.Rev, err))
 	}
@@ -198,6 +184,7 @@ func (d *Dir) storeVersion(rel string, v Version, data []byte, ss *syncSet) erro
 	for _, x := range drop {
 		d.unlinkVersion(hfd, ofd, rel, x)
 	}
+	defer func() { d.hist.put(rel, h) }()
 	if h.lines > 2*len(h.versions)+16 || h.torn {
 		var out []byte
 		for _, x := range h.versions {
@@ -227,25 +214,30 @@ func (d *Dir) storeVersion(rel string, v Version, data []byte, ss *syncSet) erro
 	return ss.file(ifd)
 }
 
-// fileHistory returns the cached history of rel, reading its index the
-// first time. The caller holds d.hist.mu.
-func (d *Dir) fileHistory(rel string) (*fileHistory, error) {
-	if h := d.hist.files[rel]; h != nil {
+// fileHistory returns the cached history of rel, reading its index into
+// the cache when it is not there. The caller holds d.hist.record.
+func (d *Dir) fileHistory(rel string) (fileHistory, error) {
+	if h, ok := d.hist.get(rel); ok {
 		return h, nil
 	}
+	h, err := d.readHistory(rel)
+	if err != nil {
+		return h, err
+	}
+	d.hist.put(rel, h)
+	return h, nil
+}
+
+// readHistory reads rel's index from disk. The caller holds
+// d.hist.record.
+func (d *Dir) readHistory(rel string) (fileHistory, error) {
 	b, err := d.readSmall(HistoryPath(rel) + "/" + HistoryIndex)
 	if err != nil && err != unix.ENOENT {
-		return nil, err
+		return fileHistory{}, err
 	}
-	h := &fileHistory{versions: ParseIndex(b), lines: bytes.Count(b, []byte("\n"))}
 	// A tail that a crash cut short, or left as zeros, would swallow the
 	// next line appended: the next record rewrites the index instead.
-	h.torn = len(b) > 0 && b[len(b)-1] != '\n'
-	if d.hist.files == nil {
-		d.hist.files = map[string]*fileHistory{}
-	}
-	d.hist.files[rel] = h
-	return h, nil
+	return fileHistory{versions: ParseIndex(b), lines: bytes.Count(b, []byte("\n")), torn: len(b) > 0 && b[len(b)-1] != '\n'}, nil
 }
 
 // unlinkVersion removes a dropped version's name, and its object once no
@@ -343,9 +335,9 @@ func (d *Dir) object(sum string, data []byte, ss *syncSet) (string, error) {
 // moved one then stays at the old name.
 func (d *Dir) moveHistory(oldRel, newRel string, exchange bool) {
 	d.flushAllPending() // the records are found by name no more
-	d.hist.mu.Lock()
-	defer d.hist.mu.Unlock()
-	d.hist.files = nil // reread from the indexes as needed
+	d.hist.record.Lock()
+	defer d.hist.record.Unlock()
+	d.hist.clear() // reread from the indexes as needed
 	from, to := HistoryPath(oldRel), HistoryPath(newRel)
 	exists := func(rel string) bool {
 		fd, err := d.openat(rel, unix.O_PATH|unix.O_DIRECTORY, 0)

@@ -43,9 +43,7 @@ func (d *Dir) restoredVersion(rel, sum string, current, base int64) (Version, bo
 	if d.Config().History.MaxVersions < 0 || d.IsLog(rel) {
 		return Version{}, false
 	}
-	d.hist.mu.Lock()
-	defer d.hist.mu.Unlock()
-	h, err := d.fileHistory(rel)
+	h, err := d.fileVersions(rel)
 	if err != nil {
 		return Version{}, false
 	}
@@ -61,10 +59,8 @@ func (d *Dir) restoredVersion(rel, sum string, current, base int64) (Version, bo
 // the current version is a restore (committed as written, so its field is
 // the restored version's number, behind its revision).
 func (d *Dir) restoredField(rel string, cur current) (int64, bool) {
-	d.hist.mu.Lock()
-	h, err := d.fileHistory(rel)
+	h, err := d.fileVersions(rel)
 	isRestore := err == nil && len(h.versions) > 0 && h.versions[len(h.versions)-1].Rev == cur.rev && h.versions[len(h.versions)-1].Op == OpRestore
-	d.hist.mu.Unlock()
 	if !isRestore {
 		return 0, false
 	}

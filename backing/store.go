@@ -81,7 +81,8 @@ func (d *Dir) roomToKeep(n int64) error {
 
 // pruneStore drops the oldest versions of all files' histories, never the
 // newest of a file, until the store is within its bound. The caller holds
-// d.hist.mu.
+// d.hist.record. The indexes not cached are read, not cached: a prune
+// walks every file's history.
 func (d *Dir) pruneStore() {
 	bound := d.Config().StoreMaxSize
 	if bound <= 0 || d.store.n.Load() <= bound || d.store.n.Load() < d.store.futile.Load()+bound/16 {
@@ -92,6 +93,7 @@ func (d *Dir) pruneStore() {
 		v   Version
 	}
 	var cands []cand
+	lists := map[string]fileHistory{}
 	var walk func(rel string)
 	walk = func(rel string) {
 		ents, err := d.ReadDir(rel, true)
@@ -104,10 +106,14 @@ func (d *Dir) pruneStore() {
 				walk(rel + "/" + e.Name)
 			case e.Name == HistoryIndex:
 				file := strings.TrimPrefix(rel, HistoryDir+"/")
-				h, err := d.fileHistory(file)
-				if err != nil {
-					continue
+				h, ok := d.hist.get(file)
+				if !ok {
+					var err error
+					if h, err = d.readHistory(file); err != nil {
+						continue
+					}
 				}
+				lists[file] = h
 				for _, v := range h.versions[:max(0, len(h.versions)-1)] {
 					cands = append(cands, cand{file, v})
 				}
@@ -137,7 +143,7 @@ func (d *Dir) pruneStore() {
 		n++
 	}
 	for rel, vs := range dropped {
-		h := d.hist.files[rel]
+		h := lists[rel]
 		gone := map[int64]bool{}
 		for _, v := range vs {
 			gone[v.Rev] = true
@@ -162,7 +168,10 @@ func (d *Dir) pruneStore() {
 				h.torn = true
 			}
 			unix.Close(hfd)
+		} else {
+			h.torn = true
 		}
+		d.hist.put(rel, h)
 	}
 	if used := d.store.n.Load(); used > bound {
 		d.store.futile.Store(used)

@@ -33,6 +33,9 @@ func (n *Node) addWriter(h *stagedHandle) {
 func (n *Node) dropWriter(h *stagedHandle) {
 	n.mu.Lock()
 	delete(n.writers, h)
+	if len(n.writers) == 0 {
+		n.writers = nil // an empty map stays allocated: thousands of files once written
+	}
 	n.mu.Unlock()
 }
 

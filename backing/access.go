@@ -202,8 +202,8 @@ func (d *Dir) MayReadVersion(rel string, rev int64, c Caller) bool {
 
 // history: x is a path inside .paracfs/history/.
 func (a *access) history(x string) bool {
-	if dir, base := split(x); dir != "." && a.d.hasHistory(dir) {
-		return a.version(dir, base)
+	if dir, leaf := split(x); dir != "." && a.d.hasHistory(dir) {
+		return a.version(dir, leaf)
 	}
 	if a.d.hasHistory(x) {
 		return a.fileHistory(x)

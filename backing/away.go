@@ -70,17 +70,17 @@ func (d *Dir) RenameAway(oldRel, newRel string, c Caller) (uint64, error) {
 	return st.Ino, err
 }
 
-// copyFile copies regular file base in pfd (whose status is st) to a new
+// copyFile copies regular file leaf in pfd (whose status is st) to a new
 // file name in npfd, as mv would leave it: bytes, mode, owner, times and
 // extended attributes, but not the revision stamp (a scratch file has
 // none). The copy is fsynced: once the rename is finished it is the only
 // copy of those bytes.
-func copyFile(pfd int, base string, st *unix.Stat_t, npfd int, name string) error {
-	sfd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+func copyFile(pfd int, leaf string, st *unix.Stat_t, npfd int, name string) error {
+	sfd, err := unix.Openat(pfd, leaf, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
-	src := os.NewFile(uintptr(sfd), base)
+	src := os.NewFile(uintptr(sfd), leaf)
 	defer src.Close()
 	dfd, err := unix.Openat(npfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
@@ -176,7 +176,7 @@ func (d *Dir) UndoRenameAway(scratchRel, awayRel string, ino uint64) (bool, erro
 	if err != nil || !bytes.Equal(away, scratch) {
 		return false, nil
 	}
-	if err := d.atParent(scratchRel, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) }); err != nil {
+	if err := d.atParent(scratchRel, func(pfd int, leaf string) error { return unix.Unlinkat(pfd, leaf, 0) }); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -190,15 +190,15 @@ func (d *Dir) FinishRename(oldRel, newRel string, ino uint64, c Caller) error {
 	if newRel != "" {
 		what = "renamed to " + newRel
 	}
-	return d.away(oldRel, c, changelog.OpDelete, what, func(pfd int, base string) error {
+	return d.away(oldRel, c, changelog.OpDelete, what, func(pfd int, leaf string) error {
 		var st unix.Stat_t
-		if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err := unix.Fstatat(pfd, leaf, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return err
 		}
 		if st.Ino != ino {
 			return errReplaced
 		}
-		return unix.Unlinkat(pfd, base, 0)
+		return unix.Unlinkat(pfd, leaf, 0)
 	})
 }
 

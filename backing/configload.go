@@ -140,7 +140,7 @@ func (d *Dir) reloadConfig(cause string) {
 	switch {
 	case err == unix.ENOENT:
 		cfg = d.cfg.cmdline
-		d.atParent(goodConfig, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) })
+		d.atParent(goodConfig, func(pfd int, leaf string) error { return unix.Unlinkat(pfd, leaf, 0) })
 	case err != nil:
 		d.configNote(changelog.OpConfigError, fmt.Sprintf("%s: %v: keeping the configuration in force", ConfigFile, err))
 		return

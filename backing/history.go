@@ -19,7 +19,7 @@ import (
 // mounted), so that it can be restored, or a version whose record a crash
 // lost. It runs under P's lock, before the rename; once the file's index
 // is cached it costs a map lookup. Its fsyncs join ss.
-func (d *Dir) recordFirst(pfd int, base, rel string, cur current, ss *syncSet) {
+func (d *Dir) recordFirst(pfd int, leaf, rel string, cur current, ss *syncSet) {
 	if !cur.exists || d.IsLog(rel) || d.Config().History.MaxVersions < 0 {
 		return
 	}
@@ -29,7 +29,7 @@ func (d *Dir) recordFirst(pfd int, base, rel string, cur current, ss *syncSet) {
 	}
 	data := cur.data
 	if data == nil || int64(len(data)) != cur.st.Size {
-		fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		fd, err := unix.Openat(pfd, leaf, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return
 		}

@@ -187,12 +187,12 @@ func (d *Dir) readRegular(rel string, limit int64) ([]byte, error) {
 
 // writeMetaFile atomically replaces a metadata file.
 func (d *Dir) writeMetaFile(rel string, data []byte) error {
-	pfd, base, err := d.parent(rel)
+	pfd, leaf, err := d.parent(rel)
 	if err != nil {
 		return err
 	}
 	defer d.closeParent(pfd)
-	tmp := tempName(base)
+	tmp := tempName(leaf)
 	fd, err := unix.Openat(pfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return err
@@ -203,7 +203,7 @@ func (d *Dir) writeMetaFile(rel string, data []byte) error {
 	}
 	unix.Close(fd)
 	if err == nil {
-		err = unix.Renameat(pfd, tmp, pfd, base)
+		err = unix.Renameat(pfd, tmp, pfd, leaf)
 	}
 	if err != nil {
 		unix.Unlinkat(pfd, tmp, 0)
@@ -218,5 +218,5 @@ func (d *Dir) WriteMeta(name string, data []byte) error {
 
 // RemoveMeta removes .paracfs/<name>.
 func (d *Dir) RemoveMeta(name string) error {
-	return d.atParent(MetaDir+"/"+name, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) })
+	return d.atParent(MetaDir+"/"+name, func(pfd int, leaf string) error { return unix.Unlinkat(pfd, leaf, 0) })
 }

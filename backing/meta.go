@@ -119,8 +119,8 @@ func (d *Dir) FileMeta(rel string, st *unix.Stat_t) Meta {
 	m.Uid, m.Gid = int(st.Uid), int(st.Gid)
 	m.Atime, m.Mtime = st.Atim, st.Mtim
 	m.Whole = true
-	d.atParent(rel, func(pfd int, base string) error {
-		m.Xattrs = readXattrs(procAt(pfd, base))
+	d.atParent(rel, func(pfd int, leaf string) error {
+		m.Xattrs = readXattrs(procAt(pfd, leaf))
 		return nil
 	})
 	return m

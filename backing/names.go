@@ -74,12 +74,12 @@ func IsMeta(rel string) bool {
 // exactly tempName's pattern, .paracfs-tmp.<name>.<12 lowercase hex digits>.
 // A user's file that only starts with the prefix is the user's, and
 // start-up recovery leaves it alone.
-func IsTemp(base string) bool {
+func IsTemp(leaf string) bool {
 	const suffix = 13 // "." and 12 hex digits
-	if !strings.HasPrefix(base, tempPrefix) || len(base) <= len(tempPrefix)+suffix {
+	if !strings.HasPrefix(leaf, tempPrefix) || len(leaf) <= len(tempPrefix)+suffix {
 		return false
 	}
-	tail := base[len(base)-suffix:]
+	tail := leaf[len(leaf)-suffix:]
 	if tail[0] != '.' {
 		return false
 	}
@@ -92,48 +92,48 @@ func IsTemp(base string) bool {
 }
 
 // split returns the parent directory ("." for the top) and the base name.
-func split(rel string) (dir, base string) {
-	dir, base = path.Split(rel)
+func split(rel string) (dir, leaf string) {
+	dir, leaf = path.Split(rel)
 	dir = strings.TrimSuffix(dir, "/")
 	if dir == "" {
 		dir = "."
 	}
-	return dir, base
+	return dir, leaf
 }
 
 // maxName is the longest file name the backing filesystem takes, in bytes.
 const maxName = 255
 
-// fitName returns base, or when base followed by extra more bytes would
+// fitName returns leaf, or when leaf followed by extra more bytes would
 // not fit in a file name, a shortened form of it: its first bytes (cut at
 // a UTF-8 boundary), "~" and 16 hex digits of its sha256. The names the
 // daemon derives from a managed name (its temp file, its lock file, a
 // kept copy) use it, so a managed name of up to 255 bytes still commits.
-func fitName(base string, extra int) string {
-	if len(base)+extra <= maxName {
-		return base
+func fitName(leaf string, extra int) string {
+	if len(leaf)+extra <= maxName {
+		return leaf
 	}
-	sum := sha256.Sum256([]byte(base))
+	sum := sha256.Sum256([]byte(leaf))
 	keep := maxName - extra - 17
 	if keep < 0 {
 		keep = 0
 	}
-	for keep > 0 && !utf8.RuneStart(base[keep]) {
+	for keep > 0 && !utf8.RuneStart(leaf[keep]) {
 		keep--
 	}
-	return base[:keep] + "~" + hex.EncodeToString(sum[:8])
+	return leaf[:keep] + "~" + hex.EncodeToString(sum[:8])
 }
 
 // lockName is the name of P's commit lock file beside P: paracle's
 // <name>.lock, or, for a name whose .lock would be over 255 bytes (which
 // paracle cannot lock either), <first bytes of the name>~<16 hex>.lock.
-func lockName(base string) string { return fitName(base, len(".lock")) + ".lock" }
+func lockName(leaf string) string { return fitName(leaf, len(".lock")) + ".lock" }
 
 // lockRel is the lock file of rel, relative to DIR.
 func lockRel(rel string) string {
-	dir, base := split(rel)
+	dir, leaf := split(rel)
 	if dir == "." {
-		return lockName(base)
+		return lockName(leaf)
 	}
-	return dir + "/" + lockName(base)
+	return dir + "/" + lockName(leaf)
 }

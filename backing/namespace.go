@@ -20,33 +20,33 @@ func (d *Dir) Remove(rel string, c Caller) error {
 		return d.AppendOnly(LogRemove, rel, 0, -1, c)
 	}
 	if !d.Managed(rel) {
-		return d.atParent(rel, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, 0) })
+		return d.atParent(rel, func(pfd int, leaf string) error { return unix.Unlinkat(pfd, leaf, 0) })
 	}
-	return d.away(rel, c, changelog.OpDelete, "deleted", func(pfd int, base string) error {
-		return unix.Unlinkat(pfd, base, 0)
+	return d.away(rel, c, changelog.OpDelete, "deleted", func(pfd int, leaf string) error {
+		return unix.Unlinkat(pfd, leaf, 0)
 	})
 }
 
 // away runs fn (an unlink or a rename to a scratch name) on managed rel
 // under its lock, buries its revision and logs it.
-func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, base string) error) error {
+func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, leaf string) error) error {
 	if err := d.begin(); err != nil {
 		return err
 	}
 	defer d.inflight.Done()
-	pfd, base, err := d.parent(rel)
+	pfd, leaf, err := d.parent(rel)
 	if err != nil {
 		return err
 	}
 	defer d.closeParent(pfd)
 	var st unix.Stat_t
-	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := unix.Fstatat(pfd, leaf, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fn(pfd, base) // a directory or symlink under a managed-looking name
+		return fn(pfd, leaf) // a directory or symlink under a managed-looking name
 	}
-	unlock, err := d.lockAway(rel, pfd, base, c)
+	unlock, err := d.lockAway(rel, pfd, leaf, c)
 	if err != nil {
 		if r, ok := lockRefusal(rel, err); ok {
 			return d.refuse(r, c, nil, d.peekRevision(rel))
@@ -59,7 +59,7 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, base 
 		return err
 	}
 	d.flushPending(rel) // the history becomes the only copy of its bytes
-	if err := d.storeAway(rel, rev, c, func() error { return fn(pfd, base) }); err != nil {
+	if err := d.storeAway(rel, rev, c, func() error { return fn(pfd, leaf) }); err != nil {
 		return err
 	}
 	fsyncDir(pfd) // an acknowledged delete stays done after a power cut
@@ -77,10 +77,10 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, base 
 // are kept out by its queue), and a delete must not leave a new lock file
 // in a directory that is being emptied (rm -r, rmdir, a directory renamed
 // over it).
-func (d *Dir) lockAway(rel string, pfd int, base string, c Caller) (unlock func(), err error) {
+func (d *Dir) lockAway(rel string, pfd int, leaf string, c Caller) (unlock func(), err error) {
 	var st unix.Stat_t
-	if unix.Fstatat(pfd, lockName(base), &st, unix.AT_SYMLINK_NOFOLLOW) != unix.ENOENT {
-		return d.lock(rel, pfd, base, c, true)
+	if unix.Fstatat(pfd, lockName(leaf), &st, unix.AT_SYMLINK_NOFOLLOW) != unix.ENOENT {
+		return d.lock(rel, pfd, leaf, c, true)
 	}
 	if !d.locks.acquire(rel, time.Now().Add(d.Config().LockTimeout)) {
 		return nil, &errLockTimeout{lockRel(rel), d.Config().LockTimeout}

@@ -18,9 +18,9 @@ import (
 const StateFile = "daemon.json"
 
 // TempName is a fresh name for a temp file written beside the file named
-// base and renamed over it: the pattern IsTemp knows, so the mount hides
+// leaf and renamed over it: the pattern IsTemp knows, so the mount hides
 // it and recovery removes one left behind.
-func TempName(base string) string { return tempName(base) }
+func TempName(leaf string) string { return tempName(leaf) }
 
 // VersionsAt reads the history index of rel from meta, the data folder as
 // a path (MOUNTPOINT/.paracfs, or MetaPath(DIR)). An index that does not

@@ -28,22 +28,22 @@ func (d *Dir) Lstat(rel string) (Stat, error) {
 	if rel == "" {
 		return st, unix.Fstat(d.fd, &st.Stat_t)
 	}
-	pfd, base := d.fd, rel
+	pfd, leaf := d.fd, rel
 	if rel == MetaDir { // paracfs's data, beside DIR
 		if d.meta == nil {
 			return st, unix.ENOENT
 		}
-		pfd, base = d.meta.up, d.meta.name
+		pfd, leaf = d.meta.up, d.meta.name
 	} else if dir, name := split(rel); dir != "." {
 		r, err := d.dirs.get(d, dir)
 		if err != nil {
 			return st, err
 		}
 		defer d.dirs.put(r)
-		pfd, base = r.fd, name
+		pfd, leaf = r.fd, name
 	}
 	var x unix.Statx_t
-	err := unix.Statx(pfd, base, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_SYNC_AS_STAT,
+	err := unix.Statx(pfd, leaf, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_SYNC_AS_STAT,
 		unix.STATX_BASIC_STATS|unix.STATX_BTIME, &x)
 	if err != nil {
 		return st, err
@@ -134,16 +134,16 @@ func (d *Dir) Mkdir(rel string, mode uint32, c Caller) error {
 	if IsMeta(rel) {
 		return unix.EPERM
 	}
-	pfd, base, err := d.parent(rel)
+	pfd, leaf, err := d.parent(rel)
 	if err != nil {
 		return err
 	}
 	defer d.closeParent(pfd)
-	if err := unix.Mkdirat(pfd, base, mode&0o7777); err != nil {
+	if err := unix.Mkdirat(pfd, leaf, mode&0o7777); err != nil {
 		return err
 	}
 	if os.Geteuid() == 0 {
-		unix.Fchownat(pfd, base, int(c.Uid), int(c.Gid), unix.AT_SYMLINK_NOFOLLOW)
+		unix.Fchownat(pfd, leaf, int(c.Uid), int(c.Gid), unix.AT_SYMLINK_NOFOLLOW)
 	}
 	return nil
 }
@@ -157,7 +157,7 @@ func (d *Dir) Rmdir(rel string, c Caller) error {
 		return d.AppendOnly(LogRemove, rel, 0, -1, c)
 	}
 	defer d.dirs.flush()
-	return d.atParent(rel, func(pfd int, base string) error { return unix.Unlinkat(pfd, base, unix.AT_REMOVEDIR) })
+	return d.atParent(rel, func(pfd int, leaf string) error { return unix.Unlinkat(pfd, leaf, unix.AT_REMOVEDIR) })
 }
 
 // Symlink creates a symlink owned by the caller.
@@ -165,12 +165,12 @@ func (d *Dir) Symlink(target, rel string, c Caller) error {
 	if IsMeta(rel) {
 		return unix.EPERM
 	}
-	return d.atParent(rel, func(pfd int, base string) error {
-		if err := unix.Symlinkat(target, pfd, base); err != nil {
+	return d.atParent(rel, func(pfd int, leaf string) error {
+		if err := unix.Symlinkat(target, pfd, leaf); err != nil {
 			return err
 		}
 		if os.Geteuid() == 0 {
-			unix.Fchownat(pfd, base, int(c.Uid), int(c.Gid), unix.AT_SYMLINK_NOFOLLOW)
+			unix.Fchownat(pfd, leaf, int(c.Uid), int(c.Gid), unix.AT_SYMLINK_NOFOLLOW)
 		}
 		return nil
 	})
@@ -196,12 +196,12 @@ func (d *Dir) Mknod(rel string, mode, dev uint32, c Caller) error {
 	default:
 		return unix.EPERM
 	}
-	return d.atParent(rel, func(pfd int, base string) error {
-		if err := unix.Mknodat(pfd, base, mode, int(dev)); err != nil {
+	return d.atParent(rel, func(pfd int, leaf string) error {
+		if err := unix.Mknodat(pfd, leaf, mode, int(dev)); err != nil {
 			return err
 		}
 		if os.Geteuid() == 0 {
-			unix.Fchownat(pfd, base, int(c.Uid), int(c.Gid), unix.AT_SYMLINK_NOFOLLOW)
+			unix.Fchownat(pfd, leaf, int(c.Uid), int(c.Gid), unix.AT_SYMLINK_NOFOLLOW)
 		}
 		return nil
 	})
@@ -210,9 +210,9 @@ func (d *Dir) Mknod(rel string, mode, dev uint32, c Caller) error {
 // Readlink reads a symlink.
 func (d *Dir) Readlink(rel string) (string, error) {
 	var target string
-	err := d.atParent(rel, func(pfd int, base string) error {
+	err := d.atParent(rel, func(pfd int, leaf string) error {
 		buf := make([]byte, 4096)
-		n, err := unix.Readlinkat(pfd, base, buf)
+		n, err := unix.Readlinkat(pfd, leaf, buf)
 		if err != nil {
 			return err
 		}
@@ -252,8 +252,8 @@ func (d *Dir) Chown(rel string, uid, gid int) error {
 	if rel == "" {
 		return unix.Fchownat(d.fd, "", uid, gid, unix.AT_EMPTY_PATH) // DIR itself
 	}
-	return d.atParent(rel, func(pfd int, base string) error {
-		return unix.Fchownat(pfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
+	return d.atParent(rel, func(pfd int, leaf string) error {
+		return unix.Fchownat(pfd, leaf, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
 	})
 }
 
@@ -265,8 +265,8 @@ func (d *Dir) Utimes(rel string, ts [2]unix.Timespec) error {
 	if rel == "" {
 		return unix.UtimesNanoAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(d.fd), ts[:], 0) // DIR itself
 	}
-	return d.atParent(rel, func(pfd int, base string) error {
-		return unix.UtimesNanoAt(pfd, base, ts[:], unix.AT_SYMLINK_NOFOLLOW)
+	return d.atParent(rel, func(pfd int, leaf string) error {
+		return unix.UtimesNanoAt(pfd, leaf, ts[:], unix.AT_SYMLINK_NOFOLLOW)
 	})
 }
 
@@ -307,13 +307,13 @@ func (d *Dir) viaPath(rel string, fn func(p string) error) error {
 	return fn("/proc/self/fd/" + strconv.Itoa(fd))
 }
 
-func (d *Dir) atParent(rel string, fn func(pfd int, base string) error) error {
-	pfd, base, err := d.parent(rel)
+func (d *Dir) atParent(rel string, fn func(pfd int, leaf string) error) error {
+	pfd, leaf, err := d.parent(rel)
 	if err != nil {
 		return err
 	}
 	defer d.closeParent(pfd)
-	return fn(pfd, base)
+	return fn(pfd, leaf)
 }
 
 // DirEntry is one name in a directory.
@@ -378,9 +378,9 @@ func (d *Dir) GetXattr(rel, attr string, dest []byte) (int, error) {
 		return 0, unix.ENODATA
 	}
 	var n int
-	err := d.atParent(rel, func(pfd int, base string) error {
+	err := d.atParent(rel, func(pfd int, leaf string) error {
 		var err error
-		n, err = unix.Lgetxattr(procAt(pfd, base), attr, dest)
+		n, err = unix.Lgetxattr(procAt(pfd, leaf), attr, dest)
 		return err
 	})
 	return n, err
@@ -391,8 +391,8 @@ func (d *Dir) SetXattr(rel, attr string, data []byte, flags int) error {
 	if strings.HasPrefix(attr, xattrPrefix) || IsMeta(rel) {
 		return unix.EPERM
 	}
-	return d.atParent(rel, func(pfd int, base string) error {
-		return unix.Lsetxattr(procAt(pfd, base), attr, data, flags)
+	return d.atParent(rel, func(pfd int, leaf string) error {
+		return unix.Lsetxattr(procAt(pfd, leaf), attr, data, flags)
 	})
 }
 
@@ -401,16 +401,16 @@ func (d *Dir) RemoveXattr(rel, attr string) error {
 	if strings.HasPrefix(attr, xattrPrefix) || IsMeta(rel) {
 		return unix.EPERM
 	}
-	return d.atParent(rel, func(pfd int, base string) error {
-		return unix.Lremovexattr(procAt(pfd, base), attr)
+	return d.atParent(rel, func(pfd int, leaf string) error {
+		return unix.Lremovexattr(procAt(pfd, leaf), attr)
 	})
 }
 
 // ListXattr lists rel's extended attributes, without paracfs's own.
 func (d *Dir) ListXattr(rel string) ([]string, error) {
 	var names []string
-	err := d.atParent(rel, func(pfd int, base string) error {
-		p := procAt(pfd, base)
+	err := d.atParent(rel, func(pfd int, leaf string) error {
+		p := procAt(pfd, leaf)
 		sz, err := unix.Llistxattr(p, nil)
 		if err != nil || sz == 0 {
 			return err
@@ -430,13 +430,13 @@ func (d *Dir) ListXattr(rel string) ([]string, error) {
 	return names, err
 }
 
-// procAt names base in the directory pfd through /proc; an empty base
+// procAt names leaf in the directory pfd through /proc; an empty leaf
 // names the directory itself (DIR, for the mount's top).
-func procAt(pfd int, base string) string {
-	if base == "" {
+func procAt(pfd int, leaf string) string {
+	if leaf == "" {
 		return "/proc/self/fd/" + strconv.Itoa(pfd) + "/."
 	}
-	return "/proc/self/fd/" + strconv.Itoa(pfd) + "/" + base
+	return "/proc/self/fd/" + strconv.Itoa(pfd) + "/" + leaf
 }
 
 // Errno extracts the errno of an error from this package (EIO if none).

@@ -74,7 +74,7 @@ func (d *Dir) PruneLog(cutoff time.Time, c Caller) (removed, kept int, err error
 // prune is a rewrite of the log under way.
 type prune struct {
 	pfd           int    // the log's directory
-	base, tmp     string // the log's name and the temp file's, in pfd
+	leaf, tmp     string // the log's name and the temp file's, in pfd
 	f             *os.File
 	cutoff        time.Time
 	done          int64 // bytes of the old log copied
@@ -88,11 +88,11 @@ func (d *Dir) startPrune(old *os.File, cutoff time.Time) (*prune, error) {
 	if err := unix.Fstat(int(old.Fd()), &st); err != nil {
 		return nil, err
 	}
-	pfd, base, err := d.parent(d.Config().LogPath)
+	pfd, leaf, err := d.parent(d.Config().LogPath)
 	if err != nil {
 		return nil, err
 	}
-	p := &prune{pfd: pfd, base: base, tmp: tempName(base), cutoff: cutoff}
+	p := &prune{pfd: pfd, leaf: leaf, tmp: tempName(leaf), cutoff: cutoff}
 	fd, err := unix.Openat(pfd, p.tmp, unix.O_RDWR|unix.O_APPEND|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, st.Mode&0o7777)
 	if err != nil {
 		d.closeParent(pfd)
@@ -140,7 +140,7 @@ func (p *prune) finish(old *os.File) (*os.File, error) {
 	if err := p.copy(old, fi.Size()); err != nil {
 		return nil, err
 	}
-	if err := unix.Renameat(p.pfd, p.tmp, p.pfd, p.base); err != nil {
+	if err := unix.Renameat(p.pfd, p.tmp, p.pfd, p.leaf); err != nil {
 		return nil, err
 	}
 	p.tmp = ""

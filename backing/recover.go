@@ -30,11 +30,11 @@ func (d *Dir) removeTemps(rel string, managed *[]string) (int, error) {
 		}
 		switch {
 		case IsTemp(e.Name) && e.Type == unix.DT_REG:
-			pfd, base, err := d.parent(child)
+			pfd, leaf, err := d.parent(child)
 			if err != nil {
 				continue
 			}
-			if unix.Unlinkat(pfd, base, 0) == nil {
+			if unix.Unlinkat(pfd, leaf, 0) == nil {
 				removed++
 			}
 			d.closeParent(pfd)
@@ -134,11 +134,11 @@ func (d *Dir) logUnlogged(managed []string) {
 		}
 	}
 	from := changelog.Filter{Since: oldest.Add(-recentWindow)}
-	if pfd, base, err := d.parent(d.Config().LogPath); err == nil {
+	if pfd, leaf, err := d.parent(d.Config().LogPath); err == nil {
 		// The rotated log holds the lines of commits made just before a
 		// rotation.
-		if fd, err := unix.Openat(pfd, base+RotatedSuffix, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
-			f := os.NewFile(uintptr(fd), base+RotatedSuffix)
+		if fd, err := unix.Openat(pfd, leaf+RotatedSuffix, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
+			f := os.NewFile(uintptr(fd), leaf+RotatedSuffix)
 			if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 				if lines, err := changelog.Last(f, st.Size(), from, 0); err == nil {
 					note(lines)

@@ -39,8 +39,8 @@ func ParseKept(kept string) (k KeptName, ok bool) {
 		return k, false
 	}
 	rel := strings.TrimPrefix(kept, RejectedDir+"/")
-	dir, base := path.Split(rel)
-	m := keptRE().FindStringSubmatch(base)
+	dir, leaf := path.Split(rel)
+	m := keptRE().FindStringSubmatch(leaf)
 	if m == nil {
 		return k, false
 	}
@@ -146,14 +146,14 @@ func (d *Dir) DropKept(kept string, c Caller) (KeptName, error) {
 }
 
 func (d *Dir) removeKept(kept string) error {
-	pfd, base, err := d.parent(kept)
+	pfd, leaf, err := d.parent(kept)
 	if err != nil {
 		return err
 	}
 	defer d.closeParent(pfd)
 	var st unix.Stat_t
-	unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
-	if err := unix.Unlinkat(pfd, base, 0); err != nil {
+	unix.Fstatat(pfd, leaf, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if err := unix.Unlinkat(pfd, leaf, 0); err != nil {
 		return err
 	}
 	d.store.add(-st.Size)

@@ -50,7 +50,7 @@ func (d *Dir) maybeRotate() {
 	if size, err := w.Size(); err != nil || size < max {
 		return
 	}
-	pfd, base, err := d.parent(logPath)
+	pfd, leaf, err := d.parent(logPath)
 	if err != nil {
 		return
 	}
@@ -72,23 +72,23 @@ func (d *Dir) maybeRotate() {
 		size = st.Size
 		// The new log is made aside and renamed over LOG once LOG.1 is a
 		// second name of the old one: LOG never goes missing for readers.
-		tmp := tempName(base)
+		tmp := tempName(leaf)
 		fd, err := unix.Openat(pfd, tmp, unix.O_RDWR|unix.O_APPEND|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, st.Mode&0o7777)
 		if err != nil {
 			return nil, err
 		}
 		unix.Fchown(fd, int(st.Uid), int(st.Gid)) // keep the log's owner and mode, best effort
 		unix.Fchmod(fd, st.Mode&0o7777)
-		rotated := base + RotatedSuffix
+		rotated := leaf + RotatedSuffix
 		if err := unix.Unlinkat(pfd, rotated, 0); err != nil && err != unix.ENOENT {
 			err = fmt.Errorf("removing the previous %s: %w", rotated, err)
 			unix.Close(fd)
 			unix.Unlinkat(pfd, tmp, 0)
 			return nil, err
 		}
-		err = unix.Linkat(pfd, base, pfd, rotated, 0)
+		err = unix.Linkat(pfd, leaf, pfd, rotated, 0)
 		if err == nil {
-			if err = unix.Renameat(pfd, tmp, pfd, base); err != nil {
+			if err = unix.Renameat(pfd, tmp, pfd, leaf); err != nil {
 				unix.Unlinkat(pfd, rotated, 0) // the log stays whole under its name
 			}
 		}
@@ -119,7 +119,7 @@ func (d *Dir) maybeRotate() {
 	if notify != nil {
 		notify(logPath, logPath+RotatedSuffix)
 	}
-	d.note(changelog.OpRotate, fmt.Sprintf("rotated the change log at %d bytes (the limit is %d): its lines are now in %s%s", size, max, base, RotatedSuffix))
+	d.note(changelog.OpRotate, fmt.Sprintf("rotated the change log at %d bytes (the limit is %d): its lines are now in %s%s", size, max, leaf, RotatedSuffix))
 }
 
 // finishRotation undoes the half of a rotation a kill interrupted between
@@ -127,18 +127,18 @@ func (d *Dir) maybeRotate() {
 // a second name of LOG, whose lines would be read twice. The new file is
 // a temp file, removed with the others.
 func (d *Dir) finishRotation() {
-	pfd, base, err := d.parent(d.Config().LogPath)
+	pfd, leaf, err := d.parent(d.Config().LogPath)
 	if err != nil {
 		return
 	}
 	defer d.closeParent(pfd)
 	var cur, rot unix.Stat_t
-	if unix.Fstatat(pfd, base, &cur, unix.AT_SYMLINK_NOFOLLOW) != nil ||
-		unix.Fstatat(pfd, base+RotatedSuffix, &rot, unix.AT_SYMLINK_NOFOLLOW) != nil {
+	if unix.Fstatat(pfd, leaf, &cur, unix.AT_SYMLINK_NOFOLLOW) != nil ||
+		unix.Fstatat(pfd, leaf+RotatedSuffix, &rot, unix.AT_SYMLINK_NOFOLLOW) != nil {
 		return
 	}
 	if cur.Ino == rot.Ino && cur.Dev == rot.Dev {
-		unix.Unlinkat(pfd, base+RotatedSuffix, 0)
+		unix.Unlinkat(pfd, leaf+RotatedSuffix, 0)
 		fsyncDir(pfd)
 	}
 }

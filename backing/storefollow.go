@@ -99,21 +99,21 @@ var errClosed = errors.New("the backing directory is closed")
 
 // importFile puts rel, which the store does not have, into it as it is.
 func (d *Dir) importFile(rel string) error {
-	pfd, base, err := d.parent(rel)
+	pfd, leaf, err := d.parent(rel)
 	if err != nil {
 		return err
 	}
 	defer d.closeParent(pfd)
-	unlock, err := d.lock(rel, pfd, base, daemonCaller(), false)
+	unlock, err := d.lock(rel, pfd, leaf, daemonCaller(), false)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	cur, err := d.readCurrent(pfd, base, rel, revision.KindOf(rel), -1)
+	cur, err := d.readCurrent(pfd, leaf, rel, revision.KindOf(rel), -1)
 	if err != nil || !cur.exists {
 		return err
 	}
-	data, err := d.readLocal(pfd, base, cur)
+	data, err := d.readLocal(pfd, leaf, cur)
 	if err != nil {
 		return err
 	}
@@ -140,11 +140,11 @@ func (d *Dir) importFile(rel string) error {
 }
 
 // readLocal returns cur's bytes, reading them when readCurrent did not.
-func (d *Dir) readLocal(pfd int, base string, cur current) ([]byte, error) {
+func (d *Dir) readLocal(pfd int, leaf string, cur current) ([]byte, error) {
 	if cur.data != nil && int64(len(cur.data)) == cur.st.Size {
 		return cur.data, nil
 	}
-	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(pfd, leaf, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -173,12 +173,12 @@ func (d *Dir) applyStored(v StoredVersion) error {
 	if err := d.mkdirAll(parentOf(v.Path)); err != nil {
 		return err
 	}
-	pfd, base, err := d.parent(v.Path)
+	pfd, leaf, err := d.parent(v.Path)
 	if err != nil {
 		return err
 	}
 	defer d.closeParent(pfd)
-	unlock, err := d.lock(v.Path, pfd, base, daemonCaller(), false)
+	unlock, err := d.lock(v.Path, pfd, leaf, daemonCaller(), false)
 	if err != nil {
 		return err
 	}
@@ -187,13 +187,13 @@ func (d *Dir) applyStored(v StoredVersion) error {
 		return nil // checked again under the lock
 	}
 	kind := revision.KindOf(v.Path)
-	cur, err := d.readCurrent(pfd, base, v.Path, kind, len(v.Data))
+	cur, err := d.readCurrent(pfd, leaf, v.Path, kind, len(v.Data))
 	if err != nil {
 		return err
 	}
 	var local []byte
 	if cur.exists {
-		if local, err = d.readLocal(pfd, base, cur); err != nil {
+		if local, err = d.readLocal(pfd, leaf, cur); err != nil {
 			return err
 		}
 	}
@@ -201,7 +201,7 @@ func (d *Dir) applyStored(v StoredVersion) error {
 	if v.Deleted {
 		if cur.exists {
 			d.keepLocal(v, cur, local)
-			if err := unix.Unlinkat(pfd, base, 0); err != nil {
+			if err := unix.Unlinkat(pfd, leaf, 0); err != nil {
 				return err
 			}
 			d.committed.drop(v.Path)
@@ -238,8 +238,8 @@ func (d *Dir) applyStored(v StoredVersion) error {
 	w := Write{Path: v.Path, Data: v.Data, Caller: c, Mode: m.Mode, Meta: &m}
 	var pre syncSet
 	defer pre.flush()
-	d.recordFirst(pfd, base, v.Path, cur, &pre)
-	if _, err := d.replace(pfd, base, w, cur, v.Data, v.Rev, v.SHA256, &pre); err != nil {
+	d.recordFirst(pfd, leaf, v.Path, cur, &pre)
+	if _, err := d.replace(pfd, leaf, w, cur, v.Data, v.Rev, v.SHA256, &pre); err != nil {
 		d.committed.drop(v.Path)
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/paracfs/paracfs/changelog"
 	"github.com/paracfs/paracfs/revision"
 )
 
@@ -108,7 +109,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 
 	// A rename onto P or a truncate by path runs while the kernel holds
 	// P's directory or P locked.
-	unlock, err := d.lock(w.Path, pfd, leaf, w.Caller, w.From != "" || w.Op == "truncate")
+	unlock, err := d.lock(w.Path, pfd, leaf, w.Caller, w.From != "" || w.Op == changelog.OpTruncate)
 	if err != nil {
 		if r, ok := lockRefusal(w.Path, err); ok {
 			return Result{}, d.refuse(r, w.Caller, w.Data, d.peekRevision(w.Path))
@@ -199,11 +200,11 @@ func (d *Dir) Commit(w Write) (Result, error) {
 
 	op := w.Op
 	if op == "" {
-		op = "commit"
+		op = changelog.OpCommit
 	}
 	switch {
-	case op == "commit" && v.first:
-		op = "create" // a name that had no revision yet; a re-created one is an update
+	case op == changelog.OpCommit && v.first:
+		op = changelog.OpCreate // a name that had no revision yet; a re-created one is an update
 	case v.restores != nil:
 		op = OpRestore
 	}

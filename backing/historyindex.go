@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/paracfs/paracfs/changelog"
 )
 
 // Every committed version of a managed file is kept, for a bounded time,
@@ -35,10 +37,13 @@ const HistoryIndex = ".index.jsonl"
 
 // Ops of versions that no commit through the mount made.
 const (
-	OpBefore   = "before"   // a version found unrecorded when a commit replaced it: the content from before the mount, mostly
-	OpExternal = "external" // a change made behind the mount's back
-	OpRestore  = "restore"  // a commit of an old version's bytes
+	OpBefore   = "before"             // a version found unrecorded when a commit replaced it: the content from before the mount, mostly
+	OpExternal = changelog.OpExternal // a change made behind the mount's back
+	OpRestore  = changelog.OpRestore  // a commit of an old version's bytes
 )
+
+// OpTruncate is the op of a truncate(P, n) by path, which fs commits.
+const OpTruncate = changelog.OpTruncate
 
 // DefaultHistoryVersions and DefaultHistoryAge are the history bounds when
 // the configuration leaves them 0.

@@ -221,8 +221,8 @@ func (d *Dir) storeCommit(w Write, cur current, v verdict, data []byte, sum stri
 		op = changelog.OpCommit
 	}
 	switch {
-	case op == "commit" && v.first:
-		op = "create"
+	case op == changelog.OpCommit && v.first:
+		op = changelog.OpCreate
 	case v.restores != nil:
 		op = OpRestore
 	}
@@ -238,7 +238,7 @@ func (d *Dir) storeCommit(w Write, cur current, v verdict, data []byte, sum stri
 		// removes it, and a newer version of it elsewhere refuses the
 		// rename as a whole.
 		oldRev, _ := d.Revision(w.From)
-		gone := StoredVersion{Path: w.From, Rev: oldRev, OldRev: oldRev, Deleted: true, To: w.Path, Op: "rename",
+		gone := StoredVersion{Path: w.From, Rev: oldRev, OldRev: oldRev, Deleted: true, To: w.Path, Op: changelog.OpRename,
 			Machine: sv.Machine, Command: sv.Command, Pid: sv.Pid, By: sv.By, Time: sv.Time}
 		modRev, err = st.s.Move(base, sv, st.rev(w.From), gone)
 	} else {

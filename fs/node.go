@@ -375,7 +375,7 @@ func (n *Node) truncate(ctx context.Context, f fs.FileHandle, rel string, size i
 	} else {
 		data = append(data, make([]byte, size-int64(len(data)))...)
 	}
-	_, err = d.Commit(backing.Write{Path: rel, Data: data, Base: -1, Op: "truncate", Caller: c})
+	_, err = d.Commit(backing.Write{Path: rel, Data: data, Base: -1, Op: backing.OpTruncate, Caller: c})
 	if err == nil {
 		n.r.invalidate(n.EmbeddedInode())
 	}

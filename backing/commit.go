@@ -530,7 +530,7 @@ func fsyncDir(pfd int) error {
 		return err
 	}
 	defer unix.Close(fd)
-	return unix.Fsync(fd)
+	return fsync(fd)
 }
 
 // tempName is a fresh temp file name beside leaf:

@@ -22,6 +22,25 @@ import (
 // all of them, and the directories whose journal entry is already on disk
 // cost next to nothing.
 
+// fsync is fsync(2) that does not take the disk's word when it cannot
+// have kept it: once an error has remounted an ext4 filesystem read-only
+// (errors=remount-ro, as a failing disk or a simulated power cut does),
+// its fsync returns success without writing anything, and what was not on
+// disk yet is lost. A filesystem found read-only after the fsync counts as
+// the fsync's failure (EROFS). One that turned read-only only after the
+// check inside fsync did the work: its fsync then waited for the journal,
+// and reports the journal's failure itself.
+func fsync(fd int) error {
+	if err := unix.Fsync(fd); err != nil {
+		return err
+	}
+	var st unix.Statfs_t
+	if unix.Fstatfs(fd, &st) == nil && st.Flags&unix.ST_RDONLY != 0 {
+		return unix.EROFS
+	}
+	return nil
+}
+
 // syncSet is a batch of files and directories to fsync together.
 type syncSet struct {
 	fds  []int          // files and directories
@@ -82,11 +101,11 @@ func (d *Dir) flushAllPending() {
 // file adds an open file to the batch (it keeps a duplicate of fd).
 func (s *syncSet) file(fd int) error {
 	if s == nil {
-		return unix.Fsync(fd)
+		return fsync(fd)
 	}
 	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
-		return unix.Fsync(fd)
+		return fsync(fd)
 	}
 	s.fds = append(s.fds, dup)
 	return nil
@@ -100,7 +119,7 @@ func (s *syncSet) dir(dfd int) error {
 	}
 	if s == nil {
 		defer unix.Close(fd)
-		return unix.Fsync(fd)
+		return fsync(fd)
 	}
 	s.fds = append(s.fds, fd)
 	return nil
@@ -129,14 +148,14 @@ func (s *syncSet) syncWith(fd int) error {
 		if fd < 0 {
 			return nil
 		}
-		return unix.Fsync(fd)
+		return fsync(fd)
 	}
 	var jobs []func() error
 	if fd >= 0 {
-		jobs = append(jobs, func() error { return unix.Fsync(fd) })
+		jobs = append(jobs, func() error { return fsync(fd) })
 	}
 	for _, f := range s.fds {
-		jobs = append(jobs, func() error { return unix.Fsync(f) })
+		jobs = append(jobs, func() error { return fsync(f) })
 	}
 	var waits []*pendingSync
 	for _, p := range s.also {
@@ -180,7 +199,7 @@ func sealKept(fd, pfd int, data []byte) error {
 	if err := unix.Fsetxattr(fd, keptSumXattr, []byte(hex.EncodeToString(sum[:])), 0); err != nil && err != unix.ENOTSUP && err != unix.EOPNOTSUPP {
 		return err
 	}
-	if err := unix.Fsync(fd); err != nil {
+	if err := fsync(fd); err != nil {
 		return err
 	}
 	return fsyncDir(pfd)

@@ -153,3 +153,41 @@ func TestSyncWithReportsEveryError(t *testing.T) {
 		t.Fatalf("the batch was not emptied: %v, %v", s.fds, s.also)
 	}
 }
+
+// fsync takes a read-only filesystem's success for a failure: ext4
+// answers every fsync with success once an error remounted it read-only.
+func TestFsyncOnReadOnlyFilesystem(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (a read-only bind mount)")
+	}
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := fsync(int(mustOpen(t, filepath.Join(dir, "f")).Fd())); err != nil {
+		t.Fatalf("fsync on a writable filesystem: %v", err)
+	}
+	ro := t.TempDir()
+	if err := unix.Mount(dir, ro, "", unix.MS_BIND, ""); err != nil {
+		t.Skipf("bind mount: %v", err)
+	}
+	defer unix.Unmount(ro, unix.MNT_DETACH)
+	if err := unix.Mount("", ro, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remount read-only: %v", err)
+	}
+	if err := fsync(int(mustOpen(t, filepath.Join(ro, "f")).Fd())); err != unix.EROFS {
+		t.Errorf("fsync on a read-only filesystem: %v, want EROFS", err)
+	}
+}
+
+func mustOpen(t *testing.T, p string) *os.File {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}

@@ -266,7 +266,7 @@ func (d *Dir) replaceIndex(dfd int, name string, data []byte) error {
 	}
 	err = writeAll(fd, data)
 	if err == nil {
-		err = unix.Fsync(fd)
+		err = fsync(fd)
 	}
 	if cerr := unix.Close(fd); err == nil {
 		err = cerr

@@ -199,7 +199,7 @@ func (d *Dir) writeMetaFile(rel string, data []byte) error {
 	}
 	err = writeAll(fd, data)
 	if err == nil {
-		err = unix.Fsync(fd)
+		err = fsync(fd)
 	}
 	unix.Close(fd)
 	if err == nil {

@@ -113,15 +113,8 @@ func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, er
 	if opts.DirectMount {
 		how = "mount(2)"
 	}
-	slog.Debug("mounting", "mountpoint", mp, "with", how, "allow_other", mf.allowOther)
-	server, err := gofs.Mount(mp, root, opts)
-	if err != nil {
-		b.DetachStore()
-		b.Close()
-		return nil, fmt.Errorf("mount %s: %v", mp, strings.TrimSpace(err.Error()))
-	}
-	fuseCloseOnExec()
-	b.OnStoreApplied(root.Changed) // another mount's commit applied: drop the kernel's caches
+	// daemon.json before the mount: whoever sees the mount (paracfs
+	// status, unmount, a test watching /proc/mounts) finds the daemon.
 	started := time.Now().Format(time.RFC3339)
 	writeState := func(cfg backing.Config) {
 		state, _ := json.MarshalIndent(daemonState{
@@ -134,7 +127,17 @@ func startDaemon(dir, mp string, cfg backing.Config, mf mountFlags) (*daemon, er
 		b.WriteMeta(backing.StateFile, append(state, '\n'))
 	}
 	writeState(cfg)
-	b.OnConfig(writeState) // paracfs.yaml changed: clients find the log where it is now
+	slog.Debug("mounting", "mountpoint", mp, "with", how, "allow_other", mf.allowOther)
+	server, err := gofs.Mount(mp, root, opts)
+	if err != nil {
+		b.RemoveMeta(backing.StateFile)
+		b.DetachStore()
+		b.Close()
+		return nil, fmt.Errorf("mount %s: %v", mp, strings.TrimSpace(err.Error()))
+	}
+	fuseCloseOnExec()
+	b.OnStoreApplied(root.Changed) // another mount's commit applied: drop the kernel's caches
+	b.OnConfig(writeState)         // paracfs.yaml changed: clients find the log where it is now
 	b.OnLogReplaced(root.LogReplaced)
 	slog.Info("mounted", "dir", dir, "mountpoint", mp, "pid", os.Getpid())
 	d := &daemon{dir: dir, mp: mp, back: b, root: root, server: server, served: make(chan struct{})}

@@ -148,7 +148,10 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	if cur.exists && cur.st.Size == int64(len(w.Data)) && bytes.Equal(cur.data, w.Data) {
 		// Not stale, and the very bytes already committed (an editor
 		// putting back what it had after a refused save): nothing to commit
-		// but the metadata the writer set.
+		// but the times of a write and the metadata the writer set.
+		if err := touchWritten(pfd, leaf, w); err != nil {
+			return Result{}, fmt.Errorf("%s: %w", w.Path, err)
+		}
 		if err := d.applyMeta(pfd, leaf, w, cur); err != nil {
 			return Result{}, fmt.Errorf("%s: %w", w.Path, err)
 		}

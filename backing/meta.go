@@ -185,6 +185,19 @@ func killPriv(mode uint32, c Caller) uint32 {
 	return mode
 }
 
+// touchWritten gives P, which a writer saved with the very bytes it
+// holds, the times a write gives a plain file: mtime and ctime now (the
+// kernel sets both on a write, an O_TRUNC open or ftruncate, whether the
+// bytes change or not). A rename onto P (From) brings the renamed file's
+// own times instead (applyMeta), and so does a writer that set mtime
+// itself after its last write.
+func touchWritten(pfd int, leaf string, w Write) error {
+	if w.From != "" || (w.Meta != nil && w.Meta.Mtime.Nsec != unix.UTIME_OMIT) {
+		return nil
+	}
+	return unix.UtimesNanoAt(pfd, leaf, []unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Nsec: unix.UTIME_NOW}}, unix.AT_SYMLINK_NOFOLLOW)
+}
+
 // applyMeta gives P itself, in place, the metadata a write of the very
 // bytes P holds brought along (cp -p of an unchanged file, a rename of a
 // copy): there is no new version to carry it.

@@ -74,6 +74,7 @@ func (r *Root) invalidatePath(rel string) {
 	if parent == nil {
 		return
 	}
+	parent.dirChanged()
 	name := rel[strings.LastIndexByte(rel, '/')+1:]
 	if ch := parent.GetChild(name); ch != nil {
 		r.invalidate(ch)

@@ -40,6 +40,7 @@ type stagedHandle struct {
 	noRoom     error // a write found no room for its commit (ENOSPC, EROFS)
 	reserved   int64 // bytes of the copy counted against the staging bound
 	cancelled  bool  // created, then unlinked before it committed
+	inPlace    bool  // opened by an existing name: its commits leave the directory's times (dirtimes.go)
 
 	// dropped: a write went past tooLargeKeep too, and was neither
 	// staged nor kept; droppedAt is the first such write's offset.
@@ -258,7 +259,9 @@ func (h *stagedHandle) commit(c backing.Caller, final bool) syscall.Errno {
 	} else if h.ownView && h.ownRev >= 0 {
 		w.Unstamped = &h.ownRev
 	}
+	done := h.n.dirWrite(h.inPlace)
 	res, err := d.Commit(w)
+	done(err == nil)
 	h.dirty = false
 	h.committed = true // a refused truncation is not retried at release
 	if err != nil {

@@ -203,6 +203,10 @@ func (r *Root) finishAway(g *awayName, now bool) {
 	delete(r.away.m, g.rel)
 	r.away.mu.Unlock()
 	if err := r.d.FinishRename(g.rel, g.to, g.ino, g.caller); err == nil {
+		r.nodeAt(g.rel).dirChanged() // the backing file leaves its directory now
+		if g.to != "" {
+			r.nodeAt(g.to).dirChanged()
+		}
 		if n := r.nodeAt(g.rel); n != nil {
 			r.inval <- func() { n.NotifyEntry(g.rel[strings.LastIndexByte(g.rel, '/')+1:]) }
 		}

@@ -30,6 +30,8 @@ type Node struct {
 	// editor's backup): a reader that resolved that name just before the
 	// rename reaches this node, and must open the name it asked for.
 	awayFrom atomic.Pointer[string]
+	// dt is a directory's record of the times it shows (dirtimes.go).
+	dt atomic.Pointer[dirTimes]
 }
 
 var (
@@ -86,6 +88,9 @@ func (n *Node) child(ctx context.Context, name, rel string, st *backing.Stat, ou
 	mode := st.Mode & syscall.S_IFMT
 	if ch := n.GetChild(name); ch != nil {
 		if a := ch.StableAttr(); a.Mode == mode && a.Gen == st.Birth && (a.Ino == st.Ino || a.Ino == mixedIno(st)) {
+			if cn, ok := ch.Operations().(*Node); ok {
+				cn.showDirTimes(&out.Attr)
+			}
 			return ch // the node it has, whatever number it was given
 		}
 	}
@@ -264,6 +269,7 @@ func (n *Node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 	}
 	fillAttr(&out.Attr, &st.Stat_t)
 	controlAttr(n.rel(), &out.Attr)
+	n.showDirTimes(&out.Attr)
 	out.SetTimeout(n.r.attrTimeout(st.Mode))
 	if guardedMeta(n.rel()) {
 		metaAttr(n.rel(), &out.Attr)
@@ -285,6 +291,9 @@ func (n *Node) attrReply(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut
 func (n *Node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	rel := n.rel()
 	d := n.r.d
+	if n.IsDir() {
+		defer n.dirChanging()()
+	}
 	if sz, ok := in.GetSize(); ok {
 		if e := n.truncate(ctx, f, rel, int64(sz)); e != 0 {
 			return e
@@ -375,7 +384,9 @@ func (n *Node) truncate(ctx context.Context, f fs.FileHandle, rel string, size i
 	} else {
 		data = append(data, make([]byte, size-int64(len(data)))...)
 	}
+	done := n.dirWrite(true)
 	_, err = d.Commit(backing.Write{Path: rel, Data: data, Base: -1, Op: backing.OpTruncate, Caller: c})
+	done(err == nil)
 	if err == nil {
 		n.r.invalidate(n.EmbeddedInode())
 	}
@@ -432,6 +443,7 @@ func (n *Node) direntIno(rel, name string, backingIno uint64) uint64 {
 
 func (n *Node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	rel := join(n.rel(), name)
+	defer n.dirChanging()()
 	n.r.freeFor(ctx, rel)
 	if err := n.r.d.Mkdir(rel, n.r.createMode(ctx, rel, mode), n.r.caller(ctx)); err != nil {
 		return nil, errno(err)
@@ -449,6 +461,7 @@ func (n *Node) lookupNew(ctx context.Context, name, rel string, out *fuse.EntryO
 
 func (n *Node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	rel := join(n.rel(), name)
+	defer n.dirChanging()()
 	n.r.finishAwayUnder(rel) // names removed from it may still be away names
 	return errno(n.r.d.Rmdir(rel, n.r.caller(ctx)))
 }
@@ -457,6 +470,13 @@ func (n *Node) Rmdir(ctx context.Context, name string) syscall.Errno {
 // for a while (see renameAway), because tools such as git replace a file
 // by unlinking it and creating it again.
 func (n *Node) Unlink(ctx context.Context, name string) syscall.Errno {
+	done := n.dirReplacing() // a managed file leaves the backing directory later
+	e := n.unlink(ctx, name)
+	done(e == 0)
+	return e
+}
+
+func (n *Node) unlink(ctx context.Context, name string) syscall.Errno {
 	rel := join(n.rel(), name)
 	d, c := n.r.d, n.r.caller(ctx)
 	var err error
@@ -498,6 +518,11 @@ func (n *Node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	}
 	oldRel, newRel := join(n.rel(), name), join(np.rel(), newName)
 	d, c := n.r.d, n.r.caller(ctx)
+	defer n.dirChanging()()
+	if np != n {
+		defer np.dirChanging()()
+	}
+	defer n.renamedDirs(name, np, newName) // a directory moved changes its own ctime
 	var err error
 	n.r.finishAwayUnder(oldRel) // a directory moving away takes its away names along
 	if n.r.undoRenameAway(ctx, oldRel, newRel) {
@@ -567,6 +592,7 @@ func (n *Node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 
 func (n *Node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	rel := join(n.rel(), name)
+	defer n.dirChanging()()
 	n.r.freeFor(ctx, rel)
 	if err := n.r.d.Symlink(target, rel, n.r.caller(ctx)); err != nil {
 		return nil, errno(err)
@@ -581,6 +607,7 @@ func (n *Node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 func (n *Node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	rel := join(n.rel(), name)
 	d := n.r.d
+	defer n.dirChanging()()
 	if t := mode & syscall.S_IFMT; (t == syscall.S_IFCHR && dev != 0) || t == syscall.S_IFBLK {
 		if !mayMknod(ctx) {
 			return nil, syscall.EPERM
@@ -621,6 +648,7 @@ func (n *Node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 		return nil, syscall.EXDEV
 	}
 	rel := join(n.rel(), name)
+	defer n.dirChanging()()
 	if err := n.r.d.Link(tn.rel(), rel); err != nil {
 		return nil, errno(err)
 	}

@@ -118,6 +118,7 @@ func (n *Node) openStaged(rel string, flags uint32, c backing.Caller) (fs.FileHa
 	}
 	if st, err := n.r.d.Lstat(rel); err == nil {
 		h.mode = st.Mode & 0o7777
+		h.inPlace = true
 	} else {
 		h.mode = 0o644
 	}
@@ -147,6 +148,13 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	if backing.IsTemp(name) {
 		return nil, nil, 0, syscall.EPERM
 	}
+	done := n.createChange(ctx, name)
+	ch, fh, ff, e := n.create(ctx, name, flags, mode, out)
+	done(e == 0)
+	return ch, fh, ff, e
+}
+
+func (n *Node) create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
 	d := n.r.d
 	rel := join(n.rel(), name)
 	c := n.r.caller(ctx)

@@ -14,6 +14,7 @@ func (n *Node) Changed(rel string) {
 	if parent == nil {
 		return
 	}
+	parent.dirChanged() // treated as a real change, whatever the other mount's writer did
 	name := rel[strings.LastIndexByte(rel, '/')+1:]
 	if ch := parent.GetChild(name); ch != nil {
 		r.invalidate(ch)

@@ -62,6 +62,9 @@ func (n *Node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 			return err == nil
 		})
 	}
+	if n.IsDir() {
+		defer n.dirChanging()()
+	}
 	err := n.r.d.SetXattr(n.rel(), attr, data, int(flags))
 	n.aclChanged(attr, err)
 	return errno(err)
@@ -91,6 +94,9 @@ func (n *Node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 		w.metaLocked().RemoveXattr(attr)
 		w.mu.Unlock()
 		return 0
+	}
+	if n.IsDir() {
+		defer n.dirChanging()()
 	}
 	err := n.r.d.RemoveXattr(n.rel(), attr)
 	n.aclChanged(attr, err)

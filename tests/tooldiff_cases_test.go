@@ -14,29 +14,10 @@ meta() { stat -c '%n %F %a %u:%g links=%h size=%s' "$@"; }
 same() { local f=$1; shift; local a; a=$(ino "$f"); "$@"; echo "rc=$? $1"; if [ "$a" = "$(ino "$f")" ]; then echo "$f: same inode"; else echo "$f: new inode"; fi; meta "$f"; stat -c 'mtime=%y' "$f"; }
 `
 
-// What several cases show: a commit is a rename of a temp file over P in
-// P's directory, which moves the directory's mtime where an in-place
-// write on a plain filesystem does not, and its ctime.
-const (
-	showsDirMtime = `directory mtime: plain as before the case, mount now`
-	showsDirCtime = `directory ctime: changed in the plain copy false, through the mount true`
-)
-
 // knownDivergent lists the cases that differ today: the part of the work
 // each waits for, and what it shows. A case leaves the table when it
 // passes; a pattern leaves it when nothing shows it any more.
-var knownDivergent = map[string]knownDiv{
-	"cp-overwrite":       {"a commit is a rename in the directory: it moves the directory's mtime and ctime (inherent to atomic commits)", []string{showsDirMtime, showsDirCtime}},
-	"install-mode":       {"a save of the very bytes already committed is no commit, so the file keeps its mtime where install's new file gets a fresh one", []string{`config/logging.yaml: mtime: plain now, mount as before the case`, `config: directory mtime: plain now, mount as before the case`, `config: directory ctime: changed in the plain copy true, through the mount false`}},
-	"rsync-inplace":      {"a commit is a rename in the directory: it moves the directory's mtime and ctime (inherent to atomic commits)", []string{showsDirMtime, showsDirCtime}},
-	"echo-append":        {"a commit is a rename in the directory: it moves the directory's mtime and ctime (inherent to atomic commits)", []string{showsDirMtime, showsDirCtime}},
-	"xattr":              {"a commit is a rename in the directory: it moves the directory's mtime and ctime (inherent to atomic commits)", []string{showsDirMtime, showsDirCtime}},
-	"truncate":           {"a commit is a rename in the directory: it moves the directory's mtime and ctime (inherent to atomic commits)", []string{showsDirMtime, showsDirCtime}},
-	"dd-notrunc":         {"a commit is a rename in the directory: it moves the directory's mtime and ctime (inherent to atomic commits)", []string{showsDirMtime, showsDirCtime}},
-	"tee-printf-heredoc": {"a commit is a rename in the directory: it moves the directory's mtime and ctime (inherent to atomic commits)", []string{showsDirMtime, showsDirCtime}},
-	"sort-o-gzip":        {"a commit is a rename in the directory: it moves the directory's mtime and ctime (inherent to atomic commits)", []string{showsDirMtime, showsDirCtime}},
-	"yq-jq":              {"a commit is a rename in the directory: it moves the directory's mtime and ctime (inherent to atomic commits)", []string{showsDirMtime, showsDirCtime}},
-}
+var knownDivergent = map[string]knownDiv{}
 
 var toolDiffCases = []toolCase{
 	{name: "cp-new-name", script: `

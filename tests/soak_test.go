@@ -557,9 +557,10 @@ print(os.getpid(), threading.get_native_id())
 // loop (open, write, close), two others run /bin/true in a loop. A child
 // forked while a written descriptor is open inherits it, and execve closes
 // it (close-on-exec), flushing the parent's uncommitted bytes to the daemon
-// from inside the child's exec. It prints the writes and execs done each
-// second and exits 0 after its duration, or prints "stuck" when either
-// stopped for 5 seconds.
+// from inside the child's exec. After its duration it stops the loops,
+// waits for each to finish the step it is in, and prints how many writes
+// and execs each loop did. A deadlocked daemon keeps a step from ever
+// finishing: the program then never prints, which the test sees.
 const forkWriterSrc = `package main
 
 import (
@@ -567,6 +568,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -575,10 +577,14 @@ import (
 func main() {
 	dir := os.Args[1]
 	secs, _ := strconv.Atoi(os.Args[2])
-	var writes, execs atomic.Int64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var writes, execs [2]int64
 	for w := 0; w < 2; w++ {
+		wg.Add(1)
 		go func(w int) {
-			for i := 0; ; i++ {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
 				p := fmt.Sprintf("%s/forked%d.yaml", dir, w)
 				fd, err := syscall.Open(p, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC|syscall.O_CLOEXEC, 0o644)
 				if err != nil {
@@ -586,41 +592,35 @@ func main() {
 				}
 				syscall.Write(fd, []byte(fmt.Sprintf("i: %d\n", i)))
 				syscall.Close(fd)
-				writes.Add(1)
+				writes[w]++
 			}
 		}(w)
 	}
 	for e := 0; e < 2; e++ {
-		go func() {
-			for {
+		wg.Add(1)
+		go func(e int) {
+			defer wg.Done()
+			for !stop.Load() {
 				exec.Command("/bin/true").Run()
-				execs.Add(1)
+				execs[e]++
 			}
-		}()
+		}(e)
 	}
-	lastW, lastE, stuck := int64(-1), int64(-1), 0
-	for s := 0; s < secs; s++ {
-		time.Sleep(time.Second)
-		w, e := writes.Load(), execs.Load()
-		fmt.Printf("%d writes, %d execs\n", w, e)
-		if w == lastW || e == lastE {
-			if stuck++; stuck == 5 {
-				fmt.Println("stuck")
-				os.Exit(2)
-			}
-		} else {
-			stuck = 0
-		}
-		lastW, lastE = w, e
-	}
+	time.Sleep(time.Duration(secs) * time.Second)
+	stop.Store(true)
+	wg.Wait()
+	fmt.Printf("done %d %d writes, %d %d execs\n", writes[0], writes[1], execs[0], execs[1])
 }
 `
 
 // A multi-threaded writer that also runs other programs (a Go or Java
 // service, an agent runtime spawning git) keeps committing: a FLUSH that a
 // child's execve sends for a descriptor it inherited must not deadlock the
-// daemon. The writer runs 8s (PARACFS_FORK_SECS); if its writes stop for
-// 5s, the daemon is killed to free it, and the test fails.
+// daemon. The writer runs 8s (PARACFS_FORK_SECS), then waits for each of
+// its loops to finish its step; if one never does (eventWait after its
+// duration: a deadlock, not a slow machine), the daemon is killed to free
+// it, and the test fails. Each loop must have done some work: writes and
+// execs overlapped.
 func TestSoakForkExecWhileWriting(t *testing.T) {
 	t.Parallel()
 	secs := envInt(t, "PARACFS_FORK_SECS", 8)
@@ -650,33 +650,28 @@ func TestSoakForkExecWhileWriting(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	var err error
-	deadline := time.Now().Add(time.Duration(secs)*time.Second + 15*time.Second)
-wait:
-	for {
-		select {
-		case err = <-done:
-			break wait
-		case <-time.After(200 * time.Millisecond):
-		}
-		if strings.Contains(out.String(), "stuck") {
-			err = fmt.Errorf("its writes or execs stopped for 5s")
-			break
-		}
-		if time.Now().After(deadline) {
-			err = fmt.Errorf("still running after %ds", secs+15)
-			break
-		}
+	select {
+	case err = <-done:
+	case <-time.After(time.Duration(secs)*time.Second + eventWait):
+		err = fmt.Errorf("a write or an exec did not finish %s after the end of its %ds", eventWait, secs)
 	}
 	if err != nil {
 		stacks := daemonStacks(pid)
 		killDaemon(t, p, pid) // frees the writer and its children
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(eventWait):
 			cmd.Process.Kill()
 		}
 		t.Fatalf("a writer that forks and execs while writing managed files: %v (the daemon was killed to free it):\n%s\ndaemon threads in D state:\n%s",
 			err, out.String(), stacks)
+	}
+	var w0, w1, e0, e1 int
+	if _, err := fmt.Sscanf(out.String(), "done %d %d writes, %d %d execs", &w0, &w1, &e0, &e1); err != nil {
+		t.Fatalf("fork writer printed %q: %v", out.String(), err)
+	}
+	if w0 == 0 || w1 == 0 || e0 == 0 || e1 == 0 {
+		t.Errorf("fork writer: %s: each loop must have done some work while the others ran", strings.TrimSpace(out.String()))
 	}
 	t.Logf("fork writer: %s", strings.TrimSpace(out.String()))
 }

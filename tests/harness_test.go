@@ -705,7 +705,7 @@ func mountForeground(t *testing.T, p *project, flags ...string) *foreground {
 		}
 		checkRaceOutput(t, "paracfs "+strings.Join(args, " "), buf.String())
 	})
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(eventWait)
 	for !isMounted(p.Dir) {
 		select {
 		case <-fg.done:
@@ -713,7 +713,7 @@ func mountForeground(t *testing.T, p *project, flags ...string) *foreground {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("paracfs %s: not mounted after 10s\n%s", strings.Join(args, " "), buf.String())
+			t.Fatalf("paracfs %s: not mounted after %s\n%s", strings.Join(args, " "), eventWait, buf.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -165,12 +165,14 @@ echo "{\"tool\": \"$tool\", \"key\": \"$key\", \"ok\": {${okj%,}}, \"refused\": 
 
 // soakReader reads every file in a loop until the deadline and checks each
 // read is a YAML mapping with an integer revision that never goes back and
-// every writer's counter.
+// every writer's counter. It reports how many revisions of each file it
+// saw: reads that ran between commits, which is what makes them prove
+// anything.
 const soakReader = `import json, sys, time, yaml
 end, nkeys = float(sys.argv[1]), int(sys.argv[2])
 files = sys.argv[3:]
 keys = ["w%02d" % i for i in range(nkeys)]
-reads, bad, last = 0, [], {}
+reads, bad, last, seen = 0, [], {}, {}
 while time.time() < end:
     for f in files:
         try:
@@ -183,10 +185,11 @@ while time.time() < end:
                 bad.append("%s: revision went back from %d to %d" % (f, last[f], doc["revision"]))
             else:
                 last[f] = doc["revision"]
+                seen.setdefault(f, set()).add(doc["revision"])
         except Exception as e:
             bad.append("%s: %r" % (f, e))
         reads += 1
-print(json.dumps({"reads": reads, "bad": len(bad), "sample": bad[:5]}))
+print(json.dumps({"reads": reads, "bad": len(bad), "sample": bad[:5], "revs": {f: len(seen.get(f, ())) for f in files}}))
 `
 
 type soakReport struct {
@@ -341,6 +344,7 @@ func TestSoakConcurrentWriters(t *testing.T) {
 		var rep struct {
 			Reads, Bad int
 			Sample     []string
+			Revs       map[string]int
 		}
 		if err := json.Unmarshal(bytes.TrimSpace(pr.out.Bytes()), &rep); err != nil {
 			t.Errorf("reader: no report (%v): %s\nstderr: %s", err, short(pr.out.String()), short(pr.stderr.String()))
@@ -349,7 +353,16 @@ func TestSoakConcurrentWriters(t *testing.T) {
 		if rep.Bad > 0 || rep.Reads == 0 {
 			t.Errorf("reader: %d of %d reads saw an invalid or older file: %v", rep.Bad, rep.Reads, rep.Sample)
 		}
-		t.Logf("reader: %d reads", rep.Reads)
+		// The overlap: each file read at several of its revisions, so the
+		// reads ran while the writers committed.
+		var seen []string
+		for i, f := range abs {
+			if rep.Revs[f] < 2 {
+				t.Errorf("reader: its %d reads saw %d revision(s) of %s: they never ran between two of its commits", rep.Reads, rep.Revs[f], rels[i])
+			}
+			seen = append(seen, fmt.Sprintf("%s %d", filepath.Base(rels[i]), rep.Revs[f]))
+		}
+		t.Logf("reader: %d reads; revisions seen: %s", rep.Reads, strings.Join(seen, ", "))
 	}
 
 	// The log: one commit line per acknowledged commit, one refusal line

@@ -53,6 +53,10 @@ print("created", flush=True)
 	waitDaemonOpens(t, p, stateRel+".lock", before)
 	h.stdin.Write([]byte("go\n")) // the holder creates a file in that directory: it blocks
 	if line, err := readLineTimeout(h.out, eventWait); err != nil || line != "created" {
+		// The holder waits in the kernel for the directory, the rename in
+		// the daemon for the holder's lock: only killing the daemon
+		// (which aborts the mount) frees them before --lock-timeout.
+		killDaemon(t, p, p.daemonPid(t))
 		t.Fatalf("the lock holder did not get to create its file (%q, %v): a deadlock\nstderr: %s", line, err, stderr.String())
 	}
 	if err := <-mvDone; err == nil || !strings.Contains(mvErr.String(), "Device or resource busy") {

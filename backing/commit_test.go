@@ -369,8 +369,10 @@ func TestCommitLockTimeout(t *testing.T) {
 	_, err := d.Commit(Write{Path: rel, Data: []byte("a: 2\n"), Base: -1, Caller: testCaller})
 	took := time.Since(start)
 	r := wantRefusal(t, err, OpLockTimeout, syscall.ETIMEDOUT)
-	if took < 190*time.Millisecond || took > 2*time.Second {
-		t.Errorf("refused after %s, want about the 200ms lock timeout", took)
+	// A lower bound only: it waited out the timeout. No upper bound: a
+	// loaded machine is slow, and a wait that never ended would hang.
+	if took < 190*time.Millisecond {
+		t.Errorf("refused after %s, before the 200ms lock timeout", took)
 	}
 	fileBytesIs(t, p, "a: 1\n")
 	wantRev(t, d, rel, 0)

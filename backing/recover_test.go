@@ -72,7 +72,7 @@ func TestOpenRecovers(t *testing.T) {
 	good = good[:len(good)-len(tornLine)]
 
 	var d2 *Dir
-	if !withTimeout(t, 2*time.Second, "Open", func() { d2, err = Open(root, Config{}) }) {
+	if !withTimeout(t, time.Minute, "Open", func() { d2, err = Open(root, Config{}) }) {
 		t.FailNow()
 	}
 	if err != nil {
@@ -174,7 +174,7 @@ func TestTornLogRepairedAtFirstLine(t *testing.T) {
 	mustWrite(t, filepath.Join(root, DefaultLogPath), paracleLine+tornLine, 0o644)
 
 	var err error
-	if !withTimeout(t, 2*time.Second, "Commit (first log line over a torn log)", func() {
+	if !withTimeout(t, time.Minute, "Commit (first log line over a torn log)", func() {
 		_, err = d.Commit(Write{Path: "x.yaml", Data: []byte("a: 1\n"), Base: -1, Caller: testCaller})
 	}) {
 		// The commit is stuck holding d.inflight: Close would hang too.
@@ -212,7 +212,7 @@ func TestOpenCorruptTombstones(t *testing.T) {
 		before := fdsOn(t, logp)
 		var d *Dir
 		var err error
-		if !withTimeout(t, 2*time.Second, "Open", func() { d, err = Open(root, Config{}) }) {
+		if !withTimeout(t, time.Minute, "Open", func() { d, err = Open(root, Config{}) }) {
 			t.FailNow()
 		}
 		if err != nil {
@@ -238,7 +238,7 @@ func TestOpenCorruptTombstones(t *testing.T) {
 		mustWrite(t, filepath.Join(root, DefaultLogPath), paracleLine+tornLine, 0o644)
 		var d *Dir
 		var err error
-		if !withTimeout(t, 2*time.Second, "Open with corrupt tombstones and a torn log", func() { d, err = Open(root, Config{}) }) {
+		if !withTimeout(t, time.Minute, "Open with corrupt tombstones and a torn log", func() { d, err = Open(root, Config{}) }) {
 			t.FailNow()
 		}
 		if err != nil {

@@ -3,7 +3,9 @@ package revision
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -76,8 +78,9 @@ func TestValueAndKeys(t *testing.T) {
 }
 
 // FuzzWithRevision checks that a revision field added to any mapping
-// parses back with that revision and the same keys, and that removing the
-// added bytes gives the input back.
+// parses back with that revision and the same keys, and that a plain
+// decoder (encoding/json, yaml.v3: no code of this package) reads the
+// result as the input's values plus that top-level revision.
 func FuzzWithRevision(f *testing.F) {
 	f.Add([]byte("# c\na: 1\nb: [x]\n"), byte(YAML), int64(3))
 	f.Add([]byte("  a: 1\r\n  b: 2\r\n"), byte(YAML), int64(0))
@@ -113,6 +116,24 @@ func FuzzWithRevision(f *testing.F) {
 		}
 		if c := Changes(d, d2); len(c) != 0 {
 			t.Fatalf("WithRevision of %q changed values: %v", data, c)
+		}
+		m0, ok := plainDecode(k, data)
+		if !ok {
+			return // beyond the plain decoder (a key that is not a string, a limit of its own)
+		}
+		m1, ok := plainDecode(k, out)
+		if !ok {
+			t.Fatalf("a plain decoder reads %q but not %q, with a revision added", data, out)
+		}
+		if _, had := m0["revision"]; had {
+			t.Fatalf("a plain decoder finds a top-level revision in %q, where Parse found none", data)
+		}
+		if got := fmt.Sprint(m1["revision"]); got != strconv.FormatInt(rev, 10) {
+			t.Fatalf("WithRevision(%d) of %q gave %q: a plain decoder finds revision %s", rev, data, out, got)
+		}
+		delete(m1, "revision")
+		if !reflect.DeepEqual(m0, m1) {
+			t.Fatalf("WithRevision of %q gave %q: a plain decoder finds other values changed: %v, then %v", data, out, m0, m1)
 		}
 	})
 }

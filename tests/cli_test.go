@@ -394,10 +394,9 @@ print(json.dumps({"acked": acked, "error": err}), flush=True)
 	if line, err := readLineTimeout(h.out, eventWait); line != "started" {
 		t.Fatalf("writer did not start: %q %v", line, err)
 	}
-	// Let it commit a few dozen times, then kill the daemon mid-stream.
-	for deadline := time.Now().Add(15 * time.Second); rev(t, p.path(stateRel)) < 11+30 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
+	// Let it commit a few dozen times (seen on the file's revision), then
+	// kill the daemon mid-stream.
+	waitUntil(t, "30 commits by the writer", func() bool { return rev(t, p.path(stateRel)) >= 11+30 })
 	syscall.Kill(pid, syscall.SIGKILL)
 	if !waitGone(pid, eventWait) {
 		t.Fatalf("daemon %d still alive after kill -9", pid)
@@ -480,8 +479,8 @@ func TestSIGTERMForeground(t *testing.T) {
 // it waits for, its "unmounting on a signal" line.
 func TestSIGTERMFinishesCommitInFlight(t *testing.T) {
 	t.Parallel()
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
-		t.Run(sig.String(), func(t *testing.T) {
+	for name, sig := range map[string]syscall.Signal{"SIGTERM": syscall.SIGTERM, "SIGINT": syscall.SIGINT} {
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			p := newProject(t)
 			fg := mountForeground(t, p)

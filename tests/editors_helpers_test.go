@@ -338,24 +338,6 @@ func edStartBg(t *testing.T, dir, name string, args ...string) *edBg {
 	return b
 }
 
-// expect waits for the line want.
-func (b *edBg) expect(t *testing.T, want string, d time.Duration) {
-	t.Helper()
-	if got, ok := edNextLine(b.lines, d); !ok || got != want {
-		t.Fatalf("%s: want the line %q within %s, got %q (ok %v)\nstderr: %s", b.cmd.Path, want, d, got, ok, b.out.String())
-	}
-}
-
-// wait waits up to d for the command to exit.
-func (b *edBg) wait(d time.Duration) bool {
-	select {
-	case <-b.done:
-		return true
-	case <-time.After(d):
-		return false
-	}
-}
-
 // ---------------------------------------------------------------------------
 // Checks
 

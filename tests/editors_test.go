@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -256,6 +257,9 @@ func edKillPid(t *testing.T, pid int) {
 	}
 }
 
+// vimErrRe finds a vim error message (E667: Fsync failed).
+var vimErrRe = regexp.MustCompile(`\bE[0-9]+: `)
+
 // Stale read-modify-write by an editor that knows nothing of revisions: vim
 // opens the file, another process commits a change, vim's :w (answered
 // "y" when vim asks whether to overwrite the changed file) must fail with a
@@ -304,18 +308,23 @@ func TestVimStaleReadModifyWrite(t *testing.T) {
 			s.send("Enter")
 			// vim notices the file changed since it read it and asks first
 			// (even with :w!): the user answers yes.
+			// Events, not durations: the question, or else the end of the
+			// :w (its message: an error, "written", a hit-enter prompt).
 			asked := false
-			for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(30 * time.Millisecond) {
-				if strings.Contains(s.screen(), "Do you really want to write to it (y/n)?") {
-					asked = true
-					s.send("y")
-					break
-				}
+			wDone := func(sc string) bool {
+				return strings.Contains(sc, "Press ENTER") || strings.Contains(sc, "written") || vimErrRe.MatchString(edStatusLine(sc))
 			}
-			if !asked {
+			waitUntil(t, "vim's question whether to overwrite, or the end of its :w", func() bool {
+				sc := s.screen()
+				asked = strings.Contains(sc, "Do you really want to write to it (y/n)?")
+				return asked || wDone(sc)
+			})
+			if asked {
+				s.send("y")
+				waitUntil(t, "the end of vim's :w", func() bool { return wDone(s.screen()) })
+			} else {
 				t.Logf("vim did not ask whether to overwrite the changed file")
 			}
-			time.Sleep(500 * time.Millisecond)
 			screen := s.screen()
 			t.Logf("vim shows after :w of a stale buffer: %q", lastLines(screen, 4))
 			out := filepath.Join(p.Root, "vim-state")
@@ -370,15 +379,10 @@ func TestNano(t *testing.T) {
 
 	s := startTmux(t, p.Dir, nano...)
 	s.waitScreen("Current project state", eventWait)
-	lockSeen := false
-	for i := 0; i < 50 && !lockSeen; i++ {
+	waitUntil(t, "nano --locking's lock file .current_state.yaml.swp through the mount", func() bool {
 		_, err := os.Stat(p.path("memory/context/.current_state.yaml.swp"))
-		lockSeen = err == nil
-		time.Sleep(20 * time.Millisecond)
-	}
-	if !lockSeen {
-		t.Errorf("nano --locking: no lock file .current_state.yaml.swp through the mount")
-	}
+		return err == nil
+	})
 	s.typeText("nano_edit: 1")
 	s.send("Enter", "C-o")
 	s.waitScreen("File Name to Write", eventWait)
@@ -386,7 +390,7 @@ func TestNano(t *testing.T) {
 	screen := s.waitScreen("Wrote", eventWait)
 	t.Logf("nano after ^O: %q", nanoStatus(screen))
 	s.send("C-x")
-	s.waitExit(5 * time.Second)
+	s.waitExit(eventWait)
 
 	want := append([]byte("nano_edit: 1\n"), replace(t, fixture(t, stateRel), "revision: 11", "revision: 12")...)
 	edAssertContent(t, p, stateRel, want)
@@ -420,7 +424,7 @@ func TestNano(t *testing.T) {
 	s.send("C-x")
 	s.waitScreen("Save modified buffer?", eventWait) // nano still holds the edit
 	s.send("n")
-	s.waitExit(5 * time.Second)
+	s.waitExit(eventWait)
 	edCheckRefusedSave(t, p, n, want, s.pid, append([]byte("broken: [\n"), want...))
 	edCheckDirNames(t, dirs, "current_state.yaml")
 }

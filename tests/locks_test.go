@@ -8,6 +8,7 @@ package tests
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,29 +17,43 @@ import (
 	"time"
 )
 
-// `flock x.yaml.lock -c 'sleep 2'` through the mount holds off another
-// process's commit of x.yaml until it is done; then the commit goes through.
+// `flock x.yaml.lock -c CMD` through the mount holds off another
+// process's commit of x.yaml until CMD is done; then the commit goes
+// through. In event order, with no clock: the commit waits (the daemon
+// holds a descriptor on the lock) and has not returned while flock holds
+// the lock; it returns once CMD said it was done and flock let go.
 func TestFlockLockFileDelaysCommit(t *testing.T) {
 	t.Parallel()
 	needTool(t, "flock")
 	p := newProject(t)
 	mount(t, p)
 	n := len(logLines(t, p.Dir))
-	holder := edStartBg(t, p.Dir, "flock", stateRel+".lock", "-c", "echo locked; sleep 2")
-	holder.expect(t, "locked", eventWait)
-	locked := time.Now()
+	holder, stderr := startHeld(t, p.Dir, "locked", "flock", stateRel+".lock", "-c", "echo locked; read line; echo releasing")
+	before := daemonFds(t, p, stateRel+".lock")
 
 	content := replace(t, fixture(t, stateRel), "blockers: []", "blockers: [flocked]")
-	res := pyWrite(t, p.Dir, stateRel, "trunc", content)
-	waited := time.Since(locked)
+	h := pyOpenHeld(t, p.Dir, stateRel, "trunc", content)
+	h.start()
+	out := edLineChan(h.out)
+	waitDaemonOpens(t, p, stateRel+".lock", before) // the commit now waits for the lock
+	if line, ok := edNextLine(out, 0); ok {
+		t.Fatalf("the commit returned while flock held %s.lock: %s", stateRel, line)
+	}
+	edAssertContent(t, p, stateRel, fixture(t, stateRel))
+	io.WriteString(holder.stdin, "go\n")
+	if line, err := readLineTimeout(holder.out, eventWait); err != nil || line != "releasing" {
+		t.Fatalf("flock's command: %q %v\nstderr: %s", line, err, stderr.String())
+	}
+	line, ok := edNextLine(out, eventWait)
+	var res pyResult
+	if !ok || json.Unmarshal([]byte(line), &res) != nil {
+		t.Fatalf("the held commit did not finish after flock let go: %q", line)
+	}
 	if res.Errno != 0 {
 		t.Fatalf("the commit after the lock was released failed: %s: %s", res.Stage, res.Error)
 	}
-	if waited < 1500*time.Millisecond {
-		t.Errorf("the commit returned %s after flock took %s.lock for 2s: it did not wait for the lock", waited, stateRel)
-	}
-	if !holder.wait(60 * time.Second) {
-		t.Errorf("flock -c 'sleep 2' still running")
+	if err := holder.cmd.Wait(); err != nil {
+		t.Errorf("flock -c: %v\nstderr: %s", err, stderr.String())
 	}
 	want := replace(t, content, "revision: 11", "revision: 12")
 	edAssertContent(t, p, stateRel, want)
@@ -161,8 +176,8 @@ func TestFlockHeldPastLockTimeout(t *testing.T) {
 	p := newProject(t)
 	mount(t, p, "--lock-timeout", "1s")
 	n := len(logLines(t, p.Dir))
-	holder := edStartBg(t, p.Dir, "flock", stateRel+".lock", "-c", "echo locked; sleep 6")
-	holder.expect(t, "locked", eventWait)
+	// flock holds the lock until the test lets it go, at the end.
+	holder, stderr := startHeld(t, p.Dir, "locked", "flock", stateRel+".lock", "-c", "echo locked; read line; echo releasing")
 
 	// python: close() fails with ETIMEDOUT.
 	content := replace(t, fixture(t, stateRel), "blockers: []", "blockers: [timeout]")
@@ -173,8 +188,8 @@ func TestFlockHeldPastLockTimeout(t *testing.T) {
 		t.Errorf("python write while flock holds %s.lock: %s errno %d (%s), want close() to fail with ETIMEDOUT", stateRel, res.Stage, res.Errno, res.Error)
 	}
 	// A lower bound only: the refusal must come after the timeout, never
-	// before. The holder sleeps 6s, so a commit that waited for it to end
-	// would succeed, which the errno check above catches without a clock.
+	// before. The holder keeps the lock until the end of the test, so a
+	// commit that waited for it would hang, not fail.
 	if took < 900*time.Millisecond {
 		t.Errorf("the refused commit took %s with --lock-timeout 1s: it did not wait", took)
 	}
@@ -202,6 +217,11 @@ func TestFlockHeldPastLockTimeout(t *testing.T) {
 				t.Logf("note: sed left its temp file %s after its rename failed", e.Name())
 			}
 		}
+	}
+	// The lock was held all along: flock's command is still waiting.
+	io.WriteString(holder.stdin, "go\n")
+	if line, err := readLineTimeout(holder.out, eventWait); err != nil || line != "releasing" {
+		t.Errorf("flock's command: %q %v (it should have held the lock until now)\nstderr: %s", line, err, stderr.String())
 	}
 }
 

@@ -6,6 +6,7 @@ package tests
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,6 +54,10 @@ print("created", flush=True)
 	waitDaemonOpens(t, p, stateRel+".lock", before)
 	h.stdin.Write([]byte("go\n")) // the holder creates a file in that directory: it blocks
 	if line, err := readLineTimeout(h.out, eventWait); err != nil || line != "created" {
+		// The holder waits in the kernel for the directory, the rename in
+		// the daemon for the holder's lock: only killing the daemon
+		// (which aborts the mount) frees them before --lock-timeout.
+		killDaemon(t, p, p.daemonPid(t))
 		t.Fatalf("the lock holder did not get to create its file (%q, %v): a deadlock\nstderr: %s", line, err, stderr.String())
 	}
 	if err := <-mvDone; err == nil || !strings.Contains(mvErr.String(), "Device or resource busy") {
@@ -186,4 +191,69 @@ func TestPromiseReaderDuringGitReplace(t *testing.T) {
 	if r := git("status", "--porcelain", "--untracked-files=no"); strings.TrimSpace(r.Stdout) != "" {
 		t.Errorf("git status after the checkouts: %q, want a clean tree", r.Stdout)
 	}
+}
+
+// interruptedWriter writes argv[2] to argv[1] and closes it, with a
+// handler for SIGUSR1 (a Go program gets SIGURG all the time), printing
+// "written" before the close and its outcome after.
+const interruptedWriter = `import json, os, signal, sys
+signal.signal(signal.SIGUSR1, lambda *a: None)
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
+os.write(fd, sys.argv[2].encode())
+print("written", flush=True)
+res = {"pid": os.getpid(), "errno": 0}
+try:
+    os.close(fd)
+except OSError as e:
+    res["errno"] = e.errno
+print(json.dumps(res), flush=True)
+`
+
+// docs/commit.md: a commit is never aborted by the caller's interrupt;
+// once started it finishes. The writer's close() waits for P.lock; it gets
+// signals, which the kernel passes on to the daemon as FUSE INTERRUPT
+// requests (seen in the --debug trace: the interrupt had its chance); the
+// commit still waits, then lands once the lock is free, and close()
+// returns 0.
+func TestPromiseCommitNotInterrupted(t *testing.T) {
+	t.Parallel()
+	toolNeedPython(t)
+	p := newProject(t)
+	fg := mountForeground(t, p, "--debug")
+	defer func() {
+		if t.Failed() {
+			t.Logf("trace:\n%s", short(fg.out.String()))
+		}
+	}()
+	n := len(logLines(t, p.Dir))
+	unlock := lockBacking(t, p, stateRel+".lock")
+	before := daemonFds(t, p, stateRel+".lock")
+	content := replace(t, fixture(t, stateRel), "blockers: []", "blockers: [interrupted]")
+	h, stderr := startHeld(t, p.Dir, "written", toolPython, "-c", interruptedWriter, stateRel, string(content))
+	out := edLineChan(h.out)
+	waitDaemonOpens(t, p, stateRel+".lock", before) // close() now waits in the commit
+	interrupts := strings.Count(fg.out.String(), ": INTERRUPT ")
+	waitUntil(t, "a FUSE INTERRUPT for the writer's close", func() bool {
+		h.cmd.Process.Signal(syscall.SIGUSR1)
+		return strings.Count(fg.out.String(), ": INTERRUPT ") > interrupts
+	})
+	if line, ok := edNextLine(out, 0); ok {
+		t.Fatalf("the writer's close() returned while %s.lock was held: %s", stateRel, line)
+	}
+	unlock()
+	line, ok := edNextLine(out, eventWait)
+	var res pyResult
+	if !ok || json.Unmarshal([]byte(line), &res) != nil {
+		t.Fatalf("writer: %q\nstderr: %s", line, stderr.String())
+	}
+	if res.Errno != 0 {
+		t.Errorf("the interrupted writer's close() failed with %s; want the commit finished and 0", res.errno())
+	}
+	want := replace(t, content, "revision: 11", "revision: 12")
+	assertContent(t, p, stateRel, want)
+	lines := forPath(logSince(t, p.Dir, n), stateRel)
+	if len(lines) != 1 {
+		t.Fatalf("want one commit line, got %d:%s", len(lines), edDescribe(lines))
+	}
+	checkCommitLine(t, lines[0], stateRel, res.Pid, "python3", 11, 12, want)
 }

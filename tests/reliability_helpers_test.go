@@ -193,7 +193,7 @@ func asNobody(t *testing.T) []string {
 	if p, err := exec.LookPath("runuser"); err == nil {
 		return []string{p, "-u", "nobody", "--"}
 	}
-	t.Skip("needs setpriv or runuser (util-linux)")
+	skipUnlessCI(t, "needs setpriv or runuser (util-linux)")
 	return nil
 }
 

@@ -165,12 +165,14 @@ echo "{\"tool\": \"$tool\", \"key\": \"$key\", \"ok\": {${okj%,}}, \"refused\": 
 
 // soakReader reads every file in a loop until the deadline and checks each
 // read is a YAML mapping with an integer revision that never goes back and
-// every writer's counter.
+// every writer's counter. It reports how many revisions of each file it
+// saw: reads that ran between commits, which is what makes them prove
+// anything.
 const soakReader = `import json, sys, time, yaml
 end, nkeys = float(sys.argv[1]), int(sys.argv[2])
 files = sys.argv[3:]
 keys = ["w%02d" % i for i in range(nkeys)]
-reads, bad, last = 0, [], {}
+reads, bad, last, seen = 0, [], {}, {}
 while time.time() < end:
     for f in files:
         try:
@@ -183,10 +185,11 @@ while time.time() < end:
                 bad.append("%s: revision went back from %d to %d" % (f, last[f], doc["revision"]))
             else:
                 last[f] = doc["revision"]
+                seen.setdefault(f, set()).add(doc["revision"])
         except Exception as e:
             bad.append("%s: %r" % (f, e))
         reads += 1
-print(json.dumps({"reads": reads, "bad": len(bad), "sample": bad[:5]}))
+print(json.dumps({"reads": reads, "bad": len(bad), "sample": bad[:5], "revs": {f: len(seen.get(f, ())) for f in files}}))
 `
 
 type soakReport struct {
@@ -341,6 +344,7 @@ func TestSoakConcurrentWriters(t *testing.T) {
 		var rep struct {
 			Reads, Bad int
 			Sample     []string
+			Revs       map[string]int
 		}
 		if err := json.Unmarshal(bytes.TrimSpace(pr.out.Bytes()), &rep); err != nil {
 			t.Errorf("reader: no report (%v): %s\nstderr: %s", err, short(pr.out.String()), short(pr.stderr.String()))
@@ -349,7 +353,16 @@ func TestSoakConcurrentWriters(t *testing.T) {
 		if rep.Bad > 0 || rep.Reads == 0 {
 			t.Errorf("reader: %d of %d reads saw an invalid or older file: %v", rep.Bad, rep.Reads, rep.Sample)
 		}
-		t.Logf("reader: %d reads", rep.Reads)
+		// The overlap: each file read at several of its revisions, so the
+		// reads ran while the writers committed.
+		var seen []string
+		for i, f := range abs {
+			if rep.Revs[f] < 2 {
+				t.Errorf("reader: its %d reads saw %d revision(s) of %s: they never ran between two of its commits", rep.Reads, rep.Revs[f], rels[i])
+			}
+			seen = append(seen, fmt.Sprintf("%s %d", filepath.Base(rels[i]), rep.Revs[f]))
+		}
+		t.Logf("reader: %d reads; revisions seen: %s", rep.Reads, strings.Join(seen, ", "))
 	}
 
 	// The log: one commit line per acknowledged commit, one refusal line
@@ -557,9 +570,10 @@ print(os.getpid(), threading.get_native_id())
 // loop (open, write, close), two others run /bin/true in a loop. A child
 // forked while a written descriptor is open inherits it, and execve closes
 // it (close-on-exec), flushing the parent's uncommitted bytes to the daemon
-// from inside the child's exec. It prints the writes and execs done each
-// second and exits 0 after its duration, or prints "stuck" when either
-// stopped for 5 seconds.
+// from inside the child's exec. After its duration it stops the loops,
+// waits for each to finish the step it is in, and prints how many writes
+// and execs each loop did. A deadlocked daemon keeps a step from ever
+// finishing: the program then never prints, which the test sees.
 const forkWriterSrc = `package main
 
 import (
@@ -567,6 +581,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -575,10 +590,14 @@ import (
 func main() {
 	dir := os.Args[1]
 	secs, _ := strconv.Atoi(os.Args[2])
-	var writes, execs atomic.Int64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var writes, execs [2]int64
 	for w := 0; w < 2; w++ {
+		wg.Add(1)
 		go func(w int) {
-			for i := 0; ; i++ {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
 				p := fmt.Sprintf("%s/forked%d.yaml", dir, w)
 				fd, err := syscall.Open(p, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC|syscall.O_CLOEXEC, 0o644)
 				if err != nil {
@@ -586,41 +605,35 @@ func main() {
 				}
 				syscall.Write(fd, []byte(fmt.Sprintf("i: %d\n", i)))
 				syscall.Close(fd)
-				writes.Add(1)
+				writes[w]++
 			}
 		}(w)
 	}
 	for e := 0; e < 2; e++ {
-		go func() {
-			for {
+		wg.Add(1)
+		go func(e int) {
+			defer wg.Done()
+			for !stop.Load() {
 				exec.Command("/bin/true").Run()
-				execs.Add(1)
+				execs[e]++
 			}
-		}()
+		}(e)
 	}
-	lastW, lastE, stuck := int64(-1), int64(-1), 0
-	for s := 0; s < secs; s++ {
-		time.Sleep(time.Second)
-		w, e := writes.Load(), execs.Load()
-		fmt.Printf("%d writes, %d execs\n", w, e)
-		if w == lastW || e == lastE {
-			if stuck++; stuck == 5 {
-				fmt.Println("stuck")
-				os.Exit(2)
-			}
-		} else {
-			stuck = 0
-		}
-		lastW, lastE = w, e
-	}
+	time.Sleep(time.Duration(secs) * time.Second)
+	stop.Store(true)
+	wg.Wait()
+	fmt.Printf("done %d %d writes, %d %d execs\n", writes[0], writes[1], execs[0], execs[1])
 }
 `
 
 // A multi-threaded writer that also runs other programs (a Go or Java
 // service, an agent runtime spawning git) keeps committing: a FLUSH that a
 // child's execve sends for a descriptor it inherited must not deadlock the
-// daemon. The writer runs 8s (PARACFS_FORK_SECS); if its writes stop for
-// 5s, the daemon is killed to free it, and the test fails.
+// daemon. The writer runs 8s (PARACFS_FORK_SECS), then waits for each of
+// its loops to finish its step; if one never does (eventWait after its
+// duration: a deadlock, not a slow machine), the daemon is killed to free
+// it, and the test fails. Each loop must have done some work: writes and
+// execs overlapped.
 func TestSoakForkExecWhileWriting(t *testing.T) {
 	t.Parallel()
 	secs := envInt(t, "PARACFS_FORK_SECS", 8)
@@ -650,33 +663,28 @@ func TestSoakForkExecWhileWriting(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	var err error
-	deadline := time.Now().Add(time.Duration(secs)*time.Second + 15*time.Second)
-wait:
-	for {
-		select {
-		case err = <-done:
-			break wait
-		case <-time.After(200 * time.Millisecond):
-		}
-		if strings.Contains(out.String(), "stuck") {
-			err = fmt.Errorf("its writes or execs stopped for 5s")
-			break
-		}
-		if time.Now().After(deadline) {
-			err = fmt.Errorf("still running after %ds", secs+15)
-			break
-		}
+	select {
+	case err = <-done:
+	case <-time.After(time.Duration(secs)*time.Second + eventWait):
+		err = fmt.Errorf("a write or an exec did not finish %s after the end of its %ds", eventWait, secs)
 	}
 	if err != nil {
 		stacks := daemonStacks(pid)
 		killDaemon(t, p, pid) // frees the writer and its children
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(eventWait):
 			cmd.Process.Kill()
 		}
 		t.Fatalf("a writer that forks and execs while writing managed files: %v (the daemon was killed to free it):\n%s\ndaemon threads in D state:\n%s",
 			err, out.String(), stacks)
+	}
+	var w0, w1, e0, e1 int
+	if _, err := fmt.Sscanf(out.String(), "done %d %d writes, %d %d execs", &w0, &w1, &e0, &e1); err != nil {
+		t.Fatalf("fork writer printed %q: %v", out.String(), err)
+	}
+	if w0 == 0 || w1 == 0 || e0 == 0 || e1 == 0 {
+		t.Errorf("fork writer: %s: each loop must have done some work while the others ran", strings.TrimSpace(out.String()))
 	}
 	t.Logf("fork writer: %s", strings.TrimSpace(out.String()))
 }

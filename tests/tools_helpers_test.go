@@ -19,11 +19,11 @@ const toolPython = "/usr/bin/python3"
 func toolNeedPython(t *testing.T, modules ...string) {
 	t.Helper()
 	if _, err := os.Stat(toolPython); err != nil {
-		t.Skipf("needs %s", toolPython)
+		skipUnlessCI(t, "needs %s", toolPython)
 	}
 	for _, m := range modules {
 		if err := exec.Command(toolPython, "-c", "import "+m).Run(); err != nil {
-			t.Skipf("needs %s with the module %s (Debian package python3-%s)", toolPython, m, m)
+			skipUnlessCI(t, "needs %s with the module %s (Debian package python3-%s)", toolPython, m, m)
 		}
 	}
 }

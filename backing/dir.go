@@ -344,6 +344,16 @@ func (d *Dir) prepareMeta() error {
 			unix.Close(sfd)
 		}
 	}
+	// Files an older paracfs left readable by all (writeMetaFile).
+	for _, f := range []string{stampsFile, tombstonesFile, goodConfig} {
+		if fd, err := d.openat(f, unix.O_PATH, 0); err == nil {
+			var st unix.Stat_t
+			if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Mode&0o077 != 0 {
+				unix.Fchmodat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), 0o600, 0)
+			}
+			unix.Close(fd)
+		}
+	}
 	if fd, err := d.openat(ControlFile, unix.O_RDONLY|unix.O_CREAT|unix.O_NONBLOCK, 0o600); err != nil {
 		return fmt.Errorf("%s/control: %w", where, err)
 	} else {

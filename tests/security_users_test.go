@@ -578,6 +578,9 @@ func TestSecurityNothingLeaksToNobody(t *testing.T) {
 		t.Fatal(err)
 	}
 	sharedDir(t, p, "shared")
+	// The sha256 of a short secret gives it back to whoever hashes the
+	// guesses: none may show either.
+	var sums []string
 	for _, rel := range []string{"private/p.yaml", "shared/s.yaml"} {
 		if res := pyWrite(t, p.Dir, rel, "trunc", []byte("pin: none\n")); res.Errno != 0 {
 			t.Fatal(res.Error)
@@ -589,12 +592,24 @@ func TestSecurityNothingLeaksToNobody(t *testing.T) {
 			if res := pyWrite(t, p.Dir, rel, "trunc", []byte(data)); res.Errno != 0 {
 				t.Fatal(res.Error)
 			}
+			sums = append(sums, sha256hex([]byte(data)))
 		}
 		for _, data := range []string{"pin: [PIN-9999\n", "revision: PIN-9998\n"} {
 			if res := pyWrite(t, p.Dir, rel, "trunc", []byte(data)); res.errno() != syscall.EBADMSG {
 				t.Fatalf("invalid write to %s: %s", rel, res.Error)
 			}
+			sums = append(sums, sha256hex([]byte(data)))
 		}
+		// A change behind the mount's back, noticed by root's read: its
+		// stamp is kept among paracfs's data, and logged.
+		outside := []byte("pin: PIN-7070\n")
+		if err := os.WriteFile(p.backing(rel), outside, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		n := len(logLines(t, p.Dir))
+		assertContent(t, p, rel, outside)
+		waitLogOp(t, p, n, rel, "external")
+		sums = append(sums, sha256hex(outside))
 	}
 	// nobody's own file, whose revision it tries to forge.
 	if res := pyWriteAsNobody(t, p, "shared/mine.yaml", []byte("a: 1\n")); res.Errno != 0 {
@@ -603,7 +618,7 @@ func TestSecurityNothingLeaksToNobody(t *testing.T) {
 	revBefore := rev(t, p.path("shared/mine.yaml"))
 	toolNeedPython(t)
 	r := runAsNobody(t, p.Dir, toolPython, "-c", `import os, sys
-for name in ("user.paracfs.revision", "user.paracfs.x"):
+for name in ("user.paracfs.revision", "user.paracfs.rev", "user.paracfs.x", "trusted.paracfs.rev"):
     try:
         os.setxattr("shared/mine.yaml", name, b"99")
         print("set", name)
@@ -614,8 +629,8 @@ try:
     print("removed")
 except OSError as e:
     print("errno", e.errno)`)
-	if r.Code != 0 || strings.Count(r.Stdout, "errno 1\n") != 3 {
-		t.Errorf("nobody forging user.paracfs.* xattrs on its own file: %s, want EPERM thrice", r)
+	if r.Code != 0 || strings.Count(r.Stdout, "errno 1\n") != 5 {
+		t.Errorf("nobody forging user.paracfs.* and trusted.* xattrs on its own file: %s, want EPERM five times", r)
 	}
 	if got := rev(t, p.path("shared/mine.yaml")); got != revBefore {
 		t.Errorf("revision of nobody's file after its forging attempts: %d, want %d", got, revBefore)
@@ -638,6 +653,9 @@ except OSError as e:
 	}
 	w := walk(p.Dir)
 	noSecret(t, "the mount, walked and read as nobody", w.Text, "PIN-")
+	for _, sum := range sums {
+		noSecret(t, "the mount, walked and read as nobody (the sha256 of a secret)", w.Text, sum)
+	}
 	var sawLog, sawMine bool
 	for _, f := range w.Read {
 		sawLog = sawLog || strings.HasSuffix(f, logRel)
@@ -652,6 +670,20 @@ except OSError as e:
 	unmountCmd(t, p)
 	w = walk(p.Dir)
 	noSecret(t, "DIR unmounted, walked and read as nobody", w.Text, "PIN-")
+	for _, sum := range sums {
+		noSecret(t, "DIR unmounted, walked and read as nobody (the sha256 of a secret)", w.Text, sum)
+	}
+	// Unmounted, a stamp can be set only by who may write the file.
+	r = runAsNobody(t, p.Dir, toolPython, "-c", `import os
+for f in ("shared/s.yaml", "private/p.yaml"):
+    try:
+        os.setxattr(f, "user.paracfs.rev", b"99")
+        print("set", f)
+    except OSError as e:
+        print("errno", e.errno)`)
+	if r.Code != 0 || strings.Count(r.Stdout, "errno 13\n") != 2 {
+		t.Errorf("nobody forging the stamp of root's files in DIR unmounted: %s, want EACCES twice", r)
+	}
 	if len(w.Read) == 0 {
 		t.Errorf("nobody read nothing in DIR unmounted: the walk proves nothing")
 	}

@@ -31,6 +31,9 @@ func (n *Node) openAs(ctx context.Context, rel string, flags uint32) (fs.FileHan
 		return nil, 0, e
 	}
 	c := n.r.caller(ctx)
+	if fh, ok := n.openIndex(rel, flags, c); ok {
+		return fh, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NOFLUSH, 0
+	}
 	if writes(flags) && d.Managed(rel) {
 		if d.IsLog(rel) {
 			return n.openLog(rel, flags, c)

@@ -238,6 +238,15 @@ func TestSecurityHistoryFollowsThePath(t *testing.T) {
 		b, _ := nobodyReads(t, p, historyFile(p, srel, r))
 		noSecret(t, "version "+itoa(int(r))+" of "+srel, b, "PIN-")
 	}
+	// The index lists root's versions, but not their sha256: the hash of a
+	// short secret gives it back.
+	idx, e := nobodyReads(t, p, p.path(".paracfs/history/"+srel+"/.index.jsonl"))
+	if e != 0 || !strings.Contains(idx, sha256hex([]byte("mine: 1\n"))) {
+		t.Errorf("nobody reads the index of the name it made again: %v\n%s", e, idx)
+	}
+	for _, pin := range []string{"PIN-3333", "PIN-4444"} {
+		noSecret(t, "the index of "+srel, idx, sha256hex([]byte("pin: "+pin+"\n")))
+	}
 	r = nobodyParacfs(t, p, p.Dir, "show", srel+"@"+itoa(int(secretRev)))
 	if r.Code == 0 {
 		t.Errorf("nobody shows root's old version of the name it made again: %s", r)

@@ -355,6 +355,23 @@ func TestSecurityLogAndStatusHideValues(t *testing.T) {
 		}
 		noSecret(t, "paracfs "+strings.Join(args, " "), r.Stdout+r.Stderr, "PIN-")
 	}
+	// Root's file deleted, its name made again by nobody, who may read
+	// that new file: root's refusals of the name stay hidden from nobody.
+	n = len(logLines(t, p.Dir))
+	if err := os.Remove(p.path(srel)); err != nil {
+		t.Fatal(err)
+	}
+	waitLogOp(t, p, n, srel, "delete")
+	if res := pyWriteAsNobody(t, p, srel, []byte("mine: 1\n")); res.Errno != 0 {
+		t.Fatalf("nobody makes %s again: %s", srel, res.Error)
+	}
+	for _, args := range [][]string{{"status"}, {"status", "--json"}} {
+		r := nobodyParacfs(t, p, p.Dir, args...)
+		if r.Code != 0 || !strings.Contains(r.Stdout, "hidden") {
+			t.Errorf("paracfs %s as nobody, after it made %s again: %s", strings.Join(args, " "), srel, r)
+		}
+		noSecret(t, "paracfs "+strings.Join(args, " ")+" after nobody made "+srel+" again", r.Stdout+r.Stderr, "PIN-")
+	}
 	unmountCmd(t, p)
 	logText, _ = nobodyReads(t, p, p.path(logRel))
 	noSecret(t, "the change log in DIR", logText, "PIN-")

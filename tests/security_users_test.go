@@ -714,3 +714,31 @@ for f in ("shared/s.yaml", "private/p.yaml"):
 		t.Errorf("nobody read nothing in DIR unmounted: the walk proves nothing")
 	}
 }
+
+// A user who removes another user's file and makes the name again at once
+// (rm x; write x, as git or install do) makes a file of its own, with its
+// own mode, as on any filesystem: not the other user's file with the old
+// owner and mode, who could then read what was written.
+func TestSecurityRecreatedNameIsTheCreators(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	openToOthers(t, p)
+	mount(t, p, "--allow-other")
+	sharedDir(t, p, "shared")
+	const rel = "shared/v.yaml"
+	if res := pyWriteAsNobody(t, p, rel, []byte("n: 1\n")); res.Errno != 0 {
+		t.Fatal(res.Error)
+	}
+	if r := run(t, p.Dir, "sh", "-c", "umask 077; rm "+rel+" && printf 'pin: PIN-4545\\n' > "+rel); r.Code != 0 {
+		t.Fatalf("root removes nobody's %s and writes it again: %s", rel, r)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(p.path(rel), &st); err != nil || st.Uid != 0 || st.Mode&0o777 != 0o600 {
+		t.Errorf("%s made again by root: uid %d mode %o (%v), want root's, 0600", rel, st.Uid, st.Mode&0o777, err)
+	}
+	b, e := nobodyReads(t, p, p.path(rel))
+	if e != syscall.EACCES {
+		t.Errorf("nobody reads root's new %s: %v, want EACCES", rel, e)
+	}
+	noSecret(t, "root's new "+rel, b, "PIN-")
+}

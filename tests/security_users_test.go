@@ -449,6 +449,17 @@ func TestSecurityRestoreAndApplyAsCaller(t *testing.T) {
 	if _, err := os.Lstat(p.backing(srel)); !os.IsNotExist(err) {
 		t.Errorf("%s is back after nobody's restores: %v", srel, err)
 	}
+	// Root's own restore brings the file back with its version's mode.
+	if r := paracfs(t, p.Dir, "restore", srel+"@"+itoa(int(secretRev))); r.Code != 0 {
+		t.Fatalf("root's paracfs restore: %s", r)
+	}
+	var rst syscall.Stat_t
+	if err := syscall.Lstat(p.backing(srel), &rst); err != nil || rst.Mode&0o777 != 0o600 {
+		t.Errorf("%s restored by root: mode %o (%v), want its version's 0600", srel, rst.Mode&0o777, err)
+	}
+	if b, e := nobodyReads(t, p, p.path(srel)); e != syscall.EACCES {
+		t.Errorf("nobody reads root's restored %s: %v %q, want EACCES", srel, e, b)
+	}
 
 	// Root's refused bytes are not nobody's.
 	const rrel = "shared/r.yaml"

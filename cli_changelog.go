@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"time"
 
@@ -24,6 +25,21 @@ func appendEntry(dir, logRel string, e *changelog.Entry) {
 	uid := uint32(os.Getuid())
 	e.Timestamp, e.ProcessID, e.UID, e.Command = changelog.Timestamp(time.Now()), os.Getpid(), &uid, "paracfs"
 	changelog.AppendTo(f, e)
+}
+
+// openLogRead opens a change log (or its rotated part) for reading: a
+// symlink planted at its name is not followed, a FIFO does not block
+// (ELOOP, or "not a regular file").
+func openLogRead(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, &os.PathError{Op: "open", Path: path, Err: errors.New("not a regular file")}
+	}
+	return f, nil
 }
 
 // logPathOf is the change log of dir, relative to it: the running daemon's

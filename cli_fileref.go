@@ -141,7 +141,7 @@ func (f fileRef) versions() ([]backing.Version, error) {
 // against its sha256, or the current file when no revision was given.
 func (f fileRef) content() ([]byte, error) {
 	if !f.hasRev {
-		return os.ReadFile(filepath.Join(f.root, filepath.FromSlash(f.rel)))
+		return readMeta(f.root, f.rel)
 	}
 	vs, err := f.versions()
 	if err != nil {

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/paracfs/paracfs/backing"
 )
@@ -20,9 +24,55 @@ import (
 func metaDirOf(dir string) string {
 	in := filepath.Join(dir, backing.MetaDir)
 	if st, err := os.Lstat(in); err == nil && st.IsDir() {
-		return in
+		// Unmounted, a DIR/.paracfs beside an existing data folder is
+		// not paracfs's: anyone who may write DIR could have made it.
+		if st, err := os.Lstat(backing.MetaPath(dir)); err != nil || !st.IsDir() || onFuse(in) {
+			return in
+		}
 	}
 	return backing.MetaPath(dir)
+}
+
+// onFuse says whether path is on a FUSE filesystem (a paracfs mount).
+func onFuse(path string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(path, &st) == nil && st.Type == unix.FUSE_SUPER_MAGIC
+}
+
+// readMeta reads rel (as DIR names it: .paracfs/... for paracfs's data,
+// else a file of DIR) for dir, following no symlink.
+func readMeta(dir, rel string) ([]byte, error) {
+	base, in := dir, rel
+	if r, ok := strings.CutPrefix(rel, backing.MetaDir+"/"); ok {
+		base, in = metaDirOf(dir), r
+	}
+	f, err := openBeneath(base, in, unix.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", f.Name())
+	}
+	return io.ReadAll(f)
+}
+
+// removeMeta removes rel (as readMeta names it) for dir, following no
+// symlink on the way.
+func removeMeta(dir, rel string) error {
+	base, in := dir, rel
+	if r, ok := strings.CutPrefix(rel, backing.MetaDir+"/"); ok {
+		base, in = metaDirOf(dir), r
+	}
+	parent, err := openBeneath(base, filepath.Dir(in), unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	if err := unix.Unlinkat(int(parent.Fd()), filepath.Base(in), 0); err != nil {
+		return &os.PathError{Op: "remove", Path: filepath.Join(base, in), Err: err}
+	}
+	return nil
 }
 
 // metaPath is the path of rel (as DIR names it: .paracfs/... for

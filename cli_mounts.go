@@ -159,7 +159,7 @@ type anyConfig map[string]any
 
 func readState(mountpoint string) (daemonState, error) {
 	var s daemonState
-	b, err := os.ReadFile(metaPath(mountpoint, backing.MetaDir+"/"+backing.StateFile))
+	b, err := readMeta(mountpoint, backing.MetaDir+"/"+backing.StateFile)
 	if err != nil {
 		return s, err
 	}

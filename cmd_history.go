@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/paracfs/paracfs/backing"
@@ -63,7 +62,7 @@ func runHistory(args []string) error {
 		}
 		return nil
 	}
-	current, curErr := os.ReadFile(filepath.Join(f.root, filepath.FromSlash(f.rel)))
+	current, curErr := readMeta(f.root, f.rel)
 	curSum := ""
 	if curErr == nil {
 		curSum = backing.SHA256(current)

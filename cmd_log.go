@@ -109,7 +109,7 @@ func runLog(args []string) error {
 		// follow the size of the log.
 		var batch []*changelog.Entry
 		for i, name := range files {
-			file, err := os.Open(name)
+			file, err := openLogRead(name)
 			if i == 0 && errors.Is(err, os.ErrNotExist) {
 				continue
 			}
@@ -167,7 +167,7 @@ func noLog(err error) error {
 // lastEntries reads the last n entries of a log file that match f (all of
 // them when n is 0).
 func lastEntries(path string, f changelog.Filter, n int) ([]*changelog.Entry, error) {
-	file, err := os.Open(path)
+	file, err := openLogRead(path)
 	if err != nil {
 		return nil, err
 	}

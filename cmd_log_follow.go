@@ -38,7 +38,7 @@ const tailLen = 256
 
 func follow(path string, f changelog.Filter, n int, p *logPrinter) error {
 	fl := &follower{path: path, f: f, p: p}
-	file, err := os.Open(path)
+	file, err := openLogRead(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
@@ -118,7 +118,7 @@ func (fl *follower) noteRead(b []byte) {
 
 // poll reads what was appended since the last look.
 func (fl *follower) poll() error {
-	file, err := os.Open(fl.path)
+	file, err := openLogRead(fl.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		fl.off, fl.tail = 0, nil
 		return nil
@@ -154,7 +154,7 @@ func (fl *follower) poll() error {
 // several rotations between two looks, its entries newer than the newest
 // one read. After a prune, LOG.1 holds only older entries: none is printed.
 func (fl *follower) drainRotated() error {
-	file, err := os.Open(fl.path + backing.RotatedSuffix)
+	file, err := openLogRead(fl.path + backing.RotatedSuffix)
 	if err != nil {
 		return nil // no rotation: a prune or a replaced log, which resync handles
 	}

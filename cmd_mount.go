@@ -305,6 +305,12 @@ var announce = true
 // when the next daemon starts.
 const maxDaemonLog = 1 << 20
 
+// ownedBySelfOrRoot says whether st is root's or this process's user's:
+// anyone else could change it under a root daemon.
+func ownedBySelfOrRoot(st *unix.Stat_t) bool {
+	return st.Uid == 0 || st.Uid == uint32(os.Geteuid())
+}
+
 // daemonize starts the daemon in its own session and waits until it
 // reports that the mount answers, or why it failed. The daemon's stderr,
 // and so its log, is daemon.log in paracfs's data folder beside DIR
@@ -324,18 +330,24 @@ func daemonize(dir, mp string, flags []string) error {
 		return err
 	}
 	var st unix.Stat_t
+	if err := unix.Fstat(int(meta.Fd()), &st); err != nil || !ownedBySelfOrRoot(&st) {
+		meta.Close()
+		return fmt.Errorf("%s belongs to uid %d, neither root nor the daemon's user: paracfs keeps its data there, where its owner could read or change every version; move it away (or chown -R it)", filepath.Join(mbase, mname), st.Uid)
+	}
 	if unix.Fstatat(int(meta.Fd()), "daemon.log", &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Size > maxDaemonLog {
 		unix.Renameat(int(meta.Fd()), "daemon.log", int(meta.Fd()), "daemon.log.1")
 	}
 	meta.Close()
-	logf, err := openBeneath(mbase, mname+"/daemon.log", unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT, 0o644)
+	// O_NONBLOCK: a FIFO planted there must not hang the mount. A hard
+	// link (to a file elsewhere) is refused like a symlink.
+	logf, err := openBeneath(mbase, mname+"/daemon.log", unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NONBLOCK, 0o644)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
 	logName := logf.Name()
-	if fi, err := logf.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s/%s/daemon.log is not a regular file", mbase, mname)
+	if err := unix.Fstat(int(logf.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink != 1 || !ownedBySelfOrRoot(&st) {
+		return fmt.Errorf("%s/%s/daemon.log is not a regular file of the daemon's (a FIFO, a device, another link to a file elsewhere?): move it away", mbase, mname)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {

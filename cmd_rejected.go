@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -177,7 +176,7 @@ func listRejected(dir string, o rejectedOpts) error {
 }
 
 func showRejected(dir string, e rejectedEntry, o rejectedOpts) error {
-	data, err := os.ReadFile(metaPath(dir, e.Kept))
+	data, err := readMeta(dir, e.Kept)
 	if err != nil {
 		return err
 	}
@@ -216,12 +215,12 @@ func diffRejected(dir string, e rejectedEntry, o rejectedOpts) error {
 	if o.context < 0 {
 		return usageError{fmt.Sprintf("--unified %d: must be 0 or more", o.context)}
 	}
-	refused, err := os.ReadFile(metaPath(dir, e.Kept))
+	refused, err := readMeta(dir, e.Kept)
 	if err != nil {
 		return err
 	}
 	// A file removed since is compared with nothing.
-	cur, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(e.Path)))
+	cur, err := readMeta(dir, e.Path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
@@ -260,7 +259,7 @@ func dropRejected(dir string, e rejectedEntry) error {
 	m, err := mountOf(dir)
 	if errors.Is(err, errNotMounted) {
 		// No daemon: DIR is reachable directly.
-		if err := os.Remove(metaPath(dir, e.Kept)); err != nil {
+		if err := removeMeta(dir, e.Kept); err != nil {
 			return err
 		}
 		logDrop(dir, e)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -80,7 +79,7 @@ func listKept(dir string) ([]rejectedEntry, error) {
 // from its log line. It reads the log backward, no further than a little
 // before the oldest kept write, so its cost follows how old that one is.
 func addLogDetails(dir string, es []rejectedEntry) {
-	f, err := os.Open(filepath.Join(dir, logPathOf(dir)))
+	f, err := openLogRead(filepath.Join(dir, logPathOf(dir)))
 	if err != nil {
 		return
 	}

@@ -1,6 +1,7 @@
 package backing
 
 import (
+	"encoding/json"
 	"os"
 	"strconv"
 	"strings"
@@ -198,6 +199,33 @@ func (d *Dir) MayReadVersion(rel string, rev int64, c Caller) bool {
 		}
 	}
 	return a.version(rel, VersionName(rel, rev))
+}
+
+// IndexFor returns rel's history index as c may see it through the mount,
+// when that differs from the file: the sha256 of each version c may not
+// read is left out, for the hash of a short secret gives it back. ok is
+// false when c may read every version listed (the file is served as is).
+func (d *Dir) IndexFor(rel string, c Caller) (data []byte, ok bool) {
+	if privileged(c) {
+		return nil, false
+	}
+	b, err := d.readSmall(HistoryPath(rel) + "/" + HistoryIndex)
+	if err != nil {
+		return nil, false
+	}
+	a := d.accessFor(c)
+	var out []byte
+	for _, v := range ParseIndex(b) {
+		if v.SHA256 != "" && !a.version(rel, VersionName(rel, v.Rev)) {
+			v.SHA256, ok = "", true
+		}
+		line, err := json.Marshal(v)
+		if err != nil {
+			return nil, false
+		}
+		out = append(append(out, line...), '\n')
+	}
+	return out, ok
 }
 
 // history: x is a path inside .paracfs/history/.

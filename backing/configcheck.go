@@ -120,7 +120,13 @@ func (d *Dir) checkFile(rel string) string {
 // leaving out the metadata folder, the change log and temp files, and
 // following no symlink.
 func (d *Dir) walk(dir string, fn func(rel string)) error {
-	ents, err := os.ReadDir(d.ProcPath(dir))
+	fd, err := d.openat(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0) // beneath DIR, through no symlink
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), dir)
+	ents, err := f.ReadDir(-1)
+	f.Close()
 	if err != nil {
 		return err
 	}

@@ -333,7 +333,11 @@ func (d *Dir) prepareMeta() error {
 		if sfd, err := d.openat(MetaDir+"/"+sub, unix.O_PATH|unix.O_DIRECTORY, 0); err != nil {
 			return fmt.Errorf("%s/%s is not a directory (a symlink?): paracfs follows no link in its data; move it away", where, sub)
 		} else {
+			err := ownMetaFolder(sfd, where+"/"+sub)
 			unix.Close(sfd)
+			if err != nil {
+				return err
+			}
 		}
 	}
 	// The daemon's own (docs/security.md): through the mount, the daemon
@@ -342,6 +346,16 @@ func (d *Dir) prepareMeta() error {
 		if sfd, err := d.openat(sub, unix.O_PATH|unix.O_DIRECTORY, 0); err == nil {
 			unix.Fchmodat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(sfd), perm, 0)
 			unix.Close(sfd)
+		}
+	}
+	// Files an older paracfs left readable by all (writeMetaFile).
+	for _, f := range []string{stampsFile, tombstonesFile, goodConfig} {
+		if fd, err := d.openat(f, unix.O_PATH, 0); err == nil {
+			var st unix.Stat_t
+			if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Mode&0o077 != 0 {
+				unix.Fchmodat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), 0o600, 0)
+			}
+			unix.Close(fd)
 		}
 	}
 	if fd, err := d.openat(ControlFile, unix.O_RDONLY|unix.O_CREAT|unix.O_NONBLOCK, 0o600); err != nil {

@@ -39,6 +39,7 @@ func daemonCaller() Caller {
 // is reported in the daemon's log (log/slog); it never fails the commit
 // that is already durable.
 func (d *Dir) appendLog(e *changelog.Entry) {
+	d.hideSum(e)
 	w, err := d.logWriter()
 	if err == nil {
 		err = w.Append(e)
@@ -50,6 +51,26 @@ func (d *Dir) appendLog(e *changelog.Entry) {
 		d.logAppended()
 	}
 	d.maybeRotate()
+}
+
+// hideSum drops the sha256 of a line about a file not everyone may read
+// through its path: the log is world-readable, and the hash of a short
+// secret (a PIN, a token of a few words) gives it back to anyone who
+// hashes the guesses. describeChanges has decided already when the line
+// names changed keys.
+func (d *Dir) hideSum(e *changelog.Entry) {
+	if e.SHA256 == "" || e.Path == "" {
+		return
+	}
+	for _, k := range e.Keys {
+		if k.Hidden {
+			e.SHA256 = ""
+		}
+		return
+	}
+	if !d.ValuesShown(e.Path) {
+		e.SHA256 = ""
+	}
 }
 
 // OnLogAppended registers fn, told of the log's path (relative to DIR)
@@ -185,15 +206,22 @@ func (d *Dir) readRegular(rel string, limit int64) ([]byte, error) {
 	return readAllFd(fd, st.Size, limit)
 }
 
-// writeMetaFile atomically replaces a metadata file.
+// writeMetaFile atomically replaces a metadata file, the daemon's alone
+// (0600): the stamps hold the sha256 of files others may not read, the
+// tombstones the names of deleted ones, config.good.yaml a copy of
+// paracfs.yaml, whatever its own mode.
 func (d *Dir) writeMetaFile(rel string, data []byte) error {
+	return d.writeMetaFileMode(rel, data, 0o600)
+}
+
+func (d *Dir) writeMetaFileMode(rel string, data []byte, perm uint32) error {
 	pfd, leaf, err := d.parent(rel)
 	if err != nil {
 		return err
 	}
 	defer d.closeParent(pfd)
 	tmp := tempName(leaf)
-	fd, err := unix.Openat(pfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o644)
+	fd, err := unix.Openat(pfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, perm)
 	if err != nil {
 		return err
 	}
@@ -211,9 +239,10 @@ func (d *Dir) writeMetaFile(rel string, data []byte) error {
 	return err
 }
 
-// WriteMeta atomically replaces .paracfs/<name> (the daemon's state file).
+// WriteMeta atomically replaces .paracfs/<name> (the daemon's state file),
+// readable by all: the command line reads it as its caller.
 func (d *Dir) WriteMeta(name string, data []byte) error {
-	return d.writeMetaFile(MetaDir+"/"+name, data)
+	return d.writeMetaFileMode(MetaDir+"/"+name, data, 0o644)
 }
 
 // RemoveMeta removes .paracfs/<name>.

@@ -134,15 +134,12 @@ func (d *Dir) openMeta() (moved string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", m.path, err)
 	}
-	// Made by someone else than the daemon, root or DIR's owner, it could
-	// be changed under the daemon: refuse it.
-	var st, dst unix.Stat_t
-	if err := unix.Fstat(m.fd, &st); err != nil {
-		return "", fmt.Errorf("%s: %w", m.path, err)
-	}
-	unix.Fstat(d.fd, &dst)
-	if st.Uid != 0 && st.Uid != uint32(unix.Geteuid()) && st.Uid != dst.Uid {
-		return "", fmt.Errorf("%s belongs to uid %d, neither DIR's owner nor the daemon's user: paracfs keeps its data there; move it away", m.path, st.Uid)
+	// Anyone else than root or the daemon's user who owns it could swap
+	// its folders for theirs, and read every version kept there (they are
+	// 0444, behind 0700 folders): refuse it. DIR's owner included, for a
+	// root daemon keeps the history of other users' files.
+	if err := ownMetaFolder(m.fd, m.path); err != nil {
+		return "", err
 	}
 	if hasOld && curErr == nil {
 		n, gone := d.mergeOld(m.fd)
@@ -155,6 +152,19 @@ func (d *Dir) openMeta() (moved string, err error) {
 	return moved, nil
 }
 
+// ownMetaFolder refuses a data folder that belongs to someone else than
+// root or the daemon's user.
+func ownMetaFolder(fd int, path string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if st.Uid != 0 && st.Uid != uint32(unix.Geteuid()) {
+		return fmt.Errorf("%s belongs to uid %d, neither root nor the daemon's user: paracfs keeps its data there, where its owner could read or change every version; move it away (or chown -R it)", path, st.Uid)
+	}
+	return nil
+}
+
 // mergeOld moves what DIR/.paracfs holds that the sibling lacks into it,
 // folder by folder, drops what both hold (the sibling's is newer), then
 // removes DIR/.paracfs. Each entry moves by one rename, so a crash leaves
@@ -164,6 +174,11 @@ func (d *Dir) openMeta() (moved string, err error) {
 func (d *Dir) mergeOld(mfd int) (int, bool) {
 	ofd, err := openat2(d.fd, MetaDir, unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {
+		return 0, false
+	}
+	var st unix.Stat_t
+	if unix.Fstat(ofd, &st) != nil || !movable(&st) {
+		unix.Close(ofd)
 		return 0, false
 	}
 	n := mergeTree(ofd, mfd)
@@ -178,7 +193,7 @@ func mergeTree(from, to int) int {
 	n := 0
 	for _, name := range dirNames(from) {
 		var a, b unix.Stat_t
-		if unix.Fstatat(from, name, &a, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		if unix.Fstatat(from, name, &a, unix.AT_SYMLINK_NOFOLLOW) != nil || !movable(&a) {
 			continue
 		}
 		err := unix.Fstatat(to, name, &b, unix.AT_SYMLINK_NOFOLLOW)
@@ -207,6 +222,26 @@ func mergeTree(from, to int) int {
 	}
 	fsyncDir(from)
 	return n
+}
+
+// movable says whether an entry of DIR/.paracfs may join the data folder:
+// anyone who may write DIR could have made that folder, and what they put
+// there must not become part of the history (a version root would
+// restore, a folder they could open to all, a link to a file elsewhere).
+// Only a folder of root or the daemon's user that no one else may write
+// is merged (mergeOld checks DIR/.paracfs itself), and in it only folders
+// and regular files of theirs.
+func movable(st *unix.Stat_t) bool {
+	if st.Uid != 0 && st.Uid != uint32(unix.Geteuid()) {
+		return false
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return st.Mode&0o022 == 0
+	case unix.S_IFREG:
+		return true
+	}
+	return false
 }
 
 // dirNames lists the directory dfd (an O_PATH descriptor will do).

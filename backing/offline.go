@@ -1,9 +1,12 @@
 package backing
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // What a reader without an open Dir needs to know about the disk: the
@@ -26,7 +29,7 @@ func TempName(leaf string) string { return tempName(leaf) }
 // a path (MOUNTPOINT/.paracfs, or MetaPath(DIR)). An index that does not
 // exist is an error satisfying errors.Is(err, fs.ErrNotExist).
 func VersionsAt(meta, rel string) ([]Version, error) {
-	b, err := os.ReadFile(filepath.Join(historyAt(meta, rel), HistoryIndex))
+	b, err := readBeneath(meta, historyIn(rel)+"/"+HistoryIndex)
 	if err != nil {
 		return nil, err
 	}
@@ -37,14 +40,40 @@ func VersionsAt(meta, rel string) ([]Version, error) {
 // VersionsAt) and checked against the sha256 its index recorded.
 func ReadVersionAt(meta, rel string, v Version) ([]byte, error) {
 	return versionBytes(rel, v, func(name string) ([]byte, error) {
-		return os.ReadFile(filepath.Join(historyAt(meta, rel), name))
+		return readBeneath(meta, historyIn(rel)+"/"+name)
 	})
 }
 
-// historyAt is the folder of rel's versions under the data folder meta.
-func historyAt(meta, rel string) string {
+// historyIn is the folder of rel's versions inside the data folder.
+func historyIn(rel string) string {
 	in, _ := metaRel(HistoryPath(rel))
-	return filepath.Join(meta, filepath.FromSlash(in))
+	return in
+}
+
+// readBeneath reads the regular file rel inside the folder base (the data
+// folder, which root may read for anyone) with openat2(RESOLVE_BENEATH|
+// RESOLVE_NO_SYMLINKS): a symlink planted at base or on the way is not
+// followed, a FIFO does not block.
+func readBeneath(base, rel string) ([]byte, error) {
+	path := filepath.Join(base, filepath.FromSlash(rel))
+	dfd, err := unix.Open(base, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: base, Err: err}
+	}
+	defer unix.Close(dfd)
+	fd, err := openat2(dfd, rel, unix.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, &os.PathError{Op: "open", Path: path, Err: errors.New("not a regular file")}
+	}
+	return readAllFd(fd, st.Size, 1<<40)
 }
 
 // versionBytes reads version v of rel with read, given its name inside

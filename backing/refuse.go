@@ -268,7 +268,11 @@ func (d *Dir) refuse(r *Refusal, c Caller, data []byte, current int64) *Refusal 
 		e.SHA256 = sha256hex(data)
 	}
 	d.appendLog(e)
-	d.stats.refusal(r, c, !shown)
+	var was *Stat
+	if st, err := d.Lstat(r.Path); err == nil {
+		was = &st
+	}
+	d.stats.refusal(r, c, !shown, was)
 	return r
 }
 

@@ -32,6 +32,10 @@ type RefusalNote struct {
 	Kept    string `json:"kept,omitempty"`
 	Uid     uint32 `json:"uid"`
 	Hidden  bool   `json:"hidden,omitempty"` // Reason quotes what not everyone may read
+
+	// The file's owner, group and mode (type bits included) when it was
+	// refused; mode 0: there was no file. Never shown.
+	owner, group, mode uint32
 }
 
 // lastRefusals is how many refusals Stats keeps.
@@ -48,7 +52,7 @@ type stats struct {
 
 func (s *stats) committed() { s.commits.Add(1) }
 
-func (s *stats) refusal(r *Refusal, c Caller, hidden bool) {
+func (s *stats) refusal(r *Refusal, c Caller, hidden bool, was *Stat) {
 	s.refused.Add(1)
 	switch r.Op {
 	case OpConflict:
@@ -60,6 +64,9 @@ func (s *stats) refusal(r *Refusal, c Caller, hidden bool) {
 	}
 	note := RefusalNote{Time: changelog.Timestamp(time.Now()), Path: r.Path, Op: r.Op, Reason: r.Reason,
 		Errno: ErrnoName(r.Errno()), Pid: c.Pid, Command: c.Command, Kept: r.Kept, Uid: c.Uid, Hidden: hidden}
+	if was != nil {
+		note.owner, note.group, note.mode = was.Uid, was.Gid, was.Mode
+	}
 	s.mu.Lock()
 	s.ring[s.next] = note
 	s.next = (s.next + 1) % lastRefusals
@@ -69,16 +76,29 @@ func (s *stats) refusal(r *Refusal, c Caller, hidden bool) {
 
 // StatsFor is Stats as caller c may see it: a refusal's reason that not
 // everyone may read is shown to its writer, to root and the daemon's user,
-// and to those who may read the file now; to others it says hidden.
+// and to those who may read the file now, and could read it as it was
+// when it was refused if its owner changed since (a name deleted and made
+// again gives no rights over what it held); to others it says hidden.
 func (d *Dir) StatsFor(c Caller) Stats {
 	st := d.Stats()
 	for i := range st.Last {
 		n := &st.Last[i]
-		if n.Hidden && !privileged(c) && n.Uid != c.Uid && !d.MayRead(n.Path, c) {
+		if n.Hidden && !privileged(c) && n.Uid != c.Uid && !d.mayReadRefused(n, c) {
 			n.Reason = HiddenReason(n.Path)
 		}
 	}
 	return st
+}
+
+// mayReadRefused reports whether c may read what refusal n quotes.
+func (d *Dir) mayReadRefused(n *RefusalNote, c Caller) bool {
+	if n.mode == 0 || !d.MayRead(n.Path, c) {
+		return false // no file then: its writer's alone
+	}
+	if st, err := d.Lstat(n.Path); err == nil && st.Uid == n.owner {
+		return true
+	}
+	return permits(c.Uid, d.accessFor(c).groups, n.owner, n.group, n.mode, 4)
 }
 
 // Stats returns the counters and the last refusals, oldest first.

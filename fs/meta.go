@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
@@ -316,3 +317,41 @@ func (r *Root) metaVisible(ctx context.Context, rel string, out []fuse.DirEntry)
 	}
 	return shown
 }
+
+// openIndex serves a history index to a caller who may not read every
+// version it lists as backing.IndexFor shows it to them, without the
+// sha256 of those versions; ok is false for any other open.
+func (n *Node) openIndex(rel string, flags uint32, c backing.Caller) (fs.FileHandle, bool) {
+	x, ok := strings.CutPrefix(rel, backing.HistoryDir+"/")
+	if !ok || writes(flags) || !strings.HasSuffix(x, "/"+backing.HistoryIndex) {
+		return nil, false
+	}
+	data, ok := n.r.d.IndexFor(strings.TrimSuffix(x, "/"+backing.HistoryIndex), c)
+	if !ok {
+		return nil, false
+	}
+	return &indexReader{data: data, opener: c.Pid}, true
+}
+
+// indexReader reads the index bytes openIndex made.
+type indexReader struct {
+	data   []byte
+	opener int
+}
+
+var (
+	_ = (fs.FileReader)((*indexReader)(nil))
+	_ = (fs.FileFlusher)((*indexReader)(nil))
+)
+
+func (r *indexReader) openedBy() int { return r.opener }
+
+func (r *indexReader) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if off >= int64(len(r.data)) {
+		return fuse.ReadResultData(nil), 0
+	}
+	return fuse.ReadResultData(r.data[off:min(off+int64(len(dest)), int64(len(r.data)))]), 0
+}
+
+// Flush does nothing: a reader commits nothing.
+func (r *indexReader) Flush(ctx context.Context) syscall.Errno { return 0 }

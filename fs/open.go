@@ -31,6 +31,9 @@ func (n *Node) openAs(ctx context.Context, rel string, flags uint32) (fs.FileHan
 		return nil, 0, e
 	}
 	c := n.r.caller(ctx)
+	if fh, ok := n.openIndex(rel, flags, c); ok {
+		return fh, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NOFLUSH, 0
+	}
 	if writes(flags) && d.Managed(rel) {
 		if d.IsLog(rel) {
 			return n.openLog(rel, flags, c)
@@ -164,6 +167,12 @@ func (n *Node) create(ctx context.Context, name string, flags, mode uint32, out 
 		}
 	}
 	if d.Managed(rel) {
+		if st, err := d.Lstat(rel); err == nil && st.Uid != c.Uid && n.r.hidden(ctx, rel) {
+			// The caller removed another user's file and makes the name
+			// again: a new file, the caller's, as on any filesystem, not
+			// that user's with its mode and ACL (who could then read it).
+			n.r.freeFor(ctx, rel)
+		}
 		if st, err := d.Lstat(rel); err == nil && !n.r.hidden(ctx, rel) {
 			// Known to the backing directory but not to the kernel's cache.
 			if flags&syscall.O_EXCL != 0 {

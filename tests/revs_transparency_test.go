@@ -69,7 +69,9 @@ func TestRevsCopyToNewName(t *testing.T) {
 		lines := logSince(t, p.Dir, n)
 		toolOnlyPaths(t, lines, c.dst)
 		e := revsOnly(t, lines, c.dst, "create", 11)
-		if e.SHA256 != sha256hex(state) {
+		// rsync writes the new file 0600, and sets its mode after: a file
+		// not everyone may read has no sum in the world-readable log.
+		if want := sha256hex(state); e.SHA256 != want && (e.SHA256 != "" || !strings.Contains(e.Raw, `{"hidden":true}`)) {
 			t.Errorf("%s: the create line's sha256 is not the copied bytes'\n%s", c.name, e)
 		}
 	}

@@ -238,6 +238,15 @@ func TestSecurityHistoryFollowsThePath(t *testing.T) {
 		b, _ := nobodyReads(t, p, historyFile(p, srel, r))
 		noSecret(t, "version "+itoa(int(r))+" of "+srel, b, "PIN-")
 	}
+	// The index lists root's versions, but not their sha256: the hash of a
+	// short secret gives it back.
+	idx, e := nobodyReads(t, p, p.path(".paracfs/history/"+srel+"/.index.jsonl"))
+	if e != 0 || !strings.Contains(idx, sha256hex([]byte("mine: 1\n"))) {
+		t.Errorf("nobody reads the index of the name it made again: %v\n%s", e, idx)
+	}
+	for _, pin := range []string{"PIN-3333", "PIN-4444"} {
+		noSecret(t, "the index of "+srel, idx, sha256hex([]byte("pin: "+pin+"\n")))
+	}
 	r = nobodyParacfs(t, p, p.Dir, "show", srel+"@"+itoa(int(secretRev)))
 	if r.Code == 0 {
 		t.Errorf("nobody shows root's old version of the name it made again: %s", r)
@@ -346,6 +355,23 @@ func TestSecurityLogAndStatusHideValues(t *testing.T) {
 		}
 		noSecret(t, "paracfs "+strings.Join(args, " "), r.Stdout+r.Stderr, "PIN-")
 	}
+	// Root's file deleted, its name made again by nobody, who may read
+	// that new file: root's refusals of the name stay hidden from nobody.
+	n = len(logLines(t, p.Dir))
+	if err := os.Remove(p.path(srel)); err != nil {
+		t.Fatal(err)
+	}
+	waitLogOp(t, p, n, srel, "delete")
+	if res := pyWriteAsNobody(t, p, srel, []byte("mine: 1\n")); res.Errno != 0 {
+		t.Fatalf("nobody makes %s again: %s", srel, res.Error)
+	}
+	for _, args := range [][]string{{"status"}, {"status", "--json"}} {
+		r := nobodyParacfs(t, p, p.Dir, args...)
+		if r.Code != 0 || !strings.Contains(r.Stdout, "hidden") {
+			t.Errorf("paracfs %s as nobody, after it made %s again: %s", strings.Join(args, " "), srel, r)
+		}
+		noSecret(t, "paracfs "+strings.Join(args, " ")+" after nobody made "+srel+" again", r.Stdout+r.Stderr, "PIN-")
+	}
 	unmountCmd(t, p)
 	logText, _ = nobodyReads(t, p, p.path(logRel))
 	noSecret(t, "the change log in DIR", logText, "PIN-")
@@ -422,6 +448,17 @@ func TestSecurityRestoreAndApplyAsCaller(t *testing.T) {
 	noSecret(t, "paracfs restore", r.Stdout+r.Stderr, "PIN-")
 	if _, err := os.Lstat(p.backing(srel)); !os.IsNotExist(err) {
 		t.Errorf("%s is back after nobody's restores: %v", srel, err)
+	}
+	// Root's own restore brings the file back with its version's mode.
+	if r := paracfs(t, p.Dir, "restore", srel+"@"+itoa(int(secretRev))); r.Code != 0 {
+		t.Fatalf("root's paracfs restore: %s", r)
+	}
+	var rst syscall.Stat_t
+	if err := syscall.Lstat(p.backing(srel), &rst); err != nil || rst.Mode&0o777 != 0o600 {
+		t.Errorf("%s restored by root: mode %o (%v), want its version's 0600", srel, rst.Mode&0o777, err)
+	}
+	if b, e := nobodyReads(t, p, p.path(srel)); e != syscall.EACCES {
+		t.Errorf("nobody reads root's restored %s: %v %q, want EACCES", srel, e, b)
 	}
 
 	// Root's refused bytes are not nobody's.
@@ -578,6 +615,9 @@ func TestSecurityNothingLeaksToNobody(t *testing.T) {
 		t.Fatal(err)
 	}
 	sharedDir(t, p, "shared")
+	// The sha256 of a short secret gives it back to whoever hashes the
+	// guesses: none may show either.
+	var sums []string
 	for _, rel := range []string{"private/p.yaml", "shared/s.yaml"} {
 		if res := pyWrite(t, p.Dir, rel, "trunc", []byte("pin: none\n")); res.Errno != 0 {
 			t.Fatal(res.Error)
@@ -589,12 +629,24 @@ func TestSecurityNothingLeaksToNobody(t *testing.T) {
 			if res := pyWrite(t, p.Dir, rel, "trunc", []byte(data)); res.Errno != 0 {
 				t.Fatal(res.Error)
 			}
+			sums = append(sums, sha256hex([]byte(data)))
 		}
 		for _, data := range []string{"pin: [PIN-9999\n", "revision: PIN-9998\n"} {
 			if res := pyWrite(t, p.Dir, rel, "trunc", []byte(data)); res.errno() != syscall.EBADMSG {
 				t.Fatalf("invalid write to %s: %s", rel, res.Error)
 			}
+			sums = append(sums, sha256hex([]byte(data)))
 		}
+		// A change behind the mount's back, noticed by root's read: its
+		// stamp is kept among paracfs's data, and logged.
+		outside := []byte("pin: PIN-7070\n")
+		if err := os.WriteFile(p.backing(rel), outside, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		n := len(logLines(t, p.Dir))
+		assertContent(t, p, rel, outside)
+		waitLogOp(t, p, n, rel, "external")
+		sums = append(sums, sha256hex(outside))
 	}
 	// nobody's own file, whose revision it tries to forge.
 	if res := pyWriteAsNobody(t, p, "shared/mine.yaml", []byte("a: 1\n")); res.Errno != 0 {
@@ -603,7 +655,7 @@ func TestSecurityNothingLeaksToNobody(t *testing.T) {
 	revBefore := rev(t, p.path("shared/mine.yaml"))
 	toolNeedPython(t)
 	r := runAsNobody(t, p.Dir, toolPython, "-c", `import os, sys
-for name in ("user.paracfs.revision", "user.paracfs.x"):
+for name in ("user.paracfs.revision", "user.paracfs.rev", "user.paracfs.x", "trusted.paracfs.rev"):
     try:
         os.setxattr("shared/mine.yaml", name, b"99")
         print("set", name)
@@ -614,8 +666,8 @@ try:
     print("removed")
 except OSError as e:
     print("errno", e.errno)`)
-	if r.Code != 0 || strings.Count(r.Stdout, "errno 1\n") != 3 {
-		t.Errorf("nobody forging user.paracfs.* xattrs on its own file: %s, want EPERM thrice", r)
+	if r.Code != 0 || strings.Count(r.Stdout, "errno 1\n") != 5 {
+		t.Errorf("nobody forging user.paracfs.* and trusted.* xattrs on its own file: %s, want EPERM five times", r)
 	}
 	if got := rev(t, p.path("shared/mine.yaml")); got != revBefore {
 		t.Errorf("revision of nobody's file after its forging attempts: %d, want %d", got, revBefore)
@@ -638,6 +690,9 @@ except OSError as e:
 	}
 	w := walk(p.Dir)
 	noSecret(t, "the mount, walked and read as nobody", w.Text, "PIN-")
+	for _, sum := range sums {
+		noSecret(t, "the mount, walked and read as nobody (the sha256 of a secret)", w.Text, sum)
+	}
 	var sawLog, sawMine bool
 	for _, f := range w.Read {
 		sawLog = sawLog || strings.HasSuffix(f, logRel)
@@ -652,7 +707,49 @@ except OSError as e:
 	unmountCmd(t, p)
 	w = walk(p.Dir)
 	noSecret(t, "DIR unmounted, walked and read as nobody", w.Text, "PIN-")
+	for _, sum := range sums {
+		noSecret(t, "DIR unmounted, walked and read as nobody (the sha256 of a secret)", w.Text, sum)
+	}
+	// Unmounted, a stamp can be set only by who may write the file.
+	r = runAsNobody(t, p.Dir, toolPython, "-c", `import os
+for f in ("shared/s.yaml", "private/p.yaml"):
+    try:
+        os.setxattr(f, "user.paracfs.rev", b"99")
+        print("set", f)
+    except OSError as e:
+        print("errno", e.errno)`)
+	if r.Code != 0 || strings.Count(r.Stdout, "errno 13\n") != 2 {
+		t.Errorf("nobody forging the stamp of root's files in DIR unmounted: %s, want EACCES twice", r)
+	}
 	if len(w.Read) == 0 {
 		t.Errorf("nobody read nothing in DIR unmounted: the walk proves nothing")
 	}
+}
+
+// A user who removes another user's file and makes the name again at once
+// (rm x; write x, as git or install do) makes a file of its own, with its
+// own mode, as on any filesystem: not the other user's file with the old
+// owner and mode, who could then read what was written.
+func TestSecurityRecreatedNameIsTheCreators(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	openToOthers(t, p)
+	mount(t, p, "--allow-other")
+	sharedDir(t, p, "shared")
+	const rel = "shared/v.yaml"
+	if res := pyWriteAsNobody(t, p, rel, []byte("n: 1\n")); res.Errno != 0 {
+		t.Fatal(res.Error)
+	}
+	if r := run(t, p.Dir, "sh", "-c", "umask 077; rm "+rel+" && printf 'pin: PIN-4545\\n' > "+rel); r.Code != 0 {
+		t.Fatalf("root removes nobody's %s and writes it again: %s", rel, r)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(p.path(rel), &st); err != nil || st.Uid != 0 || st.Mode&0o777 != 0o600 {
+		t.Errorf("%s made again by root: uid %d mode %o (%v), want root's, 0600", rel, st.Uid, st.Mode&0o777, err)
+	}
+	b, e := nobodyReads(t, p, p.path(rel))
+	if e != syscall.EACCES {
+		t.Errorf("nobody reads root's new %s: %v, want EACCES", rel, e)
+	}
+	noSecret(t, "root's new "+rel, b, "PIN-")
 }

@@ -191,16 +191,6 @@ func open(root string, cfg Config, exclusive bool) (*Dir, error) {
 // by path (as /proc/self/fd/N/rel).
 func (d *Dir) Fd() int { return d.fd }
 
-// ProcPath names rel through the directory descriptor, for libraries that
-// take paths. It never resolves through the mount.
-func (d *Dir) ProcPath(rel string) string {
-	dfd, in, err := d.resolve(rel)
-	if err != nil {
-		return "/nonexistent/" + rel // opened without paracfs's data
-	}
-	return "/proc/self/fd/" + strconv.Itoa(dfd) + "/" + in
-}
-
 // Close waits for commits in flight, then closes the log and DIR.
 func (d *Dir) Close() error {
 	d.closeMu.Lock()

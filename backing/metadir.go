@@ -19,7 +19,7 @@ import (
 // it does not know inside .parac) would meet it.
 //
 // Callers keep naming that data as before, MetaDir + "/...": the lowest
-// helpers here (openat, parent, Lstat, ProcPath) send those names to a
+// helpers here (openat, parent, Lstat) send those names to a
 // descriptor of the sibling, opened once in Open, with the prefix cut.
 // Through the mount, .paracfs stays reachable by name at DIR's top.
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/paracfs/paracfs/backing"
 )
 
 // storeBytes sums the sizes of the history's objects and the kept refused
@@ -197,5 +199,171 @@ func TestLimitDescriptors(t *testing.T) {
 		t.Errorf("a read handle once the others closed: %v", err)
 	} else {
 		f.Close()
+	}
+}
+
+// Each bound's key is accepted in paracfs.yaml, by `paracfs check` and by
+// a commit of the file through the mount, and a bad value is refused with
+// a line naming the key.
+func TestLimitConfigKeys(t *testing.T) {
+	p := newProject(t)
+	for _, c := range []struct{ good, bad string }{
+		{"store_max_size: 1MiB", "store_max_size: lots"},
+		{"log_max_size: 0", "log_max_size: -5"},
+		{"staging_max_size: 64MiB", "staging_max_size: 100"},
+		{"fd_reserve: 64", "fd_reserve: many"},
+	} {
+		key := strings.SplitN(c.good, ":", 2)[0]
+		if err := os.WriteFile(p.path("paracfs.yaml"), []byte(c.good+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if r := paracfs(t, p.Root, "check", p.Dir); r.Code != 0 {
+			t.Errorf("paracfs check with %q: %s", c.good, r)
+		}
+		if err := os.WriteFile(p.path("paracfs.yaml"), []byte(c.bad+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if r := paracfs(t, p.Root, "check", p.Dir); r.Code == 0 || !strings.Contains(r.Stderr, "key "+key+":") {
+			t.Errorf("paracfs check with %q: %s; want a failure naming the key", c.bad, r)
+		}
+	}
+	os.Remove(p.path("paracfs.yaml"))
+	mount(t, p)
+	for _, c := range []struct{ good, bad string }{
+		{"store_max_size: 1MiB\nstaging_max_size: 2MiB\nfd_reserve: 64\nlog_max_size: 1MiB\n", "staging_max_size: 2 MiB please\n"},
+	} {
+		if err := os.WriteFile(p.path("paracfs.yaml"), []byte(c.good), 0o644); err != nil {
+			t.Errorf("a commit of paracfs.yaml setting every bound: %v", err)
+		}
+		err := os.WriteFile(p.path("paracfs.yaml"), []byte(c.bad), 0o644)
+		es := forPath(logLines(t, p.Dir), "paracfs.yaml")
+		if errnoOf(err) != syscall.EBADMSG || len(es) == 0 || es[len(es)-1].Op != "invalid" || !strings.Contains(es[len(es)-1].Reason, "staging_max_size") {
+			t.Errorf("a commit of paracfs.yaml with %q: %v, log %v; want EBADMSG and a reason naming the key", c.bad, err, es)
+		}
+	}
+	// The bounds committed are in force: 3 MiB staged past the 2 MiB bound.
+	f, err := os.OpenFile(p.path("agents/specs/coder.md"), os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, werr := f.Write(bytes.Repeat([]byte("s"), 3<<20))
+	f.Close()
+	if errnoOf(werr) != syscall.ENOSPC {
+		t.Errorf("a 3 MiB write under staging_max_size: 2MiB from paracfs.yaml: %v, want ENOSPC", werr)
+	}
+}
+
+// The daemon's memory stays near the staging bound whatever the writers
+// stage: 40 handles each writing 15 MiB under a 64 MiB bound. Before the
+// bound, the same took a daemon to 1.26 GB.
+func TestLimitStagingMemory(t *testing.T) {
+	p := newProject(t)
+	const bound = 64 << 20
+	mount(t, p, "--staging-max-size", "64MiB")
+	pid := p.daemonPid(t)
+	status := func() (rss, hwm int64) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			var kb int64
+			if n, _ := fmt.Sscanf(line, "VmRSS: %d kB", &kb); n == 1 {
+				rss = kb << 10
+			}
+			if n, _ := fmt.Sscanf(line, "VmHWM: %d kB", &kb); n == 1 {
+				hwm = kb << 10
+			}
+		}
+		return rss, hwm
+	}
+	start, _ := status()
+	chunk := bytes.Repeat([]byte("m"), 1<<20)
+	var files []*os.File
+	full, refused := 0, 0
+	for i := 0; i < 40; i++ {
+		f, err := os.OpenFile(p.path(fmt.Sprintf("memory/knowledge/big-%d.md", i)), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+		var werr error
+		for j := 0; j < 15 && werr == nil; j++ {
+			_, werr = f.Write(chunk)
+		}
+		switch {
+		case werr == nil:
+			full++
+		case errnoOf(werr) == syscall.ENOSPC:
+			refused++
+		default:
+			t.Errorf("handle %d: %v, want ENOSPC past the bound", i, werr)
+		}
+	}
+	_, hwm := status()
+	for _, f := range files {
+		f.Close()
+	}
+	figure(t, "staging: 40 handles x 15 MiB under a 64 MiB bound: %d staged whole, %d refused with ENOSPC; daemon RSS %d MiB at start, peak %d MiB (race build %v)", full, refused, start>>20, hwm>>20, raceEnabled())
+	if full == 0 || full > bound/(15<<20) || refused == 0 {
+		t.Errorf("%d handles staged 15 MiB whole, %d refused: want at most %d whole under a 64 MiB bound", full, refused, bound/(15<<20))
+	}
+	// The race detector's shadow memory multiplies what each byte costs.
+	if !raceEnabled() && hwm-start > 2*bound+32<<20 {
+		t.Errorf("the daemon's peak RSS grew by %d MiB under a %d MiB staging bound, want at most %d MiB", (hwm-start)>>20, bound>>20, (2*bound+32<<20)>>20)
+	}
+}
+
+// At the machine's descriptor limit (20000 here, as where the daemon ran
+// out of descriptors with 20k read handles open) and the default
+// fd_reserve, read handles get EMFILE before the daemon's descriptors run
+// out, and commits and new files go on meanwhile.
+func TestLimitDescriptors20k(t *testing.T) {
+	needTool(t, "prlimit")
+	const limit, want = 20000, 20000 - backing.DefaultFdReserve
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) != nil || rl.Max < want+200 {
+		t.Skipf("this process may open %d descriptors, fewer than the %d the test holds", rl.Max, want+200)
+	}
+	rl.Cur = rl.Max
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+	p := newProject(t)
+	t.Cleanup(func() { unmountAll(t, p.Root) })
+	if r := run(t, p.Root, "prlimit", fmt.Sprintf("--nofile=%d:%d", limit, limit), paracfsBin, "mount", p.Dir); r.Code != 0 || !isMounted(p.Dir) {
+		t.Fatalf("paracfs mount under a %d-descriptor limit: %s", limit, r)
+	}
+	if pid := p.daemonPid(t); pid > 0 {
+		p.addPid(pid)
+	}
+	const rel = "agents/specs/coder.md"
+	var open []*os.File
+	defer func() {
+		for _, f := range open {
+			f.Close()
+		}
+	}()
+	var failed error
+	for len(open) < want+100 {
+		f, err := os.Open(p.path(rel))
+		if err != nil {
+			failed = err
+			break
+		}
+		open = append(open, f)
+	}
+	figure(t, "descriptors: under a %d limit and the default fd_reserve, %d read handles opened, then %v", limit, len(open), failed)
+	if errnoOf(failed) != syscall.EMFILE || len(open) != want {
+		t.Fatalf("after %d read handles: %v; want EMFILE at the %dth", len(open), failed, want+1)
+	}
+	for i := 0; i < 5; i++ {
+		if err := os.WriteFile(p.path("memory/knowledge/architecture.md"), []byte(fmt.Sprintf("# %d\n", i)), 0o644); err != nil {
+			t.Fatalf("commit %d while %d read handles are open: %v", i, len(open), err)
+		}
+		if err := os.WriteFile(p.path(fmt.Sprintf("memory/knowledge/new-%d.md", i)), []byte("new\n"), 0o644); err != nil {
+			t.Fatalf("new file %d while %d read handles are open: %v", i, len(open), err)
+		}
+	}
+	if err := os.WriteFile(p.path("project.yaml"), []byte("name: [\n"), 0o644); errnoOf(err) != syscall.EBADMSG {
+		t.Errorf("an invalid write while the read handles are at their bound: %v, want EBADMSG (refused and kept)", err)
 	}
 }

@@ -165,7 +165,16 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	var pre syncSet
 	defer pre.flush()
 	pre.add(d.takePending(w.Path))
-	d.recordFirst(pfd, leaf, w.Path, cur, &pre)
+	if err := d.recordFirst(pfd, leaf, w.Path, cur, &pre); err != nil {
+		// The version about to be replaced is on disk nowhere else: a
+		// commit now would lose it from the history for good.
+		r, ok := diskRefusal(w.Path, err)
+		if !ok {
+			r = &Refusal{Op: OpIOError, Path: w.Path}
+		}
+		r.Reason = fmt.Sprintf("revision %d, which this write would replace, could not be kept in the history: %v", cur.rev, err)
+		return Result{}, d.refuse(r, w.Caller, w.Data, cur.rev)
+	}
 	data := w.Data
 	if stamp {
 		data = doc.Stamped(next)

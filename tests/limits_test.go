@@ -367,3 +367,69 @@ func TestLimitDescriptors20k(t *testing.T) {
 		t.Errorf("an invalid write while the read handles are at their bound: %v, want EBADMSG (refused and kept)", err)
 	}
 }
+
+// Revisions never wrap: a stamp forged at int64 max on the backing file
+// (user.paracfs.rev, as a commit writes it, matching the file) or a
+// `revision:` field at int64 max written into a committed file while
+// unmounted is not believed.
+// The file counts as changed behind the mount's back, logged once as
+// external; the commits after it go on from a small revision, and none of
+// them logs another external line.
+func TestRevisionForgedAtInt64Max(t *testing.T) {
+	p := newProject(t)
+	const md, yml = "memory/knowledge/architecture.md", "memory/context/forged.yaml"
+	mount(t, p)
+	if err := os.WriteFile(p.path(md), []byte("# one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p.path(yml), []byte("revision: 0\na: 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := paracfs(t, p.Root, "unmount", p.Dir); r.Code != 0 {
+		t.Fatalf("unmount: %s", r)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(p.backing(md), &st); err != nil {
+		t.Fatal(err)
+	}
+	forged := fmt.Sprintf("9223372036854775807 %s %d %d", sha256hex([]byte("# one\n")), st.Size, st.Mtim.Sec*1e9+st.Mtim.Nsec)
+	if err := syscall.Setxattr(p.backing(md), "user.paracfs.rev", []byte(forged), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p.backing(yml), []byte("revision: 9223372036854775807\na: 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mount(t, p)
+	n := len(logLines(t, p.Dir))
+	for i := 1; i <= 4; i++ {
+		if err := os.WriteFile(p.path(md), []byte(fmt.Sprintf("# commit %d\n", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p.path(yml), []byte(fmt.Sprintf("a: %d\n", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, rel := range []string{md, yml} {
+		if r := rev(t, p.path(rel)); r < 0 || r > 10 {
+			t.Errorf("%s after 4 commits on a forged revision: revision %d, want a small one", rel, r)
+		}
+		external, last := 0, int64(-1)
+		for _, e := range forPath(logSince(t, p.Dir, n), rel) {
+			if e.Revision != nil && *e.Revision < 0 {
+				t.Errorf("a negative revision in the log: %s", e.Raw)
+			}
+			switch e.Op {
+			case "external":
+				external++
+			case "commit", "create":
+				if *e.Revision <= last {
+					t.Errorf("%s: revision %d after %d", rel, *e.Revision, last)
+				}
+				last = *e.Revision
+			}
+		}
+		if external != 1 {
+			t.Errorf("%s: %d external lines after a forged revision and 4 commits, want 1", rel, external)
+		}
+	}
+}

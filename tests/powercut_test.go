@@ -230,20 +230,39 @@ func powerCutRound(t *testing.T, seed int64, target int) {
 			continue
 		}
 		listed := map[int64]string{}
-		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			var v struct {
-				Rev     int64  `json:"revision"`
-				SHA256  string `json:"sha256"`
-				Dropped bool   `json:"dropped"`
-			}
-			if json.Unmarshal([]byte(line), &v) == nil && !v.Dropped {
-				listed[v.Rev] = v.SHA256
-			}
+		for _, v := range pcIndex(b) {
+			listed[v.Rev] = v.SHA256
 		}
 		for _, c := range st.commits {
 			if c.rel == rel && listed[c.rev] != sha256hex(c.data) {
 				t.Errorf("history index of %s lists revision %d as %q, want sha256 %s\n%s", rel, c.rev, listed[c.rev], sha256hex(c.data), b)
 			}
+		}
+	}
+	// Every version any index lists is whole, the fixture's versions from
+	// before the mount among them.
+	hist := p.backing(".paracfs/history")
+	filepath.Walk(hist, func(path string, fi os.FileInfo, err error) error {
+		if err != nil || fi.Name() != ".index.jsonl" {
+			return nil
+		}
+		rel, _ := filepath.Rel(hist, filepath.Dir(path))
+		b, _ := os.ReadFile(path)
+		for _, v := range pcIndex(b) {
+			got, err := os.ReadFile(filepath.Join(filepath.Dir(path), strconv.FormatInt(v.Rev, 10)+filepath.Ext(rel)))
+			if err != nil || sha256hex(got) != v.SHA256 {
+				t.Errorf("history of %s lists revision %d (sha256 %s), its bytes: %d, %v", rel, v.Rev, v.SHA256, len(got), err)
+			}
+		}
+		return nil
+	})
+	for _, rel := range pcRels(st) {
+		if rel == preRel || strings.HasPrefix(path.Base(rel), "new-") {
+			continue
+		}
+		want, _ := os.ReadFile(filepath.Join("testdata/parac", rel))
+		if got, err := os.ReadFile(p.backing(".paracfs/history/" + rel + "/0.md")); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("the version of %s from before the mount: %d bytes, %v; want the fixture's %d", rel, len(got), err, len(want))
 		}
 	}
 	// The version from before the mount, when the file was committed.
@@ -276,6 +295,30 @@ func powerCutRound(t *testing.T, seed int64, target int) {
 	if t.Failed() {
 		t.Logf("log after the cut:\n%s", readFile(t, p.backing(logRel)))
 	}
+}
+
+type pcVersion struct {
+	Rev     int64  `json:"revision"`
+	SHA256  string `json:"sha256"`
+	Dropped bool   `json:"dropped"`
+}
+
+// pcIndex returns the versions a history index lists (a version listed
+// again replaces the earlier line; a dropped one is gone).
+func pcIndex(b []byte) map[int64]pcVersion {
+	out := map[int64]pcVersion{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var v pcVersion
+		if json.Unmarshal([]byte(line), &v) != nil {
+			continue
+		}
+		if v.Dropped {
+			delete(out, v.Rev)
+		} else {
+			out[v.Rev] = v
+		}
+	}
+	return out
 }
 
 func pcRels(st *pcState) []string {
@@ -428,4 +471,36 @@ func releaseDisk(t *testing.T, disk string) bool {
 	run(t, "/", "umount", "-l", disk)
 	t.Errorf("umount %s: %s; unmounted lazily", disk, r)
 	return false
+}
+
+// `paracfs rejected apply` never applies kept bytes a crash damaged: a
+// kept copy cut to 0 bytes (what a power cut left before kept bytes were
+// fsynced) or cut in the middle no longer matches its sha256, and apply
+// refuses it, saying so, with the file and the kept copy untouched.
+func TestRejectedApplyDamagedCopy(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	mount(t, p)
+	const rel = "project.yaml"
+	before := readFile(t, p.path(rel))
+	for _, cut := range []int{0, 9} {
+		refused := []byte("name: [unclosed\nversion: 2\n")
+		if err := os.WriteFile(p.path(rel), refused, 0o644); errnoOf(err) != syscall.EBADMSG {
+			t.Fatalf("invalid write: %v, want EBADMSG", err)
+		}
+		row := rejectedFor(t, rejectedList(t, p), rel, "invalid")
+		// What is left of it after the crash: valid YAML by itself.
+		if err := os.WriteFile(p.backing(row.Kept), refused[:cut], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := paracfs(t, p.Root, "rejected", "apply", row.ID)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "sha256") {
+			t.Errorf("paracfs rejected apply of a kept copy cut to %d bytes: %s; want a refusal naming the sha256", cut, r)
+		}
+		assertContent(t, p, rel, before)
+		if got, err := os.ReadFile(p.backing(row.Kept)); err != nil || len(got) != cut {
+			t.Errorf("the damaged kept copy after the refused apply: %d bytes, %v; want it left as it is", len(got), err)
+		}
+		paracfs(t, p.Root, "rejected", "drop", row.ID)
+	}
 }

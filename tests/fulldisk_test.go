@@ -85,8 +85,12 @@ func TestFullDisk(t *testing.T) {
 
 	// A shell's redirection: write() fails, and bash says so.
 	r := run(t, p.Root, "bash", "-c", "echo 'version: 2' > .parac/"+rel)
-	if r.Code == 0 || !strings.Contains(r.Stderr, "No space left on device") {
-		t.Errorf("echo > %s on a full disk: %s; want a failure saying No space left on device", rel, r)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "write error: No space left on device") {
+		t.Errorf("echo > %s on a full disk: %s; want bash's write error: No space left on device", rel, r)
+	}
+	// As on the disk itself.
+	if plain := run(t, p.Root, "bash", "-c", "echo 'version: 2' > plain.yaml"); plain.Code != r.Code || !strings.Contains(plain.Stderr, "write error: No space left on device") {
+		t.Errorf("echo > plain.yaml beside DIR on the same full disk: %s; through the mount: %s", plain, r)
 	}
 	assertContent(t, p, rel, before)
 

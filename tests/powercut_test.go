@@ -136,6 +136,13 @@ func powerCutRound(t *testing.T, seed int64, target int) {
 	}
 	close(stop)
 	<-done
+	// The commit the cut interrupted is a refusal the daemon counts,
+	// though the read-only disk takes no log line of it.
+	if st.cutErr != nil {
+		if r := paracfs(t, p.Root, "status", "--wait", ownStatusWait, p.Dir); !strings.Contains(r.Stdout, "read_only_fs") && !strings.Contains(r.Stdout, "io_error") {
+			t.Errorf("paracfs status after a commit failed with %v on the read-only disk shows no read_only_fs or io_error refusal:\n%s", st.cutErr, r)
+		}
+	}
 
 	// The machine comes back: the daemon is gone, the disk is checked.
 	if !releaseDisk(t, disk) {

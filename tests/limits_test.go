@@ -433,3 +433,42 @@ func TestRevisionForgedAtInt64Max(t *testing.T) {
 		}
 	}
 }
+
+// A large file's commit line stays small: values past a size are logged
+// as their length and sha256 (a 5.5 MB JSON once wrote a 14 MB line).
+func TestLimitLogLineOfLargeFile(t *testing.T) {
+	p := newProject(t)
+	mount(t, p)
+	const rel = "memory/context/big.json"
+	doc := func(name string) []byte {
+		var b strings.Builder
+		b.WriteString(`{"items": [`)
+		for i := 0; i < 60000; i++ {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			n := strings.Repeat("x", 40)
+			if i == 0 {
+				n = name
+			}
+			fmt.Fprintf(&b, `{"id": %d, "name": %q, "tags": ["a", "b", "c"]}`, i, n)
+		}
+		b.WriteString("]}")
+		return []byte(b.String())
+	}
+	for _, name := range []string{"first", "second"} {
+		if err := os.WriteFile(p.path(rel), doc(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	es := forPath(logLines(t, p.Dir), rel)
+	if len(es) != 2 {
+		t.Fatalf("log lines of %s: %d, want 2", rel, len(es))
+	}
+	for _, e := range es {
+		if len(e.Raw) > 4096 {
+			t.Errorf("the log line of a %d-byte commit is %d bytes, want a few hundred", *e.Size, len(e.Raw))
+		}
+	}
+	figure(t, "log line of a %d-byte JSON commit that changed one value deep in it: %d bytes", *es[1].Size, len(es[1].Raw))
+}

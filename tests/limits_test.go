@@ -200,6 +200,41 @@ func TestLimitDescriptors(t *testing.T) {
 	} else {
 		f.Close()
 	}
+
+	// The other handles that hold a descriptor of the daemon's count too:
+	// appenders to the change log, and files made under names paracfs
+	// does not manage.
+	for _, kind := range []struct {
+		name string
+		open func(i int) (*os.File, error)
+	}{
+		{"change log appenders", func(int) (*os.File, error) { return os.OpenFile(p.path(logRel), os.O_WRONLY|os.O_APPEND, 0) }},
+		{"new unmanaged files", func(i int) (*os.File, error) {
+			return os.OpenFile(p.path(fmt.Sprintf("memory/knowledge/scratch-%d.txt", i)), os.O_WRONLY|os.O_CREATE, 0o644)
+		}},
+	} {
+		var failed error
+		for i := 0; i < 600; i++ {
+			f, err := kind.open(i)
+			if err != nil {
+				failed = err
+				break
+			}
+			open = append(open, f)
+		}
+		if errnoOf(failed) != syscall.EMFILE || len(open) > 256 {
+			t.Errorf("%s: %d opened, then %v; want EMFILE at most at the 257th", kind.name, len(open), failed)
+		}
+		for i := 0; i < 3; i++ {
+			if err := os.WriteFile(p.path("memory/knowledge/architecture.md"), []byte(fmt.Sprintf("# %s %d\n", kind.name, i)), 0o644); err != nil {
+				t.Errorf("commit %d while %d %s are open: %v", i, len(open), kind.name, err)
+			}
+		}
+		for _, f := range open {
+			f.Close()
+		}
+		open = nil
+	}
 }
 
 // Each bound's key is accepted in paracfs.yaml, by `paracfs check` and by

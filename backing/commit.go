@@ -103,6 +103,9 @@ func (d *Dir) Commit(w Write) (Result, error) {
 
 	pfd, leaf, err := d.parent(w.Path)
 	if err != nil {
+		if r, ok := diskRefusal(w.Path, err); ok {
+			return Result{}, d.refuse(r, w.Caller, w.Data, d.peekRevision(w.Path))
+		}
 		return Result{}, fmt.Errorf("%s: %w", w.Path, err)
 	}
 	defer d.closeParent(pfd)
@@ -168,7 +171,16 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	var pre syncSet
 	defer pre.flush()
 	pre.add(d.takePending(w.Path))
-	d.recordFirst(pfd, leaf, w.Path, cur, &pre)
+	if err := d.recordFirst(pfd, leaf, w.Path, cur, &pre); err != nil {
+		// The version about to be replaced is on disk nowhere else: a
+		// commit now would lose it from the history for good.
+		r, ok := diskRefusal(w.Path, err)
+		if !ok {
+			r = &Refusal{Op: OpIOError, Path: w.Path}
+		}
+		r.Reason = fmt.Sprintf("revision %d, which this write would replace, could not be kept in the history: %v", cur.rev, err)
+		return Result{}, d.refuse(r, w.Caller, w.Data, cur.rev)
+	}
 	data := w.Data
 	if stamp {
 		data = doc.Stamped(next)
@@ -229,8 +241,14 @@ func (d *Dir) Commit(w Write) (Result, error) {
 	d.appendLog(e)
 	synced := <-dirSynced
 	if synced != nil {
-		// The file was replaced, but the disk did not confirm it.
+		// The file was replaced, but the disk did not confirm it: not
+		// acknowledged, and counted and logged as the disk's failure. The
+		// bytes are in the file, not kept aside.
 		d.committed.drop(w.Path)
+		if r, ok := diskRefusal(w.Path, synced); ok {
+			r.Reason = fmt.Sprintf("the file was replaced, but the disk did not confirm it (%v): after a crash it may hold revision %d again", synced, v.current)
+			return Result{}, d.refuse(r, w.Caller, nil, next)
+		}
 		return Result{}, fmt.Errorf("%s: %w", w.Path, synced)
 	}
 	d.stats.committed()

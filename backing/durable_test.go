@@ -75,6 +75,25 @@ func TestRecoverEmptyLog(t *testing.T) {
 	}
 }
 
+// A log that a power cut took whole (it was created by the run the cut
+// ended): the next start writes it again, with a recover line of each
+// commit made since the log's mark.
+func TestRecoverMissingLog(t *testing.T) {
+	root := newRoot(t)
+	d := openDir(t, root, Config{})
+	commit(t, d, "x.yaml", "a: 1\n")
+	commit(t, d, "x.yaml", "a: 2\n")
+	closeOnce(d)
+	if err := os.Remove(filepath.Join(root, DefaultLogPath)); err != nil {
+		t.Fatal(err)
+	}
+	d2 := openDir(t, root, Config{})
+	defer closeOnce(d2)
+	if es := entriesFor(t, root, "recover", "x.yaml"); len(es) != 1 || es[0].Revision == nil || *es[0].Revision != 1 {
+		t.Errorf("recover lines %v, want one at revision 1", es)
+	}
+}
+
 // A revision stamp forged beyond any count of commits is not believed:
 // the file counts as changed behind the mount's back, logged once, and
 // revisions go on from a plausible number, never wrapping.

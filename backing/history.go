@@ -18,32 +18,34 @@ import (
 // commit through the mount (written before the mount, or while it was not
 // mounted), so that it can be restored, or a version whose record a crash
 // lost. It runs under P's lock, before the rename; once the file's index
-// is cached it costs a map lookup. Its fsyncs join ss.
-func (d *Dir) recordFirst(pfd int, leaf, rel string, cur current, ss *syncSet) {
+// is cached it costs a map lookup. Its fsyncs join ss. An error is the
+// backing filesystem's when the version could not be stored (a full disk):
+// the commit must not replace the only copy of it.
+func (d *Dir) recordFirst(pfd int, leaf, rel string, cur current, ss *syncSet) error {
 	if !cur.exists || d.IsLog(rel) || d.Config().History.MaxVersions < 0 {
-		return
+		return nil
 	}
 	newest, known := d.newestVersion(rel)
 	if known && newest == cur.rev {
-		return
+		return nil
 	}
 	data := cur.data
 	if data == nil || int64(len(data)) != cur.st.Size {
 		fd, err := unix.Openat(pfd, leaf, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return
+			return nil
 		}
 		data, err = readAllFd(fd, cur.st.Size, d.Config().Limits.MaxSize)
 		unix.Close(fd)
 		if err != nil {
-			return
+			return nil
 		}
 	}
 	command := "(before the mount)"
 	if known {
 		command = "(not recorded)"
 	}
-	d.recordVersion(rel, Version{
+	return d.storeRecord(rel, Version{
 		Rev: cur.rev, Time: time.Unix(cur.st.Mtim.Unix()), Op: OpBefore, Uid: cur.st.Uid,
 		Command: command, Size: int64(len(data)), SHA256: sha256hex(data),
 		Owner: cur.st.Uid, Group: cur.st.Gid, Mode: cur.st.Mode,
@@ -101,15 +103,21 @@ func (d *Dir) recordCommit(rel string, rev int64, op string, c Caller, data []by
 // it is noted in the change log. The object, the version's name and its
 // index line are fsynced with ss (nil: at once).
 func (d *Dir) recordVersion(rel string, v Version, data []byte, ss *syncSet) {
+	if err := d.storeRecord(rel, v, data, ss); err != nil {
+		d.note("warning", fmt.Sprintf("%s: revision %d not kept in the history: %v", rel, v.Rev, err))
+	}
+}
+
+// storeRecord is recordVersion, the error returned instead of noted.
+func (d *Dir) storeRecord(rel string, v Version, data []byte, ss *syncSet) error {
 	if d.Config().History.MaxVersions < 0 {
-		return // history off
+		return nil // history off
 	}
 	d.hist.record.Lock()
 	defer d.hist.record.Unlock()
-	if err := d.storeVersion(rel, v, data, ss); err != nil {
-		d.note("warning", fmt.Sprintf("%s: revision %d not kept in the history: %v", rel, v.Rev, err))
-	}
+	err := d.storeVersion(rel, v, data, ss)
 	d.pruneStore()
+	return err
 }
 
 // storeVersion links the version's name to its object, drops what the

@@ -118,7 +118,7 @@ func (d *Dir) logUnlogged(managed []string) {
 	for _, c := range cands {
 		d.repairNewest(c.rel, c.s) // its history record may have been lost with the log's lines
 	}
-	if len(cands) == 0 || d.log.f == nil {
+	if len(cands) == 0 {
 		return
 	}
 	logged := map[string]int64{}
@@ -148,11 +148,13 @@ func (d *Dir) logUnlogged(managed []string) {
 		}
 		d.closeParent(pfd)
 	}
-	lines, err := changelog.Last(d.log.f, lst.Size, from, 0)
-	if err != nil {
-		return
-	}
-	note(lines)
+	if d.log.f != nil {
+		lines, err := changelog.Last(d.log.f, lst.Size, from, 0)
+		if err != nil {
+			return
+		}
+		note(lines)
+	} // else a cut took the log whole: the recover lines start it again
 	for _, c := range cands {
 		if r, ok := logged[c.rel]; ok && r >= c.s.rev {
 			continue // a new name's first commit is revision 0: logged only if a line says so

@@ -238,7 +238,9 @@ func (d *Dir) applyStored(v StoredVersion) error {
 	w := Write{Path: v.Path, Data: v.Data, Caller: c, Mode: m.Mode, Meta: &m}
 	var pre syncSet
 	defer pre.flush()
-	d.recordFirst(pfd, leaf, v.Path, cur, &pre)
+	if err := d.recordFirst(pfd, leaf, v.Path, cur, &pre); err != nil {
+		d.note("warning", fmt.Sprintf("%s: revision %d not kept in the history: %v", v.Path, cur.rev, err))
+	}
 	if _, err := d.replace(pfd, leaf, w, cur, v.Data, v.Rev, v.SHA256, &pre); err != nil {
 		d.committed.drop(v.Path)
 		return err

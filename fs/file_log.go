@@ -95,7 +95,9 @@ func (h *logHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 
 func (h *logHandle) Release(ctx context.Context) syscall.Errno {
 	h.flush(h.opener)
-	return errno(unix.Close(h.fd))
+	err := unix.Close(h.fd)
+	h.r.d.ReleaseRead() // counted at open (openLog)
+	return errno(err)
 }
 
 func (h *logHandle) openedBy() int { return h.opener.Pid }

@@ -135,13 +135,20 @@ func (n *Node) openLog(rel string, flags uint32, c backing.Caller) (fs.FileHandl
 	if flags&syscall.O_TRUNC != 0 {
 		return nil, 0, errno(d.AppendOnly(backing.LogTruncate, rel, 0, -1, c))
 	}
+	// Its descriptor counts against the handles' budget, as a read
+	// handle's does (countedHandle); Release gives it back.
+	if err := d.AcquireRead(); err != nil {
+		return nil, 0, errno(err)
+	}
 	fd, err := d.OpenFile(rel, syscall.O_RDONLY, 0, c)
 	if err != nil {
+		d.ReleaseRead()
 		return nil, 0, errno(err)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
+		d.ReleaseRead()
 		return nil, 0, errno(err)
 	}
 	return &logHandle{r: n.r, fd: fd, opener: c, start: st.Size, append: flags&syscall.O_APPEND != 0}, fuse.FOPEN_DIRECT_IO, 0
@@ -198,15 +205,22 @@ func (n *Node) create(ctx context.Context, name string, flags, mode uint32, out 
 		out.SetAttrTimeout(0)
 		return ch, h, fuse.FOPEN_DIRECT_IO, 0
 	}
+	// Counted against the handles' budget of descriptors before the file
+	// is made: past it, EMFILE and no file, as open(2) does.
+	if err := d.AcquireRead(); err != nil {
+		return nil, nil, 0, errno(err)
+	}
 	fd, err := d.OpenFile(rel, int(flags)|syscall.O_CREAT, n.r.createMode(ctx, rel, mode&0o7777), c)
 	if err != nil {
+		d.ReleaseRead()
 		return nil, nil, 0, errno(err)
 	}
 	st, err := d.Lstat(rel)
 	if err != nil {
 		unix.Close(fd)
+		d.ReleaseRead()
 		return nil, nil, 0, errno(err)
 	}
 	ch := n.child(ctx, name, rel, &st, out)
-	return ch, &fdHandle{n: ch.Operations().(*Node), fd: fd, owner: c.Pid}, 0, 0
+	return ch, &fdHandle{n: ch.Operations().(*Node), fd: fd, owner: c.Pid, counted: true}, 0, 0
 }

@@ -52,18 +52,25 @@ func TestOneDaemonPerDirConcurrentMounts(t *testing.T) {
 	}
 }
 
-// A second mount through a symlink to DIR (foreground or not) is refused,
-// and unmount accepts the symlink too.
+// A second mount through a symlink to DIR or another path to it
+// (foreground or not) is refused, and unmount accepts the symlink too.
 func TestOneDaemonPerDirThroughSymlink(t *testing.T) {
 	p := newProject(t)
 	link := filepath.Join(p.Root, "link-to-parac")
 	if err := os.Symlink(p.Dir, link); err != nil {
 		t.Fatal(err)
 	}
+	// Another path to DIR that is no symlink: a bind mount of its parent,
+	// made before the mount (it shows DIR itself, not the FUSE mount).
+	alias := filepath.Join(t.TempDir(), "alias")
+	os.Mkdir(alias, 0o755)
+	mustRun(t, p.Root, "mount", "--bind", p.Root, alias)
+	t.Cleanup(func() { run(t, "/", "umount", "-l", alias) })
 	mount(t, p)
-	for _, args := range [][]string{{"mount", link}, {"mount", "-f", link}} {
+	via := filepath.Join(alias, filepath.Base(p.Dir))
+	for _, args := range [][]string{{"mount", link}, {"mount", "-f", link}, {"mount", via}, {"mount", "-f", via}} {
 		r := paracfs(t, p.Root, args...)
-		if r.Code == 0 || !strings.Contains(r.Stderr, "already mounted") {
+		if r.Code == 0 || !strings.Contains(r.Stderr, "already") {
 			t.Errorf("paracfs %s on a mounted DIR: %s; want a refusal saying it is already mounted", strings.Join(args, " "), r)
 		}
 		if n := countMounts(p.Dir); n != 1 {

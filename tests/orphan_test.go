@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -69,5 +70,32 @@ except OSError as e:
 	line, err := readLineTimeout(h.out, eventWait)
 	if err != nil || !strings.HasPrefix(line, "read ") {
 		t.Fatalf("the reader's late open: %q (%v), want a read of the file\nstderr: %s", line, err, stderr.String())
+	}
+}
+
+// Start-up removes only paracfs's own temp files, by their exact pattern
+// (.paracfs-tmp.<name>.<12 lowercase hex digits>): a user's file that only
+// starts with the prefix survives the mount, and stays visible through it.
+func TestStartupRemovesOnlyOwnTempNames(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	own := "memory/context/.paracfs-tmp.current_state.yaml.0123456789ab"
+	users := []string{"memory/context/.paracfs-tmp.notes", ".paracfs-tmp.x.yaml.ABC123ABC123", "roadmap/.paracfs-tmp.roadmap.yaml.0123"}
+	for _, rel := range append([]string{own}, users...) {
+		if err := os.WriteFile(p.backing(rel), []byte("user data of "+rel+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mount(t, p)
+	if _, err := os.Lstat(p.backing(own)); !os.IsNotExist(err) {
+		t.Errorf("a temp file of paracfs's own pattern survived the start: %v", err)
+	}
+	for _, rel := range users {
+		if got, err := os.ReadFile(p.backing(rel)); err != nil || string(got) != "user data of "+rel+"\n" {
+			t.Errorf("the user's %s after the mount's start: %q, %v", rel, got, err)
+		}
+		if got, err := os.ReadFile(p.path(rel)); err != nil || string(got) != "user data of "+rel+"\n" {
+			t.Errorf("the user's %s through the mount: %q, %v", rel, got, err)
+		}
 	}
 }

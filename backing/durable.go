@@ -30,6 +30,11 @@ import (
 // the fsync's failure (EROFS). One that turned read-only only after the
 // check inside fsync did the work: its fsync then waited for the journal,
 // and reports the journal's failure itself.
+//
+// ext4 aborts its journal first and sets the read-only flag only after
+// writing its superblock. An fsync in between finds its transaction
+// dropped by the abort, neither running nor committing, and returns 0
+// with the flag not set yet. journalAlive closes that gap.
 func fsync(fd int) error {
 	if err := unix.Fsync(fd); err != nil {
 		return err
@@ -37,6 +42,24 @@ func fsync(fd int) error {
 	var st unix.Statfs_t
 	if unix.Fstatfs(fd, &st) == nil && st.Flags&unix.ST_RDONLY != 0 {
 		return unix.EROFS
+	}
+	return journalAlive(fd)
+}
+
+// probeXattr is an attribute no file has: replacing it changes nothing.
+const probeXattr = "user.paracfs.journal-probe"
+
+// journalAlive asks the filesystem of fd whether it can still start a
+// journal transaction, without changing anything: ext4 starts one for
+// any setxattr before it looks the attribute up, and fails with EROFS
+// when its journal was aborted. Replacing an attribute that does not
+// exist then ends in ENODATA, the healthy answer. A filesystem without
+// user xattrs, or a file the daemon may not set them on, answers nothing
+// either way and counts as healthy; only EROFS and EIO are failures.
+func journalAlive(fd int) error {
+	err := unix.Fsetxattr(fd, probeXattr, nil, unix.XATTR_REPLACE)
+	if err == unix.EROFS || err == unix.EIO {
+		return err
 	}
 	return nil
 }

@@ -51,10 +51,9 @@ type pcState struct {
 	unacked  map[string][]byte // the write under way when the cut came
 	cutErr   error             // what that write got
 	gone     string            // a delete under way when the cut came
-	// cutting is set just before the cut: an operation that returns
-	// after it is the one under way (a power cut acknowledges nothing
-	// after it), landed or not. ext4's journal abort is not instant: an
-	// fsync between it and the read-only flag may return 0.
+	// cutting is set just before the cut: a delete or a refusal that
+	// returns after it is the one under way, landed (or kept) or not. A
+	// commit that succeeds after it must have landed all the same.
 	cutting bool
 }
 
@@ -453,9 +452,12 @@ func pcWorkload(p *project, rng *rand.Rand, st *pcState, target int, reached, st
 		}
 		if kind < 7 {
 			st.mu.Lock()
-			if err != nil || st.cutting {
+			if err != nil {
 				// The cut: this write is not acknowledged; it may
-				// have landed or not.
+				// have landed or not. A commit acknowledged after the
+				// trigger is held to its word like any other: paracfs
+				// checks the journal after each fsync (ext4 aborts it
+				// before it turns read-only).
 				st.unacked[rel], st.cutErr = payload, err
 				st.mu.Unlock()
 				return

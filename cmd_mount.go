@@ -49,7 +49,7 @@ func addServeFlags(flags *pflag.FlagSet, mf *mountFlags) {
 	flags.StringVar(&mf.rejectedMax, "rejected-max", "64MiB", "bytes of refused writes kept per writer in .paracfs/rejected, beside DIR (0: no bound)")
 	flags.StringVar(&mf.logMaxSize, "log-max-size", "64MiB", "rotate the change log to LOG.1 when it reaches this size (0: never)")
 	flags.StringVar(&mf.stagingMaxSize, "staging-max-size", "256MiB", "bound on the memory that writes staged on all open handles take: a write past it fails with ENOSPC (0: no bound)")
-	flags.Int64Var(&mf.fdReserve, "fd-reserve", backing.DefaultFdReserve, "descriptors kept for commits: read handles beyond the descriptor limit less these fail with EMFILE")
+	flags.Int64Var(&mf.fdReserve, "fd-reserve", backing.DefaultFdReserve, "descriptors kept for commits: opens of read handles, change-log appenders and new scratch files beyond the descriptor limit less these fail with EMFILE")
 	flags.StringVar(&mf.storeMaxSize, "store-max-size", "256MiB", "bound on paracfs's history and kept refused writes (.paracfs, beside DIR): the oldest versions are pruned past it (0: no bound)")
 	flags.IntVar(&mf.histVers, "history-versions", backing.DefaultHistoryVersions, "versions kept per managed file in .paracfs/history, beside DIR (0: keep none)")
 	flags.Float64Var(&mf.histDays, "history-days", backing.DefaultHistoryAge.Hours()/24, "days a version is kept (0: no age limit; the newest is always kept)")

@@ -210,3 +210,33 @@ func mustOpen(t *testing.T, p string) *os.File {
 	t.Cleanup(func() { f.Close() })
 	return f
 }
+
+// The journal probe after an fsync changes nothing on a healthy
+// filesystem: no attribute appears, and the file's ctime stays.
+func TestJournalAliveChangesNothing(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte("a: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var before, after unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &before); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsync(int(f.Fd())); err != nil {
+		t.Fatalf("fsync on a healthy filesystem: %v", err)
+	}
+	if err := unix.Fstat(int(f.Fd()), &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Ctim != before.Ctim {
+		t.Errorf("ctime moved from %v to %v: the probe changed the file", before.Ctim, after.Ctim)
+	}
+	if _, err := unix.Getxattr(p, probeXattr, nil); !errors.Is(err, unix.ENODATA) {
+		t.Errorf("getxattr %s after the probe: %v, want ENODATA", probeXattr, err)
+	}
+}

@@ -707,7 +707,8 @@ func toolDiffCheck(t *testing.T, name string, diffs []string) {
 // a mount, and requires the same results, except for the cases listed in
 // knownDivergent, which must still diverge as listed.
 func TestToolDiff(t *testing.T) {
-	needTool(t, "rsync", "git", "perl", "tar", "setfattr", "getfattr", "setfacl", "getfacl", "patch", "gzip")
+	needTool(t, "rsync", "git", "perl", "tar", "setfattr", "getfattr", "setfacl", "getfacl", "patch", "gzip",
+		"sqlite3", "zip", "unzip", "make", "ed", "ex", "gawk", "logrotate", "fallocate", "flock", "shred")
 	toolNeedPython(t)
 	seen := map[string]bool{}
 	for _, c := range toolDiffCases {

@@ -61,6 +61,15 @@ var knownDivergent = map[string]knownDiv{
 			`^stdout differs:\n(    [-+] "(touch, then test -e|Path\.touch, then os\.listdir): [0-9]+ of 20 missing"\n?)+$`,
 		},
 	},
+	"tee-a-jsonl": {
+		why: "by contract: an appended line that is not JSON is refused (each committed line is validated) " +
+			"and kept in .paracfs/rejected/; but bash ignores the error close(2) returns, so the refusal is " +
+			"silent: echo >> exits 0",
+		shows: []string{
+			`^stdout differs:\n    - "not json"$`,
+			`^memory/events\.jsonl: bytes differ:\n    - "not json"$`,
+		},
+	},
 	"delete-then-restore": {
 		why: "a managed name deleted by one process stays visible to the others for its grace period " +
 			"(docs/commit.md), and the next command of a script is another process: git reset --hard and " +
@@ -773,4 +782,69 @@ echo 'after' >> logs/app.log
 rc cp memory/knowledge/architecture.md memory/knowledge/architecture.md.1
 rc truncate -s 0 memory/knowledge/architecture.md
 ls logs memory/knowledge`, ignoreBytes: []string{"$X/lr.state"}},
+	{name: "noclobber-rw-fd", script: `
+set -o noclobber
+echo 'x: 1' > project.yaml; echo "rc=$?"
+echo 'x: 1' > new.yaml; echo "rc=$?"
+echo 'x: 2' >| new.yaml; echo "rc=$?"
+set +o noclobber
+exec 3<> memory/index.yaml
+head -c 5 <&3; echo
+printf 'zz' >&3; echo "rc=$?"
+exec 3>&-
+exec 4<> fresh.md
+echo '# fresh' >&4
+exec 4>&-
+cat fresh.md`},
+	{name: "symlink-editors", script: `
+ln -s project.yaml link.yaml
+rc sed -i --follow-symlinks 's/lead/owner/' link.yaml
+readlink link.yaml
+rc sed -i 's/orbit/ORBIT/' link.yaml
+ls -l link.yaml | cut -c1
+rc cp --remove-destination $X/src/extra.yaml roadmap/roadmap.yaml
+cd policies && rc cp -s security.yaml sec-link.yaml && cd ..
+head -1 policies/sec-link.yaml
+rc ln -sfn policies pol
+rc ln -sfn agents pol
+readlink pol`},
+	{name: "dd-install-more", script: `
+echo '- more' | dd of=memory/knowledge/architecture.md oflag=append conv=notrunc status=none; echo "rc=$?"
+printf 'a: 1\n' | dd of=roadmap/roadmap.yaml status=none; echo "rc=$?"
+rc install -D -m 644 $X/src/extra.yaml deep/er/extra.yaml
+rc install -b -m 644 $X/src/extra.yaml project.yaml
+rc install -C -m 644 project.yaml project-c.yaml
+rc install -C -m 644 project.yaml project-c.yaml
+rc truncate -r agents/specs/coder.md memory/knowledge/architecture.md
+ls . deep/er`},
+	{name: "python-tree-ops", script: `
+python3 - <<'EOF'
+import os, shutil, tempfile, errno
+d = tempfile.mkdtemp(dir="memory")
+open(os.path.join(d, "a.yaml"), "w").write("a: 1\n")
+shutil.rmtree(d)
+shutil.rmtree("workflows")
+fd = os.open("excl.yaml", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+os.write(fd, b"e: 1\n")
+os.close(fd)
+try:
+    os.open("excl.yaml", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+except OSError as e:
+    print("second O_EXCL:", errno.errorcode[e.errno])
+try:
+    os.open("project.yaml", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+except OSError as e:
+    print("O_EXCL on a managed file:", errno.errorcode[e.errno])
+os.replace("roadmap", "memory/roadmap")
+os.makedirs("a/b/c", exist_ok=True)
+os.rename("policies/security.yaml", "a/b/c/security.yaml")
+os.removedirs("a/b/c") if not os.listdir("a/b/c") else print("a/b/c not empty")
+print(sorted(os.listdir(".")))
+EOF`},
+	{name: "tee-a-jsonl", script: `
+echo '{"e": 1}' | tee -a memory/events.jsonl > /dev/null; echo "rc=$?"
+echo '{"e": 2}' | tee -a memory/events.jsonl memory/other.jsonl > /dev/null; echo "rc=$?"
+printf '{"e": 3}\n{"e": 4}\n' >> memory/events.jsonl; echo "rc=$?"
+echo 'not json' >> memory/events.jsonl; echo "rc=$?"
+cat memory/events.jsonl memory/other.jsonl`},
 }

@@ -34,6 +34,16 @@ var knownDivergent = map[string]knownDiv{
 			`^agents/specs/coder\.md: bytes differ`,
 		},
 	},
+	"rsync-link-dest": {
+		why: "as ln-managed, by design: rsync --link-dest cannot hard-link a managed file (EPERM) and copies it " +
+			"instead, without a word: the snapshot takes space, the link count stays 1",
+		shows: []string{
+			`^stdout differs:\n(    [-+] "(policies|policies-snap)/security\.yaml [12]"\n?)+$`,
+			`: link count: plain 2, mount 1$`,
+			`: hard links: plain \[.+\], mount \[\]$`,
+			`^policies/[a-z-]+\.yaml: ctime: changed in the plain copy true, through the mount false$`,
+		},
+	},
 	"truncate-json": {
 		why: "by contract, not a bug: an empty file is not valid JSON, so the commit is refused and the file " +
 			"kept; truncate says so (EBADMSG at close, exit 1)",
@@ -68,6 +78,16 @@ var knownDivergent = map[string]knownDiv{
 		shows: []string{
 			`^stdout differs:\n    - "not json"$`,
 			`^memory/events\.jsonl: bytes differ:\n    - "not json"$`,
+		},
+	},
+	"git-stash-u": {
+		why: "as delete-then-restore: git stash -u deletes the untracked managed file, and git stash pop, " +
+			"the next command, still sees it during its grace period: \"already exists, no checkout\", exit 1, " +
+			"the stash kept",
+		shows: []string{
+			`^stdout differs:`,
+			`^stderr differs:\n    \+ "roadmap/untracked\.yaml already exists, no checkout"\n    \+ "error: could not restore untracked files from stash"$`,
+			`^\.git/(logs/)?refs/stash: only through the mount`,
 		},
 	},
 	"delete-then-restore": {
@@ -847,4 +867,41 @@ echo '{"e": 2}' | tee -a memory/events.jsonl memory/other.jsonl > /dev/null; ech
 printf '{"e": 3}\n{"e": 4}\n' >> memory/events.jsonl; echo "rc=$?"
 echo 'not json' >> memory/events.jsonl; echo "rc=$?"
 cat memory/events.jsonl memory/other.jsonl`},
+	{name: "git-merge", script: `
+printf 'memory/logs/state_changes.jsonl\n*.lock\n' >> .gitignore
+git init -q -b main . && git add -A && git commit -qm init
+rc git switch -qc feature
+sed -i 's/0.4.2/0.4.5/' project.yaml
+echo '- feature' >> memory/knowledge/architecture.md
+git commit -qam feature
+rc git switch -q main
+echo 'n: 1' > roadmap/main.yaml
+git add -A && git commit -qm main
+rc git merge -q --no-edit feature
+git log --format=%s --graph | cat
+git status --short`, ignoreBytes: []string{".git/index"}},
+	// git stash -u removes the untracked file; stash pop, the next
+	// command, still sees it (the grace period of delete-then-restore).
+	{name: "git-stash-u", script: `
+printf 'memory/logs/state_changes.jsonl\n*.lock\n' >> .gitignore
+git init -q -b main . && git add -A && git commit -qm init
+echo 'u: 1' > roadmap/untracked.yaml
+echo '- wip' >> memory/knowledge/architecture.md
+rc git stash -u -q
+ls roadmap
+rc git stash pop -q
+git status --short`, ignoreBytes: []string{".git/index"}},
+	{name: "rsync-link-dest", script: `
+rc rsync -a $X/src/policies/ $X/snap1/
+rc rsync -a --link-dest=$X/snap1 $X/src/policies/ $X/snap2/
+stat -c '%n %h' $X/snap2/security.yaml
+rc rsync -a --link-dest=$D/policies policies/ policies-snap/
+stat -c '%n %h' policies-snap/security.yaml policies/security.yaml`},
+	{name: "sort-uniq-iconv", script: `
+rc sort -u -o memory/knowledge/architecture.md memory/knowledge/architecture.md
+rc iconv -f UTF-8 -t ASCII//TRANSLIT -o agents/specs/reviewer.md agents/specs/reviewer.md
+tac roadmap/roadmap.yaml > $X/r.txt; echo "rc=$?"
+rc cp --sparse=always memory/knowledge/architecture.md memory/knowledge/sparse.md
+rc cp --attributes-only project.yaml project-attrs.yaml
+wc -c project-attrs.yaml memory/knowledge/sparse.md`},
 }

@@ -904,6 +904,8 @@ rc sort -u -o memory/knowledge/architecture.md memory/knowledge/architecture.md
 rc iconv -f UTF-8 -t ASCII//TRANSLIT -o agents/specs/reviewer.md agents/specs/reviewer.md
 tac roadmap/roadmap.yaml > $X/r.txt; echo "rc=$?"
 rc cp --sparse=always memory/knowledge/architecture.md memory/knowledge/sparse.md
-rc cp --attributes-only project.yaml project-attrs.yaml
-wc -c project-attrs.yaml memory/knowledge/sparse.md`},
+chmod 600 $X/src/extra.yaml
+rc cp --attributes-only --preserve=mode $X/src/extra.yaml project.yaml
+stat -c '%n %a %s' project.yaml
+wc -c memory/knowledge/sparse.md`},
 }

@@ -326,6 +326,17 @@ type DirEntry struct {
 // ReadDir lists a directory, leaving out "." and ".." and, unless all is
 // set, the daemon's own temp files and its metadata folder (which stays
 // reachable by name: ls .parac/.paracfs/rejected).
+// SyncDir is fsync(2) of the directory rel: what a saver that renames a
+// file into place and then syncs the directory (shred -u, renameio) asks.
+func (d *Dir) SyncDir(rel string) error {
+	fd, err := d.openat(rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return fsync(fd)
+}
+
 func (d *Dir) ReadDir(rel string, all bool) ([]DirEntry, error) {
 	top := rel == "" || rel == "."
 	fd, err := d.openat(rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)

@@ -69,6 +69,7 @@ var (
 	_ = (fs.FileWriter)((*stagedHandle)(nil))
 	_ = (fs.FileFlusher)((*stagedHandle)(nil))
 	_ = (fs.FileFsyncer)((*stagedHandle)(nil))
+	_ = (fs.FileAllocater)((*stagedHandle)(nil))
 	_ = (fs.FileReleaser)((*stagedHandle)(nil))
 	_ = (fs.FileGetattrer)((*stagedHandle)(nil))
 )
@@ -171,6 +172,48 @@ func (h *stagedHandle) truncate(size int64) syscall.Errno {
 	}
 	h.dirty = true
 	h.wroteLocked()
+	return 0
+}
+
+// Allocate is fallocate(2) on the private copy. A plain allocation grows
+// it with zeros, as ftruncate does; KEEP_SIZE alone changes nothing a
+// reader sees; a punched hole or a zeroed range reads back as zeros, and
+// is committed so. Collapsing and inserting ranges are refused, as the
+// kernel refuses them on any FUSE file.
+func (h *stagedHandle) Allocate(ctx context.Context, off, size uint64, mode uint32) syscall.Errno {
+	const (
+		keep  = unix.FALLOC_FL_KEEP_SIZE
+		punch = unix.FALLOC_FL_PUNCH_HOLE | unix.FALLOC_FL_KEEP_SIZE
+		zero  = unix.FALLOC_FL_ZERO_RANGE
+	)
+	if off > uint64(1<<62) || size > uint64(1<<62) {
+		return syscall.EFBIG
+	}
+	end := int64(off + size)
+	switch mode {
+	case 0, keep, punch, zero, zero | keep:
+	default:
+		return syscall.EOPNOTSUPP
+	}
+	h.mu.Lock()
+	cur := int64(len(h.data))
+	h.mu.Unlock()
+	if mode&keep == 0 && end > cur {
+		if e := h.truncate(end); e != 0 { // the new bytes are zeros
+			return e
+		}
+	}
+	if mode == 0 || mode == keep {
+		return 0
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if from, to := int64(off), min(end, int64(len(h.data))); from < to {
+		clear(h.data[from:to])
+		h.rewrite = h.rewrite || h.append && from < int64(h.from) // bytes it did not append: the whole copy
+		h.dirty = true
+		h.wroteLocked()
+	}
 	return 0
 }
 

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"context"
 	"slices"
 	"sort"
 	"syscall"
@@ -141,5 +142,29 @@ func TestUncommitted(t *testing.T) {
 			t.Errorf("uncommitted(dirty %v, mustCommit %v, committed %v, cancelled %v) = %v, want %v",
 				tc.h.dirty, tc.h.mustCommit, tc.h.committed, tc.h.cancelled, got, tc.want)
 		}
+	}
+}
+
+// fallocate on a writing handle: a punched hole and a zeroed range read
+// back as zeros and are to be committed; KEEP_SIZE alone changes nothing;
+// collapse and insert are refused.
+func TestHandleAllocate(t *testing.T) {
+	h := &stagedHandle{data: []byte("0123456789")}
+	if e := h.Allocate(context.Background(), 0, 100, unix.FALLOC_FL_KEEP_SIZE); e != 0 || string(h.data) != "0123456789" || h.dirty {
+		t.Errorf("KEEP_SIZE: %v, %q, dirty %v", e, h.data, h.dirty)
+	}
+	if e := h.Allocate(context.Background(), 2, 3, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE); e != 0 || string(h.data) != "01\x00\x00\x0056789" || !h.dirty {
+		t.Errorf("punch: %v, %q, dirty %v", e, h.data, h.dirty)
+	}
+	if e := h.Allocate(context.Background(), 8, 100, unix.FALLOC_FL_ZERO_RANGE|unix.FALLOC_FL_KEEP_SIZE); e != 0 || string(h.data) != "01\x00\x00\x00567\x00\x00" {
+		t.Errorf("zero range past the end, keeping the size: %v, %q", e, h.data)
+	}
+	for _, mode := range []uint32{unix.FALLOC_FL_COLLAPSE_RANGE, unix.FALLOC_FL_INSERT_RANGE, unix.FALLOC_FL_PUNCH_HOLE} {
+		if e := h.Allocate(context.Background(), 0, 4, mode); e != syscall.EOPNOTSUPP {
+			t.Errorf("mode %#x: %v, want EOPNOTSUPP", mode, e)
+		}
+	}
+	if len(h.data) != 10 {
+		t.Errorf("size %d after refused modes, want 10", len(h.data))
 	}
 }

@@ -417,7 +417,23 @@ func (n *Node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 		out = append(out, fuse.DirEntry{Name: e.Name, Ino: n.direntIno(rel, e.Name, e.Ino), Mode: uint32(e.Type) << 12})
 	}
 	out = n.r.metaVisible(ctx, rel, out)
-	return fs.NewListDirStream(out), 0
+	return fs.NewListDirStream(append(n.dots(), out...)), 0
+}
+
+// dots are the "." and ".." entries a plain directory lists first (ls -a,
+// getdents): this node's number, and its parent's (DIR's real parent for
+// the root).
+func (n *Node) dots() []fuse.DirEntry {
+	up := n.StableAttr().Ino
+	if _, p := n.Parent(); p != nil {
+		up = p.StableAttr().Ino
+	} else if st, err := n.r.d.Lstat(".."); err == nil {
+		up = st.Ino
+	}
+	return []fuse.DirEntry{
+		{Name: ".", Ino: n.StableAttr().Ino, Mode: syscall.S_IFDIR},
+		{Name: "..", Ino: up, Mode: syscall.S_IFDIR},
+	}
 }
 
 // direntIno is the number readdir shows for a name (d_ino): the number
@@ -653,6 +669,18 @@ func (n *Node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 		return nil, errno(err)
 	}
 	return n.lookupNew(ctx, name, rel, out)
+}
+
+// Fsync is fsync(2). A file's goes to its handle; a directory's (which
+// has none) syncs the backing directory, as on a plain filesystem.
+func (n *Node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
+	if n.StableAttr().Mode == syscall.S_IFDIR {
+		return errno(n.r.d.SyncDir(n.rel()))
+	}
+	if s, ok := f.(fs.FileFsyncer); ok {
+		return s.Fsync(ctx, flags)
+	}
+	return syscall.ENOTSUP
 }
 
 func (n *Node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {

@@ -79,6 +79,12 @@ func NewRoot(d *backing.Dir, inPlace bool) *Node {
 func Options(dir string, allowOther, debug bool) *fs.Options {
 	o := &fs.Options{NullPermissions: true}
 	o.FsName = dir
+	// The root shows DIR's own inode number, as the plain directory does
+	// (go-fuse's default is 0, which ls -i shows as "?").
+	var st unix.Stat_t
+	if unix.Stat(dir, &st) == nil {
+		o.RootStableAttr = &fs.StableAttr{Ino: st.Ino}
+	}
 	o.Name = "paracfs"
 	o.EnableLocks = true
 	// CAP_DONT_MASK: the kernel leaves the umask to us (createMode), so

@@ -31,6 +31,14 @@ func (n *Node) addWriter(h *stagedHandle) {
 	n.mu.Unlock()
 }
 
+// writing reports whether a writing handle is open on n: its writer's
+// view of the file (size, times) differs from everyone else's.
+func (n *Node) writing() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.writers) > 0
+}
+
 func (n *Node) dropWriter(h *stagedHandle) {
 	n.mu.Lock()
 	delete(n.writers, h)

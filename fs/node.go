@@ -75,6 +75,9 @@ func (n *Node) child(ctx context.Context, name, rel string, st *backing.Stat, ou
 	if isReg && n.r.d.Managed(rel) {
 		if ch := n.GetChild(name); ch != nil && ch.StableAttr().Mode == syscall.S_IFREG {
 			out.Attr.Ino = ch.StableAttr().Ino
+			if cn, ok := ch.Operations().(*Node); ok && cn.writing() {
+				out.SetAttrTimeout(0)
+			}
 			return ch
 		}
 		// The number of the backing inode it is found with, as readdir
@@ -271,6 +274,12 @@ func (n *Node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 	controlAttr(n.rel(), &out.Attr)
 	n.showDirTimes(&out.Attr)
 	out.SetTimeout(n.r.attrTimeout(st.Mode))
+	if n.writing() {
+		// The kernel keeps one set of attributes per inode: cached, the
+		// committed size given to a reader would answer the writer's own
+		// fstat (git records it in its index and then sees a change).
+		out.SetTimeout(0)
+	}
 	if guardedMeta(n.rel()) {
 		metaAttr(n.rel(), &out.Attr)
 		out.SetTimeout(0)

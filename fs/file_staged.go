@@ -3,7 +3,9 @@ package fs
 import (
 	"bytes"
 	"context"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -233,7 +235,38 @@ func (h *stagedHandle) Flush(ctx context.Context) syscall.Errno {
 	if fc, ok := fuse.FromContext(ctx); ok && !inProcess(h.opener.Pid, int(fc.Pid)) {
 		return 0
 	}
-	return h.commit(h.n.r.caller(ctx), false)
+	return h.commit(h.n.r.caller(ctx), h.openerDone())
+}
+
+// openerDone reports whether a creation or truncation never written to
+// (touch, `: > f`, Path.touch) is closed by its opener for good: the
+// opener holds no other descriptor of the file. It is then committed at
+// this close, not at the kernel's RELEASE, which comes after close(2) has
+// returned: the next command must find the file. A shell's redirection
+// closes a duplicate first (open, dup2 to 1, close), and is done only at
+// its last close, so `{ echo a; /bin/echo b; } > f` still commits once.
+func (h *stagedHandle) openerDone() bool {
+	h.mu.Lock()
+	blank := h.mustCommit && !h.committed && !h.dirty && !h.cancelled
+	h.mu.Unlock()
+	return blank && !holdsFile(h.opener.Pid, h.n.rel())
+}
+
+// holdsFile reports whether process pid has a descriptor open on a path
+// that ends in /rel (when unsure, that it has).
+func holdsFile(pid int, rel string) bool {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return true
+	}
+	for _, fd := range fds {
+		target, err := os.Readlink(dir + "/" + fd.Name())
+		if err == nil && strings.HasSuffix(strings.TrimSuffix(target, " (deleted)"), "/"+rel) {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *stagedHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/paracfs/paracfs/backing"
 )
@@ -19,13 +20,18 @@ import (
 const renameGrace = 500 * time.Millisecond
 
 // An away name: renamed away (or unlinked) by owner, still in the backing
-// directory (backing.RenameAway), hidden from owner and its parent (the
-// shell that ran `rm x; test -e x`), shown to everyone else until a commit
-// replaces it or the grace period ends (backing.FinishRename).
+// directory (backing.RenameAway), hidden from owner, its parent, and the
+// processes of its session started since (the next commands of the script
+// or terminal that ran `rm x; git checkout -- x` must see x gone, as on a
+// plain directory), shown to everyone else (readers already running
+// included) until a commit replaces it or the grace period ends
+// (backing.FinishRename).
 type awayName struct {
 	rel, to string // to is "" for an unlink
 	owner   procKey
 	parent  procKey
+	session int    // owner's session; 0 if unknown
+	since   uint64 // when it went away, in clock ticks since boot (as procKey.start)
 	caller  backing.Caller
 	ino     uint64
 	timer   *time.Timer
@@ -59,7 +65,7 @@ func (r *Root) renameAway(ctx context.Context, oldRel, newRel string, c backing.
 	if err != nil {
 		return err
 	}
-	r.holdAway(&awayName{rel: oldRel, to: newRel, owner: owner, parent: parentProc(owner), caller: c, ino: ino})
+	r.holdAway(&awayName{rel: oldRel, to: newRel, owner: owner, parent: parentProc(owner), session: sessionOf(owner.tgid), since: bootTicks(), caller: c, ino: ino})
 	return nil
 }
 
@@ -80,7 +86,7 @@ func (r *Root) removeAway(rel string, c backing.Caller) error {
 	if err != nil {
 		return err
 	}
-	r.holdAway(&awayName{rel: rel, owner: owner, parent: parentProc(owner), caller: c, ino: st.Ino})
+	r.holdAway(&awayName{rel: rel, owner: owner, parent: parentProc(owner), session: sessionOf(owner.tgid), since: bootTicks(), caller: c, ino: st.Ino})
 	return nil
 }
 
@@ -238,7 +244,7 @@ func (r *Root) hidden(ctx context.Context, rel string) bool {
 	if !ok {
 		return false
 	}
-	if p, ok := procOf(int(fc.Pid)); !ok || (p != g.owner && p != g.parent) {
+	if p, ok := procOf(int(fc.Pid)); !ok || (p != g.owner && p != g.parent && !g.startedSince(p)) {
 		return false
 	}
 	st, err := r.d.Lstat(rel)
@@ -252,6 +258,23 @@ func (r *Root) hidden(ctx context.Context, rel string) bool {
 		return false
 	}
 	return true
+}
+
+// startedSince reports whether process p belongs to the owner's session
+// and started after the name went away: a later command of the same
+// script or terminal, which must see what the earlier one did.
+func (g *awayName) startedSince(p procKey) bool {
+	return g.session > 0 && p.start >= g.since && sessionOf(p.tgid) == g.session
+}
+
+// bootTicks is the time since boot in the clock ticks (USER_HZ, 100 a
+// second) that /proc gives a process's start time in.
+func bootTicks() uint64 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) != nil {
+		return ^uint64(0) // no process counts as started since
+	}
+	return uint64(ts.Nano()) / 1e7
 }
 
 // nodeAt returns the parent node of rel if the kernel knows it.

@@ -179,7 +179,22 @@ func (d *Dir) UndoRenameAway(scratchRel, awayRel string, ino uint64) (bool, erro
 	if err := d.atParent(scratchRel, func(pfd int, leaf string) error { return unix.Unlinkat(pfd, leaf, 0) }); err != nil {
 		return false, err
 	}
+	d.touchCtime(awayRel)
 	return true, nil
+}
+
+// touchCtime moves rel's ctime to now and changes nothing else, as the two
+// renames an undone rename away stands for do on a plain filesystem.
+func (d *Dir) touchCtime(rel string) {
+	fd, err := d.openat(rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) == nil {
+		unix.Fchmod(fd, st.Mode&0o7777)
+	}
 }
 
 // FinishRename removes oldRel after RenameAway (or after an unlink that the

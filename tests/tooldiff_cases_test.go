@@ -71,15 +71,7 @@ var knownDivergent = map[string]knownDiv{
 			`^blob\.txt: bytes differ`,
 		},
 	},
-	"touch-then-see": {
-		why: "an empty managed file created and closed (touch, : >, Path.touch) is committed at the kernel's " +
-			"RELEASE, which the kernel sends after close(2) has returned; until then other processes, and " +
-			"its creator, do not see the name, so the next command of a script often misses it. Waits for " +
-			"a creation to be visible once its creator closed it",
-		shows: []string{
-			`^stdout differs:\n(    [-+] "(touch, then test -e|Path\.touch, then os\.listdir): [0-9]+ of 20 missing"\n?)+$`,
-		},
-	},
+
 	"tee-a-jsonl": {
 		why: "by contract: an appended line that is not JSON is refused (each committed line is validated) " +
 			"and kept in .paracfs/rejected/; but bash ignores the error close(2) returns, so the refusal is " +
@@ -89,27 +81,16 @@ var knownDivergent = map[string]knownDiv{
 			`^memory/events\.jsonl: bytes differ:\n    - "not json"$`,
 		},
 	},
-	"git-stash-u": {
-		why: "as delete-then-restore: git stash -u deletes the untracked managed file, and git stash pop, " +
-			"the next command, still sees it during its grace period: \"already exists, no checkout\", exit 1, " +
-			"the stash kept; depending on when the grace period ends, the file is then gone from DIR (it is " +
-			"in the stash)",
-		shows: []string{
-			`^stdout differs:`,
-			// One pattern for both: the second shows in some runs only.
-			`^(stderr differs:\n    \+ "roadmap/untracked\.yaml already exists, no checkout"\n    \+ "error: could not restore untracked files from stash"|roadmap/untracked\.yaml: only in the plain copy \(file, 5 bytes\))$`,
-			`^\.git/(logs/)?refs/stash: only through the mount`,
-		},
-	},
+
 	"delete-then-restore": {
 		why: "a managed name deleted by one process stays visible to the others for its grace period " +
-			"(docs/commit.md), and the next command of a script is another process: git reset --hard and " +
-			"git checkout -- f right after rm f see f unchanged and do not write it, so f is gone once the " +
-			"grace period ends although git exited 0; git status and ls still list names git clean and " +
-			"rsync --delete removed. Waits for a delete to be seen at once by the deleter's session",
+			"(docs/commit.md), except to its session's processes started since: git reset --hard and " +
+			"git checkout -- f right after rm f now write f back, and git clean's removals show at once; but " +
+			"the ls right after rsync --delete still lists the name rsync removed (the listing reaches the " +
+			"daemon as a process that started before the removal). Waits for a removal to be seen at once " +
+			"by every later command of the remover's session",
 		shows: []string{
 			`^stdout differs:`,
-			`^(policies/security|roadmap/roadmap)\.yaml: only in the plain copy`,
 		},
 	},
 }

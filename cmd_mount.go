@@ -329,11 +329,11 @@ func daemonize(dir, mp string, flags []string) error {
 	if err != nil {
 		return err
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(int(meta.Fd()), &st); err != nil || !ownedBySelfOrRoot(&st) {
+	if err := backing.CheckDataFolder(int(meta.Fd()), filepath.Join(mbase, mname)); err != nil {
 		meta.Close()
-		return fmt.Errorf("%s belongs to uid %d, neither root nor the daemon's user: paracfs keeps its data there, where its owner could read or change every version; move it away (or chown -R it)", filepath.Join(mbase, mname), st.Uid)
+		return err
 	}
+	var st unix.Stat_t
 	if unix.Fstatat(int(meta.Fd()), "daemon.log", &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Size > maxDaemonLog {
 		unix.Renameat(int(meta.Fd()), "daemon.log", int(meta.Fd()), "daemon.log.1")
 	}

@@ -323,7 +323,7 @@ func (d *Dir) prepareMeta() error {
 		if sfd, err := d.openat(MetaDir+"/"+sub, unix.O_PATH|unix.O_DIRECTORY, 0); err != nil {
 			return fmt.Errorf("%s/%s is not a directory (a symlink?): paracfs follows no link in its data; move it away", where, sub)
 		} else {
-			err := ownMetaFolder(sfd, where+"/"+sub)
+			err := CheckDataFolder(sfd, where+"/"+sub)
 			unix.Close(sfd)
 			if err != nil {
 				return err

@@ -138,7 +138,7 @@ func (d *Dir) openMeta() (moved string, err error) {
 	// its folders for theirs, and read every version kept there (they are
 	// 0444, behind 0700 folders): refuse it. DIR's owner included, for a
 	// root daemon keeps the history of other users' files.
-	if err := ownMetaFolder(m.fd, m.path); err != nil {
+	if err := CheckDataFolder(m.fd, m.path); err != nil {
 		return "", err
 	}
 	if hasOld && curErr == nil {
@@ -152,15 +152,19 @@ func (d *Dir) openMeta() (moved string, err error) {
 	return moved, nil
 }
 
-// ownMetaFolder refuses a data folder that belongs to someone else than
-// root or the daemon's user.
-func ownMetaFolder(fd int, path string) error {
+// CheckDataFolder refuses a data folder that belongs to someone else than
+// root or the daemon's user, or that its group or everyone may write
+// (paracfs makes it 0755).
+func CheckDataFolder(fd int, path string) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	if st.Uid != 0 && st.Uid != uint32(unix.Geteuid()) {
 		return fmt.Errorf("%s belongs to uid %d, neither root nor the daemon's user: paracfs keeps its data there, where its owner could read or change every version; move it away (or chown -R it)", path, st.Uid)
+	}
+	if st.Mode&0o022 != 0 {
+		return fmt.Errorf("%s is writable by its group or by everyone (mode %04o): paracfs keeps its data there, where they could remove or replace every version; chmod go-w it", path, st.Mode&0o7777)
 	}
 	return nil
 }

@@ -90,6 +90,34 @@ func TestPlantedLinksAreNotFollowed(t *testing.T) {
 			t.Errorf("root made entries in nobody's data folder: %v", es)
 		}
 	})
+	// A data folder of root's that everyone may write: anyone could
+	// remove or replace the versions kept there. Refused the same way.
+	t.Run("sibling writable by everyone", func(t *testing.T) {
+		p := newProject(t)
+		if err := os.Mkdir(p.meta(), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p.meta(), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unmountAll(t, p.Root) })
+		for _, args := range [][]string{{"mount", "--allow-other", p.Dir}, {"mount", "-f", "--allow-other", p.Dir}} {
+			r := paracfs(t, p.Root, args...)
+			if r.Code == 0 || !strings.Contains(r.Stderr, "writable by its group or by everyone (mode 0777)") || !strings.Contains(r.Stderr, "chmod go-w") {
+				t.Errorf("paracfs %s with %s mode 0777: %s\nwant a refusal naming the mode and the fix", strings.Join(args, " "), p.meta(), r)
+			}
+			if isMounted(p.Dir) {
+				t.Fatalf("paracfs %s mounted DIR with its data folder writable by everyone", strings.Join(args, " "))
+			}
+		}
+		if es, _ := os.ReadDir(p.meta()); len(es) != 0 {
+			t.Errorf("paracfs made entries in a data folder everyone may write: %v", es)
+		}
+		if err := os.Chmod(p.meta(), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mount(t, p)
+	})
 	// A FIFO planted at daemon.log (in DIR/.paracfs, an older paracfs's
 	// place, which anyone who may write DIR can make): the mount fails at
 	// once rather than hang on its open.

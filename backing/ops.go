@@ -323,9 +323,6 @@ type DirEntry struct {
 	Type uint8 // unix.DT_*
 }
 
-// ReadDir lists a directory, leaving out "." and ".." and, unless all is
-// set, the daemon's own temp files and its metadata folder (which stays
-// reachable by name: ls .parac/.paracfs/rejected).
 // SyncDir is fsync(2) of the directory rel: what a saver that renames a
 // file into place and then syncs the directory (shred -u, renameio) asks.
 func (d *Dir) SyncDir(rel string) error {
@@ -337,6 +334,9 @@ func (d *Dir) SyncDir(rel string) error {
 	return fsync(fd)
 }
 
+// ReadDir lists a directory, leaving out "." and ".." and, unless all is
+// set, the daemon's own temp files and its metadata folder (which stays
+// reachable by name: ls .parac/.paracfs/rejected).
 func (d *Dir) ReadDir(rel string, all bool) ([]DirEntry, error) {
 	top := rel == "" || rel == "."
 	fd, err := d.openat(rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)

@@ -248,43 +248,6 @@ func (l *lockHolders) heldBy(rel string, tid int) bool {
 	return false
 }
 
-// parentPid reads a process's parent from /proc (0 when gone).
-func parentPid(pid int) int {
-	f := statFields(pid)
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
-}
-
-// sessionOf is the session of process pid (0 if unknown): the shell
-// script or terminal session that started it, unless it made its own.
-func sessionOf(pid int) int {
-	f := statFields(pid)
-	if len(f) < 4 {
-		return 0
-	}
-	sid, _ := strconv.Atoi(f[3])
-	return sid
-}
-
-// statFields returns the fields of /proc/PID/stat from field 3 (state)
-// on: field 4 is the parent, 5 the process group, 6 the session.
-func statFields(pid int) []string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return nil
-	}
-	// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return nil
-	}
-	return strings.Fields(s[i+1:])
-}
-
 // track records the outcome of a lock request through handle h on rel.
 func (r *Root) track(ctx context.Context, rel string, h any, lk *fuse.FileLock, e syscall.Errno) {
 	if e != 0 {

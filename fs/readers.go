@@ -34,21 +34,49 @@ func procOf(tid int) (procKey, bool) {
 
 // startTime reads field 22 of /proc/PID/stat.
 func startTime(pid int) (uint64, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
+	f := statFields(pid)
 	if len(f) < 20 {
 		return 0, false
 	}
 	v, err := strconv.ParseUint(f[19], 10, 64)
 	return v, err == nil
+}
+
+// parentPid reads a process's parent from /proc (0 when gone).
+func parentPid(pid int) int {
+	f := statFields(pid)
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// sessionOf is the session of process pid (0 if unknown): the shell
+// script or terminal session that started it, unless it made its own.
+func sessionOf(pid int) int {
+	f := statFields(pid)
+	if len(f) < 4 {
+		return 0
+	}
+	sid, _ := strconv.Atoi(f[3])
+	return sid
+}
+
+// statFields returns the fields of /proc/PID/stat from field 3 (state)
+// on: field 4 is the parent, 5 the process group, 6 the session.
+func statFields(pid int) []string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil
+	}
+	// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(s[i+1:])
 }
 
 // readers maps each process to the revisions it last read.

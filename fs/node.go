@@ -683,7 +683,7 @@ func (n *Node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 // Fsync is fsync(2). A file's goes to its handle; a directory's (which
 // has none) syncs the backing directory, as on a plain filesystem.
 func (n *Node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
-	if n.StableAttr().Mode == syscall.S_IFDIR {
+	if n.IsDir() {
 		return errno(n.r.d.SyncDir(n.rel()))
 	}
 	if s, ok := f.(fs.FileFsyncer); ok {

@@ -9,6 +9,7 @@ package tests
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -242,7 +243,15 @@ var revField = regexp.MustCompile(`(?m)((?:^|[{,])[ \t]*"?revision"?[ \t]*:\s*)(
 // cannot find the field the oracle saw.
 func revStamp(t *testing.T, rel string, data []byte, was, rev int64) []byte {
 	t.Helper()
-	m := revField.FindSubmatchIndex(data)
+	var m []int
+	for _, c := range revField.FindAllSubmatchIndex(data, -1) {
+		line := data[bytes.LastIndexByte(data[:c[0]], '\n')+1 : c[0]]
+		comment := bytes.HasPrefix(bytes.TrimLeft(line, " \t"), []byte("#")) || bytes.Contains(line, []byte(" #"))
+		if !comment { // not inside a YAML comment
+			m = c
+			break
+		}
+	}
 	if m == nil || string(data[m[4]:m[5]]) != strconv.FormatInt(was, 10) {
 		t.Fatalf("the test's model cannot find the revision field %d to stamp in %q", was, data)
 	}

@@ -260,11 +260,40 @@ func (r *Root) hidden(ctx context.Context, rel string) bool {
 	return true
 }
 
-// startedSince reports whether process p belongs to the owner's session
-// and started after the name went away: a later command of the same
-// script or terminal, which must see what the earlier one did.
+// startedSince reports whether process p started after the name went
+// away and belongs to the owner's session or descends from the owner's
+// parent: a later command of the same script or terminal, which must see
+// what the earlier one did. The ancestry covers sessions that /proc shows
+// as 0 (a session whose leader lives outside this pid namespace, as in
+// containers and CI runners).
 func (g *awayName) startedSince(p procKey) bool {
-	return g.session > 0 && p.start >= g.since && sessionOf(p.tgid) == g.session
+	if p.start < g.since {
+		return false
+	}
+	if g.session > 0 && sessionOf(p.tgid) == g.session {
+		return true
+	}
+	return descendsFrom(p.tgid, g.parent)
+}
+
+// maxAncestry bounds the walk up a process's parents.
+const maxAncestry = 32
+
+// descendsFrom reports whether process pid was started, directly or
+// through its parents, by process anc. Init (pid 1) is nobody's
+// distinguishing ancestor: a process reparented to it says nothing.
+func descendsFrom(pid int, anc procKey) bool {
+	if anc.tgid <= 1 {
+		return false
+	}
+	for i := 0; i < maxAncestry && pid > 1; i++ {
+		pid = parentPid(pid)
+		if pid == anc.tgid {
+			start, ok := startTime(pid)
+			return ok && start == anc.start
+		}
+	}
+	return false
 }
 
 // bootTicks is the time since boot in the clock ticks (USER_HZ, 100 a

@@ -1,9 +1,13 @@
 package fs
 
 import (
+	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -35,38 +39,85 @@ func TestHoldsFile(t *testing.T) {
 	}
 }
 
-// A name removed away is hidden from the remover's session's processes
-// started since (the script's next command), not from those already
-// running (a reader in the same session) nor from other sessions.
+// A name removed away is hidden from the processes started since in the
+// remover's session or under the remover's parent (the script's next
+// command), not from those already running (a reader in the same
+// session) nor from anyone else. The script here is a shell in a session
+// of its own, so the test holds whatever session it runs in (in a
+// container /proc shows the runner's session as 0).
 func TestAwayStartedSince(t *testing.T) {
 	me, ok := procOf(os.Getpid())
 	if !ok {
 		t.Fatal("no /proc entry for this process")
 	}
-	g := &awayName{session: sessionOf(os.Getpid()), since: bootTicks()}
-	if g.session <= 0 {
-		t.Fatalf("sessionOf(self) = %d", g.session)
+	script := exec.Command("sh", "-c", "read x; sleep 30 & echo $!; wait")
+	script.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	in, err := script.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := script.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := script.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		syscall.Kill(-script.Process.Pid, syscall.SIGKILL)
+		script.Wait()
+	}()
+	sh, ok := procOf(script.Process.Pid)
+	if !ok {
+		t.Fatal("no /proc entry for the script")
+	}
+	g := &awayName{parent: sh, session: sessionOf(sh.tgid), since: bootTicks()}
+	if g.session != sh.tgid {
+		t.Fatalf("sessionOf(script) = %d, want its own pid %d", g.session, sh.tgid)
 	}
 	if g.startedSince(me) {
 		t.Errorf("a process started before the removal counts as started since")
 	}
-	later := exec.Command("sleep", "30")
-	if err := later.Start(); err != nil {
+	if _, err := in.Write([]byte("go\n")); err != nil {
 		t.Fatal(err)
 	}
-	defer later.Process.Kill()
-	p, ok := procOf(later.Process.Pid)
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatalf("script printed %q, not a pid", line)
+	}
+	next, ok := procOf(pid)
 	if !ok {
-		t.Fatal("no /proc entry for the child")
+		t.Fatal("no /proc entry for the script's next command")
 	}
-	if !g.startedSince(p) {
-		t.Errorf("a process of the same session started after the removal does not count as started since (start %d, since %d)", p.start, g.since)
+	if !g.startedSince(next) {
+		t.Errorf("the script's next command does not count as started since (start %d, since %d)", next.start, g.since)
 	}
-	other := &awayName{session: g.session + 1_000_000, since: g.since}
-	if other.startedSince(p) {
-		t.Errorf("a process of another session counts as the remover's")
+	if !(&awayName{session: g.session, since: g.since}).startedSince(next) {
+		t.Errorf("a later process of the remover's session does not count by its session")
 	}
-	if (&awayName{since: g.since}).startedSince(p) {
-		t.Errorf("an unknown session (0) matches")
+	if !(&awayName{parent: sh, since: g.since}).startedSince(next) {
+		t.Errorf("with the session unknown (0), the parent's later child does not count by ancestry")
+	}
+	if (&awayName{since: g.since}).startedSince(next) {
+		t.Errorf("an unknown session (0) and no parent match")
+	}
+	if (&awayName{parent: procKey{tgid: 1}, since: g.since}).startedSince(next) {
+		t.Errorf("descending from init counts as the remover's")
+	}
+	stranger := exec.Command("sleep", "30")
+	if err := stranger.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stranger.Process.Kill(); stranger.Wait() }()
+	sp, ok := procOf(stranger.Process.Pid)
+	if !ok || g.startedSince(sp) {
+		t.Errorf("a process started since outside the script counts as the script's (found %v)", ok)
+	}
+	if (&awayName{parent: sp, session: g.session + 1_000_000, since: g.since}).startedSince(next) {
+		t.Errorf("a process of another session and another parent counts as the remover's")
 	}
 }

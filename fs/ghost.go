@@ -29,9 +29,9 @@ const renameGrace = 500 * time.Millisecond
 type awayName struct {
 	rel, to string // to is "" for an unlink
 	owner   procKey
-	parent  procKey
-	session int    // owner's session; 0 if unknown
-	since   uint64 // when it went away, in clock ticks since boot (as procKey.start)
+	up      []procKey // owner's parent, grandparent, ... (nearest first, init left out)
+	session int       // owner's session; 0 if unknown
+	since   uint64    // when it went away, in clock ticks since boot (as procKey.start)
 	caller  backing.Caller
 	ino     uint64
 	timer   *time.Timer
@@ -65,14 +65,31 @@ func (r *Root) renameAway(ctx context.Context, oldRel, newRel string, c backing.
 	if err != nil {
 		return err
 	}
-	r.holdAway(&awayName{rel: oldRel, to: newRel, owner: owner, parent: parentProc(owner), session: sessionOf(owner.tgid), since: bootTicks(), caller: c, ino: ino})
+	r.holdAway(&awayName{rel: oldRel, to: newRel, owner: owner, up: ancestors(owner.tgid), session: sessionOf(owner.tgid), since: bootTicks(), caller: c, ino: ino})
 	return nil
 }
 
-// parentProc is the process that started p.
-func parentProc(p procKey) procKey {
-	pp, _ := procOf(parentPid(p.tgid))
-	return pp
+// maxUp is how many of the remover's ancestors see its removal at once:
+// enough to reach the script that ran it through a tool's own processes
+// (rsync's generator, under rsync, under the shell).
+const maxUp = 4
+
+// ancestors lists the processes that started pid: its parent first, up
+// to maxUp of them, stopping at init.
+func ancestors(pid int) []procKey {
+	var up []procKey
+	for len(up) < maxUp {
+		pid = parentPid(pid)
+		if pid <= 1 {
+			break
+		}
+		p, ok := procOf(pid)
+		if !ok {
+			break
+		}
+		up = append(up, p)
+	}
+	return up
 }
 
 // removeAway unlinks managed rel, leaving it visible to everyone but the
@@ -86,7 +103,7 @@ func (r *Root) removeAway(rel string, c backing.Caller) error {
 	if err != nil {
 		return err
 	}
-	r.holdAway(&awayName{rel: rel, owner: owner, parent: parentProc(owner), session: sessionOf(owner.tgid), since: bootTicks(), caller: c, ino: st.Ino})
+	r.holdAway(&awayName{rel: rel, owner: owner, up: ancestors(owner.tgid), session: sessionOf(owner.tgid), since: bootTicks(), caller: c, ino: st.Ino})
 	return nil
 }
 
@@ -244,7 +261,7 @@ func (r *Root) hidden(ctx context.Context, rel string) bool {
 	if !ok {
 		return false
 	}
-	if p, ok := procOf(int(fc.Pid)); !ok || (p != g.owner && p != g.parent && !g.startedSince(p)) {
+	if p, ok := procOf(int(fc.Pid)); !ok || !g.sees(p) {
 		return false
 	}
 	st, err := r.d.Lstat(rel)
@@ -260,41 +277,53 @@ func (r *Root) hidden(ctx context.Context, rel string) bool {
 	return true
 }
 
-// startedSince reports whether process p started after the name went
-// away and belongs to the owner's session or descends from the owner's
-// parent: a later command of the same script or terminal, which must see
-// what the earlier one did. The ancestry covers sessions that /proc shows
-// as 0 (a session whose leader lives outside this pid namespace, as in
-// containers and CI runners).
-func (g *awayName) startedSince(p procKey) bool {
+// sees reports whether process p sees the name gone at once, as on a
+// plain directory: the remover; the processes that started it (the
+// script, which may have exec'd its last command, as bash -c does); and,
+// started since the removal, a later command of the same script or
+// terminal: the processes of the remover's session or, where /proc shows
+// no session (0: a session whose leader lives outside this pid
+// namespace, as in containers and CI runners), those descending from the
+// remover's ancestors. Everyone else sees the name for the grace period.
+func (g *awayName) sees(p procKey) bool {
+	if p == g.owner {
+		return true
+	}
+	for _, a := range g.up {
+		if p == a {
+			return true
+		}
+	}
 	if p.start < g.since {
 		return false
 	}
-	if g.session > 0 && sessionOf(p.tgid) == g.session {
-		return true
-	}
-	return descendsFrom(p.tgid, g.parent)
-}
-
-// maxAncestry bounds the walk up a process's parents.
-const maxAncestry = 32
-
-// descendsFrom reports whether process pid was started, directly or
-// through its parents, by process anc. Init (pid 1) is nobody's
-// distinguishing ancestor: a process reparented to it says nothing.
-func descendsFrom(pid int, anc procKey) bool {
-	if anc.tgid <= 1 {
+	s := sessionOf(p.tgid)
+	if s != g.session {
 		return false
 	}
+	if s > 0 {
+		return true
+	}
+	return descendsFrom(p.tgid, g.up)
+}
+
+// descendsFrom reports whether process pid was started, directly or
+// through its parents, by one of the processes in anc.
+func descendsFrom(pid int, anc []procKey) bool {
 	for i := 0; i < maxAncestry && pid > 1; i++ {
 		pid = parentPid(pid)
-		if pid == anc.tgid {
-			start, ok := startTime(pid)
-			return ok && start == anc.start
+		for _, a := range anc {
+			if pid == a.tgid {
+				start, ok := startTime(pid)
+				return ok && start == a.start
+			}
 		}
 	}
 	return false
 }
+
+// maxAncestry bounds the walk up a process's parents.
+const maxAncestry = 32
 
 // bootTicks is the time since boot in the clock ticks (USER_HZ, 100 a
 // second) that /proc gives a process's start time in.

@@ -39,13 +39,14 @@ func TestHoldsFile(t *testing.T) {
 	}
 }
 
-// A name removed away is hidden from the processes started since in the
-// remover's session or under the remover's parent (the script's next
-// command), not from those already running (a reader in the same
-// session) nor from anyone else. The script here is a shell in a session
-// of its own, so the test holds whatever session it runs in (in a
-// container /proc shows the runner's session as 0).
-func TestAwayStartedSince(t *testing.T) {
+// A name removed away is gone at once for the remover, the processes that
+// started it, and the processes started since in its session (or, where
+// /proc shows no session, under its ancestors): the script's next
+// command. It stays for a reader already running in the same session, and
+// for everyone else. The script here is a shell in a session of its own,
+// so the test holds whatever session it runs in (in a container /proc
+// shows the runner's session as 0).
+func TestAwaySees(t *testing.T) {
 	me, ok := procOf(os.Getpid())
 	if !ok {
 		t.Fatal("no /proc entry for this process")
@@ -71,12 +72,26 @@ func TestAwayStartedSince(t *testing.T) {
 	if !ok {
 		t.Fatal("no /proc entry for the script")
 	}
-	g := &awayName{parent: sh, session: sessionOf(sh.tgid), since: bootTicks()}
+	// The remover is a child of the script that has exited: its
+	// ancestors are the script and this test.
+	g := &awayName{up: []procKey{sh, me}, session: sessionOf(sh.tgid), since: bootTicks()}
 	if g.session != sh.tgid {
 		t.Fatalf("sessionOf(script) = %d, want its own pid %d", g.session, sh.tgid)
 	}
-	if g.startedSince(me) {
-		t.Errorf("a process started before the removal counts as started since")
+	if !g.sees(sh) {
+		t.Errorf("the script that ran the remover (or its exec'd last command) does not see the removal")
+	}
+	stranger := exec.Command("sleep", "30")
+	if err := stranger.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stranger.Process.Kill(); stranger.Wait() }()
+	sp, ok := procOf(stranger.Process.Pid)
+	if !ok {
+		t.Fatal("no /proc entry for the stranger")
+	}
+	if g.sees(sp) {
+		t.Errorf("a process of another session counts as the remover's, though started under its ancestor")
 	}
 	if _, err := in.Write([]byte("go\n")); err != nil {
 		t.Fatal(err)
@@ -93,31 +108,41 @@ func TestAwayStartedSince(t *testing.T) {
 	if !ok {
 		t.Fatal("no /proc entry for the script's next command")
 	}
-	if !g.startedSince(next) {
-		t.Errorf("the script's next command does not count as started since (start %d, since %d)", next.start, g.since)
+	if !g.sees(next) {
+		t.Errorf("the script's next command does not see the removal (start %d, since %d)", next.start, g.since)
 	}
-	if !(&awayName{session: g.session, since: g.since}).startedSince(next) {
-		t.Errorf("a later process of the remover's session does not count by its session")
+	if !(&awayName{session: g.session, since: g.since}).sees(next) {
+		t.Errorf("a later process of the remover's session does not see it by its session")
 	}
-	if !(&awayName{parent: sh, since: g.since}).startedSince(next) {
-		t.Errorf("with the session unknown (0), the parent's later child does not count by ancestry")
+	if (&awayName{up: []procKey{sh}, session: g.session, since: next.start + 1}).sees(next) {
+		t.Errorf("a process of the session started before the removal sees it at once")
 	}
-	if (&awayName{since: g.since}).startedSince(next) {
-		t.Errorf("an unknown session (0) and no parent match")
+	if (&awayName{up: []procKey{sh}, session: g.session + 1_000_000, since: g.since}).sees(next) {
+		t.Errorf("a process of another session sees it at once")
 	}
-	if (&awayName{parent: procKey{tgid: 1}, since: g.since}).startedSince(next) {
-		t.Errorf("descending from init counts as the remover's")
+	if (&awayName{since: g.since}).sees(next) {
+		t.Errorf("with no session and no ancestors in common, a process sees it at once")
 	}
-	stranger := exec.Command("sleep", "30")
-	if err := stranger.Start(); err != nil {
-		t.Fatal(err)
+	// Where the session is unknown, descent from an ancestor decides.
+	if !descendsFrom(next.tgid, []procKey{sp, sh}) {
+		t.Errorf("the script's child does not descend from the script")
 	}
-	defer func() { stranger.Process.Kill(); stranger.Wait() }()
-	sp, ok := procOf(stranger.Process.Pid)
-	if !ok || g.startedSince(sp) {
-		t.Errorf("a process started since outside the script counts as the script's (found %v)", ok)
+	if !descendsFrom(next.tgid, []procKey{me}) {
+		t.Errorf("the script's child does not descend from the test that started the script")
 	}
-	if (&awayName{parent: sp, session: g.session + 1_000_000, since: g.since}).startedSince(next) {
-		t.Errorf("a process of another session and another parent counts as the remover's")
+	if descendsFrom(next.tgid, []procKey{sp}) {
+		t.Errorf("the script's child descends from a stranger")
+	}
+	if descendsFrom(next.tgid, []procKey{{tgid: sh.tgid, start: sh.start + 1}}) {
+		t.Errorf("descent ignores the ancestor's start time (a recycled pid)")
+	}
+	up := ancestors(next.tgid)
+	if len(up) < 2 || up[0] != sh || up[1] != me {
+		t.Errorf("ancestors(next) = %v, want the script %v then this test %v first", up, sh, me)
+	}
+	for _, a := range up {
+		if a.tgid <= 1 {
+			t.Errorf("ancestors lists init: %v", up)
+		}
 	}
 }

@@ -3,16 +3,17 @@ package tests
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
-	"time"
 )
 
 // A managed file deleted or renamed away is gone at once for the process
-// that did it and for its shell, and for everyone within the grace period
-// (half a second), with one delete line. (Meanwhile other readers still
-// see the last committed version: an editor or git re-creating the name
-// does so inside that window.)
+// that did it, for the processes that started it (its shell, and this
+// test, which ran the shell), and for everyone else within the grace
+// period (half a second), with one delete line. (Meanwhile a reader
+// already running still sees the last committed version: an editor or
+// git re-creating the name does so inside that window.)
 func TestDeleteAndRenameAway(t *testing.T) {
 	t.Parallel()
 	const rel = "roadmap/roadmap.yaml"
@@ -25,18 +26,22 @@ func TestDeleteAndRenameAway(t *testing.T) {
 			p := newProject(t)
 			mount(t, p)
 			n := len(logLines(t, p.Dir))
-			mustRun(t, p.Dir, "bash", "-c", c.script, c.name, rel)
-			deadline := time.Now().Add(eventWait)
-			for {
-				_, err := os.Lstat(p.path(rel))
-				if os.IsNotExist(err) {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%s still visible to other processes %s after %s", rel, eventWait, c.name)
-				}
-				time.Sleep(50 * time.Millisecond)
+			// A reader already running: it sees the name until the
+			// grace period ends.
+			var watch syncBuffer
+			w := exec.Command("sh", "-c", `[ -e "$1" ] && echo watching; while [ -e "$1" ]; do sleep 0.05; done; echo gone`, "sh", p.path(rel))
+			w.Stdout, w.Stderr = &watch, &watch
+			if err := w.Start(); err != nil {
+				t.Fatal(err)
 			}
+			defer func() { w.Process.Kill(); w.Wait() }()
+			waitOutput(t, &watch, "watching")
+			mustRun(t, p.Dir, "bash", "-c", c.script, c.name, rel)
+			if _, err := os.Lstat(p.path(rel)); !os.IsNotExist(err) {
+				t.Errorf("%s still there for the program that ran %s: %v", rel, c.name, err)
+			}
+			waitOutput(t, &watch, "gone")
+			waitLogLine(t, p, n, "the delete of "+rel, func(e logEntry) bool { return e.Path == rel })
 			if _, err := os.Lstat(p.backing(rel)); !os.IsNotExist(err) {
 				t.Errorf("%s still in the backing directory: %v", rel, err)
 			}

@@ -81,18 +81,6 @@ var knownDivergent = map[string]knownDiv{
 			`^memory/events\.jsonl: bytes differ:\n    - "not json"$`,
 		},
 	},
-
-	"delete-then-restore": {
-		why: "a managed name deleted by one process stays visible to the others for its grace period " +
-			"(docs/commit.md), except to its session's processes started since: git reset --hard and " +
-			"git checkout -- f right after rm f now write f back, and git clean's removals show at once; but " +
-			"the ls right after rsync --delete still lists the name rsync removed (the listing reaches the " +
-			"daemon as a process that started before the removal). Waits for a removal to be seen at once " +
-			"by every later command of the remover's session",
-		shows: []string{
-			`^stdout differs:`,
-		},
-	},
 }
 
 var toolDiffCases = []toolCase{

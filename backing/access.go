@@ -360,6 +360,13 @@ func (d *Dir) ValuesShown(rel string) bool {
 	return a.search(parentOf(rel))
 }
 
+// statShown reports whether everyone may stat rel through its path: every
+// directory on its way may be searched by all.
+func (d *Dir) statShown(rel string) bool {
+	a := &access{d: d, others: true}
+	return a.search(parentOf(rel))
+}
+
 // MayWrite reports whether c could write rel through the mount now, as
 // the kernel decides with default_permissions: search on every directory
 // on its way and write on the file, or, for a name with no file, write

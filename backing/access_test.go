@@ -54,6 +54,17 @@ func TestAccessFollowsThePath(t *testing.T) {
 	os.Chmod(filepath.Join(root, "private/p.yaml"), 0o644)
 	os.Chmod(filepath.Join(root, "shared/s.yaml"), 0o644)
 	nobody := Caller{Uid: 65534, Gid: 65534}
+	// The world-readable log carries no size or sha256 of a file others
+	// may not even stat; a 0644 file in a 0777 directory keeps both.
+	commit(t, d, "private/p.yaml", "pin: 2222\n")
+	commit(t, d, "shared/s.yaml", "pin: 2222\n")
+	es := logEntries(t, root)
+	if e := es[len(es)-2]; e.Path != "private/p.yaml" || e.Size != nil || e.SHA256 != "" {
+		t.Errorf("log line of a file in a 0700 directory: path %s size %v sha256 %q, want neither", e.Path, ptrStr(e.Size), e.SHA256)
+	}
+	if e := es[len(es)-1]; e.Path != "shared/s.yaml" || e.Size == nil || *e.Size != 10 || e.SHA256 == "" {
+		t.Errorf("log line of a 0644 file in a 0777 directory: path %s size %v sha256 %q, want both", e.Path, ptrStr(e.Size), e.SHA256)
+	}
 	if d.ValuesShown("private/p.yaml") || !d.ValuesShown("shared/s.yaml") || !d.ValuesShown("shared/new.yaml") {
 		t.Errorf("ValuesShown: private %v shared %v new %v, want false true true",
 			d.ValuesShown("private/p.yaml"), d.ValuesShown("shared/s.yaml"), d.ValuesShown("shared/new.yaml"))

@@ -57,9 +57,16 @@ func (d *Dir) appendLog(e *changelog.Entry) {
 // through its path: the log is world-readable, and the hash of a short
 // secret (a PIN, a token of a few words) gives it back to anyone who
 // hashes the guesses. describeChanges has decided already when the line
-// names changed keys.
+// names changed keys. The size goes too when not everyone may stat the
+// file (a directory on its way they may not search).
 func (d *Dir) hideSum(e *changelog.Entry) {
-	if e.SHA256 == "" || e.Path == "" {
+	if e.Path == "" {
+		return
+	}
+	if e.Size != nil && !d.statShown(e.Path) {
+		e.Size = nil
+	}
+	if e.SHA256 == "" {
 		return
 	}
 	for _, k := range e.Keys {

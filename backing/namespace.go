@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/paracfs/paracfs/changelog"
+	"github.com/paracfs/paracfs/revision"
 )
 
 // Remove unlinks rel. Removing a managed file is allowed (git and vim do
@@ -54,11 +55,10 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, leaf 
 		return err
 	}
 	defer unlock()
-	rev, err := d.Revision(rel)
+	rev, err := d.keepCurrent(pfd, leaf, rel, c)
 	if err != nil {
 		return err
 	}
-	d.flushPending(rel) // the history becomes the only copy of its bytes
 	if err := d.storeAway(rel, rev, c, func() error { return fn(pfd, leaf) }); err != nil {
 		return err
 	}
@@ -70,6 +70,65 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, leaf 
 	d.appendLog(e)
 	d.configTouched(rel)
 	return nil
+}
+
+// KeepCurrent makes sure, under P's lock, that the history holds managed
+// rel's current version on disk: the front end calls it before it
+// answers an unlink or a rename away that it finishes later, so that a
+// version that cannot be kept refuses the removal itself.
+func (d *Dir) KeepCurrent(rel string, c Caller) error {
+	if err := d.begin(); err != nil {
+		return err
+	}
+	defer d.inflight.Done()
+	pfd, leaf, err := d.parent(rel)
+	if err != nil {
+		return err
+	}
+	defer d.closeParent(pfd)
+	var st unix.Stat_t
+	if err := unix.Fstatat(pfd, leaf, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil // nothing to keep: the removal says what is wrong
+	}
+	unlock, err := d.lockAway(rel, pfd, leaf, c)
+	if err != nil {
+		if r, ok := lockRefusal(rel, err); ok {
+			return d.refuse(r, c, nil, d.peekRevision(rel))
+		}
+		return err
+	}
+	defer unlock()
+	_, err = d.keepCurrent(pfd, leaf, rel, c)
+	return err
+}
+
+// keepCurrent returns managed rel's revision once the history holds its
+// current version on disk: its pending records, and the version itself
+// when the history lacks it (written before the mount or behind its
+// back), so that restore can bring back what a removal takes. It runs
+// under P's lock; a version that cannot be kept is a refusal.
+func (d *Dir) keepCurrent(pfd int, leaf, rel string, c Caller) (int64, error) {
+	cur, err := d.readCurrent(pfd, leaf, rel, revision.KindOf(rel), -1)
+	if err != nil {
+		// Unreadable as a managed file (larger than --max-size): it
+		// goes, as on a plain directory, without a copy in the history.
+		rev, err := d.Revision(rel)
+		d.flushPending(rel)
+		return rev, err
+	}
+	var pre syncSet
+	pre.add(d.takePending(rel))
+	if err := d.recordFirst(pfd, leaf, rel, cur, &pre); err != nil {
+		pre.flush()
+		r, ok := diskRefusal(rel, err)
+		if !ok {
+			r = &Refusal{Op: OpIOError, Path: rel}
+		}
+		r.Reason = fmt.Sprintf("revision %d, which this removal would lose, could not be kept in the history: %v", cur.rev, err)
+		return 0, d.refuse(r, c, nil, cur.rev)
+	}
+	pre.flush()
+	return cur.rev, nil
 }
 
 // lockAway takes P's lock for a delete. A missing P.lock is not created:

@@ -553,3 +553,41 @@ func TestRenameDirCarriesRevisions(t *testing.T) {
 		t.Errorf("move lines %v, want %v", moves, want)
 	}
 }
+
+// A removal keeps the version it removes when the history lacks it (the
+// file written before the mount, or changed behind its back), so that it
+// can be restored: on a plain directory rm loses it, but paracfs's
+// history promises every version a name held.
+func TestRemoveKeepsUnrecordedVersion(t *testing.T) {
+	root := newRoot(t)
+	mustWrite(t, filepath.Join(root, "before.md"), "# written before the mount\n", 0o644)
+	d := openDir(t, root, Config{})
+	const ext = "state.yaml"
+	commit(t, d, ext, "step: 1\n")
+	// Behind the mount's back, with a different size and mtime.
+	mustWrite(t, filepath.Join(root, ext), "step: 2 # by hand\n", 0o644)
+	future := time.Now().Add(time.Hour)
+	os.Chtimes(filepath.Join(root, ext), future, future)
+	for _, c := range []struct{ rel, want string }{
+		{"before.md", "# written before the mount\n"},
+		{ext, "step: 2 # by hand\n"},
+	} {
+		if err := d.Remove(c.rel, testCaller); err != nil {
+			t.Fatalf("Remove %s: %v", c.rel, err)
+		}
+		notExist(t, filepath.Join(root, c.rel))
+		vs, err := d.Versions(c.rel)
+		if err != nil || len(vs) == 0 {
+			t.Fatalf("versions of removed %s: %v %v", c.rel, vs, err)
+		}
+		last := vs[len(vs)-1]
+		got, _, err := d.ReadVersion(c.rel, last.Rev)
+		if err != nil || string(got) != c.want {
+			t.Errorf("newest kept version of removed %s (rev %d) = %q, %v; want %q", c.rel, last.Rev, got, err, c.want)
+		}
+		del := oneEntry(t, root, "delete", c.rel)
+		if *del.Revision != last.Rev {
+			t.Errorf("%s deleted at revision %d, newest kept version is %d", c.rel, *del.Revision, last.Rev)
+		}
+	}
+}

@@ -103,6 +103,12 @@ func (r *Root) removeAway(rel string, c backing.Caller) error {
 	if err != nil {
 		return err
 	}
+	// The history must hold what the unlink takes before it is
+	// answered: a version that cannot be kept refuses the unlink now,
+	// not when the grace period ends.
+	if err := r.d.KeepCurrent(rel, c); err != nil {
+		return err
+	}
 	r.holdAway(&awayName{rel: rel, owner: owner, up: ancestors(owner.tgid), session: sessionOf(owner.tgid), since: bootTicks(), caller: c, ino: st.Ino})
 	return nil
 }

@@ -382,3 +382,35 @@ func fillLeaving(t *testing.T, dir string, n int64) {
 		}
 	}
 }
+
+// A file written behind the mount's back, never committed through it, is
+// in no history: rm through the mount keeps it first, so that restore can
+// bring it back. With no room for that copy, rm fails with ENOSPC and the
+// file stays, rather than lose its only copy; with room, rm removes it and
+// restore puts the very bytes back.
+func TestFullDiskRemoveKeepsVersion(t *testing.T) {
+	p, _, free := fullDisk(t, "8m")
+	const rel = "memory/knowledge/notes.md"
+	body := append([]byte("# written behind the mount\n"), bytes.Repeat([]byte("n"), 200<<10)...)
+	if err := os.WriteFile(p.backing(rel), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fillLeaving(t, p.Root, 24<<10)
+	r := run(t, p.Dir, "rm", rel)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "No space left on device") {
+		t.Errorf("rm of a file the history lacks, with no room to keep it: %s; want rm's No space left on device", r)
+	}
+	assertContent(t, p, rel, body)
+	free()
+	n := len(logLines(t, p.Dir))
+	mustRun(t, p.Dir, "rm", rel)
+	if _, err := os.Lstat(p.path(rel)); !os.IsNotExist(err) {
+		t.Fatalf("%s after rm: %v", rel, err)
+	}
+	del := waitLogLine(t, p, n, "the delete of "+rel, func(e logEntry) bool { return e.Path == rel && e.Op == "delete" })
+	if del.Revision == nil {
+		t.Fatalf("delete line without a revision: %s", del.Raw)
+	}
+	mustRun(t, p.Root, paracfsBin, "restore", ".parac/"+rel+"@"+itoa(int(*del.Revision)))
+	assertContent(t, p, rel, body)
+}

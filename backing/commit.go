@@ -59,6 +59,9 @@ type current struct {
 	// readCurrent opened, when listed is set.
 	xattrs map[string][]byte
 	listed bool
+	// dirGid is the group a new file takes from a setgid directory, -1
+	// when the directory is not setgid (the writer's group then).
+	dirGid int
 }
 
 // Commit turns w into the new committed version of w.Path: it validates the
@@ -258,7 +261,7 @@ func (d *Dir) Commit(w Write) (Result, error) {
 // readCurrent reads P's committed bytes and revision. A missing P, or a P
 // that is not a regular file (a symlink is never followed), counts as absent.
 func (d *Dir) readCurrent(pfd int, leaf, rel string, kind revision.Kind, newLen int) (current, error) {
-	var cur current
+	cur := current{dirGid: setgidGroup(pfd)}
 	fd, err := unix.Openat(pfd, leaf, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err == unix.ENOENT || err == unix.ELOOP {
 		cur.rev, _ = d.revs.tombstone(rel)
@@ -530,6 +533,9 @@ func fileMode(w Write, cur current) uint32 {
 // else P's, else the caller's.
 func fileOwner(w Write, cur current) (uid, gid int) {
 	uid, gid = int(w.Caller.Uid), int(w.Caller.Gid)
+	if cur.dirGid >= 0 {
+		gid = cur.dirGid // a setgid directory's group, as the kernel gives it
+	}
 	if cur.exists {
 		uid, gid = int(cur.st.Uid), int(cur.st.Gid)
 	}

@@ -80,11 +80,52 @@ func (d *Dir) OpenFile(rel string, flags int, mode uint32, c Caller) (int, error
 	return fd, nil
 }
 
-// own gives a file the daemon just created to the caller (root daemons only).
+// own gives a file the daemon just created to the caller (root daemons
+// only): the caller's user, and its group unless the file took its
+// setgid directory's group.
 func (d *Dir) own(fd int, c Caller) {
-	if os.Geteuid() == 0 && (c.Uid != 0 || c.Gid != 0) {
-		unix.Fchown(fd, int(c.Uid), int(c.Gid))
+	if os.Geteuid() != 0 {
+		return
 	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) == nil && st.Uid == c.Uid && st.Gid == c.Gid {
+		return
+	}
+	unix.Fchown(fd, int(c.Uid), createdGid(&st, c))
+}
+
+// ownAt is own for a name in directory pfd, never followed.
+func ownAt(pfd int, leaf string, c Caller) {
+	if os.Geteuid() != 0 {
+		return
+	}
+	gid := int(c.Gid)
+	if g := setgidGroup(pfd); g >= 0 {
+		gid = g
+	}
+	unix.Fchownat(pfd, leaf, int(c.Uid), gid, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// createdGid is the group of an entry the (root) daemon has just made for
+// c: c's group, unless the entry took its directory's group, as in a
+// setgid directory (the daemon's own group is 0, so any other group came
+// from the directory; a setgid directory of group 0 gives 0, c's group
+// then, which is the one case this cannot tell apart).
+func createdGid(st *unix.Stat_t, c Caller) int {
+	if st.Gid != uint32(os.Getegid()) {
+		return int(st.Gid)
+	}
+	return int(c.Gid)
+}
+
+// setgidGroup is the group a new entry in directory dfd takes from it
+// when it is setgid; -1 when it is not.
+func setgidGroup(dfd int) int {
+	var st unix.Stat_t
+	if unix.Fstat(dfd, &st) != nil || st.Mode&unix.S_ISGID == 0 {
+		return -1
+	}
+	return int(st.Gid)
 }
 
 // ReadFile reads a managed file's committed bytes with its revision, both
@@ -142,9 +183,7 @@ func (d *Dir) Mkdir(rel string, mode uint32, c Caller) error {
 	if err := unix.Mkdirat(pfd, leaf, mode&0o7777); err != nil {
 		return err
 	}
-	if os.Geteuid() == 0 {
-		unix.Fchownat(pfd, leaf, int(c.Uid), int(c.Gid), unix.AT_SYMLINK_NOFOLLOW)
-	}
+	ownAt(pfd, leaf, c)
 	return nil
 }
 
@@ -169,9 +208,7 @@ func (d *Dir) Symlink(target, rel string, c Caller) error {
 		if err := unix.Symlinkat(target, pfd, leaf); err != nil {
 			return err
 		}
-		if os.Geteuid() == 0 {
-			unix.Fchownat(pfd, leaf, int(c.Uid), int(c.Gid), unix.AT_SYMLINK_NOFOLLOW)
-		}
+		ownAt(pfd, leaf, c)
 		return nil
 	})
 }
@@ -200,9 +237,7 @@ func (d *Dir) Mknod(rel string, mode, dev uint32, c Caller) error {
 		if err := unix.Mknodat(pfd, leaf, mode, int(dev)); err != nil {
 			return err
 		}
-		if os.Geteuid() == 0 {
-			unix.Fchownat(pfd, leaf, int(c.Uid), int(c.Gid), unix.AT_SYMLINK_NOFOLLOW)
-		}
+		ownAt(pfd, leaf, c)
 		return nil
 	})
 }

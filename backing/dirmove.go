@@ -89,14 +89,18 @@ func (d *Dir) managedIn(dir, to string) []moved {
 	return out
 }
 
-// carried returns the revision of the managed file rel, stamping it on the
-// file if it had none.
+// carried returns the revision of the managed file rel. A file paracfs
+// never stamped is remembered as read (revStore.adopt); moveAll keeps
+// that stamp aside under the new name, in stampsFile, so that the file
+// carries its revision there after a restart without being touched (a
+// stamp set on it would move its ctime, which a rename of its directory
+// leaves alone).
 func (d *Dir) carried(rel string) (int64, bool) {
 	fd, err := d.openat(rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return 0, false
 	}
 	defer unix.Close(fd)
-	rev, err := d.noticeAndStamp(fd, rel)
+	rev, err := d.noticeExternal(fd, rel)
 	return rev, err == nil
 }

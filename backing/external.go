@@ -101,18 +101,6 @@ func (d *Dir) adoptExternal(rel string, st *unix.Stat_t, in inspection) {
 // writes nothing on the file: a file paracfs never committed is
 // remembered as read for this run only.
 func (d *Dir) noticeExternal(fd int, rel string) (int64, error) {
-	return d.notice(fd, rel, false)
-}
-
-// noticeAndStamp is noticeExternal for a file about to move to another
-// name with its revision (a directory renamed through the mount): a file
-// paracfs never committed gets its stamp recorded on it, so that it keeps
-// its revision under the new name after a restart.
-func (d *Dir) noticeAndStamp(fd int, rel string) (int64, error) {
-	return d.notice(fd, rel, true)
-}
-
-func (d *Dir) notice(fd int, rel string, stampFile bool) (int64, error) {
 	if d.IsLog(rel) {
 		return 0, nil // appended to by everyone, all the time: not a versioned file
 	}
@@ -152,12 +140,7 @@ func (d *Dir) notice(fd int, rel string, stampFile bool) (int64, error) {
 				return again.rev, nil
 			}
 		}
-		s := stamp{rev: again.rev, sha: sha256hex(data), size: st.Size, mtime: mtimeNs(&st)}
-		if stampFile {
-			d.revs.stampOn(fd, rel, s)
-		} else {
-			d.revs.adopt(rel, s)
-		}
+		d.revs.adopt(rel, stamp{rev: again.rev, sha: sha256hex(data), size: st.Size, mtime: mtimeNs(&st)})
 	}
 	return again.rev, err
 }

@@ -530,10 +530,43 @@ func TestRenameDirCarriesRevisions(t *testing.T) {
 	commit(t, d, "a/sub/y.json", `{"y": 1}`)
 	mustWrite(t, filepath.Join(root, "a/sub/z.md"), "# never committed\n", 0o644)
 	mustWrite(t, filepath.Join(root, "a/notes.txt"), "scratch\n", 0o644)
+	// Written by hand under a name whose tombstone holds revision 1.
+	commit(t, d, "a/w.md", "# 0\n")
+	commit(t, d, "a/w.md", "# 1\n")
+	if err := d.Remove("a/w.md", testCaller); err != nil {
+		t.Fatal(err)
+	}
+	// ... while DIR was not mounted: its revision is the tombstone's,
+	// remembered for the run only.
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, filepath.Join(root, "a/w.md"), "# by hand\n", 0o644)
+	d = openDir(t, root, Config{})
+	wrev := int64(1)
+	wantRev(t, d, "a/w.md", wrev)
+	ctime := func(rel string) unix.Timespec {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(root, rel), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Ctim
+	}
+	zc, wc := ctime("a/sub/z.md"), ctime("a/w.md")
 	before := len(logEntries(t, root))
 	if err := d.Rename("a", "b", 0, testCaller); err != nil {
 		t.Fatal(err)
 	}
+	// Moving a directory leaves the files inside untouched.
+	if ctime("b/sub/z.md") != zc || ctime("b/w.md") != wc {
+		t.Errorf("a directory rename moved the ctime of files paracfs never committed")
+	}
+	wantRev(t, d, "b/w.md", wrev)
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d = openDir(t, root, Config{})
+	wantRev(t, d, "b/w.md", wrev) // after a restart too, though nothing is stamped on it
 	wantRev(t, d, "b/x.yaml", 1)
 	wantRev(t, d, "b/sub/y.json", 0)
 	wantRev(t, d, "b/sub/z.md", 0)
@@ -548,7 +581,7 @@ func TestRenameDirCarriesRevisions(t *testing.T) {
 			moves = append(moves, e.From+" → "+e.Path)
 		}
 	}
-	want := []string{"a/sub/y.json → b/sub/y.json", "a/sub/z.md → b/sub/z.md", "a/x.yaml → b/x.yaml"}
+	want := []string{"a/sub/y.json → b/sub/y.json", "a/sub/z.md → b/sub/z.md", "a/w.md → b/w.md", "a/x.yaml → b/x.yaml"}
 	if strings.Join(moves, ", ") != strings.Join(want, ", ") {
 		t.Errorf("move lines %v, want %v", moves, want)
 	}

@@ -201,18 +201,6 @@ func (s *revStore) adopt(rel string, st stamp) {
 	s.saw(rel, st.rev)
 }
 
-// stampOn records a stamp on a file paracfs did not write, as part of a
-// change of the namespace (a directory moving its files along), quietly:
-// a file it may not change (another user's, a read-only mount) is
-// remembered for this run only.
-func (s *revStore) stampOn(fd int, rel string, st stamp) {
-	if s.noXattr || unix.Fsetxattr(fd, revXattr, []byte(st.String()), 0) != nil {
-		s.adopt(rel, st)
-		return
-	}
-	s.saw(rel, st.rev)
-}
-
 // noteExternal keeps the stamp of a change made behind the mount's back
 // in stampsFile, without touching the file.
 func (s *revStore) noteExternal(rel string, st stamp) {
@@ -317,8 +305,12 @@ func (s *revStore) moveAll(files []moved) {
 	for _, m := range files {
 		s.tomb[m.from] = m.rev
 		if st, ok := s.mem[m.from]; ok {
+			// A stamp kept for this run only (a file paracfs never
+			// committed): kept aside under the new name, where the
+			// old name's tombstone no longer gives its revision.
 			delete(s.mem, m.from)
-			s.mem[m.to] = st
+			s.noted[m.to] = st
+			notedMoved = true
 		}
 		if st, ok := s.noted[m.from]; ok {
 			delete(s.noted, m.from)

@@ -54,7 +54,26 @@ type dirTimes struct {
 // dirStamp is a directory's mtime and ctime.
 type dirStamp struct{ mtime, ctime unix.Timespec }
 
-type dirShadow struct{ backing, shown dirStamp }
+// dirShadow: while the backing directory has times backing, it shows
+// shown; with ownCtime, only the mtimes count and the ctime shown is the
+// backing one (the directory itself was renamed since: that moved its
+// ctime, not its mtime).
+type dirShadow struct {
+	backing, shown dirStamp
+	ownCtime       bool
+}
+
+// show returns what the directory shows for backing times real, and
+// whether the shadow still holds.
+func (s *dirShadow) show(real dirStamp) (dirStamp, bool) {
+	if s.ownCtime {
+		if s.backing.mtime != real.mtime {
+			return real, false
+		}
+		return dirStamp{s.shown.mtime, real.ctime}, true
+	}
+	return s.shown, s.backing == real
+}
 
 func stampOf(st *unix.Stat_t) dirStamp { return dirStamp{st.Mtim, st.Ctim} }
 
@@ -86,8 +105,10 @@ func (t *dirTimes) shownLocked(real dirStamp) dirStamp {
 		return real
 	case t.inflight > 0 && t.flightGen == t.gen:
 		return t.flightShown
-	case t.shadow != nil && t.shadow.backing == real:
-		return t.shadow.shown
+	case t.shadow != nil:
+		if shown, ok := t.shadow.show(real); ok {
+			return shown
+		}
 	}
 	return real
 }
@@ -235,16 +256,34 @@ func (n *Node) dirWrite(inPlace bool) func(ok bool) {
 }
 
 // renamedDirs is called at the end of a rename of name (in n) to newName
-// (in np): a directory moved (or exchanged) changed its own ctime.
+// (in np): a directory moved (or exchanged) changed its own ctime, not
+// its mtime, which keeps showing what it showed.
 func (n *Node) renamedDirs(name string, np *Node, newName string) {
 	for _, ch := range []*fs.Inode{n.GetChild(name), np.GetChild(newName)} {
 		if ch == nil {
 			continue
 		}
 		if cn, ok := ch.Operations().(*Node); ok {
-			cn.dirChanged()
+			cn.dirRenamed()
 		}
 	}
+}
+
+// dirRenamed is dirChanged for a directory that was itself renamed: a
+// shadow keeps its mtime, and shows the backing ctime from now on.
+func (n *Node) dirRenamed() {
+	t := n.dt.Load()
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.gen++
+	if t.shadow != nil {
+		s := *t.shadow
+		s.ownCtime = true
+		t.shadow = &s
+	}
+	t.mu.Unlock()
 }
 
 // createChange is called before a create of name in n; the function it

@@ -895,6 +895,49 @@ rc find memory/knowledge -name '*.md' -delete
 rc rmdir memory/knowledge
 rc cp -r $X/src/memory/knowledge memory/knowledge
 ls memory/knowledge`},
+	// New files and directories take a setgid directory's group (and
+	// the bit, for directories), and the creator's umask.
+	{name: "setgid-umask", script: `
+rc chgrp 1000 agents
+rc chmod g+s agents
+echo 'a: 1' > agents/new.yaml; echo "rc=$?"
+rc mkdir agents/sub
+echo '# n' > agents/sub/n.md; echo "rc=$?"
+rc touch agents/sub/scratch.txt
+rc ln -s n.md agents/sub/link
+meta agents/new.yaml agents/sub agents/sub/n.md agents/sub/scratch.txt
+stat -c '%n %u:%g' agents/sub/link
+(umask 077; echo 'b: 1' > b.yaml; mkdir d077; touch d077/e.md)
+meta b.yaml d077 d077/e.md
+(umask 027; cp project.yaml p2.yaml; install -D -m 640 project.yaml inst/p3.yaml)
+meta p2.yaml inst inst/p3.yaml`},
+	// A directory of managed files renamed, written under its new name,
+	// and renamed back.
+	{name: "mv-dir-managed", script: `
+rc mv roadmap roadmap2
+ls roadmap2
+head -2 roadmap2/roadmap.yaml
+echo 'x: 1' > roadmap2/roadmap.yaml; echo "rc=$?"
+rc mv roadmap2 roadmap
+cat roadmap/roadmap.yaml
+rc mv memory/knowledge memory/kn
+ls memory
+rc mv -T memory/kn memory/knowledge
+ls memory/knowledge | head -3`},
+	// git's housekeeping: gc packs and prunes, a worktree inside DIR.
+	{name: "git-gc-worktree", script: `
+printf 'memory/logs/state_changes.jsonl\n*.lock\nwt/\n' >> .gitignore
+git init -q -b main . && git add -A && git commit -qm init
+rc git gc -q --prune=now
+rc git worktree add -q wt
+ls wt | head -5
+sed -i 's/0.4.2/0.4.9/' wt/project.yaml
+git -C wt commit -qam "in the worktree"; echo "rc=$?"
+rc git worktree remove wt
+rc git merge -q --ff-only wt 2>/dev/null || rc git merge -q --ff-only HEAD@{0}
+git log --format=%s | cat
+git status --short
+grep -c 0.4 project.yaml`, ignoreBytes: []string{".git/index"}},
 	// $X is beside DIR on the backing filesystem; the mount is a
 	// filesystem of its own.
 	{name: "mv-out-and-back", script: `

@@ -938,6 +938,59 @@ rc git merge -q --ff-only wt 2>/dev/null || rc git merge -q --ff-only HEAD@{0}
 git log --format=%s | cat
 git status --short
 grep -c 0.4 project.yaml`, ignoreBytes: []string{".git/index"}},
+	// Writes through a shared mapping: flushed before the close, and
+	// made after the descriptor is closed (the mapping outlives it).
+	{name: "mmap-write", script: `
+python3 - <<'EOF'
+import mmap, os
+with open("project.yaml", "r+b") as f:
+    mm = mmap.mmap(f.fileno(), 0)
+    i = mm.find(b"0.4.2")
+    mm[i:i+5] = b"0.4.7"
+    mm.flush()
+    mm.close()
+f = open("memory/knowledge/architecture.md", "r+b")
+mm = mmap.mmap(f.fileno(), 0)
+f.close()
+mm[0:1] = b"%"
+mm.flush()
+mm.close()
+fd = os.open("roadmap/mapped.md", os.O_RDWR | os.O_CREAT, 0o644)
+os.ftruncate(fd, 8)
+mm = mmap.mmap(fd, 8)
+mm[:] = b"# mapped"
+mm.close()
+os.close(fd)
+EOF
+echo "rc=$?"
+grep -c 0.4.7 project.yaml
+head -c 20 memory/knowledge/architecture.md; echo
+cat roadmap/mapped.md; echo`},
+	// A reader's open descriptor across a replace and a delete of the
+	// name; a writer that changes the mode and times of its handle
+	// before its last write.
+	{name: "open-fd-across-replace", script: `
+sed 's/0.4.2/0.5.0/' project.yaml > $X/new.yaml
+exec 3< project.yaml
+rc mv -f $X/new.yaml project.yaml
+grep -c 0.4.2 <&3
+exec 3<&-
+exec 4< roadmap/roadmap.yaml
+rc rm roadmap/roadmap.yaml
+wc -c <&4
+exec 4<&-
+python3 - <<'EOF'
+import os
+fd = os.open("policies/security.yaml", os.O_WRONLY | os.O_APPEND)
+os.fchmod(fd, 0o600)
+os.write(fd, b"late: 1\n")
+os.utime(fd, (1600000000, 1600000000))
+os.write(fd, b"later: 2\n")
+os.close(fd)
+EOF
+echo "rc=$?"
+meta policies/security.yaml
+tail -2 policies/security.yaml`},
 	// $X is beside DIR on the backing filesystem; the mount is a
 	// filesystem of its own.
 	{name: "mv-out-and-back", script: `

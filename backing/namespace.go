@@ -31,6 +31,41 @@ func (d *Dir) Remove(rel string, c Caller) error {
 // away runs fn (an unlink or a rename to a scratch name) on managed rel
 // under its lock, buries its revision and logs it.
 func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, leaf string) error) error {
+	return d.underLockAway(rel, c, fn, func(pfd int, leaf string) error {
+		rev, err := d.keepCurrent(pfd, leaf, rel, c)
+		if err != nil {
+			return err
+		}
+		if err := d.storeAway(rel, rev, c, func() error { return fn(pfd, leaf) }); err != nil {
+			return err
+		}
+		fsyncDir(pfd) // an acknowledged delete stays done after a power cut
+		d.revs.bury(rel, rev)
+		e := d.entry(op, rel, c)
+		e.Revision, e.OldRevision = &rev, &rev
+		e.Description = fmt.Sprintf("%s: %s at revision %d by %s[%d]", rel, what, rev, c.Command, c.Pid)
+		d.appendLog(e)
+		d.configTouched(rel)
+		return nil
+	})
+}
+
+// KeepCurrent makes sure, under P's lock, that the history holds managed
+// rel's current version on disk: the front end calls it before it
+// answers an unlink that it finishes later, so that a version that
+// cannot be kept refuses the unlink itself.
+func (d *Dir) KeepCurrent(rel string, c Caller) error {
+	nothing := func(int, string) error { return nil } // not a file: the removal says what is wrong
+	return d.underLockAway(rel, c, nothing, func(pfd int, leaf string) error {
+		_, err := d.keepCurrent(pfd, leaf, rel, c)
+		return err
+	})
+}
+
+// underLockAway runs fn on managed rel (its directory and name) under
+// rel's lock, taken as for a delete; other, with no lock, when rel is not
+// a regular file (a directory or symlink under a managed-looking name).
+func (d *Dir) underLockAway(rel string, c Caller, other, fn func(pfd int, leaf string) error) error {
 	if err := d.begin(); err != nil {
 		return err
 	}
@@ -45,7 +80,7 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, leaf 
 		return err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fn(pfd, leaf) // a directory or symlink under a managed-looking name
+		return other(pfd, leaf)
 	}
 	unlock, err := d.lockAway(rel, pfd, leaf, c)
 	if err != nil {
@@ -55,51 +90,7 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, leaf 
 		return err
 	}
 	defer unlock()
-	rev, err := d.keepCurrent(pfd, leaf, rel, c)
-	if err != nil {
-		return err
-	}
-	if err := d.storeAway(rel, rev, c, func() error { return fn(pfd, leaf) }); err != nil {
-		return err
-	}
-	fsyncDir(pfd) // an acknowledged delete stays done after a power cut
-	d.revs.bury(rel, rev)
-	e := d.entry(op, rel, c)
-	e.Revision, e.OldRevision = &rev, &rev
-	e.Description = fmt.Sprintf("%s: %s at revision %d by %s[%d]", rel, what, rev, c.Command, c.Pid)
-	d.appendLog(e)
-	d.configTouched(rel)
-	return nil
-}
-
-// KeepCurrent makes sure, under P's lock, that the history holds managed
-// rel's current version on disk: the front end calls it before it
-// answers an unlink or a rename away that it finishes later, so that a
-// version that cannot be kept refuses the removal itself.
-func (d *Dir) KeepCurrent(rel string, c Caller) error {
-	if err := d.begin(); err != nil {
-		return err
-	}
-	defer d.inflight.Done()
-	pfd, leaf, err := d.parent(rel)
-	if err != nil {
-		return err
-	}
-	defer d.closeParent(pfd)
-	var st unix.Stat_t
-	if err := unix.Fstatat(pfd, leaf, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil // nothing to keep: the removal says what is wrong
-	}
-	unlock, err := d.lockAway(rel, pfd, leaf, c)
-	if err != nil {
-		if r, ok := lockRefusal(rel, err); ok {
-			return d.refuse(r, c, nil, d.peekRevision(rel))
-		}
-		return err
-	}
-	defer unlock()
-	_, err = d.keepCurrent(pfd, leaf, rel, c)
-	return err
+	return fn(pfd, leaf)
 }
 
 // keepCurrent returns managed rel's revision once the history holds its

@@ -103,6 +103,13 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "FAIL: tests: %v\n", err)
 		return 1
 	}
+	// Held for the life of this process: the reaper of another run
+	// tells a live run by it, whatever pid namespace either runs in.
+	if f, err := os.OpenFile(filepath.Join(runDir, "owner.lock"), os.O_CREATE|os.O_RDWR, 0o644); err == nil {
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err == nil {
+			defer f.Close()
+		}
+	}
 	os.WriteFile(filepath.Join(runDir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 	if err := setupCover(); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: tests: %v\n", err)
@@ -199,16 +206,11 @@ func startWatchdog() (stop func()) {
 
 // reapOldRuns cleans up after earlier runs that died (a -timeout panic, a
 // kill): their mounts are detached and their directories removed. Runs
-// whose test process is still alive are left alone.
+// whose test process is still alive (it holds owner.lock) are left alone.
 func reapOldRuns() {
 	dirs, _ := filepath.Glob(filepath.Join(testsBase, "run-*"))
 	for _, d := range dirs {
-		b, err := os.ReadFile(filepath.Join(d, "owner.pid"))
-		if err != nil {
-			continue
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || pid <= 0 || syscall.Kill(pid, 0) == nil {
+		if runAlive(d) {
 			continue
 		}
 		killDaemons(d)
@@ -217,6 +219,26 @@ func reapOldRuns() {
 			os.RemoveAll(d)
 		}
 	}
+}
+
+// runAlive reports whether the test process of run directory d still
+// runs: it holds d/owner.lock (a run from before that lock existed is
+// judged by owner.pid). Unsure counts as alive.
+func runAlive(d string) bool {
+	if f, err := os.Open(filepath.Join(d, "owner.lock")); err == nil {
+		defer f.Close()
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			return true
+		}
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join(d, "owner.pid"))
+	if err != nil {
+		return true
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return err != nil || pid <= 0 || syscall.Kill(pid, 0) == nil
 }
 
 // ---------------------------------------------------------------------------

@@ -199,6 +199,11 @@ func (d *Dir) Close() error {
 	d.inflight.Wait()
 	d.dirs.flush()
 	d.flushAllPending()
+	if d.log.nHeld.Load() > 0 {
+		if w, err := d.logWriter(); err == nil {
+			d.appendHeld(w, nil) // a last try: what stays held, the next start recovers
+		}
+	}
 	d.markLogSynced()
 	var errs []error
 	d.log.mu.Lock()

@@ -37,20 +37,77 @@ func daemonCaller() Caller {
 
 // appendLog writes one line to the change log. A log that cannot be written
 // is reported in the daemon's log (log/slog); it never fails the commit
-// that is already durable.
+// that is already durable. The line is held in memory and written, in
+// order, before the next line that can be (room came back); the next
+// start recovers the commit lines of any the daemon could not hold.
 func (d *Dir) appendLog(e *changelog.Entry) {
 	d.hideSum(e)
 	w, err := d.logWriter()
 	if err == nil {
-		err = w.Append(e)
+		err = d.appendHeld(w, e)
 	}
 	if err != nil {
-		slog.Error("cannot write the change log", "log", d.Config().LogPath, "err", err, "lost", e.Description)
-		d.log.lost.Store(true) // the next start looks for the commits it lacks
+		slog.Error("cannot write the change log (the line is held until it can be)", "log", d.Config().LogPath, "err", err, "line", e.Description)
 	} else {
 		d.logAppended()
 	}
 	d.maybeRotate()
+}
+
+// appendHeld appends the held lines, then e (nil: none); on failure, what
+// was not written is held, e included.
+func (d *Dir) appendHeld(w *changelog.Writer, e *changelog.Entry) error {
+	if d.log.nHeld.Load() == 0 {
+		if e == nil {
+			return nil
+		}
+		err := w.Append(e)
+		if err != nil {
+			d.hold(e)
+		}
+		return err
+	}
+	d.log.heldMu.Lock()
+	defer d.log.heldMu.Unlock()
+	for len(d.log.held) > 0 {
+		if err := w.Append(d.log.held[0]); err != nil {
+			d.holdLocked(e)
+			return err
+		}
+		d.log.held = d.log.held[1:]
+		d.log.nHeld.Add(-1)
+	}
+	if e == nil {
+		return nil
+	}
+	if err := w.Append(e); err != nil {
+		d.holdLocked(e)
+		return err
+	}
+	if !d.log.dropped.Load() {
+		d.log.lost.Store(false) // every line is in the log after all
+	}
+	return nil
+}
+
+func (d *Dir) hold(e *changelog.Entry) {
+	d.log.heldMu.Lock()
+	defer d.log.heldMu.Unlock()
+	d.holdLocked(e)
+}
+
+// holdLocked keeps e for a later append, up to maxHeld lines.
+func (d *Dir) holdLocked(e *changelog.Entry) {
+	d.log.lost.Store(true) // until written: the next start looks for the commits the log lacks
+	if e == nil {
+		return
+	}
+	if len(d.log.held) >= maxHeld {
+		d.log.dropped.Store(true)
+		return
+	}
+	d.log.held = append(d.log.held, e)
+	d.log.nHeld.Add(1)
 }
 
 // hideSum drops the sha256 of a line about a file not everyone may read
@@ -178,6 +235,7 @@ func (d *Dir) AppendLog(data []byte, c Caller) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", d.Config().LogPath, err)
 	}
+	d.appendHeld(w, nil) // paracfs's own lines first, if room came back
 	if err := w.AppendLines(data); err != nil {
 		return fmt.Errorf("%s: %w", d.Config().LogPath, err)
 	}

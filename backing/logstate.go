@@ -25,4 +25,19 @@ type logState struct {
 	onReplaced func(rels ...string)             // told of a rotation (under mu)
 	onAppended atomic.Pointer[func(rel string)] // told of every append to the log
 	lost       atomic.Bool                      // a line could not be appended this run (see markLogSynced)
+
+	// held are the lines that could not be appended (a full disk), in
+	// order, written before the next line that can be; heldMu guards
+	// them and orders their writing before later lines. dropped: more
+	// failed than maxHeld holds, so lines are missing until the next
+	// start recovers them.
+	heldMu  sync.Mutex
+	held    []*changelog.Entry
+	nHeld   atomic.Int32
+	dropped atomic.Bool
 }
+
+// maxHeld bounds the lines kept in memory for a log that cannot be
+// written; beyond it the next start recovers the commit lines from the
+// files' stamps.
+const maxHeld = 4096

@@ -991,6 +991,29 @@ EOF
 echo "rc=$?"
 meta policies/security.yaml
 tail -2 policies/security.yaml`},
+	// Recursive permission and owner changes, nested directories made
+	// and removed, symlink times, and a write through a dangling symlink
+	// that creates its managed target.
+	{name: "recursive-meta-symlinks", script: `
+rc chmod -R g+w,o-r agents
+rc chown -R 1000:1000 roadmap
+rc mkdir -p a/b/c
+rc rmdir -p a/b/c
+rc ln -s fresh.yaml dangling.yaml
+echo 'f: 1' > dangling.yaml; echo "rc=$?"
+cat fresh.yaml
+rc touch -h -d '2021-05-05 05:05:05' dangling.yaml
+stat -c '%n %y %F' dangling.yaml
+meta agents agents/manifest.yaml roadmap roadmap/roadmap.yaml fresh.yaml
+find agents roadmap -newer project.yaml | sort | head`},
+	// O_DIRECT and O_SYNC writers, and a reader with O_DIRECT.
+	{name: "direct-sync-io", script: `
+head -c 4096 /dev/zero | tr '\0' '#' > $X/block.md
+rc dd if=$X/block.md of=memory/knowledge/direct.md bs=4096 oflag=direct status=none
+rc dd if=$X/block.md of=memory/knowledge/sync.md bs=4096 oflag=sync,dsync status=none
+rc dd if=memory/knowledge/direct.md of=$X/back.md bs=4096 iflag=direct status=none
+cmp $X/block.md $X/back.md && echo same
+wc -c memory/knowledge/direct.md memory/knowledge/sync.md`},
 	// $X is beside DIR on the backing filesystem; the mount is a
 	// filesystem of its own.
 	{name: "mv-out-and-back", script: `

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -63,7 +64,7 @@ func (d *Dir) appendHeld(w *changelog.Writer, e *changelog.Entry) error {
 		}
 		err := w.Append(e)
 		if err != nil {
-			d.hold(e)
+			d.hold(e, err)
 		}
 		return err
 	}
@@ -71,7 +72,7 @@ func (d *Dir) appendHeld(w *changelog.Writer, e *changelog.Entry) error {
 	defer d.log.heldMu.Unlock()
 	for len(d.log.held) > 0 {
 		if err := w.Append(d.log.held[0]); err != nil {
-			d.holdLocked(e)
+			d.holdLocked(e, err)
 			return err
 		}
 		d.log.held = d.log.held[1:]
@@ -81,7 +82,7 @@ func (d *Dir) appendHeld(w *changelog.Writer, e *changelog.Entry) error {
 		return nil
 	}
 	if err := w.Append(e); err != nil {
-		d.holdLocked(e)
+		d.holdLocked(e, err)
 		return err
 	}
 	if !d.log.dropped.Load() {
@@ -90,16 +91,23 @@ func (d *Dir) appendHeld(w *changelog.Writer, e *changelog.Entry) error {
 	return nil
 }
 
-func (d *Dir) hold(e *changelog.Entry) {
+func (d *Dir) hold(e *changelog.Entry, err error) {
 	d.log.heldMu.Lock()
 	defer d.log.heldMu.Unlock()
-	d.holdLocked(e)
+	d.holdLocked(e, err)
 }
 
-// holdLocked keeps e for a later append, up to maxHeld lines.
-func (d *Dir) holdLocked(e *changelog.Entry) {
+// holdLocked keeps e, which the log did not take (err), for a later
+// append, up to maxHeld lines. A line that cannot be encoded is not held:
+// it never would be written, and would stop those after it.
+func (d *Dir) holdLocked(e *changelog.Entry, err error) {
 	d.log.lost.Store(true) // until written: the next start looks for the commits the log lacks
 	if e == nil {
+		return
+	}
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		d.log.dropped.Store(true)
 		return
 	}
 	if len(d.log.held) >= maxHeld {

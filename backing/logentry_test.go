@@ -1,6 +1,7 @@
 package backing
 
 import (
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -59,3 +60,20 @@ func itoa(n int64) string {
 }
 
 func join(s []string) string { return strings.Join(s, " ") }
+
+// A line that cannot be encoded is not held: it would never be written,
+// and would stop every line after it.
+func TestLogLineUnencodableNotHeld(t *testing.T) {
+	root := newRoot(t)
+	d := openDir(t, root, Config{})
+	e := d.entry(changelog.OpWarning, "", testCaller)
+	e.NewValue = math.NaN()
+	d.appendLog(e)
+	if d.log.nHeld.Load() != 0 {
+		t.Fatalf("an unencodable line is held (%d)", d.log.nHeld.Load())
+	}
+	commit(t, d, "a.yaml", "a: 1\n")
+	if es := logEntries(t, root); len(es) == 0 || es[len(es)-1].Path != "a.yaml" {
+		t.Errorf("the line after an unencodable one is not in the log: %v", es)
+	}
+}

@@ -88,10 +88,12 @@ func (d *Dir) own(fd int, c Caller) {
 		return
 	}
 	var st unix.Stat_t
-	if unix.Fstat(fd, &st) == nil && st.Uid == c.Uid && st.Gid == c.Gid {
+	if unix.Fstat(fd, &st) != nil {
 		return
 	}
-	unix.Fchown(fd, int(c.Uid), createdGid(&st, c))
+	if gid := createdGid(&st, c); st.Uid != c.Uid || st.Gid != uint32(gid) {
+		unix.Fchown(fd, int(c.Uid), gid)
+	}
 }
 
 // ownAt is own for a name in directory pfd, never followed.

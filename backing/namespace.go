@@ -32,7 +32,7 @@ func (d *Dir) Remove(rel string, c Caller) error {
 // under its lock, buries its revision and logs it.
 func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, leaf string) error) error {
 	return d.underLockAway(rel, c, fn, func(pfd int, leaf string) error {
-		rev, err := d.keepCurrent(pfd, leaf, rel, c)
+		rev, err := d.keepCurrent(pfd, leaf, rel, c, false)
 		if err != nil {
 			return err
 		}
@@ -57,7 +57,7 @@ func (d *Dir) away(rel string, c Caller, op, what string, fn func(pfd int, leaf 
 func (d *Dir) KeepCurrent(rel string, c Caller) error {
 	nothing := func(int, string) error { return nil } // not a file: the removal says what is wrong
 	return d.underLockAway(rel, c, nothing, func(pfd int, leaf string) error {
-		_, err := d.keepCurrent(pfd, leaf, rel, c)
+		_, err := d.keepCurrent(pfd, leaf, rel, c, true)
 		return err
 	})
 }
@@ -94,21 +94,28 @@ func (d *Dir) underLockAway(rel string, c Caller, other, fn func(pfd int, leaf s
 }
 
 // keepCurrent returns managed rel's revision once the history holds its
-// current version on disk: its pending records, and the version itself
-// when the history lacks it (written before the mount or behind its
-// back), so that restore can bring back what a removal takes. It runs
-// under P's lock; a version that cannot be kept is a refusal.
-func (d *Dir) keepCurrent(pfd int, leaf, rel string, c Caller) (int64, error) {
+// current version: its pending records, and the version itself when the
+// history lacks it (written before the mount or behind its back), so
+// that restore can bring back what a removal takes. It runs under P's
+// lock; a version that cannot be kept is a refusal. With later, the
+// removal itself comes later (the front end's grace period): the record
+// is fsynced in the background, and that removal's own keepCurrent waits
+// for it; else it is on disk when keepCurrent returns.
+func (d *Dir) keepCurrent(pfd int, leaf, rel string, c Caller, later bool) (int64, error) {
 	cur, err := d.readCurrent(pfd, leaf, rel, revision.KindOf(rel), -1)
 	if err != nil {
 		// Unreadable as a managed file (larger than --max-size): it
 		// goes, as on a plain directory, without a copy in the history.
 		rev, err := d.Revision(rel)
-		d.flushPending(rel)
+		if !later {
+			d.flushPending(rel)
+		}
 		return rev, err
 	}
 	var pre syncSet
-	pre.add(d.takePending(rel))
+	if !later {
+		pre.add(d.takePending(rel))
+	}
 	if err := d.recordFirst(pfd, leaf, rel, cur, &pre); err != nil {
 		pre.flush()
 		r, ok := diskRefusal(rel, err)
@@ -117,6 +124,15 @@ func (d *Dir) keepCurrent(pfd int, leaf, rel string, c Caller) (int64, error) {
 		}
 		r.Reason = fmt.Sprintf("revision %d, which this removal would lose, could not be kept in the history: %v", cur.rev, err)
 		return 0, d.refuse(r, c, nil, cur.rev)
+	}
+	if later && len(pre.fds) > 0 {
+		p := &pendingSync{fds: pre.fds}
+		d.hist.setPending(rel, p).flush()
+		go func() {
+			p.flush()
+			d.hist.donePending(rel, p)
+		}()
+		return cur.rev, nil
 	}
 	pre.flush()
 	return cur.rev, nil

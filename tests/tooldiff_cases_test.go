@@ -1014,6 +1014,50 @@ rc dd if=$X/block.md of=memory/knowledge/sync.md bs=4096 oflag=sync,dsync status
 rc dd if=memory/knowledge/direct.md of=$X/back.md bs=4096 iflag=direct status=none
 cmp $X/block.md $X/back.md && echo same
 wc -c memory/knowledge/direct.md memory/knowledge/sync.md`},
+	// rsync's other ways of updating: appending, by checksum, only
+	// newer or existing names, and moving files out of DIR.
+	{name: "rsync-variants", script: `
+cp -a memory/knowledge $X/kn
+echo '- appended outside' >> $X/kn/architecture.md
+rc rsync -a --append $X/kn/ memory/knowledge/
+tail -1 memory/knowledge/architecture.md
+sed -i 's/appended outside/changed outside/' $X/kn/architecture.md
+rc rsync -a --checksum --inplace $X/kn/ memory/knowledge/
+tail -1 memory/knowledge/architecture.md
+touch -d '2020-01-01' $X/kn/architecture.md
+echo '# new' > $X/kn/new.md
+rc rsync -a --update --existing $X/kn/ memory/knowledge/
+ls memory/knowledge
+rc rsync -a --remove-source-files roadmap/ $X/roadmap-out/
+ls roadmap $X/roadmap-out`},
+	// Python's tree copies and moves within DIR, nanosecond times, and
+	// a temporary directory inside DIR.
+	{name: "python-trees", script: `
+python3 - <<'EOF'
+import os, shutil, tempfile, pathlib, zipfile
+shutil.copytree("agents", "agents-copy")
+shutil.copytree("policies", "agents-copy", dirs_exist_ok=True)
+shutil.copy2("project.yaml", "roadmap/roadmap.yaml")
+os.replace("agents-copy/manifest.yaml", "memory/manifest.yaml")
+pathlib.Path("memory/manifest.yaml").rename("memory/manifest2.yaml")
+os.utime("memory/manifest2.yaml", ns=(1_600_000_000_123_456_789, 1_600_000_000_987_654_321))
+p = pathlib.Path("memory/new.json")
+p.write_text('{"a": 1}')
+p.chmod(0o640)
+with tempfile.TemporaryDirectory(dir=".") as d:
+    pathlib.Path(d, "t.yaml").write_text("t: 1\n")
+    print(sorted(os.listdir(d)))
+with zipfile.ZipFile(os.environ["X"] + "/z.zip", "w") as z:
+    z.write("project.yaml")
+    z.write("agents/manifest.yaml")
+with zipfile.ZipFile(os.environ["X"] + "/z.zip") as z:
+    z.extractall("unzipped")
+print(sorted(os.listdir(".")))
+EOF
+echo "rc=$?"
+stat -c '%n %y' memory/manifest2.yaml
+meta memory/new.json roadmap/roadmap.yaml
+ls agents-copy unzipped unzipped/agents`},
 	// $X is beside DIR on the backing filesystem; the mount is a
 	// filesystem of its own.
 	{name: "mv-out-and-back", script: `

@@ -1058,6 +1058,38 @@ echo "rc=$?"
 stat -c '%n %y' memory/manifest2.yaml
 meta memory/new.json roadmap/roadmap.yaml
 ls agents-copy unzipped unzipped/agents`},
+	// Another user, through an --allow-other mount: what root keeps
+	// private stays private, a sticky directory protects root's files,
+	// nobody's own files and directories behave as its own.
+	{name: "nobody-permissions", asNobody: `
+chmod 600 project.yaml
+chmod 700 policies
+chmod 777 memory
+mkdir shared && chmod 1777 shared
+echo 'x: 1' > shared/root.yaml
+chown -R nobody:nogroup agents`, script: `
+rc cat project.yaml
+rc ls policies
+rc cat policies/security.yaml
+rc cp project.yaml stolen.yaml
+echo 'a: 1' > agents/mine.yaml; echo "rc=$?"
+rc sed -i 's/name/title/' agents/manifest.yaml
+rc chmod 640 agents/manifest.yaml
+rc chown root agents/mine.yaml
+rc sed -i 's/x: 1/x: 2/' shared/root.yaml 2>&1 | sed 's/shared\/sed[A-Za-z0-9]*:/shared\/sedTMP:/'
+rc rm shared/root.yaml
+rc mv shared/root.yaml shared/moved.yaml
+rc touch -d 2020-01-01 shared/root.yaml
+echo 'b: 1' > shared/nb.yaml; echo "rc=$?"
+rc chmod 600 shared/nb.yaml
+rc mv agents/mine.yaml shared/
+echo '- by nobody' >> memory/knowledge/architecture.md; echo "rc=$?"
+echo 'c: 1' > memory/nb.yaml; echo "rc=$?"
+rc rm memory/context/current_state.yaml
+rc mkdir memory/nbdir
+rc ln -s ../project.yaml shared/link.yaml
+rc cat shared/link.yaml
+meta agents/manifest.yaml shared/* memory/nb.yaml memory/nbdir`},
 	// $X is beside DIR on the backing filesystem; the mount is a
 	// filesystem of its own.
 	{name: "mv-out-and-back", script: `

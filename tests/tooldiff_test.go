@@ -66,6 +66,11 @@ type toolCase struct {
 	// because of a difference allowed elsewhere (git's objects of a
 	// commit that holds a stamped revision line).
 	ignoreUnder []string
+	// asNobody, when set, is a script root runs on both sides first (to
+	// give names to nobody, make shared or private directories); script
+	// then runs as the user nobody, and the mount is --allow-other. X, S
+	// and HOME belong to nobody.
+	asNobody string
 }
 
 // toolSide is one of the two runs of a case.
@@ -117,7 +122,27 @@ func toolDiffRun(t *testing.T, c toolCase) []string {
 	p := newProject(t)
 	mnt := &toolSide{root: p.Dir}
 	toolDiffPrepare(t, mnt, p.Root) // before the mount: on the backing
-	mount(t, p)
+	if c.asNobody != "" {
+		for _, d := range []string{testsBase, runDir, plainRoot, p.Root} {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, sd := range []*toolSide{plain, mnt} {
+			// The setup runs on the backing directory on the mount's side.
+			r := run(t, sd.root, "bash", "-c", "set -e\n"+c.asNobody)
+			if r.Code != 0 {
+				t.Fatalf("the setup as root: %s", r)
+			}
+			for _, dir := range []string{sd.x, sd.s} {
+				mustRun(t, dir, "chown", "-R", "nobody:nogroup", dir)
+			}
+			toolSetTimes(t, sd.root, toolDiffStamp)
+		}
+		mount(t, p, "--allow-other")
+	} else {
+		mount(t, p)
+	}
 	toolDiffResetRoot(t, p)
 
 	// Both before-walks first, then the two runs: the mount side's walk
@@ -262,6 +287,10 @@ func toolDiffScript(t *testing.T, c toolCase, sd *toolSide) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", toolPrelude+c.script)
+	if c.asNobody != "" {
+		pre := asNobody(t)
+		cmd = exec.CommandContext(ctx, pre[0], append(pre[1:], "bash", "-c", toolPrelude+c.script)...)
+	}
 	cmd.Dir = sd.root
 	cmd.Env = []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

@@ -1090,6 +1090,26 @@ rc mkdir memory/nbdir
 rc ln -s ../project.yaml shared/link.yaml
 rc cat shared/link.yaml
 meta agents/manifest.yaml shared/* memory/nb.yaml memory/nbdir`},
+	// Another user writing root's files that everyone may write: in
+	// place they stay root's (setuid and setgid cleared, as ext4 does);
+	// replaced by a rename, they become the writer's.
+	{name: "nobody-shared-writes", asNobody: `
+chmod 777 roadmap memory/context
+chmod 666 roadmap/roadmap.yaml
+chmod 6777 memory/context/current_state.yaml
+cp project.yaml roadmap/other.yaml
+chmod 646 roadmap/other.yaml`, script: `
+echo 'r: 1' > roadmap/roadmap.yaml; echo "rc=$?"
+meta roadmap/roadmap.yaml
+rc sed -i 's/r: 1/r: 2/' roadmap/roadmap.yaml
+meta roadmap/roadmap.yaml
+printf 'y: 1\n' >> memory/context/current_state.yaml; echo "rc=$?"
+meta memory/context/current_state.yaml
+python3 -c "import os; open('roadmap/t.yaml', 'w').write('t: 1\n'); os.replace('roadmap/t.yaml', 'roadmap/other.yaml')"; echo "rc=$?"
+meta roadmap/other.yaml
+rc cp --preserve=mode,timestamps project.yaml roadmap/copy.yaml
+rc install -m 600 project.yaml roadmap/inst.yaml
+meta roadmap/copy.yaml roadmap/inst.yaml`},
 	// $X is beside DIR on the backing filesystem; the mount is a
 	// filesystem of its own.
 	{name: "mv-out-and-back", script: `

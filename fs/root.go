@@ -96,6 +96,10 @@ func Options(dir string, allowOther, debug bool) *fs.Options {
 	if allowOther {
 		o.AllowOther = true
 		o.Options = append(o.Options, "default_permissions")
+		// The kernel's permission checks then read the files' ACLs, as
+		// ext4 does: an ACL entry grants, or denies, what the mode
+		// bits alone would not (FUSE_POSIX_ACL).
+		o.EnableAcl = true
 	}
 	if os.Geteuid() == 0 {
 		o.DirectMount = true

@@ -1110,6 +1110,30 @@ meta roadmap/other.yaml
 rc cp --preserve=mode,timestamps project.yaml roadmap/copy.yaml
 rc install -m 600 project.yaml roadmap/inst.yaml
 meta roadmap/copy.yaml roadmap/inst.yaml`},
+	// Access granted by group and by ACL, to nobody: a group-writable
+	// directory, an ACL entry on a file, a default ACL on a directory.
+	{name: "nobody-group-acl", asNobody: `
+chgrp -R nogroup roadmap
+chmod 770 roadmap
+chmod 660 roadmap/roadmap.yaml
+chmod 600 project.yaml
+setfacl -m u:nobody:rw project.yaml
+setfacl -m u:nobody:rwx memory/knowledge
+setfacl -d -m u:nobody:rwx,g::r-x,o::--- memory/knowledge
+chmod 700 policies
+setfacl -m u:nobody:r-x policies
+setfacl -m u:nobody:--- policies/security.yaml`, script: `
+echo 'r: 1' > roadmap/roadmap.yaml; echo "rc=$?"
+echo 'n: 1' > roadmap/new.yaml; echo "rc=$?"
+sed -i 's/0.4.2/0.4.8/' project.yaml 2>&1 | sed 's/\.\/sed[A-Za-z0-9]*:/.\/sedTMP:/'; echo "rc=${PIPESTATUS[0]}"
+echo 'q: 1' >> project.yaml; echo "rc=$?"
+echo '# by nobody' > memory/knowledge/nb.md; echo "rc=$?"
+rc mkdir memory/knowledge/sub
+rc ls policies
+rc cat policies/security.yaml
+rc cat policies/policy-pack.yaml
+meta roadmap/roadmap.yaml roadmap/new.yaml project.yaml memory/knowledge/nb.md memory/knowledge/sub
+getfacl -cp project.yaml memory/knowledge/nb.md memory/knowledge/sub 2>&1`},
 	// $X is beside DIR on the backing filesystem; the mount is a
 	// filesystem of its own.
 	{name: "mv-out-and-back", script: `

@@ -13,9 +13,8 @@ import (
 // of a file (its versions, the log's values, a refusal's reason) is for
 // those who can read the file now through its own path: search permission
 // on every directory from DIR down, read permission on the file. The mode
-// bits decide, as the kernel decides with default_permissions; ACLs that
-// would grant more are not consulted, so paracfs errs on the side of
-// showing less. See docs/security.md.
+// bits and the ACLs decide, as the kernel decides with default_permissions
+// and FUSE_POSIX_ACL (acl.go). See docs/security.md.
 
 // privileged reports whether c sees everything: root, and the user the
 // daemon runs as, who owns paracfs's own data anyway.
@@ -84,10 +83,18 @@ type access struct {
 	others bool // only what the mode grants to others counts
 }
 
-// grants reports whether st's mode gives the caller the bits want.
-func (a *access) grants(st *Stat, want uint32) bool {
+// grants reports whether rel, whose status is st, gives the caller the
+// bits want: by its ACL when it has one, else by its mode. For others,
+// every user but the owner must get them.
+func (a *access) grants(rel string, st *Stat, want uint32) bool {
+	if acl := a.d.accessACL(rel); acl != nil {
+		if a.others {
+			return aclAllPermit(acl, want)
+		}
+		return a.c.Uid == 0 || aclPermits(acl, a.c.Uid, a.groups, st.Uid, st.Gid, want)
+	}
 	if a.others {
-		return st.Mode&want == want
+		return st.Mode&want == want && (st.Mode>>3)&want == want
 	}
 	return permits(a.c.Uid, a.groups, st.Uid, st.Gid, st.Mode, want)
 }
@@ -113,7 +120,7 @@ func (a *access) search(dir string) bool {
 	p := ""
 	for {
 		st, err := a.d.Lstat(p)
-		if err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || !a.grants(&st, 1) {
+		if err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || !a.grants(p, &st, 1) {
 			return false
 		}
 		if p == dir {
@@ -145,7 +152,7 @@ func (a *access) read(rel string) (may, exists bool) {
 	if !exists {
 		return false, false
 	}
-	return a.grants(&st, 4), true
+	return a.grants(rel, &st, 4), true
 }
 
 // MayRead reports whether c can read rel through its own path now.
@@ -383,7 +390,7 @@ func (d *Dir) MayWrite(rel string, c Caller) bool {
 	st, err := d.Lstat(rel)
 	if err != nil {
 		dst, err := d.Lstat(dir)
-		return err == nil && a.grants(&dst, 3)
+		return err == nil && a.grants(dir, &dst, 3)
 	}
-	return a.grants(&st, 2)
+	return a.grants(rel, &st, 2)
 }

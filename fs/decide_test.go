@@ -377,7 +377,7 @@ func TestReaders(t *testing.T) {
 func TestOptions(t *testing.T) {
 	o := Options("/p/.parac", false, false)
 	if o.FsName != "/p/.parac" || o.Name != "paracfs" || !o.NullPermissions || !o.EnableLocks || o.AllowOther ||
-		slices.Contains(o.Options, "default_permissions") || o.Debug {
+		slices.Contains(o.Options, "default_permissions") || o.EnableAcl || o.Debug {
 		t.Errorf("Options(no allow-other): %+v", o.MountOptions)
 	}
 	if o.ExtraCapabilities&fuse.CAP_DONT_MASK == 0 || o.DisabledCapabilities&fuse.CAP_PASSTHROUGH == 0 {
@@ -398,7 +398,7 @@ func TestOptions(t *testing.T) {
 		t.Errorf("backingFlags(%s) = %q, want %q (statfs flags %#x)", dir, got, want, st.Flags)
 	}
 	o = Options(dir, true, true)
-	if !o.AllowOther || !slices.Contains(o.Options, "default_permissions") || !o.Debug {
+	if !o.AllowOther || !slices.Contains(o.Options, "default_permissions") || !o.EnableAcl || !o.Debug {
 		t.Errorf("Options(allow-other, debug): %+v", o.MountOptions)
 	}
 	mirrored := slices.Contains(o.Options, want[0])

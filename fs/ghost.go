@@ -148,6 +148,26 @@ func (r *Root) undoRenameAway(ctx context.Context, oldRel, newRel string) bool {
 	return true
 }
 
+// awayTo reports whether rel is the scratch name a managed file was
+// renamed to, its grace period still running: the kernel moved the
+// file's node there (a rename moves the node), so that node stays the
+// name's, with the file's own inode number, although the backing file
+// under rel is a copy. A rename back then finds the very node, as on a
+// plain filesystem, however the name was looked up meanwhile (ls).
+func (r *Root) awayTo(rel string) bool {
+	if !r.away.any() {
+		return false
+	}
+	r.away.mu.Lock()
+	defer r.away.mu.Unlock()
+	for _, g := range r.away.m {
+		if g.to == rel {
+			return true
+		}
+	}
+	return false
+}
+
 // committed forgets an away name once a commit to it succeeded. A commit of
 // the very bytes the away file holds changes nothing on disk, so without
 // this the grace period would end by removing the file just written.

@@ -90,7 +90,7 @@ func (n *Node) child(ctx context.Context, name, rel string, st *backing.Stat, ou
 	}
 	mode := st.Mode & syscall.S_IFMT
 	if ch := n.GetChild(name); ch != nil {
-		if a := ch.StableAttr(); a.Mode == mode && a.Gen == st.Birth && (a.Ino == st.Ino || a.Ino == mixedIno(st)) {
+		if a := ch.StableAttr(); a.Mode == mode && (a.Gen == st.Birth && (a.Ino == st.Ino || a.Ino == mixedIno(st)) || n.r.awayTo(rel)) {
 			if cn, ok := ch.Operations().(*Node); ok {
 				cn.showDirTimes(&out.Attr)
 			}

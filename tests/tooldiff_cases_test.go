@@ -1134,6 +1134,29 @@ rc cat policies/security.yaml
 rc cat policies/policy-pack.yaml
 meta roadmap/roadmap.yaml roadmap/new.yaml project.yaml memory/knowledge/nb.md memory/knowledge/sub
 getfacl -cp project.yaml memory/knowledge/nb.md memory/knowledge/sub 2>&1`},
+	// Another user removing and renaming root's files in directories
+	// everyone may write (no sticky bit), then writing the names again.
+	{name: "nobody-deletes", asNobody: `
+chmod 777 roadmap policies
+chmod 600 policies/security.yaml`, script: `
+rc rm roadmap/roadmap.yaml
+rc rm -f policies/security.yaml
+rc mv policies/policy-pack.yaml policies/pp.bak
+ls roadmap policies
+echo 'mine: 1' > policies/security.yaml; echo "rc=$?"
+rc cp policies/pp.bak policies/policy-pack.yaml
+meta policies/security.yaml policies/policy-pack.yaml
+rc cat policies/security.yaml`},
+	// A file renamed away and back, listed in between: it is the same
+	// file (inode number) all along, as on a plain filesystem.
+	{name: "mv-away-ls-back", script: `
+a=$(ino policies/policy-pack.yaml)
+mv policies/policy-pack.yaml policies/pp.bak
+[ "$a" = "$(ino policies/pp.bak)" ] && echo "pp.bak: the same file"
+ls -i policies | grep -c "^ *$a "
+mv policies/pp.bak policies/policy-pack.yaml
+[ "$a" = "$(ino policies/policy-pack.yaml)" ] && echo "policy-pack.yaml: the same file"
+ls policies`},
 	// $X is beside DIR on the backing filesystem; the mount is a
 	// filesystem of its own.
 	{name: "mv-out-and-back", script: `

@@ -1147,6 +1147,24 @@ echo 'mine: 1' > policies/security.yaml; echo "rc=$?"
 rc cp policies/pp.bak policies/policy-pack.yaml
 meta policies/security.yaml policies/policy-pack.yaml
 rc cat policies/security.yaml`},
+	// Another user's metadata calls on root's files: allowed where it may
+	// write them (times now, user xattrs, truncate), refused where only
+	// the owner may (chmod, chown, explicit times) or it may not read.
+	{name: "nobody-meta-ops", asNobody: `
+chmod 666 roadmap/roadmap.yaml memory/knowledge/architecture.md
+chmod 600 project.yaml
+chmod 777 memory/knowledge`, script: `
+rc touch roadmap/roadmap.yaml
+rc touch -d 2020-01-01 roadmap/roadmap.yaml
+rc chmod 777 roadmap/roadmap.yaml
+rc chown nobody roadmap/roadmap.yaml
+rc setfattr -n user.note -v nb roadmap/roadmap.yaml
+rc getfattr -n user.note roadmap/roadmap.yaml
+rc getfattr -d project.yaml
+rc setfattr -n user.note -v nb project.yaml
+rc truncate -s 20 memory/knowledge/architecture.md
+rc cp -p roadmap/roadmap.yaml memory/knowledge/copy.yaml
+rc stat -c '%n %a %U %s' roadmap/roadmap.yaml memory/knowledge/architecture.md memory/knowledge/copy.yaml`},
 	// A file renamed away and back, listed in between: it is the same
 	// file (inode number) all along, as on a plain filesystem.
 	{name: "mv-away-ls-back", script: `

@@ -1165,6 +1165,23 @@ rc setfattr -n user.note -v nb project.yaml
 rc truncate -s 20 memory/knowledge/architecture.md
 rc cp -p roadmap/roadmap.yaml memory/knowledge/copy.yaml
 rc stat -c '%n %a %U %s' roadmap/roadmap.yaml memory/knowledge/architecture.md memory/knowledge/copy.yaml`},
+	// A team's shared directory: group nogroup, setgid, group-writable;
+	// nobody (of that group, umask 002) edits root's files in place and
+	// by rename, and adds its own.
+	{name: "nobody-team-dir", asNobody: `
+chgrp -R nogroup roadmap
+chmod -R g+w roadmap
+chmod g+s roadmap`, script: `
+umask 002
+echo 'edited_by: the team' >> roadmap/roadmap.yaml; echo "rc=$?"
+meta roadmap/roadmap.yaml
+rc sed -i 's/the team/nobody/' roadmap/roadmap.yaml
+meta roadmap/roadmap.yaml
+echo 'n: 1' > roadmap/new.yaml; echo "rc=$?"
+rc mkdir roadmap/sub
+rc cp roadmap/new.yaml roadmap/sub/copy.yaml
+meta roadmap/new.yaml roadmap/sub roadmap/sub/copy.yaml
+tail -1 roadmap/roadmap.yaml`},
 	// A file renamed away and back, listed in between: it is the same
 	// file (inode number) all along, as on a plain filesystem.
 	{name: "mv-away-ls-back", script: `

@@ -53,7 +53,7 @@ func addServeFlags(flags *pflag.FlagSet, mf *mountFlags) {
 	flags.StringVar(&mf.storeMaxSize, "store-max-size", "256MiB", "bound on paracfs's history and kept refused writes (.paracfs, beside DIR): the oldest versions are pruned past it (0: no bound)")
 	flags.IntVar(&mf.histVers, "history-versions", backing.DefaultHistoryVersions, "versions kept per managed file in .paracfs/history, beside DIR (0: keep none)")
 	flags.Float64Var(&mf.histDays, "history-days", backing.DefaultHistoryAge.Hours()/24, "days a version is kept (0: no age limit; the newest is always kept)")
-	flags.BoolVar(&mf.allowOther, "allow-other", false, "let other users in (the kernel then checks permissions)")
+	flags.BoolVar(&mf.allowOther, "allow-other", false, "let other users in (the kernel then checks permissions: mode bits and ACLs)")
 	flags.Var(&mf.logLevel, "log-level", "the daemon's own messages at this level and above: "+strings.Join(logLevelNames, ", "))
 	flags.SetAnnotation("log-level", annotValues, logLevelNames)
 	flags.BoolVar(&mf.debug, "debug", false, "print every FUSE request")

@@ -90,7 +90,10 @@ func (e *StoreLimitError) Error() string {
 
 // orderWait bounds how long a commit that etcd took waits for the watch to
 // bring in every version before it, so that its log line follows theirs.
-const orderWait = time.Second
+// The wait ends as soon as the watch has them (milliseconds); the bound
+// matters only when the watch lags far behind (a machine busy applying a
+// burst of other machines' commits) or is cut off.
+const orderWait = 5 * time.Second
 
 // OpStoreUnavailable is the refusal of a commit the store did not accept
 // in time (unreachable, no leader): EIO, bytes kept.

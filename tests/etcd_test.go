@@ -302,15 +302,38 @@ func etcdCommits(t *testing.T, p *project, rel string) []string {
 // are done, equal logs are complete.
 func etcdWaitLogs(t *testing.T, ps []*project, rel string) {
 	t.Helper()
-	etcdWaitUntil(t, "every machine's log to hold the same commits of "+rel, func() bool {
-		first := strings.Join(etcdCommits(t, ps[0], rel), "\n")
-		for _, p := range ps[1:] {
-			if strings.Join(etcdCommits(t, p, rel), "\n") != first {
-				return false
+	deadline := time.Now().Add(etcdWait)
+	for {
+		first := etcdCommits(t, ps[0], rel)
+		diff := ""
+		for i, p := range ps[1:] {
+			if d := firstDiff(first, etcdCommits(t, p, rel)); d != "" {
+				diff = fmt.Sprintf("machine0 and machine%d: %s", i+1, d)
+				break
 			}
 		}
-		return true
-	})
+		if diff == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting after %s for every machine's log to hold the same commits of %q; %s", etcdWait, rel, diff)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// firstDiff describes where two lists of log commits first differ ("" if
+// they do not).
+func firstDiff(a, b []string) string {
+	for k := range min(len(a), len(b)) {
+		if a[k] != b[k] {
+			return fmt.Sprintf("commit %d of %d/%d: %q vs %q", k, len(a), len(b), a[k], b[k])
+		}
+	}
+	if len(a) != len(b) {
+		return fmt.Sprintf("%d vs %d commits", len(a), len(b))
+	}
+	return ""
 }
 
 // etcdCounterScript increments the integer in each of the files named

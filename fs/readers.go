@@ -43,24 +43,20 @@ func startTime(pid int) (uint64, bool) {
 }
 
 // parentPid reads a process's parent from /proc (0 when gone).
-func parentPid(pid int) int {
-	f := statFields(pid)
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
-}
+func parentPid(pid int) int { return statInt(pid, 1) }
 
 // sessionOf is the session of process pid (0 if unknown): the shell
 // script or terminal session that started it, unless it made its own.
-func sessionOf(pid int) int {
+func sessionOf(pid int) int { return statInt(pid, 3) }
+
+// statInt is field i of statFields(pid) as a number (0 if unknown).
+func statInt(pid, i int) int {
 	f := statFields(pid)
-	if len(f) < 4 {
+	if len(f) <= i {
 		return 0
 	}
-	sid, _ := strconv.Atoi(f[3])
-	return sid
+	v, _ := strconv.Atoi(f[i])
+	return v
 }
 
 // statFields returns the fields of /proc/PID/stat from field 3 (state)

@@ -88,12 +88,7 @@ func (d *Dir) accessACL(rel string) []aclEntry {
 // caller with uid and groups gets the bits want on a file of owner and
 // group that carries acl. Root is decided before.
 func aclPermits(acl []aclEntry, uid uint32, groups []uint32, owner, group, want uint32) bool {
-	mask := uint32(7)
-	for _, e := range acl {
-		if e.tag == aclMask {
-			mask = e.perm
-		}
-	}
+	mask := aclMaskOf(acl)
 	for _, e := range acl {
 		if e.tag == aclUserObj && uid == owner {
 			return e.perm&want == want
@@ -128,12 +123,7 @@ func aclPermits(acl []aclEntry, uid uint32, groups []uint32, owner, group, want 
 // acl: each named user and group, the owning group (through the mask),
 // and the others.
 func aclAllPermit(acl []aclEntry, want uint32) bool {
-	mask := uint32(7)
-	for _, e := range acl {
-		if e.tag == aclMask {
-			mask = e.perm
-		}
-	}
+	mask := aclMaskOf(acl)
 	for _, e := range acl {
 		eff := e.perm
 		switch e.tag {
@@ -147,4 +137,15 @@ func aclAllPermit(acl []aclEntry, want uint32) bool {
 		}
 	}
 	return true
+}
+
+// aclMaskOf is acl's mask entry: what named users and groups, and the
+// owning group, may get at most (rwx when it has none).
+func aclMaskOf(acl []aclEntry) uint32 {
+	for _, e := range acl {
+		if e.tag == aclMask {
+			return e.perm
+		}
+	}
+	return 7
 }
